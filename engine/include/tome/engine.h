@@ -1,0 +1,166 @@
+// The public API of Tome's YOCO inference engine.
+//   model    immutable: config, tokenizer, weights on one backend; shared by many sessions.
+//   session  one document's composite memory: a gated-retention state or SWA ring per
+//            self-decoder layer plus the single global KV cache; prefill, decode, snapshots.
+// Threads: a model may be shared across threads; a session is used by one thread at a time.
+// No Qt, SQLite or Poppler types here; errors are values (tome/status.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tome/model_config.h"
+#include "tome/sampling.h"
+#include "tome/status.h"
+#include "tome/tokenizer.h"
+
+namespace tome {
+
+const char* version_string();
+
+enum class backend_kind { automatic, cpu, cuda };
+const char* to_string(backend_kind kind);
+
+struct load_params {
+  backend_kind backend = backend_kind::automatic;
+  int n_threads = 0;  // CPU threads for BLAS and the rest; 0 = all cores
+};
+
+// Bytes held by one model or session, for memory plans and `tome bench`.
+struct memory_breakdown {
+  int64_t weights = 0;
+  int64_t global_kv = 0;
+  int64_t self_state = 0;  // retention states or SWA rings
+  int64_t workspace = 0;
+};
+
+class backend;  // engine/src/backend/backend.h
+struct model_weights;
+
+class model {
+ public:
+  // Loads a model directory (config.json, model.safetensors, tokenizer.model). Every tensor's
+  // name, shape and dtype is checked against the config; errors name the file and the problem.
+  static result<std::shared_ptr<model>> load(const std::filesystem::path& dir,
+                                             const load_params& params = {});
+  ~model();
+  model(const model&) = delete;
+  model& operator=(const model&) = delete;
+
+  const model_config& config() const { return config_; }
+  const tokenizer& tok() const { return *tokenizer_; }
+  // 32 hex digits: a hash over config.json, model.safetensors and tokenizer.model bytes.
+  const std::string& fingerprint() const { return fingerprint_; }
+  const std::filesystem::path& directory() const { return dir_; }
+  std::string weights_dtype() const;  // "bf16", "f16", "f32", "int8" (the stored matrix dtype)
+  int64_t n_parameters() const;
+  backend_kind backend_in_use() const;
+  std::string backend_description() const;  // e.g. "CPU (2 threads, OpenBLAS)"
+  memory_breakdown memory() const;
+
+  // Internal: the backend and weights the graph runs on.
+  backend& be() const { return *backend_; }
+  const model_weights& weights() const { return *weights_; }
+
+ private:
+  model() = default;
+  std::filesystem::path dir_;
+  model_config config_;
+  std::unique_ptr<tokenizer> tokenizer_;
+  std::unique_ptr<backend> backend_;
+  std::unique_ptr<model_weights> weights_;
+  std::string fingerprint_;
+};
+
+struct prefill_progress {
+  int64_t done = 0;   // tokens of this call completed
+  int64_t total = 0;  // tokens of this call
+  double tokens_per_second = 0;
+  double elapsed_seconds = 0;
+};
+using progress_fn = std::function<void(const prefill_progress&)>;
+
+struct prefill_params {
+  int64_t chunk_tokens = 32768;  // self-decoder chunk; progress and cancel are checked per chunk
+  bool compute_logits = true;    // run the cross-decoder for the last position afterwards
+  progress_fn on_progress;       // called after every chunk (on the calling thread)
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct prefill_result {
+  int64_t tokens_done = 0;  // tokens of this call now in the session
+  bool cancelled = false;   // stopped early; the session is valid at tokens_done
+  double seconds = 0;
+};
+
+enum class stop_reason { eos, stop_string, max_tokens, cancelled, callback };
+const char* to_string(stop_reason reason);
+
+struct generate_params {
+  int max_tokens = 256;
+  sampling_params sampling;
+  std::vector<std::string> stop;  // stop strings; the text stops before the match
+  bool stop_at_eos = true;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Receives each new token and the UTF-8 text it completes (may be empty for a partial
+// character). Return false to stop.
+using token_fn = std::function<bool(int32_t id, std::string_view text)>;
+
+struct generate_result {
+  std::vector<int32_t> tokens;
+  std::string text;
+  stop_reason reason = stop_reason::max_tokens;
+  double seconds = 0;
+};
+
+struct session_state;  // engine/src/memory/session_state.h
+
+class session {
+ public:
+  static result<std::unique_ptr<session>> create(std::shared_ptr<const model> m);
+  // Restores a session from serialize()'s bytes; refuses bytes made by another model
+  // (fingerprint), a newer format version, or anything truncated or corrupt.
+  static result<std::unique_ptr<session>> deserialize(std::shared_ptr<const model> m,
+                                                      std::span<const uint8_t> bytes);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // Appends tokens: the self-decoder runs in chunks carrying its state, the global KV is written
+  // in place, and the cross-decoder runs only for the last position (if compute_logits).
+  result<prefill_result> prefill(std::span<const int32_t> tokens, const prefill_params& p = {});
+  // One decode step: appends `token` and returns the logits for the next position.
+  result<std::span<const float>> decode(int32_t token);
+  // Logits after the last token (computed on demand if the last prefill skipped them).
+  result<std::span<const float>> logits();
+  // Samples up to max_tokens; every returned token is appended to the session.
+  result<generate_result> generate(const generate_params& p, const token_fn& on_token = {});
+
+  int64_t n_tokens() const;
+  const std::vector<int32_t>& tokens() const;
+  const model& get_model() const { return *model_; }
+  memory_breakdown memory() const;
+
+  // The snapshot format (versioned, with the model's fingerprint); see docs/model-format.md.
+  std::vector<uint8_t> serialize() const;
+
+  // Internal: composite memory for the graph and tests.
+  session_state& state() { return *state_; }
+  const session_state& state() const { return *state_; }
+
+ private:
+  session() = default;
+  std::shared_ptr<const model> model_;
+  std::unique_ptr<session_state> state_;
+};
+
+}  // namespace tome

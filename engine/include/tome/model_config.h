@@ -1,0 +1,62 @@
+// The hyper-parameters of a YOCO model, as read from a model directory's config.json
+// (docs/model-format.md is the reference for every field). Pure data plus derived sizes; parsing
+// and validation live in engine/src/model/config.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "tome/status.h"
+
+namespace tome {
+
+enum class self_decoder_kind { gated_retention, sliding_window };
+
+const char* to_string(self_decoder_kind kind);
+
+// One special token: its id in the vocabulary and its SentencePiece piece (e.g. "<|question|>").
+struct special_token {
+  int32_t id = -1;
+  std::string piece;
+};
+
+struct model_config {
+  std::string name;                  // free text, e.g. "tome-tiny-25m"
+  int64_t dim = 0;                   // D
+  int64_t n_self_layers = 0;         // L/2
+  int64_t n_cross_layers = 0;        // L/2
+  int64_t n_self_heads = 0;          // H_s (head dim D / H_s)
+  int64_t n_heads = 0;               // H_q, cross-decoder query heads (head dim D / H_q)
+  int64_t n_kv_heads = 0;            // H_kv, heads of the one global KV
+  int64_t ffn_dim = 0;               // F
+  int64_t vocab_size = 0;            // V
+  self_decoder_kind self_kind = self_decoder_kind::gated_retention;
+  int64_t window = 0;                // SWA keys per query, including itself (sliding_window only)
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  double retention_gate_temperature = 16.0;  // log gamma = logsigmoid(gt) / temperature
+  int64_t max_context = 1 << 20;     // longest session the model is meant for (tokens)
+  // Special tokens by role: bos, eos, pad, doc_start, doc_end, file_start, question, answer,
+  // fim_prefix, fim_suffix, fim_middle (eos is required; the others are optional).
+  std::map<std::string, special_token> special_tokens;
+  // Prompt templates by use: "document", "question", "completion" … Placeholders are {name};
+  // special tokens appear as their piece text and are matched only in the template, never in
+  // user text (tome::tokenizer::encode_template).
+  std::map<std::string, std::string> templates;
+
+  int64_t self_head_dim() const { return dim / n_self_heads; }
+  int64_t head_dim() const { return dim / n_heads; }
+  int64_t kv_dim() const { return n_kv_heads * head_dim(); }
+  int32_t special_id(const std::string& role) const {
+    auto it = special_tokens.find(role);
+    return it == special_tokens.end() ? -1 : it->second.id;
+  }
+};
+
+// Parses and validates config.json text. `source` names the file in error messages.
+result<model_config> parse_model_config(const std::string& json_text, const std::string& source);
+result<model_config> load_model_config(const std::filesystem::path& path);
+
+}  // namespace tome
