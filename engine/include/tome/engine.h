@@ -41,8 +41,9 @@ struct memory_breakdown {
   int64_t workspace = 0;
 };
 
-class backend;  // engine/src/backend/backend.h
-struct model_weights;
+class backend;           // engine/src/backend/backend.h
+class safetensors_file;  // engine/src/model/safetensors.h
+struct safetensors_index;
 
 class model {
  public:
@@ -50,12 +51,17 @@ class model {
   // name, shape and dtype is checked against the config; errors name the file and the problem.
   static result<std::shared_ptr<model>> load(const std::filesystem::path& dir,
                                              const load_params& params = {});
+  // A model with random weights for benchmarks (no tokenizer: tok() must not be called).
+  // Matrices are uniform with variance 1/fan-in, norms 1; the same seed gives the same model.
+  static result<std::shared_ptr<model>> create_random(const model_config& config, uint64_t seed,
+                                                      const load_params& params = {});
   ~model();
   model(const model&) = delete;
   model& operator=(const model&) = delete;
 
   const model_config& config() const { return config_; }
   const tokenizer& tok() const { return *tokenizer_; }
+  bool has_tokenizer() const { return tokenizer_ != nullptr; }
   // 32 hex digits: a hash over config.json, model.safetensors and tokenizer.model bytes.
   const std::string& fingerprint() const { return fingerprint_; }
   const std::filesystem::path& directory() const { return dir_; }
@@ -65,17 +71,21 @@ class model {
   std::string backend_description() const;  // e.g. "CPU (2 threads, OpenBLAS)"
   memory_breakdown memory() const;
 
-  // Internal: the backend and weights the graph runs on.
-  backend& be() const { return *backend_; }
-  const model_weights& weights() const { return *weights_; }
+  // Internal: the backend the model runs on.
+  const backend& be() const { return *backend_; }
 
  private:
   model() = default;
+  status init_backend(const safetensors_index& index, const std::string& source,
+                      const load_params& params);
   std::filesystem::path dir_;
   model_config config_;
   std::unique_ptr<tokenizer> tokenizer_;
+  std::unique_ptr<safetensors_file> weights_;
+  std::vector<uint8_t> owned_weights_;  // create_random's safetensors image
   std::unique_ptr<backend> backend_;
-  std::unique_ptr<model_weights> weights_;
+  std::string weights_dtype_;
+  int64_t n_parameters_ = 0;
   std::string fingerprint_;
 };
 
@@ -111,8 +121,9 @@ struct generate_params {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// Receives each new token and the UTF-8 text it completes (may be empty for a partial
-// character). Return false to stop.
+// Receives each new token and the UTF-8 text it completes (may be empty: a partial character,
+// or bytes held back because they may start a stop string). Return false to stop. After the last
+// token, one call with id -1 delivers any text still held back.
 using token_fn = std::function<bool(int32_t id, std::string_view text)>;
 
 struct generate_result {

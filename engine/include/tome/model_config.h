@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tome/status.h"
 
@@ -58,5 +59,10 @@ struct model_config {
 // Parses and validates config.json text. `source` names the file in error messages.
 result<model_config> parse_model_config(const std::string& json_text, const std::string& source);
 result<model_config> load_model_config(const std::filesystem::path& path);
+
+// Built-in configurations for benchmarks and tests with random weights ("tiny", "tome-25m",
+// "tome-25m-swa", "yoco-3b"); builtin_config_names() lists them.
+result<model_config> builtin_config(const std::string& name);
+std::vector<std::string> builtin_config_names();
 
 }  // namespace tome

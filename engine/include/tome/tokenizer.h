@@ -1,7 +1,9 @@
 // tome::tokenizer: SentencePiece with the model's special tokens.
 // User text is encoded with SentencePiece only: special-token pieces typed by a user (or found
 // in a document) are never turned into special tokens. Templates from config.json are the only
-// place where special pieces are recognised. Not thread-hostile: const methods are thread-safe.
+// place where special pieces are recognised. No dummy prefix: whatever tokenizer.model says,
+// text is encoded as its exact bytes (no leading "▁" is added), so decode(encode(s)) == s for
+// valid UTF-8 and template segments join without stray spaces. Const methods are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +35,11 @@ class tokenizer {
   result<std::vector<int32_t>> encode_template(const std::string& name,
                                                const std::map<std::string, std::string>& vars) const;
   std::string decode(std::span<const int32_t> ids) const;
-  std::string piece(int32_t id) const;
+  std::string piece(int32_t id) const;  // the SentencePiece piece ("▁the", "<0x0A>"); "" if out of range
+  // The bytes a token stands for: "▁" as a space, a byte-fallback piece as its one byte (maybe
+  // part of a UTF-8 character), nothing for special tokens, U+FFFD for an id out of range.
+  std::string_view token_bytes(int32_t id) const;
+  // Config special tokens, SentencePiece control symbols and <unk>: they decode to nothing.
   bool is_special(int32_t id) const;
 
  private:

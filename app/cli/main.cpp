@@ -1,0 +1,64 @@
+// `tome`: the command line of Tome. Subcommands: info, generate, bench.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli_common.h"
+
+namespace tome::cli {
+
+void backend_options::add(CLI::App& app) {
+  app.add_option("--backend", backend, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+}
+
+result<load_params> backend_options::params() const {
+  load_params p;
+  p.n_threads = threads;
+  if (backend == "cpu") p.backend = backend_kind::cpu;
+  else if (backend == "cuda") p.backend = backend_kind::cuda;
+  else p.backend = backend_kind::automatic;
+  return p;
+}
+
+void add_sampling_options(CLI::App& app, sampling_params& s) {
+  app.add_option("--temperature", s.temperature, "0 = greedy")->capture_default_str();
+  app.add_option("--top-k", s.top_k, "0 = off")->capture_default_str();
+  app.add_option("--top-p", s.top_p, "1 = off")->capture_default_str();
+  app.add_option("--min-p", s.min_p, "0 = off")->capture_default_str();
+  app.add_option("--repeat-penalty", s.repetition_penalty, "1 = off")->capture_default_str();
+  app.add_option("--repeat-window", s.repetition_window)->capture_default_str();
+  app.add_option("--seed", s.seed)->capture_default_str();
+}
+
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace tome::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tome: read a whole document once into a YOCO model, then ask about it."};
+  app.set_version_flag("--version", std::string("tome ") + tome::version_string());
+  app.require_subcommand(1);
+  tome::cli::register_info(app);
+  tome::cli::register_generate(app);
+  tome::cli::register_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

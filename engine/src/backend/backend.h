@@ -1,0 +1,80 @@
+// The backend interface: how one YOCO model runs on one device (CPU now, CUDA next).
+// The session decides WHAT runs (chunking, progress, cancel, sampling, snapshots); a backend
+// decides HOW: it owns the weights in its own layout and each session's device memory
+// (backend_state), and exchanges that memory with the host in one canonical layout (host_state)
+// so snapshots are backend-independent. Not thread-safe per state; a model's backend is shared.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tome/engine.h"
+#include "tome/model_config.h"
+#include "tome/status.h"
+
+namespace tome {
+
+struct safetensors_index;
+
+// Device memory of one session: self-decoder states, the global KV, the last hidden row.
+class backend_state {
+ public:
+  virtual ~backend_state() = default;
+  virtual int64_t n_tokens() const = 0;
+  virtual memory_breakdown memory() const = 0;
+};
+
+// A session's memory in host form, canonical layout (what snapshots hold):
+//   self_state[l]  gated retention: S [H_s, dk, dv] f32 (S_t = γ S_{t-1} + k'ᵀ v)
+//                  sliding window:  K then V of the last min(n, W-1) positions, oldest first,
+//                                   [m, D] each (K post-RoPE), m = self_rows
+//   global_k/v     [n, kv_dim] f32, K post-RoPE, V plain
+//   last_hidden    [D] f32: self-decoder output X_s of the last token (cross-decoder input)
+struct host_state {
+  int64_t n_tokens = 0;
+  int64_t self_rows = 0;  // SWA: rows held per layer; gated retention: 0
+  std::vector<std::vector<float>> self_state;
+  std::vector<float> global_k, global_v;
+  std::vector<float> last_hidden;
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual backend_kind kind() const = 0;
+  virtual std::string description() const = 0;
+  virtual int64_t weight_bytes() const = 0;
+
+  virtual std::unique_ptr<backend_state> new_state() const = 0;
+  // Makes room for `n_tokens` in total (the global KV is preallocated and written in place).
+  virtual status reserve(backend_state& st, int64_t n_tokens) const = 0;
+  // Self-decoder over tokens at positions st.n_tokens() .. + tokens.size()-1 (any length: the
+  // chunkwise form runs inside), writes their global K/V and the last hidden row. No
+  // cross-decoder. `cancel` is checked between layers; a cancelled call leaves st unchanged.
+  virtual status prefill(backend_state& st, std::span<const int32_t> tokens,
+                         const std::atomic<bool>* cancel) const = 0;
+  // Cross-decoder + head for the last token of st (from its last hidden row): V logits.
+  virtual status last_logits(backend_state& st, std::span<float> logits) const = 0;
+  // One step: appends `token` (self-decoder recurrent form, K/V append) and writes the logits
+  // for the next position.
+  virtual status decode(backend_state& st, int32_t token, std::span<float> logits) const = 0;
+
+  // For tests and golden checks: a full forward over `tokens` appended to st, returning logits at
+  // every new position ([tokens.size(), V]) — the cross-decoder runs for every position.
+  virtual status forward_all(backend_state& st, std::span<const int32_t> tokens,
+                             std::vector<float>& logits, std::vector<float>* x_s = nullptr) const = 0;
+
+  virtual status export_state(const backend_state& st, host_state& out) const = 0;
+  virtual status import_state(backend_state& st, const host_state& in) const = 0;
+};
+
+// The CPU backend (engine/src/backend/cpu/cpu_backend.cpp).
+// `source` names the weights file in error messages.
+result<std::unique_ptr<backend>> make_cpu_backend(const model_config& config,
+                                                  const safetensors_index& weights,
+                                                  const std::string& source, int n_threads);
+
+}  // namespace tome

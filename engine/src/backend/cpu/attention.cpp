@@ -1,0 +1,173 @@
+// CPU attention: sliding-window self-attention (self-decoder kind b) and cross attention over the
+// global KV (flash-decoding style split over keys when few query rows are long). Softmax in f32
+// with the row maximum subtracted; masked keys are skipped, never added as exp(-inf).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "util/parallel.h"
+#include "util/simd.h"
+
+namespace tome::cpu {
+namespace {
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// p[j] = exp(p[j] - m) for j < n; returns the sum.
+inline float exp_shift_sum(float* p, int64_t n, float m) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] = exp_approx(p[j] - m);
+    sum += p[j];
+  }
+  return sum;
+}
+
+inline float max_of(const float* p, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, p[j]);
+  return m;
+}
+
+struct cross_task_args {
+  const float *q, *k, *v;
+  int64_t pos0, n_kv_heads, hd, group, splits, q_stride, kv_stride;
+  float scale;
+  float *part_m, *part_l, *part_o;
+};
+
+// One (row, KV head, key split) of cross attention: partial softmax statistics and output.
+TOME_CPU_CLONES void cross_attn_task(const cross_task_args& a, int64_t t, std::vector<float>& s) {
+  const int64_t split = t % a.splits, rg = t / a.splits;
+  const int64_t r = rg / a.n_kv_heads, g = rg % a.n_kv_heads;
+  const int64_t n_keys = a.pos0 + r + 1;
+  const int64_t k0 = n_keys * split / a.splits, k1 = n_keys * (split + 1) / a.splits;
+  const int64_t n = k1 - k0, hd = a.hd, group = a.group;
+  s.resize(static_cast<size_t>(std::max<int64_t>(n, 1) * group));
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kr = a.k + (k0 + j) * a.kv_stride + g * hd;
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const float* qr = a.q + r * a.q_stride + (g * group + hh) * hd;
+      s[static_cast<size_t>(hh * n + j)] = dot(qr, kr, hd) * a.scale;
+    }
+  }
+  for (int64_t hh = 0; hh < group; ++hh) {
+    float* sh = s.data() + hh * n;
+    const float m = max_of(sh, n);
+    const float l = n > 0 ? exp_shift_sum(sh, n, m) : 0.0f;
+    const size_t slot = static_cast<size_t>(t * group + hh);
+    a.part_m[slot] = m;
+    a.part_l[slot] = l;
+    float* acc = a.part_o + slot * static_cast<size_t>(hd);
+    for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      const float w = sh[j];
+      const float* vr = a.v + (k0 + j) * a.kv_stride + g * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d) acc[d] += w * vr[d];
+    }
+  }
+}
+
+struct swa_task_args {
+  const float *q, *k, *v, *ring_k, *ring_v;
+  int64_t ring_rows, heads, hd, window, stride;
+  float scale;
+  float* o;
+};
+
+// One (row, head) of sliding-window attention.
+TOME_CPU_CLONES void swa_task(const swa_task_args& a, int64_t t, float* p) {
+  const int64_t r = t / a.heads, h = t % a.heads, hd = a.hd;
+  const float* qr = a.q + r * a.stride + h * hd;
+  const int64_t self_idx = a.ring_rows + r;  // index in ring ++ chunk
+  const int64_t first = std::max<int64_t>(0, self_idx - a.window + 1);
+  const int64_t n = self_idx - first + 1;
+  auto row = [&](const float* ring, const float* cur, int64_t idx) {
+    return idx < a.ring_rows ? ring + idx * a.stride + h * hd : cur + (idx - a.ring_rows) * a.stride + h * hd;
+  };
+  for (int64_t j = 0; j < n; ++j) p[j] = dot(qr, row(a.ring_k, a.k, first + j), hd) * a.scale;
+  const float sum = exp_shift_sum(p, n, max_of(p, n));
+  float* orow = a.o + r * a.stride + h * hd;
+  for (int64_t d = 0; d < hd; ++d) orow[d] = 0.0f;
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) {
+    const float w = p[j] * inv;
+    const float* vr = row(a.ring_v, a.v, first + j);
+#pragma omp simd
+    for (int64_t d = 0; d < hd; ++d) orow[d] += w * vr[d];
+  }
+}
+
+}  // namespace
+
+void sliding_window_attn(const float* q, const float* k, const float* v, const float* ring_k,
+                         const float* ring_v, int64_t ring_rows, float* o, int64_t rows,
+                         int64_t heads, int64_t hd, int64_t window) {
+  const swa_task_args a{q, k, v, ring_k, ring_v, ring_rows, heads, hd, window, heads * hd,
+                        1.0f / std::sqrt(static_cast<float>(hd)), o};
+  parallel_for(rows * heads, [&](int64_t b, int64_t e) {
+    std::vector<float> p(static_cast<size_t>(window));
+    for (int64_t t = b; t < e; ++t) swa_task(a, t, p.data());
+  });
+}
+
+void cross_attn(const float* q, const float* k, const float* v, float* o, int64_t rows,
+                int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t hd) {
+  const int64_t group = n_heads / n_kv_heads;
+  const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Split long key ranges so that few rows still use every thread (flash-decoding).
+  const int64_t max_keys = pos0 + rows;
+  const int64_t threads = cpu_threads();
+  int64_t splits = 1;
+  if (rows * n_kv_heads < 2 * threads) {
+    splits = std::clamp<int64_t>(max_keys / 2048, 1, 4 * threads);
+  }
+  const int64_t n_tasks = rows * n_kv_heads * splits;
+  // Per task and head of the group: running max, sum, unnormalised output [hd].
+  std::vector<float> part_m(static_cast<size_t>(n_tasks * group));
+  std::vector<float> part_l(static_cast<size_t>(n_tasks * group));
+  std::vector<float> part_o(static_cast<size_t>(n_tasks * group * hd));
+  const cross_task_args args{q, k, v, pos0, n_kv_heads, hd, group, splits, q_stride, kv_stride,
+                             scale, part_m.data(), part_l.data(), part_o.data()};
+  parallel_for(n_tasks, [&](int64_t b, int64_t e) {
+    std::vector<float> s;
+    for (int64_t t = b; t < e; ++t) cross_attn_task(args, t, s);
+  });
+  // Combine the splits of each (row, head).
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < n_kv_heads; ++g) {
+      for (int64_t hh = 0; hh < group; ++hh) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t sp = 0; sp < splits; ++sp) {
+          const size_t slot = static_cast<size_t>(((r * n_kv_heads + g) * splits + sp) * group + hh);
+          if (part_l[slot] > 0.0f) m = std::max(m, part_m[slot]);
+        }
+        float* orow = o + r * q_stride + (g * group + hh) * hd;
+        for (int64_t d = 0; d < hd; ++d) orow[d] = 0.0f;
+        float l = 0.0f;
+        for (int64_t sp = 0; sp < splits; ++sp) {
+          const size_t slot = static_cast<size_t>(((r * n_kv_heads + g) * splits + sp) * group + hh);
+          if (part_l[slot] <= 0.0f) continue;
+          const float f = std::exp(part_m[slot] - m);
+          l += part_l[slot] * f;
+          const float* acc = part_o.data() + slot * static_cast<size_t>(hd);
+          for (int64_t d = 0; d < hd; ++d) orow[d] += f * acc[d];
+        }
+        const float inv = 1.0f / l;
+        for (int64_t d = 0; d < hd; ++d) orow[d] *= inv;
+      }
+    }
+  }
+}
+
+}  // namespace tome::cpu

@@ -1,0 +1,126 @@
+// tome::model::load: reads and checks a model directory (config.json, tokenizer.model,
+// model.safetensors), fingerprints it, and puts the weights on the chosen backend.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "backend/backend.h"
+#include "model/safetensors.h"
+#include "model/random_weights.h"
+#include "model/tensor_table.h"
+#include "tome/engine.h"
+#include "util/hash.h"
+
+namespace tome {
+namespace {
+
+result<std::string> read_small_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return error(p.string() + ": cannot be read");
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+model::~model() = default;
+
+result<std::shared_ptr<model>> model::load(const std::filesystem::path& dir,
+                                           const load_params& params) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return error(dir.string() + ": no such model directory");
+  if (!std::filesystem::is_directory(dir, ec))
+    return error(dir.string() + ": not a directory (a model is a directory with config.json, "
+                                "model.safetensors and tokenizer.model)");
+  std::shared_ptr<model> m(new model());
+  m->dir_ = dir;
+  const auto config_path = dir / "config.json";
+  auto config = load_model_config(config_path);
+  if (!config) return config.error_status();
+  m->config_ = *config;
+
+  const auto tok_path = dir / "tokenizer.model";
+  auto tok = tokenizer::load(tok_path, m->config_);
+  if (!tok) return tok.error_status();
+  m->tokenizer_ = std::move(*tok);
+
+  const auto weights_path = dir / "model.safetensors";
+  auto file = safetensors_file::open(weights_path);
+  if (!file) return file.error_status();
+  m->weights_ = std::move(*file);
+  TOME_TRY(check_tensors(m->weights_->index(), m->config_, weights_path.string()));
+
+  for (const expected_tensor& t : expected_tensors(m->config_)) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    m->n_parameters_ += n;
+  }
+  if (const tensor_view* w = m->weights_->index().find("self.0.ffn.w1.weight")) {
+    static const char* names[] = {"f32", "f16", "bf16", "int8"};
+    m->weights_dtype_ = names[static_cast<int>(w->type)];
+  }
+
+  // Fingerprint: config, weights and tokenizer bytes, each length-prefixed.
+  auto config_text = read_small_file(config_path);
+  auto tok_bytes = read_small_file(tok_path);
+  if (!config_text) return config_text.error_status();
+  if (!tok_bytes) return tok_bytes.error_status();
+  hasher h;
+  for (const std::string* s : {&*config_text, &*tok_bytes}) {
+    h.update(std::to_string(s->size()) + ":");
+    h.update(*s);
+  }
+  h.update(std::to_string(m->weights_->bytes().size()) + ":");
+  h.update(m->weights_->bytes());
+  m->fingerprint_ = h.hex();
+
+  TOME_TRY(m->init_backend(m->weights_->index(), weights_path.string(), params));
+  return m;
+}
+
+status model::init_backend(const safetensors_index& index, const std::string& source,
+                           const load_params& params) {
+  switch (params.backend) {
+    case backend_kind::cuda:
+      return error("the CUDA backend is not available in this build yet; use --backend cpu");
+    case backend_kind::automatic:
+    case backend_kind::cpu: {
+      auto be = make_cpu_backend(config_, index, source, params.n_threads);
+      if (!be) return be.error_status();
+      backend_ = std::move(*be);
+      break;
+    }
+  }
+  return {};
+}
+
+result<std::shared_ptr<model>> model::create_random(const model_config& config, uint64_t seed,
+                                                    const load_params& params) {
+  std::shared_ptr<model> m(new model());
+  m->config_ = config;
+  m->owned_weights_ = random_safetensors(config, seed);
+  const std::string source = "random weights (seed " + std::to_string(seed) + ")";
+  auto index = parse_safetensors(m->owned_weights_, source);
+  if (!index) return index.error_status();
+  TOME_TRY(check_tensors(*index, config, source));
+  for (const expected_tensor& t : expected_tensors(config)) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    m->n_parameters_ += n;
+  }
+  m->weights_dtype_ = "f32";
+  m->fingerprint_ = hash_hex(m->owned_weights_);
+  TOME_TRY(m->init_backend(*index, source, params));
+  return m;
+}
+
+std::string model::weights_dtype() const { return weights_dtype_; }
+int64_t model::n_parameters() const { return n_parameters_; }
+backend_kind model::backend_in_use() const { return backend_->kind(); }
+std::string model::backend_description() const { return backend_->description(); }
+memory_breakdown model::memory() const {
+  memory_breakdown m;
+  m.weights = backend_->weight_bytes();
+  return m;
+}
+
+}  // namespace tome

@@ -1,0 +1,203 @@
+// tome::session: chunked prefill with progress and cancel, decode, generation with the sampler
+// chain and stop strings, and snapshots. What runs where is the backend's business
+// (backend/backend.h); this file decides what runs and in which order.
+#include <algorithm>
+#include <chrono>
+
+#include "backend/backend.h"
+#include "memory/session_state.h"
+#include "tome/engine.h"
+
+namespace tome {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of some stop string: those bytes
+// are held back from streaming until it is clear they do not start a stop string.
+size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const std::string& s : stops) {
+    for (size_t len = std::min(s.size() - 1, text.size()); len > hold; --len) {
+      if (text.compare(text.size() - len, len, s, 0, len) == 0) {
+        hold = len;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+}  // namespace
+
+session::~session() = default;
+
+result<std::unique_ptr<session>> session::create(std::shared_ptr<const model> m) {
+  if (!m) return error("no model");
+  std::unique_ptr<session> s(new session());
+  s->model_ = std::move(m);
+  s->state_ = std::make_unique<session_state>();
+  s->state_->dev = s->model_->be().new_state();
+  s->state_->logits.assign(static_cast<size_t>(s->model_->config().vocab_size), 0.0f);
+  return s;
+}
+
+int64_t session::n_tokens() const { return static_cast<int64_t>(state_->tokens.size()); }
+const std::vector<int32_t>& session::tokens() const { return state_->tokens; }
+
+memory_breakdown session::memory() const {
+  memory_breakdown m = state_->dev->memory();
+  m.workspace = static_cast<int64_t>(state_->logits.capacity() * sizeof(float));
+  return m;
+}
+
+result<prefill_result> session::prefill(std::span<const int32_t> tokens, const prefill_params& p) {
+  const backend& be = model_->be();
+  const model_config& c = model_->config();
+  prefill_result r;
+  const auto t0 = clock_type::now();
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  if (n_tokens() + total > c.max_context)
+    return error("the session would hold " + std::to_string(n_tokens() + total) +
+                 " tokens, more than the model's maximum context of " + std::to_string(c.max_context));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= c.vocab_size)
+      return error("token id " + std::to_string(t) + " is outside the vocabulary");
+  TOME_TRY(be.reserve(*state_->dev, n_tokens() + total));
+  const int64_t chunk = std::max<int64_t>(1, p.chunk_tokens);
+  for (int64_t off = 0; off < total; off += chunk) {
+    if (p.cancel && p.cancel->load()) {
+      r.cancelled = true;
+      break;
+    }
+    const int64_t len = std::min(chunk, total - off);
+    const int64_t before = state_->dev->n_tokens();
+    TOME_TRY(be.prefill(*state_->dev, tokens.subspan(static_cast<size_t>(off), static_cast<size_t>(len)),
+                        p.cancel));
+    if (state_->dev->n_tokens() == before) {  // cancelled inside the chunk: nothing committed
+      r.cancelled = true;
+      break;
+    }
+    state_->tokens.insert(state_->tokens.end(), tokens.begin() + off, tokens.begin() + off + len);
+    state_->logits_valid = false;
+    r.tokens_done += len;
+    if (p.on_progress) {
+      prefill_progress pr;
+      pr.done = r.tokens_done;
+      pr.total = total;
+      pr.elapsed_seconds = seconds_since(t0);
+      pr.tokens_per_second = pr.elapsed_seconds > 0 ? r.tokens_done / pr.elapsed_seconds : 0;
+      p.on_progress(pr);
+    }
+  }
+  if (p.compute_logits && !r.cancelled && n_tokens() > 0 && !state_->logits_valid) {
+    auto lg = logits();
+    if (!lg) return lg.error_status();
+  }
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+result<std::span<const float>> session::logits() {
+  if (!state_->logits_valid) {
+    TOME_TRY(model_->be().last_logits(*state_->dev, state_->logits));
+    state_->logits_valid = true;
+  }
+  return std::span<const float>(state_->logits);
+}
+
+result<std::span<const float>> session::decode(int32_t token) {
+  const model_config& c = model_->config();
+  if (token < 0 || token >= c.vocab_size)
+    return error("token id " + std::to_string(token) + " is outside the vocabulary");
+  if (n_tokens() + 1 > c.max_context)
+    return error("the session is at the model's maximum context of " + std::to_string(c.max_context) + " tokens");
+  state_->logits_valid = false;
+  TOME_TRY(model_->be().decode(*state_->dev, token, state_->logits));
+  state_->tokens.push_back(token);
+  state_->logits_valid = true;
+  return std::span<const float>(state_->logits);
+}
+
+result<generate_result> session::generate(const generate_params& p, const token_fn& on_token) {
+  generate_result out;
+  const auto t0 = clock_type::now();
+  if (n_tokens() == 0) return error("the session is empty: prefill a prompt before generating");
+  sampler smp(p.sampling);
+  detokenizer detok(model_->tok());
+  const int32_t eos = model_->config().special_id("eos");
+  std::string text;      // everything decoded so far
+  size_t emitted = 0;    // bytes of text already passed to on_token
+  out.reason = stop_reason::max_tokens;
+  bool stopped = false;
+  for (int i = 0; i < p.max_tokens && !stopped; ++i) {
+    if (p.cancel && p.cancel->load()) {
+      out.reason = stop_reason::cancelled;
+      break;
+    }
+    auto lg = logits();
+    if (!lg) return lg.error_status();
+    const int32_t id = smp.sample(*lg, state_->tokens);
+    auto next = decode(id);
+    if (!next) return next.error_status();
+    out.tokens.push_back(id);
+    if (p.stop_at_eos && id == eos) {
+      out.reason = stop_reason::eos;
+      break;
+    }
+    text += detok.push(id);
+    size_t end = text.size();
+    for (const std::string& s : p.stop) {
+      if (s.empty()) continue;
+      const size_t from = emitted >= s.size() ? emitted - s.size() + 1 : 0;
+      const size_t at = text.find(s, from);
+      if (at != std::string::npos && at < end) {
+        end = at;
+        stopped = true;
+        out.reason = stop_reason::stop_string;
+      }
+    }
+    if (!stopped) end = text.size() - stop_holdback(text, p.stop);
+    std::string_view piece;
+    if (end > emitted) piece = std::string_view(text).substr(emitted, end - emitted);
+    emitted = std::max(emitted, end);
+    if (stopped) text.resize(end);
+    if (on_token && !on_token(id, piece)) {
+      if (!stopped) out.reason = stop_reason::callback;
+      stopped = true;
+    }
+  }
+  if (out.reason != stop_reason::stop_string) {
+    text += detok.flush();
+    if (on_token && text.size() > emitted) on_token(-1, std::string_view(text).substr(emitted));
+  }
+  out.text = std::move(text);
+  out.seconds = seconds_since(t0);
+  return out;
+}
+
+std::vector<uint8_t> session::serialize() const {
+  host_state hs;
+  status s = model_->be().export_state(*state_->dev, hs);
+  if (!s.ok()) return {};
+  return encode_snapshot(model_->config(), model_->fingerprint(), state_->tokens, hs);
+}
+
+result<std::unique_ptr<session>> session::deserialize(std::shared_ptr<const model> m,
+                                                      std::span<const uint8_t> bytes) {
+  auto s = create(m);
+  if (!s) return s;
+  host_state hs;
+  std::vector<int32_t> tokens;
+  TOME_TRY(decode_snapshot(bytes, m->config(), m->fingerprint(), tokens, hs));
+  TOME_TRY(m->be().import_state(*(*s)->state_->dev, hs));
+  (*s)->state_->tokens = std::move(tokens);
+  (*s)->state_->logits_valid = false;
+  return s;
+}
+
+}  // namespace tome
