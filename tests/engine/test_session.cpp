@@ -1,0 +1,215 @@
+// Session tests on random built-in models of both self-decoder kinds: chunked prefill equals
+// one-shot, early-exit prefill + decode equals the full forward pass, causality (bit-identical
+// logits before a changed token, on the prefill and decode paths), snapshots round-trip to
+// identical logits and refuse corrupt or foreign bytes, cancel and progress, append, limits.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <random>
+
+#include "backend/backend.h"
+#include "memory/session_state.h"
+#include "tome/engine.h"
+
+namespace tome {
+namespace {
+
+std::shared_ptr<model> tiny(const std::string& name, uint64_t seed = 7) {
+  auto c = builtin_config(name);
+  EXPECT_TRUE(c.ok()) << c.message();
+  auto m = model::create_random(*c, seed);
+  EXPECT_TRUE(m.ok()) << m.message();
+  return *m;
+}
+
+std::vector<int32_t> random_tokens(size_t n, uint32_t seed, int32_t vocab = 512) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = d(rng);
+  return t;
+}
+
+std::vector<float> prefill_logits(const std::shared_ptr<model>& m, const std::vector<int32_t>& toks,
+                                  int64_t chunk) {
+  auto s = session::create(m);
+  prefill_params p;
+  p.chunk_tokens = chunk;
+  auto r = (*s)->prefill(toks, p);
+  EXPECT_TRUE(r.ok()) << r.message();
+  auto lg = (*s)->logits();
+  return {lg->begin(), lg->end()};
+}
+
+float max_abs(const std::vector<float>& a, const std::vector<float>& b) {
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+class Kinds : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Kinds, ChunkedPrefillEqualsOneShot) {
+  auto m = tiny(GetParam());
+  const auto toks = random_tokens(150, 1);
+  const auto one = prefill_logits(m, toks, 100000);
+  for (int64_t chunk : {1, 7, 64, 65}) EXPECT_LT(max_abs(prefill_logits(m, toks, chunk), one), 2e-4) << "chunk " << chunk;
+}
+
+TEST_P(Kinds, EarlyExitPrefillThenDecodeEqualsFullForward) {
+  auto m = tiny(GetParam());
+  const auto toks = random_tokens(80, 2);
+  const int64_t V = m->config().vocab_size;
+  // Full forward: the cross-decoder at every position.
+  auto full = session::create(m);
+  std::vector<float> all;
+  ASSERT_TRUE(m->be().forward_all(*(*full)->state().dev, toks, all).ok());
+  // Early exit over a prefix, then decode the rest one token at a time.
+  auto s = session::create(m);
+  const size_t prefix = 33;
+  ASSERT_TRUE((*s)->prefill(std::span(toks).first(prefix)).ok());
+  auto check = [&](size_t pos, std::span<const float> lg) {
+    std::vector<float> want(all.begin() + static_cast<std::ptrdiff_t>(pos * V),
+                            all.begin() + static_cast<std::ptrdiff_t>((pos + 1) * V));
+    EXPECT_LT(max_abs({lg.begin(), lg.end()}, want), 2e-4) << "position " << pos;
+  };
+  check(prefix - 1, *(*s)->logits());
+  for (size_t i = prefix; i < toks.size(); ++i) check(i, *(*s)->decode(toks[i]));
+}
+
+TEST_P(Kinds, CausalityIsBitExactOnPrefillAndDecodePaths) {
+  auto m = tiny(GetParam());
+  const int64_t V = m->config().vocab_size;
+  auto a = random_tokens(100, 3);
+  auto b = a;
+  const size_t t = 57;
+  b[t] = (a[t] + 1) % 512;
+  std::vector<float> la, lb;
+  auto sa = session::create(m), sb = session::create(m);
+  ASSERT_TRUE(m->be().forward_all(*(*sa)->state().dev, a, la).ok());
+  ASSERT_TRUE(m->be().forward_all(*(*sb)->state().dev, b, lb).ok());
+  for (size_t i = 0; i < t * static_cast<size_t>(V); ++i) ASSERT_EQ(la[i], lb[i]) << "logit " << i;
+  bool differs = false;
+  for (size_t i = t * V; i < la.size() && !differs; ++i) differs = la[i] != lb[i];
+  EXPECT_TRUE(differs) << "changing token t must change logits from t on";
+  // Decode path: prefill 20 tokens, then step; logits before t are bit-identical.
+  auto da = session::create(m), db = session::create(m);
+  ASSERT_TRUE((*da)->prefill(std::span(a).first(20)).ok());
+  ASSERT_TRUE((*db)->prefill(std::span(b).first(20)).ok());
+  for (size_t i = 20; i < t; ++i) {
+    auto x = *(*da)->decode(a[i]);
+    auto y = *(*db)->decode(b[i]);
+    for (int64_t v = 0; v < V; ++v) ASSERT_EQ(x[static_cast<size_t>(v)], y[static_cast<size_t>(v)]);
+  }
+}
+
+TEST_P(Kinds, AppendPrefillEqualsOnePrefill) {
+  auto m = tiny(GetParam());
+  const auto toks = random_tokens(120, 4);
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(std::span(toks).first(50)).ok());
+  ASSERT_TRUE((*s)->prefill(std::span(toks).subspan(50)).ok());
+  EXPECT_EQ((*s)->n_tokens(), 120);
+  auto lg = *(*s)->logits();
+  EXPECT_LT(max_abs({lg.begin(), lg.end()}, prefill_logits(m, toks, 100000)), 2e-4);
+}
+
+TEST_P(Kinds, SnapshotRoundTripGivesBitIdenticalLogits) {
+  auto m = tiny(GetParam());
+  const auto toks = random_tokens(90, 5);
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(toks).ok());
+  const std::vector<uint8_t> bytes = (*s)->serialize();
+  ASSERT_FALSE(bytes.empty());
+  auto r = session::deserialize(m, bytes);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)->tokens(), (*s)->tokens());
+  auto a = *(*s)->logits();
+  auto b = *(*r)->logits();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]);
+  // Continue both with the same tokens: identical logits, bit for bit.
+  for (int32_t t : random_tokens(10, 6)) {
+    auto x = *(*s)->decode(t);
+    auto y = *(*r)->decode(t);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i], y[i]);
+  }
+}
+
+TEST_P(Kinds, SnapshotRefusesCorruptTruncatedForeignAndNewer) {
+  auto m = tiny(GetParam());
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(random_tokens(40, 7)).ok());
+  const std::vector<uint8_t> good = (*s)->serialize();
+  auto expect_refused = [&](std::vector<uint8_t> bytes, const std::string& needle) {
+    auto r = session::deserialize(m, bytes);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find(needle), std::string::npos) << r.message();
+  };
+  auto flipped = good;
+  flipped[good.size() / 2] ^= 0x40;
+  expect_refused(flipped, "checksum");
+  expect_refused(std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() - 100)), "checksum");
+  expect_refused(std::vector<uint8_t>(good.begin(), good.begin() + 10), "not a Tome session snapshot");
+  expect_refused({}, "not a Tome session snapshot");
+  auto newer = good;
+  newer[8] = 99;  // version field
+  expect_refused(newer, "newer Tome");
+  auto other = tiny(GetParam(), 8);  // same shapes, other weights
+  auto r = session::deserialize(other, good);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("different model"), std::string::npos) << r.message();
+}
+
+TEST_P(Kinds, CancelStopsAtAChunkAndTheSessionContinuesExactly) {
+  auto m = tiny(GetParam());
+  const auto toks = random_tokens(100, 9);
+  auto s = session::create(m);
+  std::atomic<bool> cancel{false};
+  std::vector<int64_t> seen;
+  prefill_params p;
+  p.chunk_tokens = 16;
+  p.cancel = &cancel;
+  p.on_progress = [&](const prefill_progress& pr) {
+    seen.push_back(pr.done);
+    EXPECT_EQ(pr.total, 100);
+    if (pr.done >= 32) cancel = true;
+  };
+  auto r = (*s)->prefill(toks, p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_EQ(r->tokens_done, 32);
+  EXPECT_EQ((*s)->n_tokens(), 32);
+  EXPECT_EQ(seen, (std::vector<int64_t>{16, 32}));
+  // Resume with the rest: same result as never cancelling (with the same chunk boundaries).
+  prefill_params rest;
+  rest.chunk_tokens = 16;
+  ASSERT_TRUE((*s)->prefill(std::span(toks).subspan(32), rest).ok());
+  auto lg = *(*s)->logits();
+  EXPECT_LT(max_abs({lg.begin(), lg.end()}, prefill_logits(m, toks, 16)), 1e-5);
+}
+
+TEST_P(Kinds, RefusesOutOfVocabularyTokensAndContextOverflow) {
+  auto m = tiny(GetParam());
+  auto s = session::create(m);
+  std::vector<int32_t> bad = {1, 2, 600};
+  auto r = (*s)->prefill(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("outside the vocabulary"), std::string::npos);
+  EXPECT_EQ((*s)->n_tokens(), 0);
+  EXPECT_FALSE((*s)->decode(-1).ok());
+  EXPECT_FALSE((*s)->logits().ok());  // empty session: nothing to predict from
+  auto c = m->config();
+  c.max_context = 10;
+  auto small = model::create_random(c, 7);
+  ASSERT_TRUE(small.ok());
+  auto s2 = session::create(*small);
+  auto over = (*s2)->prefill(random_tokens(11, 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.message().find("maximum context"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, Kinds, ::testing::Values("tiny", "tiny-swa"));
+
+}  // namespace
+}  // namespace tome
