@@ -68,9 +68,14 @@ TOME_CPU_CLONES void cross_attn_task(const cross_task_args& a, int64_t t, std::v
     a.part_l[slot] = l;
     float* acc = a.part_o + slot * static_cast<size_t>(hd);
     for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      const float w = sh[j];
-      const float* vr = a.v + (k0 + j) * a.kv_stride + g * hd;
+  }
+  // Each V row is read once for every head of the group.
+  float* acc0 = a.part_o + static_cast<size_t>(t * group) * static_cast<size_t>(hd);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* vr = a.v + (k0 + j) * a.kv_stride + g * hd;
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const float w = s[static_cast<size_t>(hh * n + j)];
+      float* acc = acc0 + hh * hd;
 #pragma omp simd
       for (int64_t d = 0; d < hd; ++d) acc[d] += w * vr[d];
     }

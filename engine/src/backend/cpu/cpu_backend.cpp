@@ -386,7 +386,7 @@ result<std::unique_ptr<backend>> make_cpu_backend(const model_config& config,
                                                   const safetensors_index& weights,
                                                   const std::string& source, int n_threads) {
   set_cpu_threads(n_threads);
-  openblas_set_num_threads(n_threads > 0 ? n_threads : cpu_threads());
+  openblas_set_num_threads(1);  // threads are split by cpu::linear, not inside BLAS
   auto be = std::make_unique<cpu_backend>(config, n_threads);
   status s;
   try {

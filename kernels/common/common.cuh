@@ -1,0 +1,51 @@
+// Shared device helpers for Tome's kernels: bf16 conversion, warp/block reductions, status.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include "tome/kernels.h"
+
+namespace tome::kernels {
+
+__device__ __forceinline__ float ld(const uint16_t* p, int64_t i) {
+  return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(p)[i]);
+}
+__device__ __forceinline__ void st(uint16_t* p, int64_t i, float v) {
+  reinterpret_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over a block of blockDim.x threads (a multiple of 32, at most 1024).
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int n_warps = (blockDim.x + 31) >> 5;
+  v = threadIdx.x < n_warps ? partial[threadIdx.x] : 0.0f;
+  if (warp == 0) v = warp_sum(v);
+  __shared__ float total;
+  if (threadIdx.x == 0) total = v;
+  __syncthreads();
+  return total;
+}
+
+inline status launch_status() {
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? status{} : status{static_cast<int>(e), cudaGetErrorString(e)};
+}
+inline status bad_argument(const char* what) { return status{-1, what}; }
+
+inline unsigned blocks_for(int64_t n, int threads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > 65535LL * 1024 ? 65535LL * 1024 : b));
+}
+
+}  // namespace tome::kernels

@@ -1,0 +1,27 @@
+// Embedding kernel: y[i] = bf16(scale * table[tokens[i]]) (YOCO scales by sqrt(D)); one block
+// per token. CPU twin: cpu::embedding. Layout: table [vocab, dim] bf16, y [n, dim] bf16.
+#include "common/common.cuh"
+
+namespace tome::kernels {
+namespace {
+
+__global__ void embedding_kernel(const int32_t* __restrict__ tokens, const uint16_t* __restrict__ table,
+                                 int64_t vocab, int64_t dim, float scale, uint16_t* __restrict__ y) {
+  const int64_t i = blockIdx.x;
+  const int32_t t = tokens[i];
+  const bool valid = t >= 0 && t < vocab;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
+    st(y, i * dim + d, valid ? scale * ld(table, static_cast<int64_t>(t) * dim + d) : 0.0f);
+}
+
+}  // namespace
+
+status embedding(const int32_t* tokens, int64_t n, const uint16_t* table, int64_t vocab,
+                 int64_t dim, float scale, uint16_t* y, stream_t stream) {
+  if (n < 0 || dim <= 0 || vocab <= 0 || n > 0x7fffffff) return bad_argument("embedding: bad shape");
+  if (n == 0) return {};
+  embedding_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(tokens, table, vocab, dim, scale, y);
+  return launch_status();
+}
+
+}  // namespace tome::kernels

@@ -1,0 +1,52 @@
+// tome::kernels: launchers of Tome's CUDA kernels. Pointers are device pointers; bf16 values are
+// passed as uint16_t storage so this header needs no CUDA header. Every launcher only enqueues on
+// the given stream (never synchronises, never exits) and returns a status; errors of the launch
+// itself are reported, errors of the kernel's execution surface at the caller's next sync.
+// Each op has a CPU twin of the same name in engine/src/backend/cpu/cpu_ops.h; tests/kernels
+// compares them.
+#pragma once
+
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace tome::kernels {
+
+using stream_t = CUstream_st*;  // == cudaStream_t
+
+struct status {
+  int code = 0;                // cudaError_t, or -1 for a bad argument
+  const char* message = "";    // static string
+  bool ok() const { return code == 0; }
+};
+
+// Number of usable CUDA devices; 0 when there is no driver or no GPU (never fails).
+int device_count();
+// Name and memory of device `index` (empty name when unavailable).
+struct device_info {
+  char name[256] = {};
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;
+  int sm_count = 0;
+  int major = 0, minor = 0;
+};
+status get_device_info(int index, device_info* out);
+
+// y[r] = bf16( f32(x[r]) / sqrt(mean(f32(x[r])^2) + eps) ) * w   (x, w, y bf16 [rows, dim]).
+status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows, int64_t dim,
+                float eps, stream_t stream);
+
+// Interleaved RoPE in place on x bf16 [rows, heads, head_dim]; row r at position pos0 + r;
+// inv_freq f32 [head_dim/2] on the device; angles f32(pos) * inv_freq in f32.
+status rope(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+            const float* inv_freq, stream_t stream);
+
+// out[i] = silu(a[i]) * b[i] in f32, stored bf16 (a: SiLU branch W1, b: linear branch W3).
+status swiglu(const uint16_t* a, const uint16_t* b, uint16_t* out, int64_t n, stream_t stream);
+
+// y[i] = bf16(scale * table[tokens[i]]) for table bf16 [vocab, dim]; ids outside [0, vocab) give
+// zero rows (the engine validates ids before launching).
+status embedding(const int32_t* tokens, int64_t n, const uint16_t* table, int64_t vocab,
+                 int64_t dim, float scale, uint16_t* y, stream_t stream);
+
+}  // namespace tome::kernels

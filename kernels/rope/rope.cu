@@ -1,0 +1,37 @@
+// Interleaved RoPE kernel (YOCO.md): one thread per (row, head, pair); angle f32(pos) * inv_freq
+// in f32, pairs (x[2i], x[2i+1]) rotated in f32, stored bf16. CPU twin: cpu::rope.
+// Layout: x [rows, heads, head_dim] bf16, in place; inv_freq [head_dim/2] f32.
+#include "common/common.cuh"
+
+namespace tome::kernels {
+namespace {
+
+__global__ void rope_kernel(uint16_t* __restrict__ x, int64_t n_pairs, int64_t heads,
+                            int64_t half, int64_t pos0, const float* __restrict__ inv_freq) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n_pairs) return;
+  const int64_t i = t % half;
+  const int64_t row = t / (half * heads);
+  const float a = static_cast<float>(pos0 + row) * inv_freq[i];
+  float s, c;
+  sincosf(a, &s, &c);
+  const float x0 = ld(x, 2 * t), x1 = ld(x, 2 * t + 1);
+  st(x, 2 * t, x0 * c - x1 * s);
+  st(x, 2 * t + 1, x1 * c + x0 * s);
+}
+
+}  // namespace
+
+status rope(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+            const float* inv_freq, stream_t stream) {
+  if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || pos0 < 0)
+    return bad_argument("rope: bad shape");
+  const int64_t n_pairs = rows * heads * (head_dim / 2);
+  if (n_pairs == 0) return {};
+  constexpr int kThreads = 256;
+  rope_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(x, n_pairs, heads, head_dim / 2,
+                                                                      pos0, inv_freq);
+  return launch_status();
+}
+
+}  // namespace tome::kernels

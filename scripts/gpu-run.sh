@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# On the lent GPU machine (Ubuntu 24.04, CUDA 13, no network): unpack the carried Debian packages
+# (.gpu-debs/, from scripts/gpu-deps.sh) into a prefix, build the `gpu` preset, run the GPU, op and
+# model tests (compute-sanitizer memcheck on the kernel tests), and write logs under $OUT.
+# Usage (device tool): carry [".gpu-debs"], command "scripts/gpu-run.sh [test|bench|all]".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+OUT=${OUT:-/tmp/tome-out}
+mkdir -p "$OUT"
+DEPS=/opt/tome-deps
+if [ ! -f "$DEPS/.done" ]; then
+  mkdir -p "$DEPS"
+  for f in .gpu-debs/*.deb; do dpkg -x "$f" "$DEPS"; done
+  touch "$DEPS/.done"
+fi
+LIB="$DEPS/usr/lib/x86_64-linux-gnu"
+export LD_LIBRARY_PATH="$LIB:$LIB/openblas-pthread:${LD_LIBRARY_PATH:-}"
+export PKG_CONFIG_SYSROOT_DIR="$DEPS"
+export PKG_CONFIG_LIBDIR="$LIB/pkgconfig:$DEPS/usr/share/pkgconfig"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+start=$(date +%s)
+cmake --preset gpu -DCMAKE_PREFIX_PATH="$DEPS/usr" \
+  -DTOME_BLAS_LIBRARY="$LIB/openblas-pthread/libopenblas.so.0" \
+  -DCBLAS_INCLUDE_DIR="$DEPS/usr/include/x86_64-linux-gnu/openblas-pthread" > "$OUT/configure.log" 2>&1 \
+  || { tail -n 40 "$OUT/configure.log"; exit 1; }
+cmake --build build/gpu -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -n 40; exit 1; }
+echo "build: $(( $(date +%s) - start )) s"
+if [ "$what" = test ] || [ "$what" = all ]; then
+  ctest --test-dir build/gpu -L "gpu|ops|model" --output-on-failure -j 8 2>&1 | tee "$OUT/ctest.log" | tail -n 15
+  if command -v compute-sanitizer > /dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/test_kernels > "$OUT/memcheck.log" 2>&1 \
+      && echo "memcheck: clean" || { echo "memcheck: ERRORS"; tail -n 30 "$OUT/memcheck.log"; }
+  fi
+  build/gpu/tests/test_kernels 2>&1 | grep -E "device 0|PASSED|FAILED|SKIPPED" | head -n 5
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  build/gpu/app/cli/tome bench --config tome-25m --random-weights --lengths 1024,32768 --decode-tokens 32 \
+    2>&1 | tee "$OUT/bench-cpu.txt"
+fi
