@@ -39,45 +39,42 @@ inline float max_of(const float* p, int64_t n) {
 
 struct cross_task_args {
   const float *q, *k, *v;
-  int64_t pos0, n_kv_heads, hd, group, splits, q_stride, kv_stride;
+  int64_t pos0, n_heads, n_kv_heads, hd, splits;
   float scale;
-  float *part_m, *part_l, *part_o;
+  float *part_m, *part_l, *part_o;  // per (task, query head): max, sum, unnormalised output [hd]
 };
 
-// One (row, KV head, key split) of cross attention: partial softmax statistics and output.
+// One (row, key split) of cross attention over all heads: keys and values are streamed once, in
+// order, as whole rows [Hkv, hd]; partial softmax statistics go to part_*.
 TOME_CPU_CLONES void cross_attn_task(const cross_task_args& a, int64_t t, std::vector<float>& s) {
-  const int64_t split = t % a.splits, rg = t / a.splits;
-  const int64_t r = rg / a.n_kv_heads, g = rg % a.n_kv_heads;
+  const int64_t split = t % a.splits, r = t / a.splits;
   const int64_t n_keys = a.pos0 + r + 1;
   const int64_t k0 = n_keys * split / a.splits, k1 = n_keys * (split + 1) / a.splits;
-  const int64_t n = k1 - k0, hd = a.hd, group = a.group;
-  s.resize(static_cast<size_t>(std::max<int64_t>(n, 1) * group));
+  const int64_t n = k1 - k0, hd = a.hd, H = a.n_heads, group = a.n_heads / a.n_kv_heads;
+  const int64_t kv_stride = a.n_kv_heads * hd;
+  const float* q = a.q + r * H * hd;
+  s.resize(static_cast<size_t>(std::max<int64_t>(n, 1) * H));
   for (int64_t j = 0; j < n; ++j) {
-    const float* kr = a.k + (k0 + j) * a.kv_stride + g * hd;
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const float* qr = a.q + r * a.q_stride + (g * group + hh) * hd;
-      s[static_cast<size_t>(hh * n + j)] = dot(qr, kr, hd) * a.scale;
-    }
+    const float* kr = a.k + (k0 + j) * kv_stride;
+    for (int64_t h = 0; h < H; ++h) s[static_cast<size_t>(h * n + j)] = dot(q + h * hd, kr + (h / group) * hd, hd) * a.scale;
   }
-  for (int64_t hh = 0; hh < group; ++hh) {
-    float* sh = s.data() + hh * n;
+  float* acc0 = a.part_o + static_cast<size_t>(t * H * hd);
+  for (int64_t h = 0; h < H; ++h) {
+    float* sh = s.data() + h * n;
     const float m = max_of(sh, n);
-    const float l = n > 0 ? exp_shift_sum(sh, n, m) : 0.0f;
-    const size_t slot = static_cast<size_t>(t * group + hh);
+    const size_t slot = static_cast<size_t>(t * H + h);
     a.part_m[slot] = m;
-    a.part_l[slot] = l;
-    float* acc = a.part_o + slot * static_cast<size_t>(hd);
-    for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
+    a.part_l[slot] = n > 0 ? exp_shift_sum(sh, n, m) : 0.0f;
   }
-  // Each V row is read once for every head of the group.
-  float* acc0 = a.part_o + static_cast<size_t>(t * group) * static_cast<size_t>(hd);
+  for (int64_t i = 0; i < H * hd; ++i) acc0[i] = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
-    const float* vr = a.v + (k0 + j) * a.kv_stride + g * hd;
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const float w = s[static_cast<size_t>(hh * n + j)];
-      float* acc = acc0 + hh * hd;
+    const float* vr = a.v + (k0 + j) * kv_stride;
+    for (int64_t h = 0; h < H; ++h) {
+      const float w = s[static_cast<size_t>(h * n + j)];
+      const float* vh = vr + (h / group) * hd;
+      float* acc = acc0 + h * hd;
 #pragma omp simd
-      for (int64_t d = 0; d < hd; ++d) acc[d] += w * vr[d];
+      for (int64_t d = 0; d < hd; ++d) acc[d] += w * vh[d];
     }
   }
 }
@@ -127,50 +124,42 @@ void sliding_window_attn(const float* q, const float* k, const float* v, const f
 
 void cross_attn(const float* q, const float* k, const float* v, float* o, int64_t rows,
                 int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t hd) {
-  const int64_t group = n_heads / n_kv_heads;
-  const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // Split long key ranges so that few rows still use every thread (flash-decoding).
-  const int64_t max_keys = pos0 + rows;
   const int64_t threads = cpu_threads();
   int64_t splits = 1;
-  if (rows * n_kv_heads < 2 * threads) {
-    splits = std::clamp<int64_t>(max_keys / 2048, 1, 4 * threads);
-  }
-  const int64_t n_tasks = rows * n_kv_heads * splits;
-  // Per task and head of the group: running max, sum, unnormalised output [hd].
-  std::vector<float> part_m(static_cast<size_t>(n_tasks * group));
-  std::vector<float> part_l(static_cast<size_t>(n_tasks * group));
-  std::vector<float> part_o(static_cast<size_t>(n_tasks * group * hd));
-  const cross_task_args args{q, k, v, pos0, n_kv_heads, hd, group, splits, q_stride, kv_stride,
-                             scale, part_m.data(), part_l.data(), part_o.data()};
+  if (rows < 2 * threads) splits = std::clamp<int64_t>((pos0 + rows) / 2048, 1, 2 * threads);
+  const int64_t n_tasks = rows * splits;
+  std::vector<float> part_m(static_cast<size_t>(n_tasks * n_heads));
+  std::vector<float> part_l(part_m.size());
+  std::vector<float> part_o(part_m.size() * static_cast<size_t>(hd));
+  const cross_task_args args{q, k, v, pos0, n_heads, n_kv_heads, hd, splits,
+                             1.0f / std::sqrt(static_cast<float>(hd)), part_m.data(), part_l.data(),
+                             part_o.data()};
   parallel_for(n_tasks, [&](int64_t b, int64_t e) {
     std::vector<float> s;
     for (int64_t t = b; t < e; ++t) cross_attn_task(args, t, s);
   });
-  // Combine the splits of each (row, head).
+  // Combine the splits of each (row, head): rescale each partial sum to the common maximum.
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t g = 0; g < n_kv_heads; ++g) {
-      for (int64_t hh = 0; hh < group; ++hh) {
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t sp = 0; sp < splits; ++sp) {
-          const size_t slot = static_cast<size_t>(((r * n_kv_heads + g) * splits + sp) * group + hh);
-          if (part_l[slot] > 0.0f) m = std::max(m, part_m[slot]);
-        }
-        float* orow = o + r * q_stride + (g * group + hh) * hd;
-        for (int64_t d = 0; d < hd; ++d) orow[d] = 0.0f;
-        float l = 0.0f;
-        for (int64_t sp = 0; sp < splits; ++sp) {
-          const size_t slot = static_cast<size_t>(((r * n_kv_heads + g) * splits + sp) * group + hh);
-          if (part_l[slot] <= 0.0f) continue;
-          const float f = std::exp(part_m[slot] - m);
-          l += part_l[slot] * f;
-          const float* acc = part_o.data() + slot * static_cast<size_t>(hd);
-          for (int64_t d = 0; d < hd; ++d) orow[d] += f * acc[d];
-        }
-        const float inv = 1.0f / l;
-        for (int64_t d = 0; d < hd; ++d) orow[d] *= inv;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t sp = 0; sp < splits; ++sp) {
+        const size_t slot = static_cast<size_t>((r * splits + sp) * n_heads + h);
+        if (part_l[slot] > 0.0f) m = std::max(m, part_m[slot]);
       }
+      float* orow = o + (r * n_heads + h) * hd;
+      for (int64_t d = 0; d < hd; ++d) orow[d] = 0.0f;
+      float l = 0.0f;
+      for (int64_t sp = 0; sp < splits; ++sp) {
+        const size_t slot = static_cast<size_t>((r * splits + sp) * n_heads + h);
+        if (part_l[slot] <= 0.0f) continue;
+        const float f = std::exp(part_m[slot] - m);
+        l += part_l[slot] * f;
+        const float* acc = part_o.data() + slot * static_cast<size_t>(hd);
+        for (int64_t d = 0; d < hd; ++d) orow[d] += f * acc[d];
+      }
+      const float inv = 1.0f / l;
+      for (int64_t d = 0; d < hd; ++d) orow[d] *= inv;
     }
   }
 }
