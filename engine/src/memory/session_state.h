@@ -20,7 +20,7 @@ struct session_state {
 };
 
 // The snapshot format (docs/model-format.md, "Session snapshots"): little-endian binary with a
-// magic, a version, the model fingerprint, shapes, tokens, the host_state and an XXH64 checksum.
+// magic, a version, the model fingerprint, shapes, tokens, the host_state and an XXH3-64 checksum.
 std::vector<uint8_t> encode_snapshot(const model_config& c, const std::string& fingerprint,
                                      const std::vector<int32_t>& tokens, const host_state& hs);
 // Decodes and checks everything: magic, version, checksum, fingerprint, shapes, lengths.

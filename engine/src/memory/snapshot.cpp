@@ -2,7 +2,7 @@
 //   "TOMESNAP" | u32 version | u32 flags | 32 bytes fingerprint (hex) | u32 self kind |
 //   i64 n_tokens, self_rows, n_self_layers, self_layer_floats, dim, kv_dim | u32 kv dtype (0 f32) |
 //   i32 tokens[n] | per self layer f32[self_layer_floats] | f32 K[n*kv_dim] | f32 V[n*kv_dim] |
-//   f32 last_hidden[dim] | u64 XXH64 of everything before it.
+//   f32 last_hidden[dim] | u64 XXH3-64 of everything before it.
 #include <cstring>
 #include <limits>
 #include <string>
