@@ -24,6 +24,7 @@ class sampler {
  public:
   explicit sampler(const sampling_params& p);
   // Picks the next token from `logits` given the tokens so far (for the penalty).
+  // Returns -1 for empty logits.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
   const sampling_params& params() const { return params_; }
 

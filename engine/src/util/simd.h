@@ -13,6 +13,53 @@
 
 namespace tome {
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+// 16 floats as one value (an AVX-512 register, or 2 AVX / 4 SSE registers in other clones).
+typedef float v16f __attribute__((vector_size(64)));
+
+inline v16f load16(const float* p) {
+  v16f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Sum of the 16 lanes by halving (4 shuffles + adds, no scalar loop).
+inline float hsum16(v16f v) {
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  return v[0];
+}
+
+// Dot product of n floats: 16-wide partial products, one tree reduction at the end.
+inline float dot16(const float* a, const float* b, int64_t n) {
+  v16f acc = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc += load16(a + i) * load16(b + i);
+  float s = hsum16(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Sum of n floats (same scheme).
+inline float sum16(const float* a, int64_t n) {
+  v16f acc = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc += load16(a + i);
+  float s = hsum16(acc);
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 // exp(x) for x in [-87, 88] (clamped outside), within ~2 ulp: Cephes' expf polynomial. Written
 // branch-free so `#pragma omp simd` loops vectorise it.
 inline float exp_approx(float x) {

@@ -13,27 +13,26 @@
 namespace tome::cpu {
 namespace {
 
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+inline float dot(const float* a, const float* b, int64_t n) { return dot16(a, b, n); }
 
 // p[j] = exp(p[j] - m) for j < n; returns the sum.
 inline float exp_shift_sum(float* p, int64_t n, float m) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) {
-    p[j] = exp_approx(p[j] - m);
-    sum += p[j];
-  }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) p[j] = exp_approx(p[j] - m);
+  const float sum = sum16(p, n);
   return sum;
 }
 
 inline float max_of(const float* p, int64_t n) {
+  float part[16];
+  for (float& x : part) x = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+#pragma omp simd
+    for (int i = 0; i < 16; ++i) part[i] = part[i] > p[j + i] ? part[i] : p[j + i];
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, p[j]);
+  for (; j < n; ++j) m = std::max(m, p[j]);
+  for (float x : part) m = std::max(m, x);
   return m;
 }
 

@@ -1,0 +1,257 @@
+// The sampler chain of tome/sampling.h: repetition penalty → temperature → top-k → top-p →
+// min-p → one draw. Works on a reused copy of the logits (candidates_: value, token id) kept in
+// id order. top-k (a heap, or nth_element) and top-p (a histogram of mass, then nth_element in
+// one bucket) are O(vocab): no full sort. NaN and -inf logits are never drawn; empty logits give
+// -1. Deterministic everywhere: selections use a total order (value, then id), and the one random
+// number per draw is made here from std::mt19937_64's raw bits (no <random> distribution).
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "tome/sampling.h"
+
+namespace tome {
+namespace {
+
+using candidate = std::pair<float, int32_t>;  // (logit, later weight; token id)
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Strict total order: larger value first, lower id on ties. Every (partial) sort under it has
+// one result, whatever the standard library's algorithm.
+bool before(const candidate& a, const candidate& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+bool excluded(float v) { return std::isnan(v) || v == -kInf; }
+
+// 53 high bits of one raw 64-bit draw as a double in [0, 1).
+double unit_interval(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+
+// The fallback when nothing can be drawn: argmax of the raw logits, NaN ignored, ties to the
+// lowest id (so all -inf gives 0); 0 when every logit is NaN.
+int32_t raw_argmax(std::span<const float> logits) {
+  int32_t best = -1;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (std::isnan(logits[i])) continue;
+    if (best < 0 || logits[i] > logits[static_cast<size_t>(best)]) best = static_cast<int32_t>(i);
+  }
+  return best < 0 ? 0 : best;
+}
+
+// Greedy over the (penalised) candidates, still in id order: the highest value, ties to the
+// lowest id; -1 when every value is NaN or -inf.
+int32_t greedy(const std::vector<candidate>& c) {
+  int32_t best = -1;
+  float best_value = -kInf;
+  for (const candidate& x : c) {
+    if (excluded(x.first)) continue;
+    if (best < 0 || x.first > best_value) {
+      best = x.second;
+      best_value = x.first;
+    }
+  }
+  return best;
+}
+
+// CTRL-style penalty on c (indexed by token id) for each distinct token among the last `window`
+// of history: positive values divided by the penalty, the others multiplied. Ids outside the
+// vocabulary are skipped. Duplicates are found without allocating: a penalised entry's id is
+// flipped to ~id until the pass ends.
+void apply_repetition_penalty(std::vector<candidate>& c, std::span<const int32_t> history,
+                              const sampling_params& p) {
+  const float penalty = p.repetition_penalty;
+  if (!(penalty > 0.0f) || !std::isfinite(penalty) || penalty == 1.0f || p.repetition_window <= 0) {
+    return;
+  }
+  const size_t window = std::min(history.size(), static_cast<size_t>(p.repetition_window));
+  const auto recent = history.last(window);
+  const auto in_vocab = [&](int32_t t) { return t >= 0 && static_cast<size_t>(t) < c.size(); };
+  for (int32_t t : recent) {
+    if (!in_vocab(t) || c[static_cast<size_t>(t)].second != t) continue;
+    candidate& x = c[static_cast<size_t>(t)];
+    x.first = x.first > 0.0f ? x.first / penalty : x.first * penalty;  // NaN stays NaN
+    x.second = ~t;
+  }
+  for (int32_t t : recent) {
+    if (in_vocab(t)) c[static_cast<size_t>(t)].second = t;
+  }
+}
+
+// Keeps x unless it comes after `cut` in the total order; c keeps its id order.
+void keep_through(std::vector<candidate>& c, size_t n, candidate cut) {  // cut: a copy
+  c.resize(n);
+  std::erase_if(c, [&](const candidate& x) { return before(cut, x); });
+}
+
+// The selections below never reorder c[0, n) itself (the draw walks it in id order, which keeps
+// results independent of the library's algorithms): they copy it to c[n, 2n) as scratch, find
+// the last entry to keep there, then filter c[0, n) against it. c's capacity is reused.
+void copy_to_scratch(std::vector<candidate>& c, size_t n) {
+  c.resize(2 * n);
+  std::copy(c.begin(), c.begin() + static_cast<ptrdiff_t>(n),
+            c.begin() + static_cast<ptrdiff_t>(n));
+}
+
+// Keeps the k largest values (ties to lower ids), in O(n): for k up to n / 8 one pass with a heap
+// of the k best so far (the worst on top; most entries lose one comparison with it), otherwise
+// nth_element on a scratch copy.
+void keep_top_k(std::vector<candidate>& c, int k) {
+  const size_t n = c.size();
+  if (k <= 0 || static_cast<size_t>(k) >= n) return;
+  const auto kk = static_cast<size_t>(k);
+  candidate cut;
+  if (kk <= n / 8) {
+    c.resize(n + kk);
+    const auto heap = c.begin() + static_cast<ptrdiff_t>(n);
+    std::copy(c.begin(), c.begin() + static_cast<ptrdiff_t>(kk), heap);
+    std::make_heap(heap, c.end(), before);
+    for (size_t i = kk; i < n; ++i) {
+      if (before(c[i], *heap)) {
+        std::pop_heap(heap, c.end(), before);
+        c.back() = c[i];
+        std::push_heap(heap, c.end(), before);
+      }
+    }
+    cut = *heap;
+  } else {
+    copy_to_scratch(c, n);
+    const auto kth = c.begin() + static_cast<ptrdiff_t>(n + kk - 1);
+    std::nth_element(c.begin() + static_cast<ptrdiff_t>(n), kth, c.end(), before);
+    cut = *kth;
+  }
+  keep_through(c, n, cut);
+}
+
+// Values → weights exp((v - v_max) / T) in (0, 1]; the maximum maps to exactly 1. The
+// difference and quotient are taken in double (no overflow, no inf / inf); weights that underflow
+// to 0 are dropped (they could never be drawn).
+void to_weights(std::vector<candidate>& c, float v_max, float temperature) {
+  for (candidate& x : c) {
+    const double z = (static_cast<double>(x.first) - v_max) / static_cast<double>(temperature);
+    x.first = std::exp(static_cast<float>(z));
+  }
+  std::erase_if(c, [](const candidate& x) { return !(x.first > 0.0f); });
+}
+
+// Histogram buckets of a weight in (0, 1]: the top bits of its IEEE pattern (8 exponent bits, 3
+// mantissa bits), which order like the weights themselves. Weight 1 is bucket 1016.
+constexpr size_t kWeightBuckets = (0x3F800000u >> 20) + 1;
+size_t weight_bucket(float w) {
+  return std::min<size_t>(std::bit_cast<uint32_t>(w) >> 20, kWeightBuckets - 1);
+}
+
+// In [first, last), the entry (in `before` order) at which mass + the running sum of weights
+// first reaches target; the last entry if rounding keeps it out of reach. Halves the range with
+// nth_element towards the side holding it (O(n) expected), then sorts the last few entries.
+candidate mass_cut(std::vector<candidate>::iterator first, std::vector<candidate>::iterator last,
+                   double mass, double target) {
+  // Invariant: [first, lo) come before [lo, hi), which come before [hi, last); mass covers
+  // everything before lo and is below target.
+  auto lo = first;
+  auto hi = last;
+  while (hi - lo > 32) {
+    const auto mid = lo + (hi - lo) / 2;
+    std::nth_element(lo, mid, hi, before);
+    double upper = 0.0;
+    for (auto it = lo; it != mid; ++it) upper += it->first;
+    if (mass + upper >= target) {
+      hi = mid;
+    } else {
+      mass += upper;
+      lo = mid;
+    }
+  }
+  std::sort(lo, hi, before);
+  for (auto it = lo; it != hi; ++it) {
+    mass += it->first;
+    if (mass >= target) return *it;
+  }
+  return *(hi - 1);
+}
+
+// Nucleus: the smallest set of the largest weights whose mass reaches top_p of the total (at
+// least one), without sorting: a histogram of mass per weight bucket finds the bucket holding
+// the cut; only that bucket's entries are copied to scratch and searched by mass_cut.
+void keep_top_p(std::vector<candidate>& c, float top_p) {
+  if (!(top_p < 1.0f)) return;  // 1 (or NaN) = off
+  const size_t n = c.size();
+  std::array<double, kWeightBuckets> bucket_mass{};
+  double total = 0.0;
+  for (const candidate& x : c) {
+    bucket_mass[weight_bucket(x.first)] += x.first;
+    total += x.first;
+  }
+  const double target = static_cast<double>(top_p) * total;
+  double mass = 0.0;  // of the buckets above b
+  size_t b = kWeightBuckets;
+  while (b > 0 && mass + bucket_mass[b - 1] < target) mass += bucket_mass[--b];
+  if (b == 0) return;  // rounding: the target is out of reach, keep everything
+  --b;
+  c.reserve(2 * n);  // no reallocation below, so c[i] stays valid while appending
+  for (size_t i = 0; i < n; ++i) {
+    if (weight_bucket(c[i].first) == b) c.push_back(c[i]);
+  }
+  const candidate cut = mass_cut(c.begin() + static_cast<ptrdiff_t>(n), c.end(), mass, target);
+  keep_through(c, n, cut);
+}
+
+// Keeps weights >= min_p * w_max. The largest weight is 1 and always survives the filters
+// before this one; min_p is capped at 1 so the top token always stays.
+void keep_min_p(std::vector<candidate>& c, float min_p) {
+  if (!(min_p > 0.0f)) return;
+  const float threshold = std::min(min_p, 1.0f);
+  std::erase_if(c, [&](const candidate& x) { return x.first < threshold; });
+}
+
+// Picks the entry where u * (total weight) falls in the running sum, in c's current order.
+int32_t draw(const std::vector<candidate>& c, double u) {
+  double total = 0.0;
+  for (const candidate& x : c) total += x.first;
+  const double target = u * total;
+  double mass = 0.0;
+  for (const candidate& x : c) {
+    mass += x.first;
+    if (target < mass) return x.second;
+  }
+  return c.back().second;  // rounding put target at the very end of the sum
+}
+
+}  // namespace
+
+sampler::sampler(const sampling_params& p) : params_(p), rng_(p.seed) {}
+
+int32_t sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  if (logits.empty()) return -1;
+  candidates_.resize(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
+  apply_repetition_penalty(candidates_, history, params_);
+
+  if (!(params_.temperature > 0.0f)) {  // 0, negative or NaN: greedy, no draw
+    const int32_t best = greedy(candidates_);
+    return best >= 0 ? best : raw_argmax(logits);
+  }
+  // Exactly one draw per sampled token, whatever the filters keep, so the stream stays aligned.
+  const double u = unit_interval(rng_());
+
+  std::erase_if(candidates_, [](const candidate& x) { return excluded(x.first); });
+  if (candidates_.empty()) return raw_argmax(logits);
+  float v_max = -kInf;
+  for (const candidate& x : candidates_) v_max = std::max(v_max, x.first);
+  if (v_max == kInf) {  // the limit of softmax: uniform over the +inf tokens
+    std::erase_if(candidates_, [](const candidate& x) { return x.first != kInf; });
+    for (candidate& x : candidates_) x.first = 0.0f;
+    v_max = 0.0f;
+  }
+
+  keep_top_k(candidates_, params_.top_k);
+  to_weights(candidates_, v_max, params_.temperature);
+  keep_top_p(candidates_, params_.top_p);
+  keep_min_p(candidates_, params_.min_p);
+  return draw(candidates_, u);
+}
+
+}  // namespace tome

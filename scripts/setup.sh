@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Tome's one set-up script, behind the README's two commands (Debian 12, from a fresh machine):
+#   scripts/setup.sh run    install what is missing, build `release` (CUDA targets when nvcc is found),
+#                           and generate text with the model below
+#   scripts/setup.sh test   install what is missing, build `dev` (with CUDA when nvcc is found) and
+#                           run the default suite, build `asan` and run its suite, run pytest
+# Both install missing Debian packages (apt-get, sudo when not root) and keep a Python virtual
+# environment .venv over /usr/bin/python3 with the system site packages (Debian's torch) for
+# training/. Idempotent: a second run reinstalls nothing and rebuilds only what changed.
+set -Eeuo pipefail
+
+# The model `run` generates with: for now a tiny test model with RANDOM weights (its output is
+# noise); the embedded default model replaces it in a later issue.
+MODEL="${TOME_MODEL:-tests/golden/gret-f32}"
+PROMPT="${TOME_PROMPT:-The first thing to know about this book is}"
+MAX_TOKENS=32
+
+# Exactly what the build, the tests and training/ need (Debian 12 names).
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git            # toolchain
+  libopenblas-dev nlohmann-json3-dev libsentencepiece-dev      # engine libraries
+  sentencepiece libxxhash-dev libcli11-dev                     # spm_train, hashing, the CLI
+  libgtest-dev googletest                                      # tests
+  clang libclang-rt-14-dev llvm                                # asan preset: clang, ASan/UBSan/
+                                                               # libFuzzer runtimes, symbolizer
+  clang-format                                                 # formatting (.clang-format)
+  python3 python3-venv python3-torch python3-numpy             # training/
+  python3-sentencepiece python3-pytest
+)
+SYSTEM_PYTHON=/usr/bin/python3
+PYTHON_MODULES="torch, numpy, sentencepiece, pytest"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+JOBS="$(nproc)"
+cd "$ROOT"
+
+usage() {
+  sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  exit 2
+}
+
+# --- steps, timing and the summary -------------------------------------------------------------
+
+STEP_NAMES=()
+STEP_SECONDS=()
+CURRENT_STEP=""
+CURRENT_COMMAND=""
+START=$SECONDS
+BOLD="" PLAIN=""
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
+
+say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
+die() { printf '\nsetup.sh: %s\n' "$*" >&2; exit 1; }
+
+# step NAME COMMAND...: runs one step, timed; any failure ends the script (set -e).
+step() {
+  local name=$1 t0=$SECONDS
+  shift
+  CURRENT_STEP=$name
+  CURRENT_COMMAND="$*"
+  say "$name"
+  "$@"
+  STEP_NAMES+=("$name")
+  STEP_SECONDS+=($((SECONDS - t0)))
+  CURRENT_STEP=""
+}
+
+mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+
+summary() {
+  local rc=$? i
+  trap - EXIT
+  printf '\n%s==> summary: setup.sh %s%s\n' "$BOLD" "${COMMAND:-}" "$PLAIN"
+  for i in "${!STEP_NAMES[@]}"; do
+    printf '  %-34s %7s  ok\n' "${STEP_NAMES[$i]}" "$(mmss "${STEP_SECONDS[$i]}")"
+  done
+  if [ -n "$CURRENT_STEP" ]; then
+    printf '  %-34s %7s  FAILED\n' "$CURRENT_STEP" ""
+  fi
+  printf '  %-34s %7s  %s\n' "total" "$(mmss $((SECONDS - START)))" \
+    "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (exit $rc)")"
+  exit "$rc"
+}
+
+on_error() {
+  local what=$BASH_COMMAND
+  [ "$what" = '"$@"' ] && what=$CURRENT_COMMAND
+  printf '\nsetup.sh: step "%s": "%s" failed (exit %s, line %s)\n' \
+    "$CURRENT_STEP" "$what" "$1" "$2" >&2
+}
+
+# --- environment -------------------------------------------------------------------------------
+
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "all ${#PACKAGES[@]} Debian packages are installed"
+    return
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo > /dev/null || die "not root and no sudo: install ${missing[*]}"
+    sudo=(sudo)
+  fi
+  echo "installing: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+}
+
+# .venv over the system python with its site packages; rebuilt only when missing or different.
+setup_venv() {
+  local cfg="$VENV/pyvenv.cfg"
+  if [ -x "$VENV/bin/python" ] && [ -f "$cfg" ] &&
+    grep -qx 'home = /usr/bin' "$cfg" &&
+    grep -qx 'include-system-site-packages = true' "$cfg" &&
+    "$VENV/bin/python" -c "import $PYTHON_MODULES" 2> /dev/null; then
+    echo "reusing $VENV ($("$VENV/bin/python" --version))"
+    return
+  fi
+  if [ -e "$VENV" ]; then
+    echo "replacing $VENV: not a working venv over $SYSTEM_PYTHON with system site packages"
+    rm -rf "$VENV"
+  fi
+  "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
+  "$VENV/bin/python" -c "import $PYTHON_MODULES; print('venv:', torch.__version__, 'torch')"
+}
+
+# nvcc on PATH, or the toolkit's default place (added to PATH for CMake).
+find_nvcc() {
+  if ! command -v nvcc > /dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+  fi
+  command -v nvcc > /dev/null
+}
+
+# --- build and run -----------------------------------------------------------------------------
+
+# configure_and_build PRESET [cmake -D options...] [-- build options...]
+configure_and_build() {
+  local preset=$1 configure=() build=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do configure+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  build=("$@")
+  cmake --preset "$preset" "${configure[@]}"
+  cmake --build --preset "$preset" --parallel "$JOBS" "${build[@]}"
+}
+
+cmd_run() {
+  local preset=release  # TOME_CUDA=AUTO: the CUDA targets join when nvcc is found
+  if find_nvcc; then
+    echo "nvcc: $(command -v nvcc): the release build includes the CUDA targets"
+  else
+    echo "no nvcc: CPU-only release build"
+  fi
+  step "build $preset (tome CLI)" configure_and_build "$preset" -- --target tome
+  step "tome generate" generate "build/$preset/app/cli/tome"
+}
+
+generate() {
+  local tome=$1
+  [ -d "$MODEL" ] || die "$MODEL: no such model directory"
+  cat << EOF
+NOTE: $MODEL is a tiny test model with RANDOM weights, so the text below is noise.
+      This run shows the whole path working (load, tokenize, prefill, decode, sample);
+      the embedded default model replaces this one in a later issue.
+Prompt: $PROMPT
+EOF
+  "$tome" generate --model "$MODEL" --prompt "$PROMPT" --max-tokens "$MAX_TOKENS"
+  echo
+}
+
+cmd_test() {
+  local cuda=()
+  if find_nvcc; then
+    cuda=(-DTOME_CUDA=ON)  # AUTO would fall back to CPU quietly; CUDA targets must compile
+    echo "nvcc: $(command -v nvcc): the dev build includes the CUDA backend"
+  else
+    echo "no nvcc: the dev build is CPU only"
+  fi
+  step "build dev" configure_and_build dev "${cuda[@]}"
+  step "ctest default (dev)" ctest --preset default --parallel "$JOBS"
+  step "build asan" configure_and_build asan
+  step "ctest asan" ctest --preset asan --parallel "$JOBS"
+  step "pytest training/tests" "$VENV/bin/python" -m pytest training/tests -q
+}
+
+# --- main --------------------------------------------------------------------------------------
+
+main() {
+  [ $# -eq 1 ] || usage
+  COMMAND=$1
+  case "$COMMAND" in
+    run | test) ;;
+    *) usage ;;
+  esac
+  trap summary EXIT
+  trap 'on_error $? $LINENO' ERR
+  step "Debian packages" install_packages
+  step "python venv (.venv)" setup_venv
+  "cmd_$COMMAND"
+}
+
+# Sourcing the script (to try one function) defines everything and runs nothing.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -1,0 +1,58 @@
+# Layering check (ARCHITECTURE.md rule 1): nothing under engine/, kernels/ or ingest/ includes a
+# Qt header (<QString>, <QtCore/...>, <QtCore>) or anything under app/, and their CMake files
+# neither find nor link Qt nor reach into app/. Textual: an #include inside a block comment or
+# #if 0 counts too. Usage: cmake -DROOT=<source dir> -P check_layering.cmake
+cmake_minimum_required(VERSION 3.25)
+if(NOT DEFINED ROOT OR NOT IS_DIRECTORY "${ROOT}")
+  message(FATAL_ERROR "usage: cmake -DROOT=<source dir> -P check_layering.cmake")
+endif()
+
+set(layers engine kernels ingest)
+set(source_re "\\.(h|hh|hpp|hxx|inl|ipp|c|cc|cpp|cxx|cu|cuh|in)$")
+# Qt 5/6 headers: <QString>, <QtCore>, <QtCore/QString>, <QtWidgets/qwidget.h>.
+set(qt_re "^(Q[A-Za-z0-9_]*|Qt[A-Za-z0-9_]*/.*)$")
+# Any path with an app/ segment: "app/service/x.h", "../../app/cli/y.h".
+set(app_re "(^|/)app/")
+set(cmake_re "find_package[ \t]*\\([ \t]*Qt|Qt[56]?::|(^|[/}\" \t])app/")
+
+set(violations "")
+set(n_files 0)
+foreach(layer IN LISTS layers)
+  file(GLOB_RECURSE files LIST_DIRECTORIES false "${ROOT}/${layer}/*")
+  foreach(f IN LISTS files)
+    file(RELATIVE_PATH rel "${ROOT}" "${f}")
+    get_filename_component(name "${f}" NAME)
+    if(name STREQUAL "CMakeLists.txt" OR name MATCHES "\\.cmake$")
+      math(EXPR n_files "${n_files} + 1")
+      file(STRINGS "${f}" lines REGEX "${cmake_re}")
+      foreach(line IN LISTS lines)
+        string(STRIP "${line}" line)
+        if(NOT line MATCHES "^#")
+          list(APPEND violations "${rel}: Qt or app/ in CMake: ${line}")
+        endif()
+      endforeach()
+    elseif(name MATCHES "${source_re}")
+      math(EXPR n_files "${n_files} + 1")
+      file(STRINGS "${f}" lines REGEX "^[ \t]*#[ \t]*include")
+      foreach(line IN LISTS lines)
+        if(NOT line MATCHES "include[ \t]*[<\"]([^>\"]+)[>\"]")
+          continue()
+        endif()
+        set(path "${CMAKE_MATCH_1}")
+        if(path MATCHES "${qt_re}")
+          list(APPEND violations "${rel}: includes a Qt header: <${path}>")
+        elseif(path MATCHES "${app_re}")
+          list(APPEND violations "${rel}: includes a file under app/: \"${path}\"")
+        endif()
+      endforeach()
+    endif()
+  endforeach()
+endforeach()
+
+list(LENGTH violations n)
+if(n GREATER 0)
+  list(JOIN violations "\n  " report)
+  message(FATAL_ERROR "layering: ${n} violation(s) of ARCHITECTURE.md rule 1 (engine, kernels and "
+    "ingest use no Qt and nothing from app/):\n  ${report}\n")
+endif()
+message(STATUS "layering: OK (${n_files} files under ${layers})")
