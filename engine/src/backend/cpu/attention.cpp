@@ -2,6 +2,7 @@
 // global KV (flash-decoding style split over keys when few query rows are long). Softmax in f32
 // with the row maximum subtracted; masked keys are skipped, never added as exp(-inf).
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -13,14 +14,17 @@
 namespace tome::cpu {
 namespace {
 
-inline float dot(const float* a, const float* b, int64_t n) { return dot16(a, b, n); }
+TOME_INLINE float dot(const float* a, const float* b, int64_t n) { return dot16(a, b, n); }
 
 // p[j] = exp(p[j] - m) for j < n; returns the sum.
-inline float exp_shift_sum(float* p, int64_t n, float m) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) p[j] = exp_approx(p[j] - m);
-  const float sum = sum16(p, n);
-  return sum;
+TOME_INLINE float exp_shift_sum(float* p, int64_t n, float m) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const v16f e = exp16(load16(p + j) - m);
+    std::memcpy(p + j, &e, sizeof e);
+  }
+  for (; j < n; ++j) p[j] = exp_approx(p[j] - m);
+  return sum16(p, n);
 }
 
 inline float max_of(const float* p, int64_t n) {
@@ -66,14 +70,35 @@ TOME_CPU_CLONES void cross_attn_task(const cross_task_args& a, int64_t t, std::v
     a.part_l[slot] = n > 0 ? exp_shift_sum(sh, n, m) : 0.0f;
   }
   for (int64_t i = 0; i < H * hd; ++i) acc0[i] = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* vr = a.v + (k0 + j) * kv_stride;
+  // Values in blocks of 256 rows (L2-resident), each head's accumulator held across the block.
+  constexpr int64_t kBlock = 256;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const int64_t j1 = std::min(n, j0 + kBlock);
     for (int64_t h = 0; h < H; ++h) {
-      const float w = s[static_cast<size_t>(h * n + j)];
-      const float* vh = vr + (h / group) * hd;
+      const float* sh = s.data() + h * n;
+      const float* vh = a.v + (h / group) * hd;
       float* acc = acc0 + h * hd;
-#pragma omp simd
-      for (int64_t d = 0; d < hd; ++d) acc[d] += w * vh[d];
+      int64_t d = 0;
+      for (; d + 64 <= hd; d += 64) {
+        v16f c0 = load16(acc + d), c1 = load16(acc + d + 16), c2 = load16(acc + d + 32), c3 = load16(acc + d + 48);
+        for (int64_t j = j0; j < j1; ++j) {
+          const float w = sh[j];
+          const float* vr = vh + (k0 + j) * kv_stride + d;
+          c0 += w * load16(vr);
+          c1 += w * load16(vr + 16);
+          c2 += w * load16(vr + 32);
+          c3 += w * load16(vr + 48);
+        }
+        std::memcpy(acc + d, &c0, 64);
+        std::memcpy(acc + d + 16, &c1, 64);
+        std::memcpy(acc + d + 32, &c2, 64);
+        std::memcpy(acc + d + 48, &c3, 64);
+      }
+      for (; d < hd; ++d) {
+        float c = acc[d];
+        for (int64_t j = j0; j < j1; ++j) c += sh[j] * vh[(k0 + j) * kv_stride + d];
+        acc[d] = c;
+      }
     }
   }
 }

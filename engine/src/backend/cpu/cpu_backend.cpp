@@ -147,6 +147,8 @@ class cpu_backend final : public backend {
     if (n_tokens <= st.capacity) return {};
     const size_t elems = static_cast<size_t>(n_tokens * st.kv_dim);
     try {
+      st.k.reserve(elems);  // exact: resize alone would double the allocation
+      st.v.reserve(elems);
       st.k.resize(elems);
       st.v.resize(elems);
     } catch (const std::bad_alloc&) {
@@ -272,7 +274,8 @@ class cpu_backend final : public backend {
       if (t < 0 || t >= c_.vocab_size)
         return error("token id " + std::to_string(t) + " is outside the vocabulary (size " +
                      std::to_string(c_.vocab_size) + ")");
-    if (pos0 + T > st.capacity) TOME_TRY(reserve(st, std::max(pos0 + T, 2 * st.capacity)));
+    // Grow by an eighth (at least 4096 rows): decode after a long prefill must not double it.
+    if (pos0 + T > st.capacity) TOME_TRY(reserve(st, std::max(pos0 + T, st.capacity + st.capacity / 8 + 4096)));
     const float eps = static_cast<float>(c_.norm_eps);
     xs.assign(static_cast<size_t>(T * D), 0.0f);
     cpu::embedding(tokens.data(), T, embed_.data(), D, std::sqrt(static_cast<float>(D)), xs.data());
