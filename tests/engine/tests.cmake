@@ -4,3 +4,6 @@ tome_add_test(NAME test_ops LABELS "ops;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/
 tome_add_test(NAME test_session LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_session.cpp)
 tome_add_test(NAME test_golden LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_golden.cpp
   LIBS nlohmann_json::nlohmann_json)
+if(TOME_HAVE_CUDA)
+  tome_add_test(NAME test_cuda_backend LABELS "gpu;model" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp)
+endif()

@@ -119,6 +119,110 @@ TEST_F(Kernels, EmbeddingMatchesCpuTwin) {
   expect_close(download(dy, ref.size()), ref, "embedding");
 }
 
+// Gated retention (recurrent kernel) vs the CPU chunkwise twin, state carried across two calls.
+TEST_F(Kernels, GatedRetentionMatchesCpuTwin) {
+  for (auto [T, H, hd] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 16}, {37, 3, 64}, {130, 2, 128}, {5, 4, 24}}) {
+    const size_t n = static_cast<size_t>(T * H * hd);
+    auto q = random_bf16(n, 11), k = random_bf16(n, 12, 0.25f), v = random_bf16(n, 13);
+    std::vector<float> lg(static_cast<size_t>(T * H));
+    std::mt19937 rng(14);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    for (auto& x : lg) x = d(rng);
+    cpu::retention_log_gamma(lg.data(), T * H, 16.0f);
+    std::vector<float> state(static_cast<size_t>(H * hd * hd), 0.0f);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* dlg = upload(lg);
+    auto* dst = upload(state);
+    auto* dout = upload(std::vector<uint16_t>(n));
+    const int64_t T1 = T / 2, row = H * hd;
+    ASSERT_TRUE(kernels::gated_retention(dq, dk, dv, dlg, dst, dout, T1, H, hd, stream_).ok());
+    ASSERT_TRUE(kernels::gated_retention(dq + T1 * row, dk + T1 * row, dv + T1 * row, dlg + T1 * H, dst,
+                                         dout + T1 * row, T - T1, H, hd, stream_).ok());
+    std::vector<float> ref(n), cpu_state = state;
+    cpu::gated_retention(widen(q).data(), widen(k).data(), widen(v).data(), lg.data(), cpu_state.data(), ref.data(), T,
+                         H, hd, 64);
+    expect_close(download(dout, n), ref, "gated_retention");
+    auto gs = download(dst, state.size());
+    for (size_t i = 0; i < gs.size(); ++i) ASSERT_NEAR(gs[i], cpu_state[i], 1e-3f + 1e-3f * std::abs(cpu_state[i])) << i;
+  }
+}
+
+TEST_F(Kernels, RetentionGateAndOutputMatchCpuTwins) {
+  const int64_t rows = 9, H = 3, hd = 32, n = rows * H * hd;
+  auto gt = random_bf16(static_cast<size_t>(rows * H), 21, 4.0f);
+  auto* dgt = upload(gt);
+  auto* dlg = upload(std::vector<float>(gt.size()));
+  ASSERT_TRUE(kernels::retention_log_gamma(dgt, dlg, rows * H, 16.0f, stream_).ok());
+  auto ref = widen(gt);
+  cpu::retention_log_gamma(ref.data(), rows * H, 16.0f);
+  auto got = download(dlg, gt.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-5f + 1e-4f * std::abs(ref[i]));
+  auto o = random_bf16(static_cast<size_t>(n), 22), g = random_bf16(static_cast<size_t>(n), 23);
+  auto* dout = upload(o);
+  auto* dg = upload(g);
+  ASSERT_TRUE(kernels::retention_output(dout, dg, rows, H, hd, 1e-5f, stream_).ok());
+  auto oref = widen(o);
+  cpu::retention_output(oref.data(), widen(g).data(), rows, H, hd, 1e-5f);
+  expect_close(download(dout, static_cast<size_t>(n)), oref, "retention_output");
+}
+
+TEST_F(Kernels, SlidingWindowAttnMatchesCpuTwinWithRing) {
+  for (auto [rows, ring, W, H, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{1, 7, 8, 2, 16},
+                                      {40, 7, 8, 3, 32}, {300, 0, 64, 2, 64}, {17, 100, 128, 1, 128}, {5, 3, 1, 2, 16}}) {
+    const int64_t D = H * hd;
+    auto q = random_bf16(static_cast<size_t>(rows * D), 31);
+    auto cat_k = random_bf16(static_cast<size_t>((ring + rows) * D), 32);
+    auto cat_v = random_bf16(static_cast<size_t>((ring + rows) * D), 33);
+    const int64_t r = std::min(ring, W - 1);  // rows of the ring the window can reach
+    auto* dq = upload(q);
+    auto* dk = upload(cat_k);
+    auto* dv = upload(cat_v);
+    auto* dout = upload(std::vector<uint16_t>(q.size()));
+    ASSERT_TRUE(kernels::sliding_window_attn(dq, dk, dv, ring, dout, rows, H, hd, W, stream_).ok());
+    auto k = widen(cat_k), v = widen(cat_v);
+    std::vector<float> ref(q.size());
+    cpu::sliding_window_attn(widen(q).data(), k.data() + ring * D, v.data() + ring * D, k.data() + (ring - r) * D,
+                             v.data() + (ring - r) * D, r, ref.data(), rows, H, hd, W);
+    expect_close(download(dout, q.size()), ref, "sliding_window_attn");
+  }
+}
+
+TEST_F(Kernels, CrossAttnMatchesCpuTwinWithSplits) {
+  for (auto [rows, pos0, hq, hkv, hd, splits] :
+       {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int>{1, 0, 4, 2, 16, 1}, {1, 5000, 6, 2, 64, 8},
+        {7, 300, 8, 2, 128, 1}, {3, 20000, 4, 4, 32, 16}, {33, 10, 6, 3, 64, 2}, {1, 70, 24, 8, 128, 64}}) {
+    const int64_t n = pos0 + rows;
+    auto q = random_bf16(static_cast<size_t>(rows * hq * hd), 41);
+    auto k = random_bf16(static_cast<size_t>(n * hkv * hd), 42), v = random_bf16(static_cast<size_t>(n * hkv * hd), 43);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* dout = upload(std::vector<uint16_t>(q.size()));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(
+        std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits)))));
+    ASSERT_TRUE(kernels::cross_attn(dq, dk, dv, dout, rows, pos0, hq, hkv, hd, splits, ws, stream_).ok());
+    std::vector<float> ref(q.size());
+    cpu::cross_attn(widen(q).data(), widen(k).data(), widen(v).data(), ref.data(), rows, pos0, hq, hkv, hd);
+    expect_close(download(dout, q.size()), ref, "cross_attn");
+  }
+}
+
+TEST_F(Kernels, AddAndConversionsMatch) {
+  auto x = random_bf16(1000, 51), y = random_bf16(1000, 52);
+  auto* dx = upload(x);
+  auto* dy = upload(y);
+  ASSERT_TRUE(kernels::add(dx, dy, 1000, stream_).ok());
+  std::vector<float> ref = widen(x);
+  cpu::add(ref.data(), widen(y).data(), 1000);
+  expect_close(download(dx, 1000), ref, "add");
+  auto* df = upload(std::vector<float>(1000));
+  ASSERT_TRUE(kernels::bf16_to_f32(dy, df, 1000, stream_).ok());
+  auto f = download(df, 1000);
+  for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(f[i], bf16_to_f32(y[i]));
+}
+
 TEST_F(Kernels, BadArgumentsAreRefusedNotLaunched) {
   EXPECT_FALSE(kernels::rope(nullptr, 1, 1, 3, 0, nullptr, stream_).ok());
   EXPECT_FALSE(kernels::rms_norm(nullptr, nullptr, nullptr, 1, 0, 1e-5f, stream_).ok());

@@ -77,4 +77,13 @@ result<std::unique_ptr<backend>> make_cpu_backend(const model_config& config,
                                                   const safetensors_index& weights,
                                                   const std::string& source, int n_threads);
 
+#ifdef TOME_HAVE_CUDA
+// The CUDA backend (engine/src/backend/cuda/cuda_backend.cpp): needs a CUDA device and cuBLAS,
+// which is loaded at run time; `why` says what is missing.
+bool cuda_backend_available(std::string* why);
+result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config,
+                                                   const safetensors_index& weights,
+                                                   const std::string& source);
+#endif
+
 }  // namespace tome

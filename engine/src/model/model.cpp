@@ -79,17 +79,22 @@ result<std::shared_ptr<model>> model::load(const std::filesystem::path& dir,
 
 status model::init_backend(const safetensors_index& index, const std::string& source,
                            const load_params& params) {
-  switch (params.backend) {
-    case backend_kind::cuda:
-      return error("the CUDA backend is not available in this build yet; use --backend cpu");
-    case backend_kind::automatic:
-    case backend_kind::cpu: {
-      auto be = make_cpu_backend(config_, index, source, params.n_threads);
-      if (!be) return be.error_status();
-      backend_ = std::move(*be);
-      break;
-    }
+  backend_kind want = params.backend;
+#ifdef TOME_HAVE_CUDA
+  if (want == backend_kind::automatic) want = cuda_backend_available(nullptr) ? backend_kind::cuda : backend_kind::cpu;
+  if (want == backend_kind::cuda) {
+    auto be = make_cuda_backend(config_, index, source);
+    if (!be) return be.error_status();
+    backend_ = std::move(*be);
+    return {};
   }
+#else
+  if (want == backend_kind::cuda)
+    return error("this build of Tome has no CUDA backend (built without nvcc); use --backend cpu");
+#endif
+  auto be = make_cpu_backend(config_, index, source, params.n_threads);
+  if (!be) return be.error_status();
+  backend_ = std::move(*be);
   return {};
 }
 

@@ -2,6 +2,8 @@
 // x86-64 and uses AVX2/AVX-512 where present) and a vectorisable exp.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -11,40 +13,30 @@
 #define TOME_CPU_CLONES
 #endif
 
-// The v16f helpers must always inline: called out of line from a clone of another ISA, a
-// 64-byte vector argument would cross an ABI boundary.
+// Hot helpers always inline into the multi-versioned (TOME_CPU_CLONES) kernels.
 #define TOME_INLINE inline __attribute__((always_inline))
 
 namespace tome {
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+// Helpers on fixed 16-float groups. They take and return plain floats and pointers (no vector
+// types in signatures: a 64-byte vector crossing a function boundary changes the ABI between
+// clones, and clang refuses it), and their fixed-size loops vectorise in every clone.
 
-// 16 floats as one value (an AVX-512 register, or 2 AVX / 4 SSE registers in other clones).
-typedef float v16f __attribute__((vector_size(64)));
-
-TOME_INLINE v16f load16(const float* p) {
-  v16f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+// Sum of t[0..16) by halving (no scalar reduction loop); t is clobbered.
+TOME_INLINE float hsum16(float* t) {
+  for (int k = 0; k < 8; ++k) t[k] += t[k + 8];
+  for (int k = 0; k < 4; ++k) t[k] += t[k + 4];
+  for (int k = 0; k < 2; ++k) t[k] += t[k + 2];
+  return t[0] + t[1];
 }
 
-// Sum of the 16 lanes by halving (4 shuffles + adds, no scalar loop).
-TOME_INLINE float hsum16(v16f v) {
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  return v[0];
-}
-
-// Dot product of n floats: 16-wide partial products, one tree reduction at the end.
+// Dot product of n floats: 16 partial sums, one tree reduction at the end.
 TOME_INLINE float dot16(const float* a, const float* b, int64_t n) {
-  v16f acc = {};
+  float acc[16] = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) acc += load16(a + i) * load16(b + i);
+  for (; i + 16 <= n; i += 16)
+#pragma omp simd
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
   float s = hsum16(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -52,54 +44,22 @@ TOME_INLINE float dot16(const float* a, const float* b, int64_t n) {
 
 // Sum of n floats (same scheme).
 TOME_INLINE float sum16(const float* a, int64_t n) {
-  v16f acc = {};
+  float acc[16] = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) acc += load16(a + i);
+  for (; i + 16 <= n; i += 16)
+#pragma omp simd
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k];
   float s = hsum16(acc);
   for (; i < n; ++i) s += a[i];
   return s;
 }
 
-typedef int32_t v16i __attribute__((vector_size(64)));
-
-// exp_approx on 16 lanes with vector operations only (vectorised in every clone).
-TOME_INLINE v16f exp16(v16f x) {
-  const v16f lo = v16f{} - 87.0f, hi = v16f{} + 88.0f;
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
-  const v16f fx = x * 1.44269504088896341f + 0.5f;
-  v16f fl = __builtin_convertvector(__builtin_convertvector(fx, v16i), v16f);
-  fl = fl > fx ? fl - 1.0f : fl;  // floor
-  const v16i n = __builtin_convertvector(fl, v16i);
-  x = x - fl * 0.693359375f + fl * 2.12194440e-4f;
-  const v16f z = x * x;
-  v16f y = v16f{} + 1.9875691500e-4f;
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
-  y = y * z + x + 1.0f;
-  const v16i bits = (n + 127) << 23;
-  v16f scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 // exp(x) for x in [-87, 88] (clamped outside), within ~2 ulp: Cephes' expf polynomial. Written
-// branch-free so `#pragma omp simd` loops vectorise it.
+// branch-free so `#pragma omp simd` loops vectorise it (GCC needs -fno-trapping-math for the
+// float-to-int conversion; cmake/TomeCompileOptions.cmake sets it).
 inline float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  float fx = x * 1.44269504088896341f + 0.5f;
-  const int32_t n0 = static_cast<int32_t>(fx);
-  float fl = static_cast<float>(n0);
-  fl = fl > fx ? fl - 1.0f : fl;  // floor
-  const int32_t n = static_cast<int32_t>(fl);
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float fl = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
   x = x - fl * 0.693359375f + fl * 2.12194440e-4f;
   const float z = x * x;
   float y = 1.9875691500e-4f;
@@ -109,10 +69,7 @@ inline float exp_approx(float x) {
   y = y * x + 1.6666665459e-1f;
   y = y * x + 5.0000001201e-1f;
   y = y * z + x + 1.0f;
-  const int32_t bits = (n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return y * scale;
+  return y * std::bit_cast<float>((static_cast<int32_t>(fl) + 127) << 23);
 }
 
 }  // namespace tome

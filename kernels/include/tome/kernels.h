@@ -49,4 +49,38 @@ status swiglu(const uint16_t* a, const uint16_t* b, uint16_t* out, int64_t n, st
 status embedding(const int32_t* tokens, int64_t n, const uint16_t* table, int64_t vocab,
                  int64_t dim, float scale, uint16_t* y, stream_t stream);
 
+// Elementwise: x += y; x *= s; conversions (n elements).
+status add(uint16_t* x, const uint16_t* y, int64_t n, stream_t stream);
+status scale(uint16_t* x, float s, int64_t n, stream_t stream);
+status bf16_to_f32(const uint16_t* x, float* y, int64_t n, stream_t stream);
+status f32_to_bf16(const float* x, uint16_t* y, int64_t n, stream_t stream);
+
+// Gated retention, recurrent form over `rows` tokens carrying state f32 [H, hd, hd] (in/out):
+// q, k (scaled by hd^-0.5), v bf16 [rows, H, hd] post-RoPE; log_gamma f32 [rows, H];
+// o bf16 [rows, H, hd]. head_dim <= 256.
+status gated_retention(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                       const float* log_gamma, float* state, uint16_t* o, int64_t rows,
+                       int64_t heads, int64_t head_dim, stream_t stream);
+// log_gamma[i] = logsigmoid(gate_logits[i]) / temperature (f32 out).
+status retention_log_gamma(const uint16_t* gate_logits, float* log_gamma, int64_t n,
+                           float temperature, stream_t stream);
+// o [rows, H, hd] <- rms_norm per head (no weight, eps) * silu(g), g bf16 [rows, H*hd].
+status retention_output(uint16_t* o, const uint16_t* g, int64_t rows, int64_t heads,
+                        int64_t head_dim, float eps, stream_t stream);
+
+// Sliding-window attention, H heads (no GQA): keys/values are kv_k/kv_v [ring_rows + rows, H*hd]
+// (the ring's rows, oldest first, then this chunk's); query r sees the `window` keys ending at
+// index ring_rows + r. q, o bf16 [rows, H, hd]. head_dim <= 256.
+status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v,
+                           int64_t ring_rows, uint16_t* o, int64_t rows, int64_t heads,
+                           int64_t head_dim, int64_t window, stream_t stream);
+
+// Cross attention over the global KV: q [rows, Hq, hd] at positions pos0.., k/v [n, Hkv, hd];
+// row r sees keys 0..pos0+r; GQA head h reads KV head h / (Hq/Hkv). `splits` > 1 splits each key
+// range over blocks (flash-decoding) and needs a workspace of cross_attn_workspace_floats floats.
+int64_t cross_attn_workspace_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int splits);
+status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
+                  int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
+                  int64_t head_dim, int splits, float* workspace, stream_t stream);
+
 }  // namespace tome::kernels

@@ -18,12 +18,8 @@ TOME_INLINE float dot(const float* a, const float* b, int64_t n) { return dot16(
 
 // p[j] = exp(p[j] - m) for j < n; returns the sum.
 TOME_INLINE float exp_shift_sum(float* p, int64_t n, float m) {
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-    const v16f e = exp16(load16(p + j) - m);
-    std::memcpy(p + j, &e, sizeof e);
-  }
-  for (; j < n; ++j) p[j] = exp_approx(p[j] - m);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) p[j] = exp_approx(p[j] - m);
   return sum16(p, n);
 }
 
@@ -80,19 +76,15 @@ TOME_CPU_CLONES void cross_attn_task(const cross_task_args& a, int64_t t, std::v
       float* acc = acc0 + h * hd;
       int64_t d = 0;
       for (; d + 64 <= hd; d += 64) {
-        v16f c0 = load16(acc + d), c1 = load16(acc + d + 16), c2 = load16(acc + d + 32), c3 = load16(acc + d + 48);
+        float c[64];
+        std::memcpy(c, acc + d, sizeof c);
         for (int64_t j = j0; j < j1; ++j) {
           const float w = sh[j];
           const float* vr = vh + (k0 + j) * kv_stride + d;
-          c0 += w * load16(vr);
-          c1 += w * load16(vr + 16);
-          c2 += w * load16(vr + 32);
-          c3 += w * load16(vr + 48);
+#pragma omp simd
+          for (int e = 0; e < 64; ++e) c[e] += w * vr[e];
         }
-        std::memcpy(acc + d, &c0, 64);
-        std::memcpy(acc + d + 16, &c1, 64);
-        std::memcpy(acc + d + 32, &c2, 64);
-        std::memcpy(acc + d + 48, &c3, 64);
+        std::memcpy(acc + d, c, sizeof c);
       }
       for (; d < hd; ++d) {
         float c = acc[d];

@@ -14,13 +14,7 @@ namespace {
 // y[o] = dot(x, W[o]) for o in [o0, o1): the decode-time GEMV, memory-bound on W.
 TOME_CPU_CLONES void gemv_rows(const float* x, const float* w, int64_t in, float* y, int64_t o0,
                                int64_t o1) {
-  for (int64_t o = o0; o < o1; ++o) {
-    const float* wr = w + o * in;
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < in; ++i) s += x[i] * wr[i];
-    y[o] = s;
-  }
+  for (int64_t o = o0; o < o1; ++o) y[o] = dot16(x, w + o * in, in);
 }
 
 }  // namespace

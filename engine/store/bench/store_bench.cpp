@@ -1,0 +1,169 @@
+// tome_store_bench: saves and loads a session holding N GiB of global KV (f32 in memory) through
+// the session store, and prints GB/s. The session is built from random parts (no prefill), on a
+// random model shaped for it (kv_dim 1024, like YOCO-3B's 8 KV heads x 128). A "cold" load first
+// asks the kernel to drop the file's cached pages (posix_fadvise DONTNEED).
+//   tome_store_bench [--dir DIR] [--gib 1] [--storage f32|bf16|fp8] [--compression none|zstd]
+//                    [--row-tokens 4096] [--keep]
+// scripts/bench_store.sh runs it with dd's sequential speeds of the same folder beside it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "tome/session_parts.h"
+#include "tome/store/library.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+void drop_cache(const std::filesystem::path& p) {
+  for (const char* suffix : {"", "-wal"}) {
+    std::filesystem::path x = p;
+    x += suffix;
+    const int fd = ::open(x.c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
+int64_t file_bytes(const std::filesystem::path& p) {
+  std::error_code ec;
+  int64_t n = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    std::filesystem::path x = p;
+    x += suffix;
+    const auto s = std::filesystem::file_size(x, ec);
+    if (!ec) n += static_cast<int64_t>(s);
+  }
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::filesystem::path dir = "/tmp";
+  double gib = 1.0;
+  std::string storage = "f32", comp = "none";
+  int64_t row_tokens = tome::store::k_default_row_tokens;
+  bool keep = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--dir") dir = next();
+    else if (a == "--gib") gib = std::stod(next());
+    else if (a == "--storage") storage = next();
+    else if (a == "--compression") comp = next();
+    else if (a == "--row-tokens") row_tokens = std::stoll(next());
+    else if (a == "--keep") keep = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
+                   "[--compression none|zstd] [--row-tokens N] [--keep]\n", argv[0]);
+      return 2;
+    }
+  }
+  tome::model_config c;
+  c.name = "store-bench";
+  c.dim = 1024;
+  c.n_self_layers = 1;
+  c.n_cross_layers = 1;
+  c.n_self_heads = 8;
+  c.n_heads = 8;
+  c.n_kv_heads = 8;
+  c.ffn_dim = 64;
+  c.vocab_size = 256;
+  c.max_context = int64_t{1} << 22;
+  c.special_tokens["eos"] = {2, "</s>"};
+  auto m = tome::model::create_random(c, 1);
+  if (!m) {
+    std::fprintf(stderr, "%s\n", m.message().c_str());
+    return 1;
+  }
+  const int64_t kvd = c.kv_dim();
+  const int64_t n = static_cast<int64_t>(gib * (1 << 30) / (8.0 * kvd));
+  const double raw = static_cast<double>(n) * kvd * 8;
+  tome::session_parts p;
+  p.fingerprint = (*m)->fingerprint();
+  p.kv_precision = tome::kv_precision(**m);
+  p.self_kind = c.self_kind;
+  p.n_tokens = n;
+  p.n_self_layers = c.n_self_layers;
+  p.self_layer_floats = tome::self_layer_floats_for(c, n);
+  p.dim = c.dim;
+  p.kv_dim = kvd;
+  p.kv_end = n;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  p.tokens.resize(static_cast<size_t>(n));
+  for (auto& t : p.tokens) t = static_cast<int32_t>(rng() % 256);
+  p.self_state.assign(1, std::vector<float>(static_cast<size_t>(p.self_layer_floats)));
+  for (auto& x : p.self_state[0]) x = nd(rng);
+  p.last_hidden.assign(static_cast<size_t>(c.dim), 0.5f);
+  p.k.resize(static_cast<size_t>(n * kvd));
+  p.v.resize(p.k.size());
+  std::vector<float> pool(1 << 16);
+  for (auto& x : pool) x = nd(rng);
+  for (size_t i = 0; i < p.k.size(); ++i) {
+    p.k[i] = pool[(i * 7) & 0xffff];
+    p.v[i] = pool[(i * 13 + 5) & 0xffff];
+  }
+  auto s = tome::session_from_parts(*m, std::move(p));
+  if (!s) {
+    std::fprintf(stderr, "%s\n", s.message().c_str());
+    return 1;
+  }
+  const auto file = dir / "tome-store-bench.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+  auto lib = tome::store::library::open(file);
+  if (!lib) {
+    std::fprintf(stderr, "%s\n", lib.message().c_str());
+    return 1;
+  }
+  tome::store::session_spec spec;
+  spec.name = "bench";
+  spec.storage = *tome::store::parse_kv_storage(storage);
+  spec.comp = *tome::store::parse_compression(comp);
+  spec.row_tokens = row_tokens;
+  if (auto r = (*lib)->create_session(**m, spec); !r) {
+    std::fprintf(stderr, "%s\n", r.message().c_str());
+    return 1;
+  }
+  std::printf("session: %lld tokens x kv_dim %lld = %.3f GiB of f32 K+V; storage %s, compression %s, "
+              "rows of %lld tokens; %s\n", static_cast<long long>(n), static_cast<long long>(kvd),
+              raw / (1 << 30), storage.c_str(), comp.c_str(), static_cast<long long>(row_tokens),
+              file.c_str());
+  auto t0 = clock_type::now();
+  if (auto st = (*lib)->save("bench", **s); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  const double save_s = since(t0);
+  std::printf("save (one transaction, synchronous=FULL, WAL checkpointed): %.3f s = %.2f GB/s of KV "
+              "(%.3f GiB on disk)\n", save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30));
+  s->reset();
+  for (int cold = 0; cold < 2; ++cold) {
+    if (cold) drop_cache(file);
+    t0 = clock_type::now();
+    auto back = (*lib)->load("bench", *m);
+    const double load_s = since(t0);
+    if (!back) {
+      std::fprintf(stderr, "%s\n", back.message().c_str());
+      return 1;
+    }
+    std::printf("load %s (checksums, decode, onto the CPU backend): %.3f s = %.2f GB/s of KV\n",
+                cold ? "cold (file pages dropped)" : "warm (page cache)", load_s, raw / load_s / 1e9);
+  }
+  lib->reset();
+  if (!keep)
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+  return 0;
+}

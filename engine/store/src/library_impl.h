@@ -1,0 +1,76 @@
+// Internals of tome::store::library shared by its source files: the open database, the rows of
+// `sessions` and `nodes` as structs, and the state reader/writer (state_io.cpp). A session's
+// document state is its root node (parent NULL, name ''); a thread is a child node that reads its
+// parent's rows below base_tokens and stores only rows from base_tokens on.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sqlite.h"
+#include "tome/session_parts.h"
+#include "tome/store/library.h"
+
+namespace tome::store {
+
+struct session_row {
+  int64_t id = 0;
+  std::string name, model_name, model_fingerprint, tokenizer_fingerprint, kv_precision;
+  int64_t self_kind = 0, n_self_layers = 0, dim = 0, kv_dim = 0;
+  kv_storage storage = kv_storage::f32;
+  compression comp = compression::none;
+  int64_t row_tokens = k_default_row_tokens, target_tokens = 0;
+  std::string created_at, updated_at;
+};
+
+struct node_row {
+  int64_t id = 0, session_id = 0;
+  std::optional<int64_t> parent;
+  std::string name;
+  int64_t base_tokens = 0, n_tokens = 0, self_rows = 0, state_raw_bytes = 0;
+  std::string created_at, updated_at;
+};
+
+// What a node's state reads back as (tokens and KV from its chain, its own self-decoder state).
+struct node_state {
+  std::vector<int32_t> tokens;
+  std::vector<float> k, v;  // [n, kv_dim] when read with KV
+  std::vector<std::vector<float>> self_state;
+  std::vector<float> last_hidden;
+};
+
+struct library::impl {
+  std::unique_ptr<db> d;
+  bool full_sync = true;
+
+  result<session_row> get_session(std::string_view name) const;
+  result<node_row> get_node(const session_row& s, std::string_view thread) const;
+  result<std::vector<node_row>> nodes_of(int64_t session_id) const;
+  // Model, tokenizer, KV precision and shapes of m against the session's.
+  status check_model(const session_row& s, const model& m) const;
+
+  // Reads the node's tokens (and, with_kv, its K/V decoded, every checksum checked) over its
+  // chain: ancestors' rows below each child's base, then its own rows. own_only: just rows from
+  // its base on (verify). Always checks that the rows tile the range exactly.
+  status read_chain(const session_row& s, const node_row& n, bool with_kv, bool own_only,
+                    node_state& out) const;
+  status read_state_blob(const session_row& s, const node_row& n, node_state& out) const;
+  // Writes rows [row start of the partial last row, s.n_tokens()) and the state of `n` in one
+  // transaction. check_prefix: compare the stored tokens with s's first (skip when just read).
+  status commit(const session_row& srow, node_row& n, const tome::session& s, bool check_prefix);
+  result<std::unique_ptr<tome::session>> load_node(const session_row& s, const node_row& n,
+                                                   std::shared_ptr<const model> m) const;
+  status verify_session(const session_row& s, const model& m) const;
+  result<session_info> make_info(const session_row& s) const;
+};
+
+// Checksums (XXH3-64, stored bit-cast as SQLite integers).
+int64_t row_checksum(int64_t token_begin, int64_t n_tokens, kv_storage st, compression c,
+                     std::span<const uint8_t> tokens, std::span<const uint8_t> kv);
+int64_t state_checksum(int64_t n_tokens, int64_t self_rows, std::span<const uint8_t> state);
+
+inline constexpr const char* k_now_sql = "strftime('%Y-%m-%dT%H:%M:%SZ','now')";
+
+}  // namespace tome::store

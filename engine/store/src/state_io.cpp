@@ -1,0 +1,417 @@
+// Reading and writing session states in the store: KV rows (tokens + encoded K/V + checksum per
+// row of row_tokens tokens), self-decoder state blobs, checkpointed prefill, save, load, verify.
+// A commit rewrites the node's partial last row and appends new rows in one transaction, so the
+// file always holds the last committed state whole (the thread rule: a node's rows start at its
+// base; tokens below come from its parent).
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "library_impl.h"
+
+namespace tome::store {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::span<const uint8_t> as_bytes(const void* p, size_t n) {
+  return {static_cast<const uint8_t*>(p), n};
+}
+
+}  // namespace
+
+status library::impl::read_chain(const session_row& s, const node_row& n, bool with_kv,
+                                 bool own_only, node_state& out) const {
+  const std::string where = d->path().string() + ": session '" + s.name + "'" +
+                            (n.name.empty() ? "" : " thread '" + n.name + "'");
+  // Root first: follow parents (bounded, same session).
+  std::vector<node_row> chain{n};
+  if (!own_only) {
+    auto all = nodes_of(s.id);
+    if (!all) return all.error_status();
+    while (chain.back().parent) {
+      if (chain.size() > 64) return error(where + ": thread chain too deep or cyclic");
+      const int64_t pid = *chain.back().parent;
+      const node_row* p = nullptr;
+      for (const auto& x : *all)
+        if (x.id == pid) p = &x;
+      if (!p) return error(where + ": its parent state is missing");
+      chain.push_back(*p);
+    }
+    std::reverse(chain.begin(), chain.end());
+  }
+  const int64_t kvd = s.kv_dim;
+  const int64_t first = chain.front().base_tokens;  // 0 unless own_only on a thread
+  const int64_t total = n.n_tokens - first;
+  out.tokens.clear();
+  out.tokens.reserve(static_cast<size_t>(total));
+  if (with_kv) {
+    out.k.assign(static_cast<size_t>(total * kvd), 0.0f);
+    out.v.assign(static_cast<size_t>(total * kvd), 0.0f);
+  }
+  auto st = d->prepare(with_kv
+                           ? "SELECT token_begin, n_tokens, checksum, tokens, kv FROM kv_rows "
+                             "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin"
+                           : "SELECT token_begin, n_tokens, 0, tokens FROM kv_rows "
+                             "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin");
+  if (!st) return st.error_status();
+  std::vector<float> rk, rv;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const node_row& x = chain[i];
+    const bool last = i + 1 == chain.size();
+    const int64_t lo = x.base_tokens;
+    const int64_t hi = last ? x.n_tokens : chain[i + 1].base_tokens;
+    if (hi > x.n_tokens || hi < lo) return error(where + ": a thread branches outside its parent's tokens");
+    st->reset();
+    st->bind(1, x.id).bind(2, hi);
+    int64_t expect = lo;
+    for (;;) {
+      auto r = st->step();
+      if (!r) return r.error_status();
+      if (!*r) break;
+      const int64_t tb = st->int64(0), cnt = st->int64(1);
+      const auto tok = st->blob(3);
+      if (tb != expect)
+        return error(where + ": KV rows are missing or overlap at token " + std::to_string(expect));
+      if (cnt < 1 || cnt > s.row_tokens || tok.size() != static_cast<size_t>(cnt) * 4)
+        return error(where + ": the KV row at token " + std::to_string(tb) + " has an invalid size");
+      if (last && tb + cnt > hi)
+        return error(where + ": the KV row at token " + std::to_string(tb) +
+                     " runs past the saved token count");
+      const int64_t use = std::min(cnt, hi - tb);
+      const size_t at = out.tokens.size();
+      out.tokens.resize(at + static_cast<size_t>(use));
+      std::memcpy(out.tokens.data() + at, tok.data(), static_cast<size_t>(use) * 4);
+      if (with_kv) {
+        const auto kv = st->blob(4);
+        if (row_checksum(tb, cnt, s.storage, s.comp, tok, kv) != st->int64(2))
+          return error(where + ": the KV row at token " + std::to_string(tb) +
+                       " fails its checksum (the file is corrupt)");
+        const size_t dst = at * static_cast<size_t>(kvd);
+        const size_t len = static_cast<size_t>(use * kvd);
+        const bool whole = use == cnt;  // decode straight into place unless the row is cut
+        if (!whole) {
+          rk.resize(static_cast<size_t>(cnt * kvd));
+          rv.resize(rk.size());
+        }
+        status ds = decode_kv(kv, cnt, kvd, s.storage, s.comp,
+                              whole ? std::span<float>(out.k).subspan(dst, len) : std::span<float>(rk),
+                              whole ? std::span<float>(out.v).subspan(dst, len) : std::span<float>(rv));
+        if (!ds.ok())
+          return error(where + ": the KV row at token " + std::to_string(tb) + ": " + ds.message());
+        if (!whole) {
+          std::memcpy(out.k.data() + dst, rk.data(), len * 4);
+          std::memcpy(out.v.data() + dst, rv.data(), len * 4);
+        }
+      }
+      expect = tb + cnt;
+    }
+    if (expect < hi)
+      return error(where + ": KV rows are missing from token " + std::to_string(expect));
+  }
+  if (static_cast<int64_t>(out.tokens.size()) != total)
+    return error(where + ": the rows hold the wrong number of tokens");
+  return {};
+}
+
+status library::impl::read_state_blob(const session_row& s, const node_row& n,
+                                      node_state& out) const {
+  const std::string where = d->path().string() + ": session '" + s.name + "'" +
+                            (n.name.empty() ? "" : " thread '" + n.name + "'");
+  auto st = d->prepare("SELECT state, state_checksum FROM nodes WHERE id = ?");
+  if (!st) return st.error_status();
+  st->bind(1, n.id);
+  auto r = st->step();
+  if (!r) return r.error_status();
+  if (!*r) return error(where + ": its state is missing");
+  const auto stored = st->blob(0);
+  if (state_checksum(n.n_tokens, n.self_rows, stored) != st->int64(1))
+    return error(where + ": the self-decoder state fails its checksum (the file is corrupt)");
+  const int64_t raw_bytes = n.state_raw_bytes;
+  const int64_t per_layer = raw_bytes / 4 - s.dim;
+  if (raw_bytes < 0 || raw_bytes % 4 != 0 || per_layer < 0 || per_layer % s.n_self_layers != 0 ||
+      raw_bytes > (int64_t{1} << 36))
+    return error(where + ": the self-decoder state has an invalid size");
+  std::vector<uint8_t> raw;
+  status ds = decompress_bytes(stored, s.comp, static_cast<size_t>(raw_bytes), raw);
+  if (!ds.ok()) return error(where + ": the self-decoder state: " + ds.message());
+  const size_t lf = static_cast<size_t>(per_layer / s.n_self_layers);
+  out.self_state.assign(static_cast<size_t>(s.n_self_layers), std::vector<float>(lf));
+  size_t off = 0;
+  for (auto& layer : out.self_state) {
+    std::memcpy(layer.data(), raw.data() + off, lf * 4);
+    off += lf * 4;
+  }
+  out.last_hidden.resize(static_cast<size_t>(s.dim));
+  std::memcpy(out.last_hidden.data(), raw.data() + off, static_cast<size_t>(s.dim) * 4);
+  return {};
+}
+
+status library::impl::commit(const session_row& srow, node_row& n, const tome::session& s,
+                             bool check_prefix) {
+  const std::string where = d->path().string() + ": session '" + srow.name + "'" +
+                            (n.name.empty() ? "" : " thread '" + n.name + "'");
+  TOME_TRY(check_model(srow, s.get_model()));
+  const int64_t committed = n.n_tokens, total = s.n_tokens();
+  if (total < committed)
+    return error(where + ": the session holds " + std::to_string(total) + " tokens, fewer than the " +
+                 std::to_string(committed) + " saved");
+  if (check_prefix) {
+    node_state saved;
+    TOME_TRY(read_chain(srow, n, false, false, saved));
+    const auto& toks = s.tokens();
+    for (int64_t i = 0; i < committed; ++i)
+      if (saved.tokens[static_cast<size_t>(i)] != toks[static_cast<size_t>(i)])
+        return error(where + ": the session does not continue the saved tokens (they differ at token " +
+                     std::to_string(i) + ")");
+  }
+  if (total == committed) return {};
+  const int64_t R = srow.row_tokens;
+  const int64_t row_begin = n.base_tokens + (committed - n.base_tokens) / R * R;
+  auto parts = export_session_parts(s, row_begin, total);
+  if (!parts) return parts.error_status().with_context(where);
+  std::vector<uint8_t> raw;
+  for (const auto& layer : parts->self_state) {
+    const auto b = as_bytes(layer.data(), layer.size() * 4);
+    raw.insert(raw.end(), b.begin(), b.end());
+  }
+  std::vector<float> hidden = parts->last_hidden;
+  hidden.resize(static_cast<size_t>(srow.dim), 0.0f);
+  const auto hb = as_bytes(hidden.data(), hidden.size() * 4);
+  raw.insert(raw.end(), hb.begin(), hb.end());
+  const std::vector<uint8_t> state = compress_bytes(raw, srow.comp);
+
+  transaction t(*d);
+  TOME_TRY(t.begin());
+  auto del = d->prepare("DELETE FROM kv_rows WHERE node_id = ? AND token_begin >= ?");
+  if (!del) return del.error_status();
+  del->bind(1, n.id).bind(2, row_begin);
+  TOME_TRY(del->run());
+  auto ins = d->prepare(
+      "INSERT INTO kv_rows(node_id, token_begin, n_tokens, checksum, stored_bytes, tokens, kv) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!ins) return ins.error_status();
+  const int64_t kvd = srow.kv_dim;
+  for (int64_t tb = row_begin; tb < total; tb += R) {
+    const int64_t cnt = std::min(R, total - tb);
+    const size_t off = static_cast<size_t>((tb - row_begin) * kvd), len = static_cast<size_t>(cnt * kvd);
+    const std::vector<uint8_t> kv = encode_kv(std::span(parts->k).subspan(off, len),
+                                              std::span(parts->v).subspan(off, len), cnt, kvd,
+                                              srow.storage, srow.comp);
+    const auto tok = as_bytes(s.tokens().data() + tb, static_cast<size_t>(cnt) * 4);
+    ins->reset();
+    ins->bind(1, n.id).bind(2, tb).bind(3, cnt);
+    ins->bind(4, row_checksum(tb, cnt, srow.storage, srow.comp, tok, kv));
+    ins->bind(5, static_cast<int64_t>(tok.size() + kv.size()));
+    ins->bind_blob(6, tok).bind_blob(7, kv);
+    TOME_TRY(ins->run().with_context("saving KV rows"));
+  }
+  auto up = d->prepare(std::string(
+      "UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
+      "state_checksum = ?, updated_at = ") + k_now_sql + " WHERE id = ?");
+  if (!up) return up.error_status();
+  up->bind(1, total).bind(2, parts->self_rows).bind(3, static_cast<int64_t>(raw.size()));
+  up->bind_blob(4, state).bind(5, state_checksum(total, parts->self_rows, state)).bind(6, n.id);
+  TOME_TRY(up->run().with_context("saving the self-decoder state"));
+  auto us = d->prepare(std::string("UPDATE sessions SET updated_at = ") + k_now_sql +
+                       (n.parent ? "" : ", target_tokens = max(target_tokens, ?2)") + " WHERE id = ?1");
+  if (!us) return us.error_status();
+  us->bind(1, srow.id);
+  if (!n.parent) us->bind(2, total);
+  TOME_TRY(us->run());
+  TOME_TRY(t.commit());
+  // A large save leaves a WAL as large as itself (already copied back by the auto-checkpoint at
+  // commit): truncate it. Best effort: a reader may hold it; the next checkpoint will.
+  if ((total - row_begin) * kvd * 8 > (int64_t{64} << 20))
+    sqlite3_exec(d->handle(), "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  n.n_tokens = total;
+  n.self_rows = parts->self_rows;
+  n.state_raw_bytes = static_cast<int64_t>(raw.size());
+  return {};
+}
+
+result<std::unique_ptr<tome::session>> library::impl::load_node(const session_row& s,
+                                                                const node_row& n,
+                                                                std::shared_ptr<const model> m) const {
+  if (!m) return error("no model");
+  TOME_TRY(check_model(s, *m));
+  if (n.n_tokens > m->config().max_context)
+    return error(d->path().string() + ": session '" + s.name + "' holds more tokens than the model's context");
+  node_state ns;
+  TOME_TRY(read_chain(s, n, true, false, ns));
+  TOME_TRY(read_state_blob(s, n, ns));
+  session_parts p;
+  p.fingerprint = s.model_fingerprint;
+  p.kv_precision = s.kv_precision;
+  p.self_kind = static_cast<self_decoder_kind>(s.self_kind);
+  p.n_tokens = n.n_tokens;
+  p.self_rows = n.self_rows;
+  p.n_self_layers = s.n_self_layers;
+  p.self_layer_floats = ns.self_state.empty() ? 0 : static_cast<int64_t>(ns.self_state[0].size());
+  p.dim = s.dim;
+  p.kv_dim = s.kv_dim;
+  p.tokens = std::move(ns.tokens);
+  p.self_state = std::move(ns.self_state);
+  p.last_hidden = std::move(ns.last_hidden);
+  p.kv_begin = 0;
+  p.kv_end = n.n_tokens;
+  p.k = std::move(ns.k);
+  p.v = std::move(ns.v);
+  auto r = session_from_parts(std::move(m), std::move(p));
+  if (!r) return r.error_status().with_context(d->path().string() + ": session '" + s.name + "'");
+  return r;
+}
+
+status library::impl::verify_session(const session_row& s, const model& m) const {
+  TOME_TRY(check_model(s, m));
+  const model_config& c = m.config();
+  const std::string where = d->path().string() + ": session '" + s.name + "'";
+  auto nodes = nodes_of(s.id);
+  if (!nodes) return nodes.error_status();
+  int roots = 0;
+  for (const node_row& n : *nodes) {
+    if (!n.parent) {
+      ++roots;
+      if (!n.name.empty() || n.base_tokens != 0) return error(where + ": invalid document state record");
+    } else {
+      const node_row* p = nullptr;
+      for (const auto& x : *nodes)
+        if (x.id == *n.parent) p = &x;
+      if (!p || n.name.empty() || n.base_tokens > p->n_tokens)
+        return error(where + ": thread '" + n.name + "' does not branch from this session's state");
+    }
+    if (n.n_tokens < n.base_tokens || n.n_tokens > c.max_context)
+      return error(where + ": a state holds an invalid token count");
+    if (n.self_rows != self_rows_for(c, n.n_tokens))
+      return error(where + ": a self-decoder state has the wrong number of rows");
+    node_state ns;
+    TOME_TRY(read_chain(s, n, true, true, ns));
+    for (int32_t t : ns.tokens)
+      if (t < 0 || t >= c.vocab_size)
+        return error(where + ": holds token id " + std::to_string(t) + " outside the vocabulary");
+    TOME_TRY(read_state_blob(s, n, ns));
+    for (const auto& layer : ns.self_state)
+      if (static_cast<int64_t>(layer.size()) != self_layer_floats_for(c, n.n_tokens))
+        return error(where + ": a self-decoder state has the wrong size");
+  }
+  if (roots != 1) return error(where + ": it must have exactly one document state");
+  auto docs = d->prepare("SELECT title, token_begin, token_end, source_map, metadata FROM documents WHERE session_id = ?");
+  if (!docs) return docs.error_status();
+  docs->bind(1, s.id);
+  for (;;) {
+    auto r = docs->step();
+    if (!r) return r.error_status();
+    if (!*r) break;
+    const auto sm = docs->blob(3);
+    const std::string meta = docs->text(4);
+    if (docs->int64(1) < 0 || docs->int64(2) < docs->int64(1) || docs->int64(2) > c.max_context)
+      return error(where + ": document '" + docs->text(0) + "' has an invalid token range");
+    if ((!sm.empty() && !nlohmann::json::accept(sm.begin(), sm.end())) ||
+        (!meta.empty() && !nlohmann::json::accept(meta)))
+      return error(where + ": document '" + docs->text(0) + "' has a source map or metadata that is not JSON");
+  }
+  return {};
+}
+
+result<checkpoint_result> library::prefill(std::string_view session, std::shared_ptr<const model> m,
+                                           std::span<const int32_t> tokens,
+                                           const checkpoint_params& p) {
+  if (!m) return error("no model");
+  const auto t0 = clock_type::now();
+  auto s = impl_->get_session(session);
+  if (!s) return s.error_status();
+  auto n = impl_->get_node(*s, p.thread);
+  if (!n) return n.error_status();
+  TOME_TRY(impl_->check_model(*s, *m));
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  const std::string where = impl_->d->path().string() + ": session '" + s->name + "'";
+  node_state saved;
+  TOME_TRY(impl_->read_chain(*s, *n, false, false, saved));
+  const int64_t committed = n->n_tokens;
+  if (committed > total)
+    return error(where + " holds " + std::to_string(committed) + " tokens already, more than the " +
+                 std::to_string(total) + " given");
+  for (int64_t i = 0; i < committed; ++i)
+    if (saved.tokens[static_cast<size_t>(i)] != tokens[static_cast<size_t>(i)])
+      return error(where + " holds different tokens from token " + std::to_string(i) +
+                   " on (the document changed: remove the session and read it again)");
+  if (!n->parent) {
+    auto st = impl_->d->prepare("UPDATE sessions SET target_tokens = ? WHERE id = ?");
+    if (!st) return st.error_status();
+    st->bind(1, total).bind(2, s->id);
+    TOME_TRY(st->run());
+  }
+  checkpoint_result out;
+  out.resumed_from = committed;
+  if (committed == 0 && !n->parent) {
+    auto fresh = session::create(m);
+    if (!fresh) return fresh.error_status();
+    out.s = std::move(*fresh);
+  } else {
+    auto loaded = impl_->load_node(*s, *n, m);
+    if (!loaded) return loaded.error_status();
+    out.s = std::move(*loaded);
+  }
+  const int64_t chunk = std::max<int64_t>(1, p.chunk_tokens);
+  for (int64_t off = committed; off < total;) {
+    if (p.cancel && p.cancel->load()) {
+      out.cancelled = true;
+      break;
+    }
+    const int64_t len = std::min(chunk, total - off);
+    prefill_params pp;
+    pp.chunk_tokens = len;
+    pp.compute_logits = false;
+    pp.cancel = p.cancel;
+    auto r = out.s->prefill(tokens.subspan(static_cast<size_t>(off), static_cast<size_t>(len)), pp);
+    if (!r) return r.error_status();
+    if (r->tokens_done < len) {  // cancelled inside the chunk: the session is still at `off`
+      out.cancelled = true;
+      break;
+    }
+    TOME_TRY(impl_->commit(*s, *n, *out.s, false));
+    off += len;
+    out.tokens_done += len;
+    ++out.checkpoints;
+    if (p.on_progress) {
+      prefill_progress pr;
+      pr.done = off;
+      pr.total = total;
+      pr.elapsed_seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+      pr.tokens_per_second = pr.elapsed_seconds > 0 ? out.tokens_done / pr.elapsed_seconds : 0;
+      p.on_progress(pr);
+    }
+  }
+  if (p.compute_logits && !out.cancelled && out.s->n_tokens() > 0) {
+    auto lg = out.s->logits();
+    if (!lg) return lg.error_status();
+  }
+  out.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  return out;
+}
+
+status library::save(std::string_view session, const tome::session& s, std::string_view thread) {
+  auto row = impl_->get_session(session);
+  if (!row) return row.error_status();
+  auto n = impl_->get_node(*row, thread);
+  if (!n) return n.error_status();
+  return impl_->commit(*row, *n, s, true);
+}
+
+result<std::unique_ptr<tome::session>> library::load(std::string_view session,
+                                                     std::shared_ptr<const model> m,
+                                                     std::string_view thread) const {
+  auto row = impl_->get_session(session);
+  if (!row) return row.error_status();
+  auto n = impl_->get_node(*row, thread);
+  if (!n) return n.error_status();
+  return impl_->load_node(*row, *n, std::move(m));
+}
+
+status library::verify(std::string_view session, const model& m) const {
+  auto row = impl_->get_session(session);
+  if (!row) return row.error_status();
+  return impl_->verify_session(*row, m);
+}
+
+}  // namespace tome::store
