@@ -7,5 +7,6 @@ mkdir -p .gpu-debs
 cd .gpu-debs
 apt-get download nlohmann-json3-dev libcli11-dev libxxhash-dev libxxhash0 \
   libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5 libquadmath0 \
-  libsentencepiece-dev libsentencepiece0 libgtest-dev libgmock-dev googletest 2>&1 | tail -n 3
+  libsentencepiece-dev libsentencepiece0 libgtest-dev libgmock-dev googletest \
+  libsqlite3-dev libsqlite3-0 libzstd-dev libzstd1 2>&1 | tail -n 3
 du -sh .

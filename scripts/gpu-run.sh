@@ -9,10 +9,11 @@ what=${1:-all}
 OUT=${OUT:-/tmp/tome-out}
 mkdir -p "$OUT"
 DEPS=/opt/tome-deps
-if [ ! -f "$DEPS/.done" ]; then
+stamp="$DEPS/.done-$(ls .gpu-debs | md5sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
   mkdir -p "$DEPS"
   for f in .gpu-debs/*.deb; do dpkg -x "$f" "$DEPS"; done
-  touch "$DEPS/.done"
+  touch "$stamp"
 fi
 LIB="$DEPS/usr/lib/x86_64-linux-gnu"
 export LD_LIBRARY_PATH="$LIB:$LIB/openblas-pthread:${LD_LIBRARY_PATH:-}"
@@ -27,7 +28,10 @@ cmake --preset gpu -DCMAKE_PREFIX_PATH="$DEPS/usr" \
 cmake --build build/gpu -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -n 40; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 if [ "$what" = test ] || [ "$what" = all ]; then
-  ctest --test-dir build/gpu -L "gpu|ops|model" --output-on-failure -j 8 2>&1 | tee "$OUT/ctest.log" | tail -n 15
+  ctest --test-dir build/gpu -L "gpu|ops|model" --output-on-failure -j 8 > "$OUT/ctest.log" 2>&1 \
+    || echo "ctest: FAILURES (see ctest.log)"
+  grep -E "tests passed|FAILED|\(Failed\)" "$OUT/ctest.log" | head -n 20
+  build/gpu/tests/test_cuda_backend 2>&1 | grep -E "full forward|decode steps" | tee "$OUT/cuda-vs-cpu.txt"
   if command -v compute-sanitizer > /dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/test_kernels > "$OUT/memcheck.log" 2>&1 \
       && echo "memcheck: clean" || { echo "memcheck: ERRORS"; tail -n 30 "$OUT/memcheck.log"; }
@@ -35,6 +39,10 @@ if [ "$what" = test ] || [ "$what" = all ]; then
   build/gpu/tests/test_kernels 2>&1 | grep -E "device 0|PASSED|FAILED|SKIPPED" | head -n 5
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  build/gpu/app/cli/tome bench --config tome-25m --random-weights --lengths 1024,32768 --decode-tokens 32 \
-    2>&1 | tee "$OUT/bench-cpu.txt"
+  for cfg in tome-25m tome-25m-swa; do
+    build/gpu/app/cli/tome bench --backend cuda --config $cfg --random-weights --lengths 1024,32768,131072 \
+      --decode-tokens 64 2>&1 | tee -a "$OUT/bench-cuda.txt"
+  done
+  build/gpu/app/cli/tome bench --backend cpu --threads 16 --config tome-25m --random-weights --lengths 1024,32768 \
+    --decode-tokens 32 2>&1 | tee "$OUT/bench-cpu16.txt"
 fi
