@@ -20,6 +20,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git            # toolchain
   libopenblas-dev nlohmann-json3-dev libsentencepiece-dev      # engine libraries
   sentencepiece libxxhash-dev libcli11-dev                     # spm_train, hashing, the CLI
+  libpoppler-cpp-dev libpoppler-glib-dev libzip-dev zlib1g-dev # ingest/: PDF text + outline,
+  libxml2-dev libuchardet-dev libgit2-dev                      # EPUB, HTML, encodings, .gitignore
+  libsqlite3-dev libzstd-dev                                   # session store (engine/store)
   libgtest-dev googletest                                      # tests
   clang libclang-rt-14-dev llvm                                # asan preset: clang, ASan/UBSan/
                                                                # libFuzzer runtimes, symbolizer

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tome/engine.h"
+#include "tome/store/library.h"
 
 namespace tome::cli {
 
@@ -22,8 +23,20 @@ void add_sampling_options(CLI::App& app, sampling_params& s);
 
 std::string human_bytes(int64_t bytes);
 
+// --library PATH (default: tome::service::default_library_path()) and opening it with errors
+// printed; nullptr after printing the error.
+void add_library_option(CLI::App& app, std::string& path);
+std::unique_ptr<store::library> open_library(const std::string& path, bool read_only = false);
+// Loads --model DIR with the backend options, printing the error; nullptr on failure.
+std::shared_ptr<const model> load_model_or_print(const std::string& dir, const backend_options& be);
+
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_sessions(CLI::App& app);
+void register_ask(CLI::App& app);
+void register_export(CLI::App& app);
+void register_import(CLI::App& app);
+void register_rm(CLI::App& app);
 
 }  // namespace tome::cli

@@ -1,9 +1,11 @@
-// `tome`: the command line of Tome. Subcommands: info, generate, bench.
+// `tome`: the command line of Tome. Subcommands: info, generate, bench, sessions, ask, export,
+// import, rm.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "cli_common.h"
+#include "tome/service/service.h"
 
 namespace tome::cli {
 
@@ -46,6 +48,37 @@ std::string human_bytes(int64_t bytes) {
   return buf;
 }
 
+void add_library_option(CLI::App& app, std::string& path) {
+  app.add_option("--library", path, "library file (default: $TOME_LIBRARY, else "
+                 "$XDG_DATA_HOME/tome/library.db, else ~/.local/share/tome/library.db)");
+}
+
+std::unique_ptr<store::library> open_library(const std::string& path, bool read_only) {
+  std::filesystem::path p = path.empty() ? service::default_library_path() : std::filesystem::path(path);
+  if (!read_only) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+  }
+  store::open_params op;
+  op.read_only = read_only;
+  auto lib = store::library::open(p, op);
+  if (!lib) {
+    std::fprintf(stderr, "tome: %s\n", lib.message().c_str());
+    return nullptr;
+  }
+  return std::move(*lib);
+}
+
+std::shared_ptr<const model> load_model_or_print(const std::string& dir, const backend_options& be) {
+  auto params = be.params();
+  auto m = model::load(dir, *params);
+  if (!m) {
+    std::fprintf(stderr, "tome: %s\n", m.message().c_str());
+    return nullptr;
+  }
+  return *m;
+}
+
 }  // namespace tome::cli
 
 int main(int argc, char** argv) {
@@ -55,6 +88,11 @@ int main(int argc, char** argv) {
   tome::cli::register_info(app);
   tome::cli::register_generate(app);
   tome::cli::register_bench(app);
+  tome::cli::register_sessions(app);
+  tome::cli::register_ask(app);
+  tome::cli::register_export(app);
+  tome::cli::register_import(app);
+  tome::cli::register_rm(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

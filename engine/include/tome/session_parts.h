@@ -19,16 +19,16 @@ struct session_parts {
   std::string kv_precision;  // the backend's global-KV precision ("f32" on the CPU backend)
   self_decoder_kind self_kind = self_decoder_kind::gated_retention;
   int64_t n_tokens = 0;
-  int64_t self_rows = 0;          // sliding window: rows per layer, min(n, W-1); retention: 0
+  int64_t self_rows = 0;  // sliding window: rows per layer, min(n, W-1); retention: 0
   int64_t n_self_layers = 0;
   int64_t self_layer_floats = 0;  // floats per layer of self_state
   int64_t dim = 0;
   int64_t kv_dim = 0;
-  std::vector<int32_t> tokens;                  // [n_tokens]
-  std::vector<std::vector<float>> self_state;   // [n_self_layers][self_layer_floats]
-  std::vector<float> last_hidden;               // [dim] (empty when n_tokens == 0)
-  int64_t kv_begin = 0, kv_end = 0;             // the KV rows held below
-  std::vector<float> k, v;                      // [kv_end - kv_begin, kv_dim] each; K post-RoPE
+  std::vector<int32_t> tokens;                 // [n_tokens]
+  std::vector<std::vector<float>> self_state;  // [n_self_layers][self_layer_floats]
+  std::vector<float> last_hidden;              // [dim] (empty when n_tokens == 0)
+  int64_t kv_begin = 0, kv_end = 0;            // the KV rows held below
+  std::vector<float> k, v;                     // [kv_end - kv_begin, kv_dim] each; K post-RoPE
 };
 
 // The precision in which `m`'s backend holds the global KV ("f32" on the CPU backend). Sessions

@@ -11,10 +11,9 @@
 namespace tome {
 
 std::string kv_precision(const model& m) {
-  // Every backend exchanges f32 host state and the CPU backend computes in f32. A backend that
-  // keeps its KV in another precision (the CUDA backend, bf16) must report it here when it lands.
-  (void)m;
-  return "f32";
+  // Every backend exchanges f32 host state; the CPU backend keeps the global KV in f32, the CUDA
+  // backend in bf16 (cuda/cuda_backend.cpp). A new backend must be named here.
+  return m.backend_in_use() == backend_kind::cuda ? "bf16" : "f32";
 }
 
 int64_t self_rows_for(const model_config& c, int64_t n_tokens) {
@@ -84,7 +83,8 @@ result<std::unique_ptr<session>> session_from_parts(std::shared_ptr<const model>
     return error("session shapes do not match the model (self-decoder kind, layers or widths)");
   if (p.self_rows != self_rows_for(c, n) || p.self_layer_floats != self_layer_floats_for(c, n))
     return error("session self-decoder state has the wrong size");
-  if (static_cast<int64_t>(p.tokens.size()) != n) return error("session token list has the wrong length");
+  if (static_cast<int64_t>(p.tokens.size()) != n)
+    return error("session token list has the wrong length");
   for (int32_t t : p.tokens)
     if (t < 0 || t >= c.vocab_size)
       return error("session holds token id " + std::to_string(t) + " outside the vocabulary");
@@ -94,7 +94,8 @@ result<std::unique_ptr<session>> session_from_parts(std::shared_ptr<const model>
     if (static_cast<int64_t>(layer.size()) != p.self_layer_floats)
       return error("session self-decoder state has the wrong size");
   if (p.kv_begin != 0 || p.kv_end != n)
-    return error("building a session needs the whole global KV (rows 0.." + std::to_string(n) + ")");
+    return error("building a session needs the whole global KV (rows 0.." + std::to_string(n) +
+                 ")");
   const auto kv = static_cast<size_t>(n * p.kv_dim);
   if (p.k.size() != kv || p.v.size() != kv) return error("session global KV has the wrong size");
   if (!p.last_hidden.empty() && static_cast<int64_t>(p.last_hidden.size()) != p.dim)

@@ -59,15 +59,23 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--dir") dir = next();
-    else if (a == "--gib") gib = std::stod(next());
-    else if (a == "--storage") storage = next();
-    else if (a == "--compression") comp = next();
-    else if (a == "--row-tokens") row_tokens = std::stoll(next());
-    else if (a == "--keep") keep = true;
+    if (a == "--dir")
+      dir = next();
+    else if (a == "--gib")
+      gib = std::stod(next());
+    else if (a == "--storage")
+      storage = next();
+    else if (a == "--compression")
+      comp = next();
+    else if (a == "--row-tokens")
+      row_tokens = std::stoll(next());
+    else if (a == "--keep")
+      keep = true;
     else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
-                   "[--compression none|zstd] [--row-tokens N] [--keep]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
+                   "[--compression none|zstd] [--row-tokens N] [--keep]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -110,11 +118,17 @@ int main(int argc, char** argv) {
   p.last_hidden.assign(static_cast<size_t>(c.dim), 0.5f);
   p.k.resize(static_cast<size_t>(n * kvd));
   p.v.resize(p.k.size());
-  std::vector<float> pool(1 << 16);
-  for (auto& x : pool) x = nd(rng);
+  // Incompressible values (xorshift bits as floats in [-2, 2)), like a real KV to zstd.
+  uint64_t x = 88172645463325252ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<float>(static_cast<int32_t>(x >> 32)) * (2.0f / 2147483648.0f);
+  };
   for (size_t i = 0; i < p.k.size(); ++i) {
-    p.k[i] = pool[(i * 7) & 0xffff];
-    p.v[i] = pool[(i * 13 + 5) & 0xffff];
+    p.k[i] = next();
+    p.v[i] = next();
   }
   auto s = tome::session_from_parts(*m, std::move(p));
   if (!s) {
@@ -137,18 +151,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", r.message().c_str());
     return 1;
   }
-  std::printf("session: %lld tokens x kv_dim %lld = %.3f GiB of f32 K+V; storage %s, compression %s, "
-              "rows of %lld tokens; %s\n", static_cast<long long>(n), static_cast<long long>(kvd),
-              raw / (1 << 30), storage.c_str(), comp.c_str(), static_cast<long long>(row_tokens),
-              file.c_str());
+  std::printf(
+      "session: %lld tokens x kv_dim %lld = %.3f GiB of f32 K+V; storage %s, compression %s, "
+      "rows of %lld tokens; %s\n",
+      static_cast<long long>(n), static_cast<long long>(kvd), raw / (1 << 30), storage.c_str(),
+      comp.c_str(), static_cast<long long>(row_tokens), file.c_str());
   auto t0 = clock_type::now();
   if (auto st = (*lib)->save("bench", **s); !st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }
   const double save_s = since(t0);
-  std::printf("save (one transaction, synchronous=FULL, WAL checkpointed): %.3f s = %.2f GB/s of KV "
-              "(%.3f GiB on disk)\n", save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30));
+  std::printf(
+      "save (one transaction, synchronous=FULL, WAL checkpointed): %.3f s = %.2f GB/s of KV "
+      "(%.3f GiB on disk)\n",
+      save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30));
   s->reset();
   for (int cold = 0; cold < 2; ++cold) {
     if (cold) drop_cache(file);
@@ -160,7 +177,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("load %s (checksums, decode, onto the CPU backend): %.3f s = %.2f GB/s of KV\n",
-                cold ? "cold (file pages dropped)" : "warm (page cache)", load_s, raw / load_s / 1e9);
+                cold ? "cold (file pages dropped)" : "warm (page cache)", load_s,
+                raw / load_s / 1e9);
   }
   lib->reset();
   if (!keep)

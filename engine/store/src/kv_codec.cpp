@@ -54,8 +54,8 @@ uint8_t f32_to_e4m3(float x) {
   const uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u || a == 0x7f800000u) return static_cast<uint8_t>(sign | 0x7f);  // NaN, inf
   if (a >= 0x3c800000u) {  // >= 2^-6: normal in e4m3; round the 23-bit mantissa to 3 bits
-    const uint32_t r = (a + 0x7ffffu + ((a >> 20) & 1u)) >> 20;  // (exp32 << 3) | m3
-    const int64_t code = static_cast<int64_t>(r) - (120 << 3);   // rebias 127 -> 7
+    const uint32_t r = (a + 0x7ffffu + ((a >> 20) & 1u)) >> 20;       // (exp32 << 3) | m3
+    const int64_t code = static_cast<int64_t>(r) - (120 << 3);        // rebias 127 -> 7
     return static_cast<uint8_t>(sign | (code > 0x7e ? 0x7e : code));  // saturate at 448
   }
   // Subnormal range: multiples of 2^-9; code 8 is exactly 2^-6 (the smallest normal).
@@ -84,6 +84,7 @@ const std::array<float, 256>& e4m3_table() {
 
 template <class T>
 void put(std::vector<uint8_t>& out, const T* p, size_t n) {
+  if (n == 0) return;  // p may be null
   const auto* b = reinterpret_cast<const uint8_t*>(p);
   out.insert(out.end(), b, b + n * sizeof(T));
 }
@@ -100,7 +101,8 @@ void encode_fp8_row(std::span<const float> x, float& scale, std::span<uint8_t> q
   const float inv = 1.0f / scale;
   for (size_t i = 0; i < x.size(); ++i) {
     float y = x[i] * inv;
-    if (std::isfinite(x[i]) && std::abs(y) > 448.0f) y = std::copysign(448.0f, y);  // rounding of inv
+    if (std::isfinite(x[i]) && std::abs(y) > 448.0f)
+      y = std::copysign(448.0f, y);  // rounding of inv
     q[i] = f32_to_e4m3(y);
   }
 }
@@ -168,7 +170,7 @@ std::vector<uint8_t> encode_kv(std::span<const float> k, std::span<const float> 
         encode_fp8_row(k.subspan(r * d, d), scales[2 * r], {qk + r * d, d});
         encode_fp8_row(v.subspan(r * d, d), scales[2 * r + 1], {qv + r * d, d});
       }
-      std::memcpy(raw.data(), scales.data(), scales.size() * 4);
+      if (!scales.empty()) std::memcpy(raw.data(), scales.data(), scales.size() * 4);
       break;
     }
   }
@@ -198,8 +200,10 @@ status decode_kv(std::span<const uint8_t> bytes, int64_t n, int64_t kv_dim, kv_s
   }
   switch (s) {
     case kv_storage::f32:
-      std::memcpy(k.data(), raw.data(), 4 * count);
-      std::memcpy(v.data(), raw.data() + 4 * count, 4 * count);
+      if (count > 0) {
+        std::memcpy(k.data(), raw.data(), 4 * count);
+        std::memcpy(v.data(), raw.data() + 4 * count, 4 * count);
+      }
       break;
     case kv_storage::bf16:
       for (size_t i = 0; i < count; ++i) {

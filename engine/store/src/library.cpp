@@ -87,7 +87,8 @@ bool valid_name(std::string_view name) {
 
 int64_t row_checksum(int64_t token_begin, int64_t n_tokens, kv_storage st, compression c,
                      std::span<const uint8_t> tokens, std::span<const uint8_t> kv) {
-  const int64_t head[4] = {token_begin, n_tokens, static_cast<int64_t>(st), static_cast<int64_t>(c)};
+  const int64_t head[4] = {token_begin, n_tokens, static_cast<int64_t>(st),
+                           static_cast<int64_t>(c)};
   XXH3_state_t* s = XXH3_createState();
   XXH3_64bits_reset(s);
   XXH3_64bits_update(s, head, sizeof head);
@@ -345,7 +346,8 @@ result<session_info> library::impl::make_info(const session_row& s) const {
 
 result<session_info> library::create_session(const model& m, const session_spec& spec) {
   if (!valid_name(spec.name))
-    return error("session name '" + spec.name + "' is invalid (1-200 characters, no control characters)");
+    return error("session name '" + spec.name +
+                 "' is invalid (1-200 characters, no control characters)");
   if (spec.row_tokens < 1 || spec.row_tokens > (1 << 20))
     return error("row_tokens must be between 1 and 1048576");
   const model_config& c = m.config();
@@ -359,26 +361,34 @@ result<session_info> library::create_session(const model& m, const session_spec&
   if (!r) return r.error_status();
   if (exists->int64(0) > 0)
     return error(d.path().string() + ": a session named '" + spec.name + "' exists already");
-  auto ins = d.prepare(std::string(
-      "INSERT INTO sessions(name, model_name, model_fingerprint, tokenizer_fingerprint, "
-      "kv_precision, self_kind, n_self_layers, dim, kv_dim, kv_storage, compression, row_tokens, "
-      "target_tokens, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,") +
+  auto ins = d.prepare(
+      std::string(
+          "INSERT INTO sessions(name, model_name, model_fingerprint, tokenizer_fingerprint, "
+          "kv_precision, self_kind, n_self_layers, dim, kv_dim, kv_storage, compression, "
+          "row_tokens, "
+          "target_tokens, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,") +
       k_now_sql + "," + k_now_sql + ")");
   if (!ins) return ins.error_status();
-  ins->bind(1, spec.name).bind(2, c.name).bind(3, m.fingerprint()).bind(4, tokenizer_fingerprint(m));
+  ins->bind(1, spec.name)
+      .bind(2, c.name)
+      .bind(3, m.fingerprint())
+      .bind(4, tokenizer_fingerprint(m));
   ins->bind(5, kv_precision(m)).bind(6, static_cast<int64_t>(c.self_kind)).bind(7, c.n_self_layers);
   ins->bind(8, c.dim).bind(9, c.kv_dim()).bind(10, to_string(spec.storage));
   ins->bind(11, to_string(spec.comp)).bind(12, spec.row_tokens);
   TOME_TRY(ins->run());
   const int64_t sid = d.last_insert_id();
   // The document state of an empty session: no rows, an all-zero self-decoder state.
-  std::vector<uint8_t> raw(static_cast<size_t>(
-      (c.n_self_layers * self_layer_floats_for(c, 0) + c.dim) * 4), 0);
+  std::vector<uint8_t> raw(
+      static_cast<size_t>((c.n_self_layers * self_layer_floats_for(c, 0) + c.dim) * 4), 0);
   const auto stored = compress_bytes(raw, spec.comp);
-  auto node = d.prepare(std::string(
-      "INSERT INTO nodes(session_id, parent_id, name, base_tokens, n_tokens, self_rows, "
-      "state_raw_bytes, state, state_checksum, created_at, updated_at) VALUES(?, NULL, '', 0, 0, 0, "
-      "?, ?, ?, ") + k_now_sql + "," + k_now_sql + ")");
+  auto node = d.prepare(
+      std::string(
+          "INSERT INTO nodes(session_id, parent_id, name, base_tokens, n_tokens, self_rows, "
+          "state_raw_bytes, state, state_checksum, created_at, updated_at) VALUES(?, NULL, '', 0, "
+          "0, 0, "
+          "?, ?, ?, ") +
+      k_now_sql + "," + k_now_sql + ")");
   if (!node) return node.error_status();
   node->bind(1, sid).bind(2, static_cast<int64_t>(raw.size())).bind_blob(3, stored);
   node->bind(4, state_checksum(0, 0, stored));
@@ -421,14 +431,17 @@ status library::add_document(std::string_view session, const document_record& do
   db& d = *impl_->d;
   transaction t(d);
   TOME_TRY(t.begin());
-  auto st = d.prepare(std::string(
-      "INSERT INTO documents(session_id, ord, title, path, kind, content_hash, token_begin, "
-      "token_end, source_map, metadata, added_at) VALUES(?, (SELECT coalesce(max(ord), -1) + 1 "
-      "FROM documents WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ") + k_now_sql + ")");
+  auto st = d.prepare(
+      std::string(
+          "INSERT INTO documents(session_id, ord, title, path, kind, content_hash, token_begin, "
+          "token_end, source_map, metadata, added_at) VALUES(?, (SELECT coalesce(max(ord), -1) + 1 "
+          "FROM documents WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ") +
+      k_now_sql + ")");
   if (!st) return st.error_status();
   st->bind(1, s->id).bind(2, s->id).bind(3, doc.title).bind(4, doc.path).bind(5, doc.kind);
   st->bind(6, doc.content_hash).bind(7, doc.token_begin).bind(8, doc.token_end);
-  st->bind_blob(9, {reinterpret_cast<const uint8_t*>(doc.source_map.data()), doc.source_map.size()});
+  st->bind_blob(9,
+                {reinterpret_cast<const uint8_t*>(doc.source_map.data()), doc.source_map.size()});
   st->bind(10, doc.metadata);
   TOME_TRY(st->run());
   return t.commit();
@@ -449,14 +462,17 @@ result<thread_info> library::create_thread(std::string_view session, std::string
   dup->bind(1, s->id).bind(2, thread);
   if (auto r = dup->step(); !r) return r.error_status();
   if (dup->int64(0) > 0)
-    return error("session '" + s->name + "' has a thread named '" + std::string(thread) + "' already");
+    return error("session '" + s->name + "' has a thread named '" + std::string(thread) +
+                 "' already");
   // The thread starts from the document's self-decoder state (its own copy: it will diverge);
   // the document's KV rows are shared, never copied.
-  auto st = d.prepare(std::string(
-      "INSERT INTO nodes(session_id, parent_id, name, base_tokens, n_tokens, self_rows, "
-      "state_raw_bytes, state, state_checksum, created_at, updated_at) SELECT session_id, id, ?, "
-      "n_tokens, n_tokens, self_rows, state_raw_bytes, state, state_checksum, ") + k_now_sql + ", " +
-      k_now_sql + " FROM nodes WHERE id = ?");
+  auto st = d.prepare(
+      std::string(
+          "INSERT INTO nodes(session_id, parent_id, name, base_tokens, n_tokens, self_rows, "
+          "state_raw_bytes, state, state_checksum, created_at, updated_at) SELECT session_id, id, "
+          "?, "
+          "n_tokens, n_tokens, self_rows, state_raw_bytes, state, state_checksum, ") +
+      k_now_sql + ", " + k_now_sql + " FROM nodes WHERE id = ?");
   if (!st) return st.error_status();
   st->bind(1, thread).bind(2, root->id);
   TOME_TRY(st->run());
@@ -477,7 +493,8 @@ status library::remove_thread(std::string_view session, std::string_view thread)
   db& d = *impl_->d;
   transaction t(d);
   TOME_TRY(t.begin());
-  for (const char* sql : {"DELETE FROM kv_rows WHERE node_id = ?", "DELETE FROM nodes WHERE id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM kv_rows WHERE node_id = ?", "DELETE FROM nodes WHERE id = ?"}) {
     auto st = d.prepare(sql);
     if (!st) return st.error_status();
     st->bind(1, n->id);

@@ -8,31 +8,20 @@ namespace tome::store {
 
 std::string describe_sqlite_error(int rc) {
   switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return "the disk is full";
-    case SQLITE_READONLY:
-      return "the database or its folder is read-only";
+    case SQLITE_FULL: return "the disk is full";
+    case SQLITE_READONLY: return "the database or its folder is read-only";
     case SQLITE_CANTOPEN:
       return "the file cannot be opened (missing, or its folder is read-only or inaccessible)";
-    case SQLITE_PERM:
-      return "permission denied";
-    case SQLITE_NOTADB:
-      return "not a Tome database (not an SQLite file)";
-    case SQLITE_CORRUPT:
-      return "the database file is corrupt";
-    case SQLITE_IOERR:
-      return "an I/O error (the disk failed or is full)";
+    case SQLITE_PERM: return "permission denied";
+    case SQLITE_NOTADB: return "not a Tome database (not an SQLite file)";
+    case SQLITE_CORRUPT: return "the database file is corrupt";
+    case SQLITE_IOERR: return "an I/O error (the disk failed or is full)";
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return "the database is locked by another process";
-    case SQLITE_NOMEM:
-      return "out of memory";
-    case SQLITE_TOOBIG:
-      return "a value is too large for SQLite";
-    case SQLITE_CONSTRAINT:
-      return "a constraint failed";
-    default:
-      return "SQLite error";
+    case SQLITE_LOCKED: return "the database is locked by another process";
+    case SQLITE_NOMEM: return "out of memory";
+    case SQLITE_TOOBIG: return "a value is too large for SQLite";
+    case SQLITE_CONSTRAINT: return "a constraint failed";
+    default: return "SQLite error";
   }
 }
 
@@ -152,7 +141,8 @@ status db::exec(std::string_view sql) {
   const std::string s(sql);
   const int rc = sqlite3_exec(h_, s.c_str(), nullptr, nullptr, &msg);
   if (msg) sqlite3_free(msg);
-  if (rc != SQLITE_OK) return fail(rc, "running \"" + s.substr(0, 60) + (s.size() > 60 ? "…" : "") + "\"");
+  if (rc != SQLITE_OK)
+    return fail(rc, "running \"" + s.substr(0, 60) + (s.size() > 60 ? "…" : "") + "\"");
   return {};
 }
 
@@ -186,7 +176,8 @@ status transaction::commit() {
 }
 
 transaction::~transaction() {
-  if (open_ && d_.in_transaction()) sqlite3_exec(d_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (open_ && d_.in_transaction())
+    sqlite3_exec(d_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 }  // namespace tome::store

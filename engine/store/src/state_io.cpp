@@ -4,6 +4,8 @@
 // file always holds the last committed state whole (the thread rule: a node's rows start at its
 // base; tokens below come from its parent).
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -49,11 +51,10 @@ status library::impl::read_chain(const session_row& s, const node_row& n, bool w
     out.k.assign(static_cast<size_t>(total * kvd), 0.0f);
     out.v.assign(static_cast<size_t>(total * kvd), 0.0f);
   }
-  auto st = d->prepare(with_kv
-                           ? "SELECT token_begin, n_tokens, checksum, tokens, kv FROM kv_rows "
-                             "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin"
-                           : "SELECT token_begin, n_tokens, 0, tokens FROM kv_rows "
-                             "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin");
+  auto st = d->prepare(with_kv ? "SELECT token_begin, n_tokens, checksum, tokens, kv FROM kv_rows "
+                                 "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin"
+                               : "SELECT token_begin, n_tokens, 0, tokens FROM kv_rows "
+                                 "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin");
   if (!st) return st.error_status();
   std::vector<float> rk, rv;
   for (size_t i = 0; i < chain.size(); ++i) {
@@ -61,7 +62,8 @@ status library::impl::read_chain(const session_row& s, const node_row& n, bool w
     const bool last = i + 1 == chain.size();
     const int64_t lo = x.base_tokens;
     const int64_t hi = last ? x.n_tokens : chain[i + 1].base_tokens;
-    if (hi > x.n_tokens || hi < lo) return error(where + ": a thread branches outside its parent's tokens");
+    if (hi > x.n_tokens || hi < lo)
+      return error(where + ": a thread branches outside its parent's tokens");
     st->reset();
     st->bind(1, x.id).bind(2, hi);
     int64_t expect = lo;
@@ -74,7 +76,8 @@ status library::impl::read_chain(const session_row& s, const node_row& n, bool w
       if (tb != expect)
         return error(where + ": KV rows are missing or overlap at token " + std::to_string(expect));
       if (cnt < 1 || cnt > s.row_tokens || tok.size() != static_cast<size_t>(cnt) * 4)
-        return error(where + ": the KV row at token " + std::to_string(tb) + " has an invalid size");
+        return error(where + ": the KV row at token " + std::to_string(tb) +
+                     " has an invalid size");
       if (last && tb + cnt > hi)
         return error(where + ": the KV row at token " + std::to_string(tb) +
                      " runs past the saved token count");
@@ -94,9 +97,10 @@ status library::impl::read_chain(const session_row& s, const node_row& n, bool w
           rk.resize(static_cast<size_t>(cnt * kvd));
           rv.resize(rk.size());
         }
-        status ds = decode_kv(kv, cnt, kvd, s.storage, s.comp,
-                              whole ? std::span<float>(out.k).subspan(dst, len) : std::span<float>(rk),
-                              whole ? std::span<float>(out.v).subspan(dst, len) : std::span<float>(rv));
+        status ds =
+            decode_kv(kv, cnt, kvd, s.storage, s.comp,
+                      whole ? std::span<float>(out.k).subspan(dst, len) : std::span<float>(rk),
+                      whole ? std::span<float>(out.v).subspan(dst, len) : std::span<float>(rv));
         if (!ds.ok())
           return error(where + ": the KV row at token " + std::to_string(tb) + ": " + ds.message());
         if (!whole) {
@@ -139,7 +143,7 @@ status library::impl::read_state_blob(const session_row& s, const node_row& n,
   out.self_state.assign(static_cast<size_t>(s.n_self_layers), std::vector<float>(lf));
   size_t off = 0;
   for (auto& layer : out.self_state) {
-    std::memcpy(layer.data(), raw.data() + off, lf * 4);
+    if (lf > 0) std::memcpy(layer.data(), raw.data() + off, lf * 4);  // SWA at 0 tokens: empty
     off += lf * 4;
   }
   out.last_hidden.resize(static_cast<size_t>(s.dim));
@@ -154,15 +158,16 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   TOME_TRY(check_model(srow, s.get_model()));
   const int64_t committed = n.n_tokens, total = s.n_tokens();
   if (total < committed)
-    return error(where + ": the session holds " + std::to_string(total) + " tokens, fewer than the " +
-                 std::to_string(committed) + " saved");
+    return error(where + ": the session holds " + std::to_string(total) +
+                 " tokens, fewer than the " + std::to_string(committed) + " saved");
   if (check_prefix) {
     node_state saved;
     TOME_TRY(read_chain(srow, n, false, false, saved));
     const auto& toks = s.tokens();
     for (int64_t i = 0; i < committed; ++i)
       if (saved.tokens[static_cast<size_t>(i)] != toks[static_cast<size_t>(i)])
-        return error(where + ": the session does not continue the saved tokens (they differ at token " +
+        return error(where +
+                     ": the session does not continue the saved tokens (they differ at token " +
                      std::to_string(i) + ")");
   }
   if (total == committed) return {};
@@ -172,6 +177,7 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   if (!parts) return parts.error_status().with_context(where);
   std::vector<uint8_t> raw;
   for (const auto& layer : parts->self_state) {
+    if (layer.empty()) continue;  // SWA at 0 tokens
     const auto b = as_bytes(layer.data(), layer.size() * 4);
     raw.insert(raw.end(), b.begin(), b.end());
   }
@@ -194,10 +200,11 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   const int64_t kvd = srow.kv_dim;
   for (int64_t tb = row_begin; tb < total; tb += R) {
     const int64_t cnt = std::min(R, total - tb);
-    const size_t off = static_cast<size_t>((tb - row_begin) * kvd), len = static_cast<size_t>(cnt * kvd);
-    const std::vector<uint8_t> kv = encode_kv(std::span(parts->k).subspan(off, len),
-                                              std::span(parts->v).subspan(off, len), cnt, kvd,
-                                              srow.storage, srow.comp);
+    const size_t off = static_cast<size_t>((tb - row_begin) * kvd),
+                 len = static_cast<size_t>(cnt * kvd);
+    const std::vector<uint8_t> kv =
+        encode_kv(std::span(parts->k).subspan(off, len), std::span(parts->v).subspan(off, len), cnt,
+                  kvd, srow.storage, srow.comp);
     const auto tok = as_bytes(s.tokens().data() + tb, static_cast<size_t>(cnt) * 4);
     ins->reset();
     ins->bind(1, n.id).bind(2, tb).bind(3, cnt);
@@ -206,15 +213,17 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
     ins->bind_blob(6, tok).bind_blob(7, kv);
     TOME_TRY(ins->run().with_context("saving KV rows"));
   }
-  auto up = d->prepare(std::string(
-      "UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
-      "state_checksum = ?, updated_at = ") + k_now_sql + " WHERE id = ?");
+  auto up = d->prepare(
+      std::string("UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
+                  "state_checksum = ?, updated_at = ") +
+      k_now_sql + " WHERE id = ?");
   if (!up) return up.error_status();
   up->bind(1, total).bind(2, parts->self_rows).bind(3, static_cast<int64_t>(raw.size()));
   up->bind_blob(4, state).bind(5, state_checksum(total, parts->self_rows, state)).bind(6, n.id);
   TOME_TRY(up->run().with_context("saving the self-decoder state"));
-  auto us = d->prepare(std::string("UPDATE sessions SET updated_at = ") + k_now_sql +
-                       (n.parent ? "" : ", target_tokens = max(target_tokens, ?2)") + " WHERE id = ?1");
+  auto us =
+      d->prepare(std::string("UPDATE sessions SET updated_at = ") + k_now_sql +
+                 (n.parent ? "" : ", target_tokens = max(target_tokens, ?2)") + " WHERE id = ?1");
   if (!us) return us.error_status();
   us->bind(1, srow.id);
   if (!n.parent) us->bind(2, total);
@@ -223,20 +232,23 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   // A large save leaves a WAL as large as itself (already copied back by the auto-checkpoint at
   // commit): truncate it. Best effort: a reader may hold it; the next checkpoint will.
   if ((total - row_begin) * kvd * 8 > (int64_t{64} << 20))
-    sqlite3_exec(d->handle(), "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    if (sqlite3_exec(d->handle(), "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) !=
+            SQLITE_OK &&
+        std::getenv("TOME_STORE_DEBUG"))
+      std::fprintf(stderr, "wal_checkpoint: %s\n", sqlite3_errmsg(d->handle()));
   n.n_tokens = total;
   n.self_rows = parts->self_rows;
   n.state_raw_bytes = static_cast<int64_t>(raw.size());
   return {};
 }
 
-result<std::unique_ptr<tome::session>> library::impl::load_node(const session_row& s,
-                                                                const node_row& n,
-                                                                std::shared_ptr<const model> m) const {
+result<std::unique_ptr<tome::session>> library::impl::load_node(
+    const session_row& s, const node_row& n, std::shared_ptr<const model> m) const {
   if (!m) return error("no model");
   TOME_TRY(check_model(s, *m));
   if (n.n_tokens > m->config().max_context)
-    return error(d->path().string() + ": session '" + s.name + "' holds more tokens than the model's context");
+    return error(d->path().string() + ": session '" + s.name +
+                 "' holds more tokens than the model's context");
   node_state ns;
   TOME_TRY(read_chain(s, n, true, false, ns));
   TOME_TRY(read_state_blob(s, n, ns));
@@ -272,7 +284,8 @@ status library::impl::verify_session(const session_row& s, const model& m) const
   for (const node_row& n : *nodes) {
     if (!n.parent) {
       ++roots;
-      if (!n.name.empty() || n.base_tokens != 0) return error(where + ": invalid document state record");
+      if (!n.name.empty() || n.base_tokens != 0)
+        return error(where + ": invalid document state record");
     } else {
       const node_row* p = nullptr;
       for (const auto& x : *nodes)
@@ -295,7 +308,9 @@ status library::impl::verify_session(const session_row& s, const model& m) const
         return error(where + ": a self-decoder state has the wrong size");
   }
   if (roots != 1) return error(where + ": it must have exactly one document state");
-  auto docs = d->prepare("SELECT title, token_begin, token_end, source_map, metadata FROM documents WHERE session_id = ?");
+  auto docs = d->prepare(
+      "SELECT title, token_begin, token_end, source_map, metadata FROM documents WHERE session_id "
+      "= ?");
   if (!docs) return docs.error_status();
   docs->bind(1, s.id);
   for (;;) {
@@ -308,7 +323,8 @@ status library::impl::verify_session(const session_row& s, const model& m) const
       return error(where + ": document '" + docs->text(0) + "' has an invalid token range");
     if ((!sm.empty() && !nlohmann::json::accept(sm.begin(), sm.end())) ||
         (!meta.empty() && !nlohmann::json::accept(meta)))
-      return error(where + ": document '" + docs->text(0) + "' has a source map or metadata that is not JSON");
+      return error(where + ": document '" + docs->text(0) +
+                   "' has a source map or metadata that is not JSON");
   }
   return {};
 }
@@ -406,6 +422,17 @@ result<std::unique_ptr<tome::session>> library::load(std::string_view session,
   auto n = impl_->get_node(*row, thread);
   if (!n) return n.error_status();
   return impl_->load_node(*row, *n, std::move(m));
+}
+
+result<std::vector<int32_t>> library::tokens(std::string_view session,
+                                             std::string_view thread) const {
+  auto row = impl_->get_session(session);
+  if (!row) return row.error_status();
+  auto n = impl_->get_node(*row, thread);
+  if (!n) return n.error_status();
+  node_state ns;
+  TOME_TRY(impl_->read_chain(*row, *n, false, false, ns));
+  return std::move(ns.tokens);
 }
 
 status library::verify(std::string_view session, const model& m) const {

@@ -42,8 +42,7 @@ constexpr const char* k_session_copy_cols =
 constexpr const char* k_node_copy_cols =
     "name, base_tokens, n_tokens, self_rows, state_raw_bytes, state, state_checksum, created_at, "
     "updated_at";
-constexpr const char* k_row_copy_cols =
-    "token_begin, n_tokens, checksum, stored_bytes, tokens, kv";
+constexpr const char* k_row_copy_cols = "token_begin, n_tokens, checksum, stored_bytes, tokens, kv";
 constexpr const char* k_doc_copy_cols =
     "ord, title, path, kind, content_hash, token_begin, token_end, source_map, metadata, added_at";
 
@@ -76,7 +75,8 @@ status library::export_session(std::string_view session, const std::filesystem::
             "INSERT INTO main.documents SELECT * FROM src.documents WHERE session_id = " + sid,
             "INSERT INTO main.nodes SELECT * FROM src.nodes WHERE session_id = " + sid,
             "INSERT INTO main.kv_rows SELECT * FROM src.kv_rows WHERE node_id IN "
-            "(SELECT id FROM src.nodes WHERE session_id = " + sid + ")"})
+            "(SELECT id FROM src.nodes WHERE session_id = " +
+                sid + ")"})
         TOME_TRY(o.exec(sql).with_context("exporting"));
       TOME_TRY(t.commit());
     }
@@ -98,7 +98,7 @@ status library::export_session(std::string_view session, const std::filesystem::
 }
 
 result<session_info> library::import_session(const std::filesystem::path& file, const model& m,
-                                              std::string_view new_name) {
+                                             std::string_view new_name) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) return error(file.string() + ": no such file");
   // An older schema is upgraded on a private copy; the file given is never written.
@@ -132,7 +132,8 @@ result<session_info> library::import_session(const std::filesystem::path& file, 
     auto tables = sd.query_int(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
         "('sessions', 'documents', 'nodes', 'kv_rows', 'meta')");
-    auto others = sd.query_int("SELECT count(*) FROM sqlite_master WHERE type IN ('view', 'trigger')");
+    auto others =
+        sd.query_int("SELECT count(*) FROM sqlite_master WHERE type IN ('view', 'trigger')");
     if (!tables) return tables.error_status();
     if (!others) return others.error_status();
     if (*tables != 5 || *others != 0)
@@ -183,15 +184,17 @@ result<session_info> library::import_session(const std::filesystem::path& file, 
     auto r = nodes->step();
     if (!r) return r.error_status();
     if (!*r) break;
-    src_nodes.emplace_back(nodes->int64(0), nodes->is_null(1) ? std::nullopt
-                                                               : std::optional<int64_t>(nodes->int64(1)));
+    src_nodes.emplace_back(nodes->int64(0), nodes->is_null(1)
+                                                ? std::nullopt
+                                                : std::optional<int64_t>(nodes->int64(1)));
   }
   std::vector<std::pair<int64_t, int64_t>> mapping;  // source id -> new id
-  auto node_ins = d.prepare(std::string("INSERT INTO nodes(session_id, parent_id, ") +
-                            k_node_copy_cols + ") SELECT ?, ?, " + k_node_copy_cols +
-                            " FROM src.nodes WHERE id = ?");
-  auto row_ins = d.prepare(std::string("INSERT INTO kv_rows(node_id, ") + k_row_copy_cols +
-                           ") SELECT ?, " + k_row_copy_cols + " FROM src.kv_rows WHERE node_id = ?");
+  auto node_ins =
+      d.prepare(std::string("INSERT INTO nodes(session_id, parent_id, ") + k_node_copy_cols +
+                ") SELECT ?, ?, " + k_node_copy_cols + " FROM src.nodes WHERE id = ?");
+  auto row_ins =
+      d.prepare(std::string("INSERT INTO kv_rows(node_id, ") + k_row_copy_cols + ") SELECT ?, " +
+                k_row_copy_cols + " FROM src.kv_rows WHERE node_id = ?");
   if (!node_ins) return node_ins.error_status();
   if (!row_ins) return row_ins.error_status();
   for (const auto& [old_id, old_parent] : src_nodes) {
@@ -213,9 +216,9 @@ result<session_info> library::import_session(const std::filesystem::path& file, 
     row_ins->bind(1, nid).bind(2, old_id);
     TOME_TRY(row_ins->run().with_context("importing KV rows"));
   }
-  auto doc_ins = d.prepare(std::string("INSERT INTO documents(session_id, ") + k_doc_copy_cols +
-                           ") SELECT ?, " + k_doc_copy_cols +
-                           " FROM src.documents WHERE session_id = ?");
+  auto doc_ins =
+      d.prepare(std::string("INSERT INTO documents(session_id, ") + k_doc_copy_cols +
+                ") SELECT ?, " + k_doc_copy_cols + " FROM src.documents WHERE session_id = ?");
   if (!doc_ins) return doc_ins.error_status();
   doc_ins->bind(1, sid).bind(2, src_id);
   TOME_TRY(doc_ins->run().with_context("importing"));

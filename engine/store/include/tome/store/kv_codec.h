@@ -20,7 +20,7 @@ enum class compression { none = 0, zstd = 1 };
 
 const char* to_string(kv_storage s);
 const char* to_string(compression c);
-std::optional<kv_storage> parse_kv_storage(std::string_view name);  // "f32", "bf16", "fp8"
+std::optional<kv_storage> parse_kv_storage(std::string_view name);    // "f32", "bf16", "fp8"
 std::optional<compression> parse_compression(std::string_view name);  // "none", "zstd"
 
 // bf16: round to nearest even; relative error <= 2^-8 for normal values.

@@ -50,16 +50,16 @@ struct document_record {
   std::string kind;          // "pdf", "epub", "text", "repo" …
   std::string content_hash;  // of the source bytes, to detect a changed file
   int64_t token_begin = 0, token_end = 0;
-  std::string source_map;    // JSON (stored as a blob; checked to be valid JSON)
-  std::string metadata;      // JSON object or empty
-  std::string added_at;      // set by the store (UTC, ISO 8601)
+  std::string source_map;  // JSON (stored as a blob; checked to be valid JSON)
+  std::string metadata;    // JSON object or empty
+  std::string added_at;    // set by the store (UTC, ISO 8601)
 };
 
 struct thread_info {
   std::string name;
-  int64_t base_tokens = 0;  // the document tokens it branched after (shared, not copied)
-  int64_t n_tokens = 0;     // base + its own tokens
-  int64_t stored_bytes = 0; // its own rows and state only
+  int64_t base_tokens = 0;   // the document tokens it branched after (shared, not copied)
+  int64_t n_tokens = 0;      // base + its own tokens
+  int64_t stored_bytes = 0;  // its own rows and state only
   std::string created_at, updated_at;
 };
 
@@ -72,8 +72,8 @@ struct session_info {
   kv_storage storage = kv_storage::f32;
   compression comp = compression::none;
   int64_t row_tokens = k_default_row_tokens;
-  int64_t n_tokens = 0;      // committed tokens of the document state
-  int64_t target_tokens = 0; // tokens the last prefill aimed for; > n_tokens: unfinished
+  int64_t n_tokens = 0;       // committed tokens of the document state
+  int64_t target_tokens = 0;  // tokens the last prefill aimed for; > n_tokens: unfinished
   bool complete() const { return n_tokens >= target_tokens; }
   int64_t kv_bytes = 0;      // stored KV and token rows, threads included
   int64_t state_bytes = 0;   // stored self-decoder states, threads included
@@ -95,14 +95,14 @@ struct checkpoint_params {
   bool compute_logits = true;    // the last position's logits after the prefill
   progress_fn on_progress;       // after every committed checkpoint; done/total count all tokens
   const std::atomic<bool>* cancel = nullptr;
-  std::string thread;            // empty: the document state; else that thread
+  std::string thread;  // empty: the document state; else that thread
 };
 
 struct checkpoint_result {
-  std::unique_ptr<session> s;   // the session in memory, at the last checkpoint
-  int64_t resumed_from = 0;     // tokens already committed when the call began
-  int64_t tokens_done = 0;      // tokens prefilled by this call
-  int64_t checkpoints = 0;      // commits made by this call
+  std::unique_ptr<session> s;  // the session in memory, at the last checkpoint
+  int64_t resumed_from = 0;    // tokens already committed when the call began
+  int64_t tokens_done = 0;     // tokens prefilled by this call
+  int64_t checkpoints = 0;     // commits made by this call
   bool cancelled = false;
   double seconds = 0;
 };
@@ -143,6 +143,8 @@ class library {
   result<std::unique_ptr<tome::session>> load(std::string_view session,
                                               std::shared_ptr<const model> m,
                                               std::string_view thread = {}) const;
+  // The committed token ids of the document state (or a thread: its base + its own).
+  result<std::vector<int32_t>> tokens(std::string_view session, std::string_view thread = {}) const;
   // Reads and checks every row and state of a session (and its threads) without building one.
   status verify(std::string_view session, const model& m) const;
 

@@ -1,0 +1,74 @@
+// `tome ask SESSION QUESTION --model DIR [--thread T]`: loads the session's document state (or a
+// thread of it), asks the question in a thread that stores only its own tokens, streams the
+// answer to stdout and saves the thread. Ctrl-C stops the answer (what was generated is kept).
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "cli_common.h"
+#include "tome/service/service.h"
+
+namespace tome::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+void on_sigint(int) { g_cancel.store(true); }
+
+struct ask_options {
+  std::string library, session, question, model_dir, thread;
+  bool quiet = false;
+  generate_params gen;
+  backend_options be;
+};
+
+int run(const ask_options& o) {
+  auto lib = open_library(o.library);
+  if (!lib) return 1;
+  auto m = load_model_or_print(o.model_dir, o.be);
+  if (!m) return 1;
+  std::signal(SIGINT, on_sigint);
+  service::ask_params p;
+  p.thread = o.thread;
+  p.gen = o.gen;
+  p.gen.cancel = &g_cancel;
+  auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::fputc('\n', stdout);
+  if (!r) {
+    std::fprintf(stderr, "tome: %s\n", r.message().c_str());
+    return 1;
+  }
+  if (!o.quiet)
+    std::fprintf(stderr, "[thread %s | %zu tokens, %.1f tokens/s | %lld tokens in context | %s]\n",
+                 r->thread.c_str(), r->answer.tokens.size(),
+                 r->answer.seconds > 0 ? r->answer.tokens.size() / r->answer.seconds : 0.0,
+                 static_cast<long long>(r->context_tokens), to_string(r->answer.reason));
+  return 0;
+}
+
+}  // namespace
+
+void register_ask(CLI::App& app) {
+  auto* cmd = app.add_subcommand("ask", "Ask a question about a session's documents");
+  auto o = std::make_shared<ask_options>();
+  cmd->add_option("session", o->session, "session name")->required();
+  cmd->add_option("question", o->question, "the question")->required();
+  cmd->add_option("--model,-m", o->model_dir, "model directory (the one that read the session)")
+      ->required();
+  cmd->add_option("--thread,-t", o->thread,
+                  "continue this thread (created if missing); default: a new one");
+  cmd->add_option("--max-tokens,-n", o->gen.max_tokens, "tokens to generate")
+      ->capture_default_str();
+  cmd->add_flag("--quiet,-q", o->quiet, "no statistics on stderr");
+  add_sampling_options(*cmd, o->gen.sampling);
+  add_library_option(*cmd, o->library);
+  o->be.add(*cmd);
+  cmd->callback([o] {
+    if (const int rc = run(*o); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tome::cli

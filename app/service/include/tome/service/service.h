@@ -1,0 +1,52 @@
+// tome::service: the one orchestration layer over the engine and the session store, used by the
+// CLI and (later) the desktop app; no Qt. Reading a document's tokens into a session with a
+// checkpoint every chunk (resumed when run again after a cancel or crash), and asking a question
+// in a thread that branches from the document state. Ingest (path -> text) is not wired in yet:
+// callers pass token ids. Runs on the calling thread; progress and tokens are delivered there.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "tome/engine.h"
+#include "tome/store/library.h"
+
+namespace tome::service {
+
+// $TOME_LIBRARY, else $XDG_DATA_HOME/tome/library.db, else ~/.local/share/tome/library.db.
+std::filesystem::path default_library_path();
+
+struct read_params {
+  store::session_spec spec;  // used when the session is new (spec.name is set by the call)
+  store::checkpoint_params checkpoint;
+};
+
+// Reads one document (its token ids) into `session`, creating the session if needed. The document
+// record is written before the prefill, so running the same call again after a cancel or crash
+// resumes at the last checkpoint; a document already read completely is not read again.
+result<store::checkpoint_result> read_document(store::library& lib, std::shared_ptr<const model> m,
+                                               const std::string& session,
+                                               const store::document_record& doc,
+                                               std::span<const int32_t> doc_tokens,
+                                               const read_params& p = {});
+
+struct ask_params {
+  std::string thread;  // empty: a new thread "q<N>"; an existing name continues that thread
+  generate_params gen;
+};
+
+struct ask_result {
+  std::string thread;
+  generate_result answer;
+  int64_t context_tokens = 0;  // tokens in the thread after the answer
+};
+
+// Asks `question` (the model's "question" template when it has one) in a thread of `session`,
+// generates the answer (streamed to on_token) and saves the thread (only its own suffix).
+result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
+                       const std::string& session, const std::string& question,
+                       const ask_params& p = {}, const token_fn& on_token = {});
+
+}  // namespace tome::service

@@ -1,0 +1,109 @@
+// tome::service (service.h): read_document (session creation, document records, checkpointed
+// prefill that resumes) and ask (a thread branching from the document state, generation, save).
+#include "tome/service/service.h"
+
+#include <cstdlib>
+
+namespace tome::service {
+
+std::filesystem::path default_library_path() {
+  if (const char* p = std::getenv("TOME_LIBRARY"); p && *p) return p;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::filesystem::path(x) / "tome" / "library.db";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "tome" /
+         "library.db";
+}
+
+result<store::checkpoint_result> read_document(store::library& lib, std::shared_ptr<const model> m,
+                                               const std::string& session,
+                                               const store::document_record& doc,
+                                               std::span<const int32_t> doc_tokens,
+                                               const read_params& p) {
+  if (!m) return error("no model");
+  auto info = lib.info(session);
+  if (!info) {
+    store::session_spec spec = p.spec;
+    spec.name = session;
+    auto created = lib.create_session(*m, spec);
+    if (!created) return created.error_status();
+    info = std::move(created);
+  }
+  auto committed = lib.tokens(session);
+  if (!committed) return committed.error_status();
+  const int64_t len = static_cast<int64_t>(doc_tokens.size());
+  int64_t begin = -1;
+  for (const auto& d : info->documents)
+    if (d.path == doc.path && d.content_hash == doc.content_hash &&
+        d.token_end - d.token_begin == len)
+      begin = d.token_begin;  // read before (perhaps not to the end): resume it
+  if (begin < 0) {
+    if (!info->complete())
+      return error("session '" + session + "' has an unfinished document ('" +
+                   (info->documents.empty() ? std::string("?") : info->documents.back().title) +
+                   "'): read it again to finish it first");
+    begin = info->n_tokens;
+    store::document_record rec = doc;
+    rec.token_begin = begin;
+    rec.token_end = begin + len;
+    TOME_TRY(lib.add_document(session, rec));
+  }
+  if (begin > static_cast<int64_t>(committed->size()))
+    return error("session '" + session + "': the document starts after the saved tokens");
+  std::vector<int32_t> all(committed->begin(), committed->begin() + begin);
+  all.insert(all.end(), doc_tokens.begin(), doc_tokens.end());
+  if (static_cast<int64_t>(committed->size()) > static_cast<int64_t>(all.size()))
+    all.insert(all.end(), committed->begin() + static_cast<std::ptrdiff_t>(all.size()),
+               committed->end());
+  return lib.prefill(session, std::move(m), all, p.checkpoint);
+}
+
+result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
+                       const std::string& session, const std::string& question, const ask_params& p,
+                       const token_fn& on_token) {
+  if (!m) return error("no model");
+  if (!m->has_tokenizer())
+    return error("the model has no tokenizer: cannot ask a question in text");
+  auto info = lib.info(session);
+  if (!info) return info.error_status();
+  if (!info->complete())
+    return error("session '" + session + "' is not fully read yet (" +
+                 std::to_string(info->n_tokens) + " of " + std::to_string(info->target_tokens) +
+                 " tokens): read it again to finish");
+  ask_result out;
+  out.thread = p.thread;
+  bool exists = false;
+  for (const auto& t : info->threads) exists = exists || t.name == p.thread;
+  if (out.thread.empty()) {
+    for (size_t i = info->threads.size() + 1;; ++i) {
+      out.thread = "q" + std::to_string(i);
+      bool taken = false;
+      for (const auto& t : info->threads) taken = taken || t.name == out.thread;
+      if (!taken) break;
+    }
+  }
+  if (!exists) {
+    auto t = lib.create_thread(session, out.thread);
+    if (!t) return t.error_status();
+  }
+  auto s = lib.load(session, m, out.thread);
+  if (!s) return s.error_status();
+  std::vector<int32_t> q;
+  if (m->config().templates.count("question")) {
+    auto r = m->tok().encode_template("question", {{"question", question}});
+    if (!r) return r.error_status();
+    q = std::move(*r);
+  } else {
+    q = m->tok().encode(question);
+  }
+  auto pr = (*s)->prefill(q);
+  if (!pr) return pr.error_status();
+  auto gen = (*s)->generate(p.gen, on_token);
+  if (!gen) return gen.error_status();
+  out.answer = std::move(*gen);
+  TOME_TRY(lib.save(session, **s, out.thread));
+  out.context_tokens = (*s)->n_tokens();
+  return out;
+}
+
+}  // namespace tome::service
