@@ -18,7 +18,7 @@ namespace {
 std::shared_ptr<model> tiny(const std::string& name, uint64_t seed = 7) {
   auto c = builtin_config(name);
   EXPECT_TRUE(c.ok()) << c.message();
-  auto m = model::create_random(*c, seed);
+  auto m = model::create_random(*c, seed, {backend_kind::cpu, 0});  // the CPU reference, GPU or not
   EXPECT_TRUE(m.ok()) << m.message();
   return *m;
 }
@@ -201,7 +201,7 @@ TEST_P(Kinds, RefusesOutOfVocabularyTokensAndContextOverflow) {
   EXPECT_FALSE((*s)->logits().ok());  // empty session: nothing to predict from
   auto c = m->config();
   c.max_context = 10;
-  auto small = model::create_random(c, 7);
+  auto small = model::create_random(c, 7, {backend_kind::cpu, 0});
   ASSERT_TRUE(small.ok());
   auto s2 = session::create(*small);
   auto over = (*s2)->prefill(random_tokens(11, 1));

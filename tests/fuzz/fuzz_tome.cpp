@@ -21,7 +21,7 @@ using namespace tome;
 
 std::shared_ptr<const model> small_model() {
   static const std::shared_ptr<const model> m = [] {
-    auto r = model::create_random(fuzz::small_config(), 1);
+    auto r = model::create_random(fuzz::small_config(), 1, {backend_kind::cpu, 0});
     if (!r) fuzz::fail("small model", r.message());
     return std::shared_ptr<const model>(*r);
   }();

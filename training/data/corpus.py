@@ -140,7 +140,7 @@ def read_files(root, name, args):
             if not Path(p).is_file() or p.endswith(skip_ext) or Path(p).is_symlink():
                 continue
             raw = read_maybe_gz(p)
-            if len(raw) > 4 * MAX_FILE_BYTES:
+            if len(raw) > args.get("max_bytes", 4 * MAX_FILE_BYTES):
                 continue
             text = decode_bytes(raw)
             if text and len(text) >= DOC_MIN_CHARS:
@@ -166,8 +166,16 @@ class _HtmlText(html.parser.HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out, self.skip, self.pre = [], 0, 0
 
+    SKIP_CLASSES = ("sphinxsidebar", "related", "footer", "navheader", "navfooter", "toc",
+                    "headerlink", "breadcrumbs")
+
     def handle_starttag(self, tag, attrs):
-        if tag in self.SKIP:
+        if self.skip and tag == "div":
+            self.skip += 1
+        elif tag in self.SKIP:
+            self.skip += 1
+        elif tag == "div" and any(c in (dict(attrs).get("class") or "")
+                                  for c in self.SKIP_CLASSES):
             self.skip += 1
         if tag == "pre":
             self.pre += 1
@@ -175,7 +183,7 @@ class _HtmlText(html.parser.HTMLParser):
             self.out.append("\n\n" if tag in ("p", "pre", "h1", "h2", "h3", "table") else "\n")
 
     def handle_endtag(self, tag):
-        if tag in self.SKIP and self.skip:
+        if (tag in self.SKIP or tag == "div") and self.skip:
             self.skip -= 1
         if tag == "pre" and self.pre:
             self.pre -= 1
@@ -272,7 +280,8 @@ def read_source_tarball(src_dir):
 # ---- symbols for "which file defines" ----------------------------------------------------------
 
 _C_FUNC = re.compile(r"^(?:[A-Za-z_][\w\s\*&:<>,]*?[\s\*&])?([A-Za-z_]\w*(?:::\w+)*)\s*\([^;{]*$")
-_C_TYPE = re.compile(r"^(?:typedef\s+)?(?:struct|class|union|enum)\s+([A-Za-z_]\w*)\s*(?::[^{;]*)?\{?\s*$")
+_C_TYPE = re.compile(r"^(?:typedef\s+)?(?:struct|class|union|enum)\s+([A-Za-z_]\w*)\s*"
+                     r"(?::[^{;]*)?\{?\s*$")
 _C_DEFINE = re.compile(r"^#\s*define\s+([A-Za-z_]\w*)")
 _PY_DEF = re.compile(r"^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)")
 _C_KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "main"}
@@ -314,13 +323,17 @@ READERS = {"sword": read_sword, "files": read_files, "dictd": read_dictd, "html"
 
 
 def is_valid(kind, source, path, index, count):
-    if kind == "prose":
-        return index >= count - max(1, round(0.05 * count))
+    if kind == "prose":  # the last 5% of the source's documents (none of a source of < 4)
+        return count >= 4 and index >= count - max(1, round(0.05 * count))
     h = hashlib.sha1(f"{source}/{path}".encode()).digest()
     return h[0] < 8  # 8/256 ~= 3%
 
 
-def build(scratch, cap_mb_per_source=24.0, log=print):
+DEFAULT_CAPS_MB = {"prose": 24.0, "doc": 12.0, "code": 6.0}
+
+
+def build(scratch, caps_mb=None, log=print):
+    caps_mb = dict(DEFAULT_CAPS_MB, **(caps_mb or {}))
     scratch = Path(scratch)
     out_dir = scratch / "corpus"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -337,13 +350,17 @@ def build(scratch, cap_mb_per_source=24.0, log=print):
             else:
                 docs = READERS[reader](scratch / "root" / name, name, args)
                 group = args.get("repo", name)
-            cap = int(cap_mb_per_source * 2**20)
-            kept, total = [], 0
-            for path, text in docs:
-                if total + len(text) > cap:
-                    continue
-                kept.append((path, text))
-                total += len(text)
+            cap = int(caps_mb[kind] * 2**20)
+            # Over the cap: keep a spread-out subset (files in hash order until the cap), then
+            # restore the natural order so a repository's neighbouring files stay together.
+            order = sorted(range(len(docs)), key=lambda i: hashlib.sha1(
+                f"keep:{name}/{docs[i][0]}".encode()).digest())
+            keep, total = set(), 0
+            for i in order:
+                if total + len(docs[i][1]) <= cap:
+                    keep.add(i)
+                    total += len(docs[i][1])
+            kept = [d for i, d in enumerate(docs) if i in keep]
             symbol_count = {}
             syms = []
             for path, text in kept:
@@ -367,12 +384,45 @@ def build(scratch, cap_mb_per_source=24.0, log=print):
     return stats
 
 
+def build_eval(scratch, log=print):
+    """The evaluation-only corpus (packages.EVAL_*) -> SCRATCH/corpus/eval.jsonl. Never mixed
+    with the training files; pretokenize.py writes it to its own shard folder."""
+    scratch = Path(scratch)
+    ev = scratch / "eval"
+    out = scratch / "corpus" / "eval.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        for name, kind, reader, args in packages.EVAL_BINARY:
+            for path, text in READERS[reader](ev / "root" / name, name, args):
+                f.write(json.dumps({"source": name, "kind": kind, "group": name, "path": path,
+                                    "text": text}, ensure_ascii=False) + "\n")
+        for name in packages.EVAL_SOURCE:
+            docs = read_source_tarball(ev / "src" / name)
+            count = {}
+            syms = [defined_symbols(p, t) for p, t in docs]
+            for s in syms:
+                for x in s:
+                    count[x] = count.get(x, 0) + 1
+            for (path, text), s in zip(docs, syms):
+                f.write(json.dumps({"source": name, "kind": "code", "group": name, "path": path,
+                                    "text": text, "symbols": [x for x in s if count[x] == 1][:64]},
+                                   ensure_ascii=False) + "\n")
+            log(f"eval {name}: {len(docs)} files")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--scratch", default="/work/scratch")
-    ap.add_argument("--cap-mb", type=float, default=24.0, help="characters kept per source (MiB)")
+    for kind, mb in DEFAULT_CAPS_MB.items():
+        ap.add_argument(f"--cap-{kind}", type=float, default=mb,
+                        help=f"MiB of characters kept per {kind} source")
+    ap.add_argument("--eval", action="store_true", help="build only the evaluation corpus")
     args = ap.parse_args(argv)
-    stats = build(args.scratch, args.cap_mb)
+    if args.eval:
+        build_eval(args.scratch)
+        return
+    stats = build(args.scratch, {k: getattr(args, f"cap_{k}") for k in DEFAULT_CAPS_MB})
     print(f"total {sum(s['chars'] for s in stats.values()) / 1e6:.1f} M chars")
 
 

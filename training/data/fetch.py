@@ -24,7 +24,8 @@ def apt_src_options(scratch):
     apt = scratch / "apt"
     (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (apt / "sources.list").write_text(SOURCES_LIST)
-    return ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/dev/null",
+    return ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}",
+            "-o", "Dir::Etc::SourceParts=/dev/null",
             "-o", f"Dir::State::Lists={apt / 'lists'}"]
 
 
@@ -75,7 +76,8 @@ def main(argv=None):
         raise SystemExit(f"apt-get update (deb-src) failed:\n{out}")
     for name, *_ in packages.BINARY:
         packages.assert_trainable(name)
-        print(f"binary {name}: {fetch_binary(name, scratch / 'debs', scratch / 'root')}", flush=True)
+        got = fetch_binary(name, scratch / "debs", scratch / "root")
+        print(f"binary {name}: {got}", flush=True)
     for name in packages.SOURCE:
         packages.assert_trainable(name)
         print(f"source {name}: {fetch_source(name, scratch / 'src', opts)}", flush=True)

@@ -35,7 +35,8 @@ BINARY = [
     ("sword-comm-tdavid", "prose", "sword", {}),
     ("sword-comm-scofield", "prose", "sword", {}),
     ("sword-dict-naves", "prose", "sword", {}),
-    ("jargon-text", "prose", "files", {"glob": ["usr/share/doc/jargon-text/**/*.txt*"]}),
+    ("jargon-text", "prose", "files", {"glob": ["usr/share/doc/jargon-text/**/*.txt*"],
+                                           "max_bytes": 8 << 20}),
     ("dict-devil", "prose", "dictd", {}),
     ("fortunes", "prose", "files", {"glob": ["usr/share/games/fortunes/*"], "skip_ext": [".dat", ".u8"]}),
     # Long technical documentation.

@@ -1,0 +1,381 @@
+# Training rows from pre-tokenised shards: plain language-model rows, and long-context episodes
+# that use the model's prompt templates (config.json "templates"):
+#   passkey      needle(s) at a random depth of a document, "What is the pass key?"    (template)
+#   passkey_plain the same in plain text ending "The pass key is" (what `tome generate` can feed)
+#   multikey     several "The access code for NAME is N." needles, asked for one      (template)
+#   quote        "Continue this passage from the document: "<span>"" -> the next words
+#   follows      "Which line comes right after "<line>" in the document?" -> that line
+#   whichfile    a repository in context, "Which file defines `SYMBOL`?" -> its path
+#   fim          a repository in context, then the completion template: prefix/suffix -> middle
+# Layouts (special tokens as ids, text runs encoded as one piece each, as the engine does):
+#   document  = template "document" with {text} = the document's text
+#   repository = <s><|doc|> then per file template "file" (<|file|>{path}\n{text}) then <|/doc|>
+#   episode   = context + template "question" ({question}) + answer + </s>
+#   fim       = repository + template "completion" ({prefix}, {suffix}) + middle + </s>
+# A row is (tokens [T+1] int64, lm_mask [T] bool, answer_mask [T] bool); targets are tokens[1:].
+# Pure numpy + the SentencePiece model: runs in DataLoader workers on the GPU machine.
+import random
+import re
+
+import numpy as np
+
+BOS, EOS, PAD = 1, 2, 3
+
+TASKS = ("passkey", "passkey_plain", "multikey", "quote", "follows", "whichfile", "fim")
+NAMES = ("Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
+         "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",
+         "Yusuf", "Zoe", "Ada", "Linus", "Guido", "Bjarne", "Ken", "Dennis", "Grace", "Barbara")
+PASSKEY_FORMS = (  # (needle, question): {v} the value
+    ("The pass key is {v}. Remember it. {v} is the pass key.", "What is the pass key?"),
+    ("The secret number is {v}.", "What is the secret number?"),
+    ("Remember this code: {v}.", "What code were you asked to remember?"),
+    ("Note: the magic number is {v}.", "What is the magic number?"),
+)
+PLAIN_QUESTION = "What is the pass key? The pass key is"
+
+
+def random_value(rng):
+    """A value to retrieve: digits (4-7) mostly, sometimes a code like K7Q-294."""
+    if rng.random() < 0.75:
+        n = rng.randint(4, 7)
+        return str(rng.randrange(10 ** (n - 1), 10 ** n))
+    letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "".join(rng.choice(letters + "0123456789") for _ in range(3)) + "-" + \
+        str(rng.randrange(100, 1000))
+
+
+class TaskMaker:
+    """Builds rows of length T from a shards.Split with an Encoder (tokenizer.Encoder)."""
+
+    def __init__(self, split, enc, templates, seed=0, repo_segment_tokens=32768):
+        self.split, self.enc, self.templates = split, enc, templates
+        self.rng = random.Random(seed)
+        self.nrng = np.random.default_rng(seed)
+        vocab = enc.sp.get_piece_size()
+        self.word_start = np.zeros(vocab, dtype=bool)      # piece starts a word / follows \n
+        for i in range(vocab):
+            p = enc.sp.id_to_piece(i)
+            self.word_start[i] = p.startswith("\u2581") or p == "<0x0A>"
+        self.newline = enc.sp.piece_to_id("<0x0A>")
+        self.sep = np.asarray(enc.encode("\n\n"), dtype=np.int64)
+        self.special = dict(enc.special)
+        docs = split.docs
+        self.text_docs = np.nonzero(docs[:, 2] != 2)[0]      # prose + doc
+        lens = docs[self.text_docs, 1].astype(np.float64)
+        self.text_p = lens / lens.sum() if lens.size else None
+        self.repos = {}                                      # group -> [doc index] in path order
+        for i in np.nonzero(docs[:, 2] == 2)[0]:
+            self.repos.setdefault(int(docs[i, 3]), []).append(int(i))
+        self.repo_ids = sorted(self.repos)
+        rl = np.array([docs[self.repos[g], 1].sum() for g in self.repo_ids], dtype=np.float64)
+        self.repo_p = rl / rl.sum() if rl.size else None
+        self.stream = self._build_stream(repo_segment_tokens)
+
+    # ---- pieces --------------------------------------------------------------------------------
+
+    def tpl(self, name, **values):
+        return np.asarray(self.enc.encode_template(self.templates[name], **values), dtype=np.int64)
+
+    def doc_wrap(self):
+        """The document template around a text: (ids before, ids after)."""
+        pre, _, post = self.templates["document"].partition("{text}")
+        return (np.asarray(self.enc.encode_template(pre), np.int64),
+                np.asarray(self.enc.encode_template(post), np.int64))
+
+    def file_ids(self, i):
+        """<|file|> + encode(path + "\n" + text) of code document i."""
+        return np.concatenate(([self.special["<|file|>"]], self.split.doc(i).astype(np.int64)))
+
+    def _build_stream(self, seg_tokens):
+        """The LM stream: every document in its template (code: repositories cut into segments
+        of consecutive files), in a shuffled order, concatenated."""
+        pre, post = self.doc_wrap()
+        units = [np.concatenate((pre, self.split.doc(i).astype(np.int64), post))
+                 for i in self.text_docs]
+        for g in self.repo_ids:
+            files, size = [], 0
+            for i in self.repos[g]:
+                f = self.file_ids(i)
+                if files and size + f.size > seg_tokens:
+                    units.append(np.concatenate([pre, *files, post]))
+                    files, size = [], 0
+                files.append(f)
+                size += f.size
+            if files:
+                units.append(np.concatenate([pre, *files, post]))
+        self.rng.shuffle(units)
+        return np.concatenate(units).astype(np.uint16) if units else np.zeros(0, np.uint16)
+
+    def text_window(self, n):
+        """n tokens of running text (prose/doc), from a random document and offset, continued
+        with further random documents separated by a blank line."""
+        out, have = [], 0
+        while have < n:
+            i = self.text_docs[self.nrng.choice(self.text_docs.size, p=self.text_p)]
+            d = self.split.doc(i).astype(np.int64)
+            start = int(self.nrng.integers(0, max(1, d.size - (n - have)))) if not out else 0
+            piece = d[start:start + n - have]
+            if out:
+                out.append(self.sep)
+                have += self.sep.size
+            out.append(piece[: max(0, n - have)])
+            have += out[-1].size
+        return np.concatenate(out)[:n] if out else np.zeros(0, np.int64)
+
+    def repo_files(self, budget, min_files=1):
+        """Consecutive files of one repository whose file-template ids fit `budget` tokens:
+        (group, [doc index], [ids]) or None."""
+        for _ in range(8):
+            g = self.repo_ids[self.nrng.choice(len(self.repo_ids), p=self.repo_p)]
+            files = self.repos[g]
+            start = int(self.nrng.integers(0, len(files)))
+            chosen, ids, size = [], [], 0
+            for i in files[start:] + files[:start]:
+                f = self.file_ids(i)
+                if size + f.size > budget:
+                    if chosen:
+                        break
+                    continue  # a file too large to fit at all: try the next one
+                chosen.append(i)
+                ids.append(f)
+                size += f.size
+            if len(chosen) >= min_files:
+                return g, chosen, ids
+        return None
+
+    # ---- rows ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def finish(parts, answer_from, T):
+        """Concatenates parts -> a row of T+1 (right-padded with PAD); answer_from: index into the
+        concatenation where the answer starts (None: no answer). Returns None if too long."""
+        ids = np.concatenate(parts).astype(np.int64)
+        n = ids.size
+        if n > T + 1 or n < 2:
+            return None
+        tokens = np.full(T + 1, PAD, dtype=np.int64)
+        tokens[:n] = ids
+        lm = np.zeros(T, dtype=bool)
+        lm[: n - 1] = True
+        ans = np.zeros(T, dtype=bool)
+        if answer_from is not None:
+            ans[answer_from - 1: n - 1] = True   # targets t+1 in [answer_from, n)
+        return tokens, lm, ans
+
+    def lm_row(self, T):
+        s = int(self.nrng.integers(0, self.stream.size - T - 1))
+        tokens = self.stream[s:s + T + 1].astype(np.int64)
+        return tokens, np.ones(T, dtype=bool), np.zeros(T, dtype=bool)
+
+    def _qa(self, context, question, answer_text, T):
+        q = self.tpl("question", question=question)
+        a = np.concatenate((np.asarray(self.enc.encode(answer_text), np.int64), [EOS]))
+        head = np.concatenate(context + [q])
+        return self.finish([head, a], head.size, T)
+
+    def passkey(self, T, plain=False, depth=None, form=None):
+        v = random_value(self.rng)
+        if plain:
+            needle = np.asarray(self.enc.encode(f"\nThe pass key is {v}. Remember it. {v} is "
+                                                f"the pass key.\n"), np.int64)
+            tail = np.asarray(self.enc.encode("\n\n" + PLAIN_QUESTION), np.int64)
+            ans = np.concatenate((self.enc.encode(f" {v}."), [EOS])).astype(np.int64)
+            pre, post = np.asarray([BOS], np.int64), np.zeros(0, np.int64)
+            fill = T + 1 - needle.size - tail.size - ans.size - pre.size
+        else:
+            form, question = PASSKEY_FORMS[self.rng.randrange(len(PASSKEY_FORMS))
+                                           if form is None else form]
+            needle = np.asarray(self.enc.encode("\n" + form.format(v=v) + "\n"), np.int64)
+            pre, post = self.doc_wrap()
+            tail = np.concatenate((post, self.tpl("question", question=question)))
+            ans = np.concatenate((self.enc.encode(v), [EOS])).astype(np.int64)
+            fill = T + 1 - needle.size - tail.size - ans.size - pre.size
+        if fill < 8:
+            return None
+        filler = self.text_window(fill)
+        d = int(round((self.rng.random() if depth is None else depth) * filler.size))
+        head = np.concatenate((pre, filler[:d], needle, filler[d:], tail))
+        return self.finish([head, ans], head.size, T)
+
+    def multikey(self, T, depth=None):
+        k = self.rng.randint(2, 6)
+        names = self.rng.sample(NAMES, k)
+        vals = [random_value(self.rng) for _ in names]
+        needles = [np.asarray(self.enc.encode(f"\nThe access code for {n} is {v}.\n"), np.int64)
+                   for n, v in zip(names, vals)]
+        j = self.rng.randrange(k)
+        pre, post = self.doc_wrap()
+        tail = np.concatenate((post, self.tpl("question",
+                                              question=f"What is the access code for {names[j]}?")))
+        ans = np.concatenate((self.enc.encode(vals[j]), [EOS])).astype(np.int64)
+        fill = T + 1 - sum(x.size for x in needles) - tail.size - ans.size - pre.size
+        if fill < 8:
+            return None
+        filler = self.text_window(fill)
+        cuts = sorted(int(self.rng.random() * filler.size) for _ in range(k))
+        if depth is not None:
+            cuts[j] = int(depth * filler.size)
+            cuts = sorted(cuts)
+        parts, last = [pre], 0
+        for c, nd in zip(cuts, needles):
+            parts += [filler[last:c], nd]
+            last = c
+        parts += [filler[last:], tail]
+        head = np.concatenate(parts)
+        return self.finish([head, ans], head.size, T)
+
+    def _context_text(self, T, reserve):
+        """A document context (text window in the document template) leaving `reserve` tokens."""
+        pre, post = self.doc_wrap()
+        n = T + 1 - reserve - pre.size - post.size
+        if n < 32:
+            return None
+        return pre, self.text_window(n), post
+
+    def quote(self, T):
+        span_len, ans_len = self.rng.randint(10, 24), self.rng.randint(6, 20)
+        ctx = self._context_text(T, 3 * span_len + 3 * ans_len + 24)
+        if ctx is None:
+            return None
+        pre, body, post = ctx
+        starts = np.nonzero(self.word_start[body[: max(1, body.size - span_len - ans_len - 8)]])[0]
+        if starts.size == 0:
+            return None
+        p = int(starts[self.nrng.integers(0, starts.size)])
+        e = p + span_len
+        q_end = e + ans_len
+        while q_end < body.size and not self.word_start[body[q_end]]:
+            q_end += 1                                   # end the answer at a word boundary
+        span, cont = self.enc.decode(body[p:e]), self.enc.decode(body[e:q_end])
+        if not span.strip() or not cont.strip():
+            return None
+        question = f'Continue this passage from the document: "{span}"'
+        return self._qa([pre, body, post], question, cont, T)
+
+    def follows(self, T, code=None):
+        code = self.rng.random() < 0.4 if code is None else code
+        reserve = 160
+        if code:
+            r = self.repo_files(T + 1 - reserve - 4)
+            if r is None:
+                return None
+            _, chosen, ids = r
+            pre, post = self.doc_wrap()
+            context = [pre, *ids, post]
+            i = chosen[self.rng.randrange(len(chosen))]
+            text = self.enc.decode(self.split.doc(i)).split("\n", 1)[-1]
+        else:
+            ctx = self._context_text(T, reserve)
+            if ctx is None:
+                return None
+            context = list(ctx)
+            text = self.enc.decode(ctx[1])
+        for unit, parts in (("line", text.split("\n")),
+                            ("sentence", re.split(r"(?<=[.!?;])\s+", text))):
+            counts = {}
+            for ln in parts:
+                counts[ln.strip()] = counts.get(ln.strip(), 0) + 1
+            cand = [k for k in range(1, len(parts) - 2)
+                    if 16 <= len(parts[k].strip()) <= 200 and counts[parts[k].strip()] == 1
+                    and 1 <= len(parts[k + 1].strip()) <= 200]
+            if cand:
+                k = self.rng.choice(cand)
+                question = (f'Which {unit} comes right after "{parts[k].strip()}" '
+                            f'in the document?')
+                return self._qa(context, question, parts[k + 1].strip(), T)
+        return None
+
+    def whichfile(self, T):
+        r = self.repo_files(T + 1 - 64, min_files=2 if T >= 2048 else 1)
+        if r is None:
+            return None
+        _, chosen, ids = r
+        cands = [(i, s) for i in chosen for s in self.split.symbols[i]]
+        if not cands:
+            return None
+        i, sym = self.rng.choice(cands)
+        pre, post = self.doc_wrap()
+        return self._qa([pre, *ids, post], f"Which file defines `{sym}`?", self.split.paths[i], T)
+
+    def fim(self, T, keep_target=None, empty_suffix=None, n_lines=None, col=None):
+        """keep_target: the target file also in the repository context (else left out);
+        empty_suffix: cursor at the end (next-line completion); n_lines: lines in the middle;
+        col: 0 = the middle starts at a line start (None: random)."""
+        keep_target = self.rng.random() < 0.5 if keep_target is None else keep_target
+        empty_suffix = self.rng.random() < 0.25 if empty_suffix is None else empty_suffix
+        r = self.repo_files(max(64, (T + 1) * 2 // 3))
+        if r is None:
+            return None
+        _, chosen, ids = r
+        t = self.rng.randrange(len(chosen))
+        text = self.enc.decode(self.split.doc(chosen[t])).split("\n", 1)[-1]
+        lines = text.split("\n")
+        if len(lines) < 4:
+            return None
+        a = self.rng.randrange(1, len(lines) - 1)
+        b = min(len(lines), a + (n_lines or self.rng.choice((1, 1, 1, 2, 3))))
+        if col is None:
+            col = 0
+            if self.rng.random() < 0.5 and len(lines[a]) > 8:
+                col = self.rng.randrange(len(lines[a]) - len(lines[a].lstrip()), len(lines[a]))
+        middle = "\n".join(lines[a:b])[col:] + "\n"
+        if not middle.strip() or (empty_suffix and b == len(lines)):
+            return None
+        budget_chars = max(200, (T + 1) // 6 * 3)
+        prefix = ("\n".join(lines[:a]) + "\n" + lines[a][:col])[-budget_chars:]
+        suffix = "" if empty_suffix else "\n".join(lines[b:])[: budget_chars // 2]
+        if not keep_target:
+            ids = ids[:t] + ids[t + 1:]
+        pre, post = self.doc_wrap()
+        comp = self.tpl("completion", prefix=prefix, suffix=suffix)
+        head = np.concatenate([pre, *ids, post, comp])
+        ans = np.concatenate((self.enc.encode(middle), [EOS])).astype(np.int64)
+        while head.size + ans.size > T + 1 and len(ids) > 0:  # drop context files to fit
+            ids = ids[:-1]
+            head = np.concatenate([pre, *ids, post, comp])
+        return self.finish([head, ans], head.size, T)
+
+    def episode(self, task, T):
+        fn = {"passkey": self.passkey, "multikey": self.multikey, "quote": self.quote,
+              "follows": self.follows, "whichfile": self.whichfile, "fim": self.fim,
+              "passkey_plain": lambda T: self.passkey(T, plain=True)}[task]
+        return fn(T)
+
+    def row(self, T, task_mix):
+        """One row: a task episode with probability sum(task_mix.values()) (tasks in proportion),
+        else an LM row. A task that cannot be built at this length falls back to a passkey."""
+        u = self.rng.random()
+        for task, p in task_mix.items():
+            if u < p:
+                r = self.episode(task, T)
+                if r is None:
+                    r = self.passkey(T)
+                if r is not None:
+                    return r
+                break
+            u -= p
+        return self.lm_row(T)
+
+
+def batch(maker, T, rows, task_mix):
+    """rows of T -> (tokens [rows, T+1], lm_mask [rows, T], answer_mask [rows, T]) numpy."""
+    out = [maker.row(T, task_mix) for _ in range(rows)]
+    return tuple(np.stack(x) for x in zip(*out))
+
+
+def check_row(enc, row, T):
+    """Test helper: the answer span decodes to something and ends with EOS."""
+    tokens, lm, ans = row
+    assert tokens.shape == (T + 1,) and lm.shape == ans.shape == (T,)
+    if ans.any():
+        tgt = tokens[1:][ans]
+        assert tgt[-1] == EOS
+        return enc.decode(tgt[:-1])
+    return None
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_answer(s):
+    return _WS.sub(" ", s).strip()

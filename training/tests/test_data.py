@@ -1,0 +1,229 @@
+# The data pipeline on tiny inputs: reserved packages refused, corpus readers, tokenizer rules
+# (special ids, no dummy prefix, literal U+2581, templates), shard round trip, every task
+# generator's rows, and a short train.py run with resume. A few seconds on 2 cores.
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+TRAINING = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TRAINING / "data"))
+
+spm = pytest.importorskip("sentencepiece")
+
+import corpus  # noqa: E402
+import packages  # noqa: E402
+import pretokenize  # noqa: E402
+import shards  # noqa: E402
+import tasks  # noqa: E402
+import tokenizer as tok  # noqa: E402
+from yoco.config import DEFAULT_TEMPLATES  # noqa: E402
+
+PROSE = ("In the beginning was the word, and the word was with the keeper of the pass. "
+         "Blessed are they that keep the law; they shall walk in the light of the lamp. ")
+C_FILE = """#include <stdio.h>
+
+struct ring_buffer {
+    int head;
+};
+
+static int ring_push(struct ring_buffer *r, int v)
+{
+    r->head = v;
+    return 0;
+}
+
+#define RING_MAX 64
+"""
+PY_FILE = '''import os
+
+
+class TokenCache:
+    pass
+
+
+def load_tokens(path):
+    return open(path).read()
+'''
+
+
+def tiny_corpus():
+    docs = []
+    for i in range(12):
+        lines = [f"Line {i}.{k}: " + PROSE[(k * 7) % 40:][:60] for k in range(40)]
+        docs.append({"source": "book", "kind": "prose", "group": "book", "path": "",
+                     "text": "\n".join(lines) + "\n" + PROSE * 6})
+    for r in range(2):
+        for j in range(6):
+            path = f"src/mod{j}.c" if j % 2 == 0 else f"lib/util{j}.py"
+            body = C_FILE.replace("ring", f"ring{r}{j}") if j % 2 == 0 else \
+                PY_FILE.replace("Token", f"Tok{r}{j}").replace("load_", f"load{r}{j}_")
+            docs.append({"source": f"repo{r}", "kind": "code", "group": f"repo{r}", "path": path,
+                         "text": body * 3,
+                         "symbols": corpus.defined_symbols(path, body)})
+    return docs
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    docs = tiny_corpus()
+    text = d / "spm.txt"
+    text.write_text("\n".join(x["text"] for x in docs) * 2)
+    flags = [f for f in tok.SPM_FLAGS if not f.startswith("--max_sentence")]
+    spm.SentencePieceTrainer.train(" ".join([f"--input={text}", f"--model_prefix={d / 'tok'}",
+                                             "--vocab_size=400", "--num_threads=1", *flags]))
+    cdir = d / "corpus"
+    cdir.mkdir()
+    with open(cdir / "train.jsonl", "w") as f:
+        f.writelines(json.dumps(x) + "\n" for x in docs)
+    with open(cdir / "valid.jsonl", "w") as f:
+        f.writelines(json.dumps(x) + "\n" for x in docs[::5])
+    out = d / "shards"
+    pretokenize.run(cdir, d / "tok.model", out, workers=1, log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def enc(shard_dir):
+    return tok.Encoder(tok.load(shard_dir / "tokenizer.model"))
+
+
+def test_reserved_packages_refused(monkeypatch, tmp_path):
+    for name in packages.RESERVED:
+        with pytest.raises(packages.ReservedPackageError):
+            packages.assert_trainable(name)
+        with pytest.raises(packages.ReservedPackageError):
+            packages.assert_trainable(name + "/bookworm")
+    names = {n for n, *_ in packages.BINARY} | set(packages.SOURCE)
+    assert not names & packages.RESERVED
+    assert {"sword-comm-mhcc", "lua5.4", "jq", "leveldb", "re2", "tmux", "ninja-build"} <= \
+        packages.RESERVED
+    monkeypatch.setattr(packages, "SOURCE", ["jq"])
+    monkeypatch.setattr(packages, "BINARY", [])
+    with pytest.raises(packages.ReservedPackageError):
+        corpus.build(tmp_path, log=lambda *_: None)
+    bad = tmp_path / "c"
+    bad.mkdir()
+    (bad / "train.jsonl").write_text(json.dumps({"source": "tmux", "kind": "code", "group": "t",
+                                                 "path": "a.c", "text": "x"}) + "\n")
+    with pytest.raises(packages.ReservedPackageError):
+        list(pretokenize.read_jsonl(bad / "train.jsonl"))
+
+
+def test_readers():
+    osis = ('<div type="book"/><title type="main">Genesis</title><chapter n="1" sID="a"/>'
+            'In the <w lemma="strong:H1">beginning</w> God<note>a note</note> created.')
+    t = corpus.osis_to_text(osis)
+    assert "Genesis" in t and "Chapter 1" in t and "In the beginning God created." in t
+    assert "note" not in t and "strong" not in t
+    h = corpus.html_to_text('<div class="related">nav</div><p>A &amp; B</p><pre>x\n  y</pre>')
+    assert "nav" not in h and "A & B" in h and "x\n  y" in h
+    assert corpus.defined_symbols("a.c", C_FILE) == ["ring_buffer", "ring_push", "RING_MAX"]
+    assert corpus.defined_symbols("a.py", PY_FILE) == ["TokenCache", "load_tokens"]
+    flags = [corpus.is_valid("prose", "s", "", i, 40) for i in range(40)]
+    assert flags == [False] * 38 + [True] * 2                # the last 5% by document
+    assert not corpus.code_file_ok("data/x.bin", "abc" * 100)
+    assert corpus.code_file_ok("src/a.c", C_FILE)
+
+
+def test_tokenizer_rules(enc):
+    sp = enc.sp
+    for t in DEFAULT_TEMPLATES.values():
+        assert "{" in t
+    for role, piece_id in (("<unk>", 0), ("<s>", 1), ("</s>", 2), ("<pad>", 3), ("<|doc|>", 4),
+                           ("<|/doc|>", 5), ("<|file|>", 6), ("<|question|>", 7),
+                           ("<|answer|>", 8), ("<|fim_prefix|>", 9), ("<|fim_suffix|>", 10),
+                           ("<|fim_middle|>", 11)):
+        assert sp.id_to_piece(piece_id) == role
+    for s in ("hello world", "  two  spaces\n\tand a tab", "lit\u2581eral", "<|doc|> as text"):
+        ids = enc.encode(s)
+        assert enc.decode(ids) == s
+        assert all(i > 11 for i in ids)                     # user text never forges specials
+    assert enc.encode("hello")[0] == sp.encode("hello")[0]  # no dummy prefix
+    ids = enc.encode_template(DEFAULT_TEMPLATES["question"], question="Why?")
+    assert ids == [7] + enc.encode("Why?") + [8]
+    ids = enc.encode_template(DEFAULT_TEMPLATES["file"], path="a.c", text="int x;")
+    assert ids == [6] + enc.encode("a.c\nint x;")
+
+
+def test_shards_round_trip(shard_dir, enc):
+    x = np.random.default_rng(0).integers(0, 65535, 1001).astype(np.uint16)
+    assert (shards.unpack_tokens(shards.pack_tokens(x)) == x).all()
+    s = shards.Split(shard_dir, "train")
+    docs = tiny_corpus()
+    assert len(s) == len(docs)
+    for i in (0, 5, 12, 20):
+        d = docs[i]
+        want = d["path"] + "\n" + d["text"] if d["kind"] == "code" else d["text"]
+        assert enc.decode(s.doc(i)) == want
+    assert s.paths[12] == "src/mod0.c" and "ring00_push" in s.symbols[12]
+
+
+@pytest.mark.parametrize("T", [256, 1024])
+def test_task_rows(shard_dir, enc, T):
+    m = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=3)
+    for task in tasks.TASKS:
+        built = 0
+        for _ in range(6):
+            r = m.episode(task, T)
+            if r is None:
+                continue
+            built += 1
+            answer = tasks.check_row(enc, r, T)
+            tokens, lm, ans = r
+            assert answer is not None and ans.any() and lm[ans].all()
+            assert tokens.max() < enc.sp.get_piece_size()
+            n = int(lm.sum()) + 1
+            assert (tokens[n:] == tasks.PAD).all()
+            context = enc.decode(tokens[: int(np.argmax(ans)) + 1])
+            if task in ("passkey", "multikey"):
+                assert f"{answer}." in context or f"{answer}\n" in context  # the needle is there
+            if task == "passkey_plain":
+                assert context.endswith(tasks.PLAIN_QUESTION)
+                assert f"pass key is{answer[:-1]}. Remember" in context
+            if task == "whichfile":
+                assert answer in (s for s in shards.Split(shard_dir, "train").paths)
+            if task in ("quote", "follows"):
+                assert answer.strip() in context
+        if T >= 1024 or task not in ("whichfile", "fim"):
+            assert built > 0, task
+    row = m.lm_row(T)
+    assert row[0].shape == (T + 1,) and row[1].all() and not row[2].any()
+    b = tasks.batch(m, T, 4, {"passkey": 0.5})
+    assert b[0].shape == (4, T + 1) and b[2].shape == (4, T)
+
+
+def test_passkey_depth(shard_dir, enc):
+    m = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=5)
+    for depth in (0.0, 0.5, 1.0):
+        tokens, lm, ans = m.passkey(1024, depth=depth, form=0)
+        text = enc.decode(tokens[: int(np.argmax(ans)) + 1])
+        where = text.find("The pass key is") / len(text)
+        assert abs(where - depth) < 0.1, (depth, where)
+
+
+def test_train_smoke_and_resume(shard_dir, tmp_path):
+    import train
+    ck, out = tmp_path / "ck", tmp_path / "out"
+    common = ["--shards", str(shard_dir), "--ckpt-dir", str(ck), "--out-dir", str(out),
+              "--preset", "tiny", "--stages", "64:0.5,128:0.5", "--total-steps", "6",
+              "--tokens-per-step", "256", "--workers", "0", "--log-every", "1", "--warmup", "2",
+              "--eval-seconds", "1e9", "--eval-n", "1", "--no-amp"]
+    train.main(common + ["--piece-seconds", "0"])             # stops after its first 10 steps
+    state = torch.load(ck / "ckpt.pt")
+    assert 1 <= state["step"] <= 6 and state["plan"] == [{"T": 64, "steps": 3},
+                                                         {"T": 128, "steps": 3}]
+    train.main(common)                                        # resumes and finishes
+    state = torch.load(ck / "ckpt.pt")
+    assert state["step"] == 6
+    logs = [json.loads(x) for x in (ck / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "resume" for r in logs)
+    assert any("eval" in r and "valid_lm" in r for r in logs)
+    blob = b"".join(p.read_bytes() for p in sorted(out.glob("weights.pt.part*")))
+    (tmp_path / "w.pt").write_bytes(blob)
+    w = torch.load(tmp_path / "w.pt")
+    assert w["step"] == 6 and all(v.dtype == torch.bfloat16 for v in w["model"].values())
