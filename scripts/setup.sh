@@ -9,11 +9,11 @@
 # training/. Idempotent: a second run reinstalls nothing and rebuilds only what changed.
 set -Eeuo pipefail
 
-# The model `run` generates with: for now a tiny test model with RANDOM weights (its output is
-# noise); the embedded default model replaces it in a later issue.
-MODEL="${TOME_MODEL:-tests/golden/gret-f32}"
-PROMPT="${TOME_PROMPT:-The first thing to know about this book is}"
-MAX_TOKENS=32
+# The model `run` generates with: the embedded default model (resources/models/tome-25m, a
+# 26.8M-parameter YOCO trained by training/; see its MODEL_CARD.md).
+MODEL="${TOME_MODEL:-resources/models/tome-25m}"
+PROMPT="${TOME_PROMPT:-The LORD is my shepherd; I shall not want. He maketh me}"
+MAX_TOKENS=48
 
 # Exactly what the build, the tests and training/ need (Debian 12 names).
 PACKAGES=(
@@ -170,13 +170,10 @@ cmd_run() {
 generate() {
   local tome=$1
   [ -d "$MODEL" ] || die "$MODEL: no such model directory"
-  cat << EOF
-NOTE: $MODEL is a tiny test model with RANDOM weights, so the text below is noise.
-      This run shows the whole path working (load, tokenize, prefill, decode, sample);
-      the embedded default model replaces this one in a later issue.
-Prompt: $PROMPT
-EOF
-  "$tome" generate --model "$MODEL" --prompt "$PROMPT" --max-tokens "$MAX_TOKENS"
+  echo "Model: $MODEL (a small model: expect fluent-ish text, not wisdom)"
+  echo "Prompt: $PROMPT"
+  "$tome" generate --model "$MODEL" --prompt "$PROMPT" --max-tokens "$MAX_TOKENS" \
+    --temperature 0.7 --top-p 0.9 --repeat-penalty 1.2 --seed 1
   echo
 }
 

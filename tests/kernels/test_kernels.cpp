@@ -149,6 +149,40 @@ TEST_F(Kernels, GatedRetentionMatchesCpuTwin) {
   }
 }
 
+// The chunkwise kernel (prefill) vs the CPU twin, across chunk edges, segments and two calls.
+TEST_F(Kernels, ChunkedGatedRetentionMatchesCpuTwin) {
+  for (auto [T, H, hd] : {std::tuple<int64_t, int64_t, int64_t>{64, 1, 16}, {65, 3, 64}, {1000, 2, 128},
+                          {8192 + 130, 2, 32}, {200, 6, 64}}) {
+    const size_t n = static_cast<size_t>(T * H * hd);
+    auto q = random_bf16(n, 61), k = random_bf16(n, 62, 0.25f), v = random_bf16(n, 63);
+    std::vector<float> lg(static_cast<size_t>(T * H));
+    std::mt19937 rng(64);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    for (auto& x : lg) x = d(rng);
+    cpu::retention_log_gamma(lg.data(), T * H, 16.0f);
+    std::vector<float> state(static_cast<size_t>(H * hd * hd), 0.0f);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* dlg = upload(lg);
+    auto* dst = upload(state);
+    auto* dout = upload(std::vector<uint16_t>(n));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(kernels::gated_retention_chunked_workspace_floats(T, H, hd))));
+    const int64_t T1 = T / 3, row = H * hd;
+    ASSERT_TRUE(kernels::gated_retention_chunked(dq, dk, dv, dlg, dst, dout, T1, H, hd, ws, stream_).ok());
+    ASSERT_TRUE(kernels::gated_retention_chunked(dq + T1 * row, dk + T1 * row, dv + T1 * row, dlg + T1 * H, dst,
+                                                 dout + T1 * row, T - T1, H, hd, ws, stream_).ok());
+    std::vector<float> ref(n), cpu_state = state;
+    cpu::gated_retention(widen(q).data(), widen(k).data(), widen(v).data(), lg.data(), cpu_state.data(), ref.data(), T1,
+                         H, hd, 64);
+    cpu::gated_retention(widen(q).data() + T1 * row, widen(k).data() + T1 * row, widen(v).data() + T1 * row,
+                         lg.data() + T1 * H, cpu_state.data(), ref.data() + T1 * row, T - T1, H, hd, 64);
+    expect_close(download(dout, n), ref, "gated_retention_chunked");
+    auto gs = download(dst, state.size());
+    for (size_t i = 0; i < gs.size(); ++i) ASSERT_NEAR(gs[i], cpu_state[i], 1e-3f + 1e-3f * std::abs(cpu_state[i])) << i;
+  }
+}
+
 TEST_F(Kernels, RetentionGateAndOutputMatchCpuTwins) {
   const int64_t rows = 9, H = 3, hd = 32, n = rows * H * hd;
   auto gt = random_bf16(static_cast<size_t>(rows * H), 21, 4.0f);

@@ -31,8 +31,14 @@ const std::map<std::string, std::function<model_config()>>& table() {
   static const std::map<std::string, std::function<model_config()>> t = {
       {"tiny", [] { return base("tiny", 64, 2, 4, 2, 96, 512, k::gated_retention, 0); }},
       {"tiny-swa", [] { return base("tiny-swa", 64, 2, 4, 2, 96, 512, k::sliding_window, 8); }},
-      // ~26M parameters: the size of Tome's default model.
-      {"tome-25m", [] { return base("tome-25m", 384, 6, 6, 2, 1024, 8192, k::gated_retention, 0); }},
+      // ~26M parameters: the shape of Tome's default model (resources/models/tome-25m, RoPE theta
+      // 500000 as trained).
+      {"tome-25m",
+       [] {
+         auto c = base("tome-25m", 384, 6, 6, 2, 1024, 8192, k::gated_retention, 0);
+         c.rope_theta = 500000.0;
+         return c;
+       }},
       {"tome-25m-swa",
        [] { return base("tome-25m-swa", 384, 6, 6, 2, 1024, 8192, k::sliding_window, 1024); }},
       // The paper's YOCO-3B shape (tiktoken cl100k vocabulary + specials).

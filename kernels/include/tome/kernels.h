@@ -61,6 +61,13 @@ status f32_to_bf16(const float* x, uint16_t* y, int64_t n, stream_t stream);
 status gated_retention(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const float* log_gamma, float* state, uint16_t* o, int64_t rows,
                        int64_t heads, int64_t head_dim, stream_t stream);
+// The chunkwise form of the same op (chunks of 64 rows processed in parallel, a scan over chunk
+// states between them): the kernel for prefill. head_dim <= 128; needs a workspace of
+// gated_retention_chunked_workspace_floats(rows, heads, head_dim) floats.
+int64_t gated_retention_chunked_workspace_floats(int64_t rows, int64_t heads, int64_t head_dim);
+status gated_retention_chunked(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                               const float* log_gamma, float* state, uint16_t* o, int64_t rows,
+                               int64_t heads, int64_t head_dim, float* workspace, stream_t stream);
 // log_gamma[i] = logsigmoid(gate_logits[i]) / temperature (f32 out).
 status retention_log_gamma(const uint16_t* gate_logits, float* log_gamma, int64_t n,
                            float temperature, stream_t stream);

@@ -353,7 +353,7 @@ class cuda_backend final : public backend {
 
  private:
   struct workspace {
-    dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv;
+    dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
 
@@ -455,8 +455,16 @@ class cuda_backend final : public backend {
         KTRY(kernels::scale(ws_.k.as(), 1.0f / std::sqrt(static_cast<float>(hd)), T * D, stream_));
         KTRY(kernels::retention_log_gamma(ws_.tmp.as(), ws_.lg.as<float>(), T * H,
                                           static_cast<float>(c_.retention_gate_temperature), stream_));
-        KTRY(kernels::gated_retention(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.lg.as<float>(),
-                                      ws_.ret_next[l].as<float>(), ws_.o.as(), T, H, hd, stream_));
+        if (T >= kChunkedRetentionMinRows && hd <= 128) {  // chunkwise: parallel over chunks
+          const int64_t wsf = kernels::gated_retention_chunked_workspace_floats(T, H, hd);
+          TOME_TRY(ws_.ret_ws.ensure(static_cast<size_t>(wsf) * 4));
+          KTRY(kernels::gated_retention_chunked(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.lg.as<float>(),
+                                                ws_.ret_next[l].as<float>(), ws_.o.as(), T, H, hd,
+                                                ws_.ret_ws.as<float>(), stream_));
+        } else {  // recurrent: decode steps and short appends
+          KTRY(kernels::gated_retention(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.lg.as<float>(),
+                                        ws_.ret_next[l].as<float>(), ws_.o.as(), T, H, hd, stream_));
+        }
         KTRY(kernels::retention_output(ws_.o.as(), ws_.g.as(), T, H, hd, eps, stream_));
       } else {
         const size_t row = static_cast<size_t>(D) * 2, rr = static_cast<size_t>(st.ring_rows);
@@ -531,6 +539,7 @@ class cuda_backend final : public backend {
     return {};
   }
 
+  static constexpr int64_t kChunkedRetentionMinRows = 64;
   model_config c_;
   const cuda::cublas_api* api_;
   cudaStream_t stream_ = nullptr;
