@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tome's one set-up script, behind the README's two commands (Debian 12, from a fresh machine):
 #   scripts/setup.sh run    install what is missing, build `release` (CUDA targets when nvcc is found),
-#                           and generate text with the model below
+#                           read the sample document into a session and ask about it, then generate
 #   scripts/setup.sh test   install what is missing, build `dev` (with CUDA when nvcc is found) and
 #                           run the default suite, build `asan` and run its suite, run pytest
 # Both install missing Debian packages (apt-get, sudo when not root) and keep a Python virtual
@@ -14,6 +14,8 @@ set -Eeuo pipefail
 MODEL="${TOME_MODEL:-resources/models/tome-25m}"
 PROMPT="${TOME_PROMPT:-The LORD is my shepherd; I shall not want. He maketh me}"
 MAX_TOKENS=48
+SAMPLE="${TOME_SAMPLE:-resources/sample/keeper.md}"
+QUESTION="${TOME_QUESTION:-What is the pass key?}"
 
 # Exactly what the build, the tests and training/ need (Debian 12 names).
 PACKAGES=(
@@ -164,7 +166,20 @@ cmd_run() {
     echo "no nvcc: CPU-only release build"
   fi
   step "build $preset (tome CLI)" configure_and_build "$preset" -- --target tome
+  step "tome ingest + ask (sample document)" read_and_ask "build/$preset/app/cli/tome"
   step "tome generate" generate "build/$preset/app/cli/tome"
+}
+
+# The main job: read the bundled sample document into a session of the user's library (a second
+# run finds it read already) and ask a question about it.
+read_and_ask() {
+  local tome=$1
+  [ -d "$MODEL" ] || die "$MODEL: no such model directory"
+  "$tome" ingest "$SAMPLE" --session sample --model "$MODEL"
+  echo "Question: $QUESTION"
+  printf 'Answer: '
+  "$tome" ask sample "$QUESTION" --model "$MODEL"
+  echo
 }
 
 generate() {

@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
   tome::cli::register_export(app);
   tome::cli::register_import(app);
   tome::cli::register_rm(app);
+#ifdef TOME_HAVE_INGEST
+  tome::cli::register_ingest(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

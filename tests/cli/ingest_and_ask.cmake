@@ -1,0 +1,22 @@
+# tome ingest resources/sample/keeper.md, then tome ask "What is the pass key?": the answer must be
+# the number the document holds (7341), and asking again after reopening the library gives the
+# same answer (the session was persisted, not re-read).
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+set(lib ${WORK_DIR}/library.db)
+set(model ${SOURCE_DIR}/resources/models/tome-25m)
+execute_process(COMMAND ${TOME} ingest ${SOURCE_DIR}/resources/sample/keeper.md --session sample
+                  --model ${model} --backend cpu --library ${lib}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tome ingest failed (${rc}):\n${out}\n${err}")
+endif()
+foreach(round 1 2)
+  execute_process(COMMAND ${TOME} ask sample "What is the pass key?" --model ${model} --backend cpu
+                    --library ${lib}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "7341")
+    message(FATAL_ERROR "round ${round}: expected 7341 in the answer, got (${rc}):\n${out}\n${err}")
+  endif()
+endforeach()
+message(STATUS "answer: ${out}")

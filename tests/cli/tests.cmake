@@ -1,0 +1,8 @@
+# End-to-end: the `tome` binary reads the bundled sample document with the embedded default model
+# into a fresh library and answers the sample question from it (greedy, CPU). Label model.
+if(TARGET tome_ingest AND TOME_BUILD_CLI)
+  add_test(NAME cli_ingest_and_ask_sample
+    COMMAND ${CMAKE_COMMAND} -DTOME=$<TARGET_FILE:tome> -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+      -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/cli_sample -P ${CMAKE_CURRENT_LIST_DIR}/ingest_and_ask.cmake)
+  set_tests_properties(cli_ingest_and_ask_sample PROPERTIES LABELS "model;unit")
+endif()
