@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/weight_layout.h"
 #include "model/safetensors.h"
 #include "model/tensor_table.h"
 #include "util/parallel.h"
@@ -54,65 +55,11 @@ class cpu_backend final : public backend {
   cpu_backend(const model_config& c, int n_threads) : c_(c), threads_(n_threads) {}
 
   status load(const safetensors_index& idx, const std::string& source) {
-    auto get = [&](const std::string& name, fvec& out) -> status {
-      const tensor_view* t = idx.find(name);
-      if (!t) return error(source + ": missing tensor '" + name + "'");
-      const size_t n = static_cast<size_t>(t->numel());
-      out.resize(n);
-      if (t->type == dtype::i8) {
-        const tensor_view* s = idx.find(name + "_scale");
-        if (!s || t->shape.empty()) return error(source + ": tensor '" + name + "_scale' missing");
-        const int64_t rows = t->shape[0], cols = static_cast<int64_t>(n) / std::max<int64_t>(rows, 1);
-        fvec scales(static_cast<size_t>(s->numel()));
-        to_f32(s->data, s->type, scales.data(), scales.size());
-        const auto* q = reinterpret_cast<const int8_t*>(t->data);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t col = 0; col < cols; ++col)
-            out[static_cast<size_t>(r * cols + col)] = scales[static_cast<size_t>(r)] * q[r * cols + col];
-      } else {
-        to_f32(t->data, t->type, out.data(), n);
-      }
-      weight_bytes_ += static_cast<int64_t>(n * sizeof(float));
+    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, fvec& out) -> status {
+      TOME_TRY(dequantize_to_f32(idx, name, source, out));
+      weight_bytes_ += static_cast<int64_t>(out.size() * sizeof(float));
       return {};
-    };
-    TOME_TRY(get("tok_embeddings.weight", embed_));
-    TOME_TRY(get("kv_norm.weight", kv_norm_));
-    TOME_TRY(get("kv.wk.weight", kv_wk_));
-    TOME_TRY(get("kv.wv.weight", kv_wv_));
-    TOME_TRY(get("norm.weight", norm_));
-    TOME_TRY(get("output.weight", out_));
-    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
-    self_.resize(static_cast<size_t>(c_.n_self_layers));
-    for (int64_t i = 0; i < c_.n_self_layers; ++i) {
-      const std::string p = "self." + std::to_string(i) + ".";
-      self_layer_w& w = self_[static_cast<size_t>(i)];
-      TOME_TRY(get(p + "mixer_norm.weight", w.mixer_norm));
-      TOME_TRY(get(p + "ffn_norm.weight", w.ffn_norm));
-      TOME_TRY(get(p + "ffn.w1.weight", w.w1));
-      TOME_TRY(get(p + "ffn.w3.weight", w.w3));
-      TOME_TRY(get(p + "ffn.w2.weight", w.w2));
-      const std::string m = p + (gret ? "retention." : "attn.");
-      TOME_TRY(get(m + "wq.weight", w.wq));
-      TOME_TRY(get(m + "wk.weight", w.wk));
-      TOME_TRY(get(m + "wv.weight", w.wv));
-      TOME_TRY(get(m + "wo.weight", w.wo));
-      if (gret) {
-        TOME_TRY(get(m + "wg.weight", w.wg));
-        TOME_TRY(get(m + "wgt.weight", w.wgt));
-      }
-    }
-    cross_.resize(static_cast<size_t>(c_.n_cross_layers));
-    for (int64_t i = 0; i < c_.n_cross_layers; ++i) {
-      const std::string p = "cross." + std::to_string(i) + ".";
-      cross_layer_w& w = cross_[static_cast<size_t>(i)];
-      TOME_TRY(get(p + "mixer_norm.weight", w.mixer_norm));
-      TOME_TRY(get(p + "ffn_norm.weight", w.ffn_norm));
-      TOME_TRY(get(p + "attn.wq.weight", w.wq));
-      TOME_TRY(get(p + "attn.wo.weight", w.wo));
-      TOME_TRY(get(p + "ffn.w1.weight", w.w1));
-      TOME_TRY(get(p + "ffn.w3.weight", w.w3));
-      TOME_TRY(get(p + "ffn.w2.weight", w.w2));
-    }
+    }));
     self_freq_ = cpu::rope_inv_freq(c_.self_head_dim(), c_.rope_theta);
     freq_ = cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta);
     return {};
@@ -278,7 +225,7 @@ class cpu_backend final : public backend {
     if (pos0 + T > st.capacity) TOME_TRY(reserve(st, std::max(pos0 + T, st.capacity + st.capacity / 8 + 4096)));
     const float eps = static_cast<float>(c_.norm_eps);
     xs.assign(static_cast<size_t>(T * D), 0.0f);
-    cpu::embedding(tokens.data(), T, embed_.data(), D, std::sqrt(static_cast<float>(D)), xs.data());
+    cpu::embedding(tokens.data(), T, g_.embed.data(), D, std::sqrt(static_cast<float>(D)), xs.data());
 
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
     std::vector<fvec> new_ret;
@@ -335,11 +282,11 @@ class cpu_backend final : public backend {
     if (cancelled(cancel)) return {};
     // The global KV, once: z = RMSNorm_kv(X_s); K = RoPE(z Wk), V = z Wv.
     const int64_t kvd = c_.kv_dim();
-    cpu::rms_norm(xs.data(), kv_norm_.data(), xn.data(), T, D, eps);
+    cpu::rms_norm(xs.data(), g_.kv_norm.data(), xn.data(), T, D, eps);
     float* kdst = st.k.data() + pos0 * kvd;
     float* vdst = st.v.data() + pos0 * kvd;
-    cpu::linear(xn.data(), T, kv_wk_.data(), kvd, D, kdst);
-    cpu::linear(xn.data(), T, kv_wv_.data(), kvd, D, vdst);
+    cpu::linear(xn.data(), T, g_.kv_wk.data(), kvd, D, kdst);
+    cpu::linear(xn.data(), T, g_.kv_wv.data(), kvd, D, vdst);
     cpu::rope(kdst, T, c_.n_kv_heads, c_.head_dim(), pos0, freq_.data());
     // Commit.
     if (gret) {
@@ -368,8 +315,8 @@ class cpu_backend final : public backend {
       cpu::add(x.data(), q.data(), rows * D);
       ffn(x, rows, w.ffn_norm, w.w1, w.w3, w.w2);
     }
-    cpu::rms_norm(x.data(), norm_.data(), xn.data(), rows, D, eps);
-    cpu::linear(xn.data(), rows, out_.data(), c_.vocab_size, D, logits);
+    cpu::rms_norm(x.data(), g_.norm.data(), xn.data(), rows, D, eps);
+    cpu::linear(xn.data(), rows, g_.out.data(), c_.vocab_size, D, logits);
     return {};
   }
 
@@ -377,7 +324,7 @@ class cpu_backend final : public backend {
   model_config c_;
   int threads_;
   int64_t weight_bytes_ = 0;
-  fvec embed_, kv_norm_, kv_wk_, kv_wv_, norm_, out_;
+  global_weights<fvec> g_;
   std::vector<self_layer_w> self_;
   std::vector<cross_layer_w> cross_;
   fvec self_freq_, freq_;

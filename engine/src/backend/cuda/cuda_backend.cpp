@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cublas_loader.h"
+#include "backend/weight_layout.h"
 #include "model/dtype.h"
 #include "model/safetensors.h"
 #include "tome/kernels.h"
@@ -127,70 +128,23 @@ class cuda_backend final : public backend {
     api_->set_stream(handle_, stream_);
     kernels::device_info info;
     if (kernels::get_device_info(0, &info).ok()) name_ = info.name;
-    auto up = [&](const std::string& name, dbuf& out) -> status {
+    std::vector<float> f;
+    std::vector<u16> host;
+    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dbuf& out) -> status {
       const tensor_view* t = idx.find(name);
-      if (!t) return error(source + ": missing tensor '" + name + "'");
-      const size_t n = static_cast<size_t>(t->numel());
-      std::vector<u16> host(n);
-      if (t->type == dtype::i8) {
-        const tensor_view* s = idx.find(name + "_scale");
-        if (!s || t->shape.empty()) return error(source + ": tensor '" + name + "_scale' missing");
-        std::vector<float> scales(static_cast<size_t>(s->numel()));
-        to_f32(s->data, s->type, scales.data(), scales.size());
-        const int64_t rows = t->shape[0], cols = static_cast<int64_t>(n) / std::max<int64_t>(rows, 1);
-        const auto* q = reinterpret_cast<const int8_t*>(t->data);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t col = 0; col < cols; ++col)
-            host[static_cast<size_t>(r * cols + col)] = f32_to_bf16(scales[static_cast<size_t>(r)] * q[r * cols + col]);
-      } else if (t->type == dtype::bf16) {
-        std::memcpy(host.data(), t->data, n * 2);
+      if (t && t->type == dtype::bf16) {  // stored bf16: upload as is
+        host.resize(static_cast<size_t>(t->numel()));
+        std::memcpy(host.data(), t->data, host.size() * 2);
       } else {
-        std::vector<float> f(n);
-        to_f32(t->data, t->type, f.data(), n);
-        for (size_t i = 0; i < n; ++i) host[i] = f32_to_bf16(f[i]);
+        TOME_TRY(dequantize_to_f32(idx, name, source, f));
+        host.resize(f.size());
+        for (size_t i = 0; i < f.size(); ++i) host[i] = f32_to_bf16(f[i]);
       }
-      TOME_TRY(out.ensure(n * 2));
-      CUDA_TRY(cudaMemcpy(out.as(), host.data(), n * 2, cudaMemcpyHostToDevice));
-      weight_bytes_ += static_cast<int64_t>(n * 2);
+      TOME_TRY(out.ensure(host.size() * 2));
+      CUDA_TRY(cudaMemcpy(out.as(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+      weight_bytes_ += static_cast<int64_t>(host.size() * 2);
       return {};
-    };
-    TOME_TRY(up("tok_embeddings.weight", embed_));
-    TOME_TRY(up("kv_norm.weight", kv_norm_));
-    TOME_TRY(up("kv.wk.weight", kv_wk_));
-    TOME_TRY(up("kv.wv.weight", kv_wv_));
-    TOME_TRY(up("norm.weight", norm_));
-    TOME_TRY(up("output.weight", out_));
-    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
-    self_.resize(static_cast<size_t>(c_.n_self_layers));
-    for (int64_t i = 0; i < c_.n_self_layers; ++i) {
-      const std::string p = "self." + std::to_string(i) + ".", m = p + (gret ? "retention." : "attn.");
-      self_w& w = self_[static_cast<size_t>(i)];
-      TOME_TRY(up(p + "mixer_norm.weight", w.mixer_norm));
-      TOME_TRY(up(p + "ffn_norm.weight", w.ffn_norm));
-      TOME_TRY(up(p + "ffn.w1.weight", w.w1));
-      TOME_TRY(up(p + "ffn.w3.weight", w.w3));
-      TOME_TRY(up(p + "ffn.w2.weight", w.w2));
-      TOME_TRY(up(m + "wq.weight", w.wq));
-      TOME_TRY(up(m + "wk.weight", w.wk));
-      TOME_TRY(up(m + "wv.weight", w.wv));
-      TOME_TRY(up(m + "wo.weight", w.wo));
-      if (gret) {
-        TOME_TRY(up(m + "wg.weight", w.wg));
-        TOME_TRY(up(m + "wgt.weight", w.wgt));
-      }
-    }
-    cross_.resize(static_cast<size_t>(c_.n_cross_layers));
-    for (int64_t i = 0; i < c_.n_cross_layers; ++i) {
-      const std::string p = "cross." + std::to_string(i) + ".";
-      cross_w& w = cross_[static_cast<size_t>(i)];
-      TOME_TRY(up(p + "mixer_norm.weight", w.mixer_norm));
-      TOME_TRY(up(p + "ffn_norm.weight", w.ffn_norm));
-      TOME_TRY(up(p + "attn.wq.weight", w.wq));
-      TOME_TRY(up(p + "attn.wo.weight", w.wo));
-      TOME_TRY(up(p + "ffn.w1.weight", w.w1));
-      TOME_TRY(up(p + "ffn.w3.weight", w.w3));
-      TOME_TRY(up(p + "ffn.w2.weight", w.w2));
-    }
+    }));
     auto upload_f32 = [&](const std::vector<float>& h, dbuf& d) -> status {
       TOME_TRY(d.ensure(h.size() * 4));
       CUDA_TRY(cudaMemcpy(d.as<float>(), h.data(), h.size() * 4, cudaMemcpyHostToDevice));
@@ -417,7 +371,7 @@ class cuda_backend final : public backend {
     TOME_TRY(ensure_workspace(T));
     const float eps = static_cast<float>(c_.norm_eps);
     CUDA_TRY(cudaMemcpyAsync(ws_.tokens.as(), tokens.data(), static_cast<size_t>(T) * 4, cudaMemcpyHostToDevice, stream_));
-    KTRY(kernels::embedding(ws_.tokens.as<int32_t>(), T, embed_.as(), c_.vocab_size, D,
+    KTRY(kernels::embedding(ws_.tokens.as<int32_t>(), T, g_.embed.as(), c_.vocab_size, D,
                             std::sqrt(static_cast<float>(D)), ws_.x.as(), stream_));
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
     const size_t L = static_cast<size_t>(c_.n_self_layers);
@@ -491,11 +445,11 @@ class cuda_backend final : public backend {
     if (cancel && cancel->load(std::memory_order_relaxed)) return {};
     // The global KV, once: z = RMSNorm_kv(X_s); K = RoPE(z Wk), V = z Wv, written in place.
     const int64_t kvd = c_.kv_dim();
-    KTRY(kernels::rms_norm(ws_.x.as(), kv_norm_.as(), ws_.xn.as(), T, D, eps, stream_));
+    KTRY(kernels::rms_norm(ws_.x.as(), g_.kv_norm.as(), ws_.xn.as(), T, D, eps, stream_));
     u16* kdst = st.k.as() + pos0 * kvd;
     u16* vdst = st.v.as() + pos0 * kvd;
-    TOME_TRY(gemm(ws_.xn.as(), T, kv_wk_, kvd, D, kdst));
-    TOME_TRY(gemm(ws_.xn.as(), T, kv_wv_, kvd, D, vdst));
+    TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, kdst));
+    TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, vdst));
     KTRY(kernels::rope(kdst, T, c_.n_kv_heads, c_.head_dim(), pos0, freq_.as<float>(), stream_));
     CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), ws_.x.as() + (T - 1) * D, static_cast<size_t>(D) * 2,
                              cudaMemcpyDeviceToDevice, stream_));
@@ -530,9 +484,9 @@ class cuda_backend final : public backend {
       KTRY(kernels::add(ws_.x.as(), ws_.tmp.as(), rows * D, stream_));
       TOME_TRY(ffn(rows, w.ffn_norm, w.w1, w.w3, w.w2));
     }
-    KTRY(kernels::rms_norm(ws_.x.as(), norm_.as(), ws_.xn.as(), rows, D, eps, stream_));
+    KTRY(kernels::rms_norm(ws_.x.as(), g_.norm.as(), ws_.xn.as(), rows, D, eps, stream_));
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
-    TOME_TRY(gemm(ws_.xn.as(), rows, out_, V, D, ws_.logits.as<float>(), true));
+    TOME_TRY(gemm(ws_.xn.as(), rows, g_.out, V, D, ws_.logits.as<float>(), true));
     CUDA_TRY(cudaMemcpyAsync(logits, ws_.logits.as<float>(), static_cast<size_t>(rows * V) * 4, cudaMemcpyDeviceToHost,
                              stream_));
     CUDA_TRY(cudaStreamSynchronize(stream_));
@@ -546,7 +500,8 @@ class cuda_backend final : public backend {
   cublasHandle_t handle_ = nullptr;
   std::string name_ = "GPU";
   int64_t weight_bytes_ = 0;
-  dbuf embed_, kv_norm_, kv_wk_, kv_wv_, norm_, out_, self_freq_, freq_;
+  global_weights<dbuf> g_;
+  dbuf self_freq_, freq_;
   std::vector<self_w> self_;
   std::vector<cross_w> cross_;
   mutable std::recursive_mutex m_;
