@@ -1,10 +1,11 @@
-// `tome generate --model DIR --prompt TEXT`: prefill the prompt (with progress on stderr for
+// `tome generate --model DIR (--prompt TEXT | --template NAME… --var K=V…)`: prefill the prompt (with progress on stderr for
 // long ones), then stream the continuation to stdout; timings on stderr.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "cli_common.h"
 
@@ -16,6 +17,7 @@ void on_sigint(int) { g_cancel.store(true); }
 
 struct generate_options {
   std::string model_dir, prompt, prompt_file;
+  std::vector<std::string> templates, vars, var_files;  // --template NAME, --var k=v, --var-file k=PATH
   bool no_bos = false, quiet = false;
   int64_t chunk = 32768;
   generate_params gen;
@@ -40,10 +42,41 @@ int run(const generate_options& o) {
   }
   const model& md = **m;
   std::vector<int32_t> tokens;
-  const int32_t bos = md.config().special_id("bos");
-  if (!o.no_bos && bos >= 0) tokens.push_back(bos);
-  const auto text_ids = md.tok().encode(prompt);
-  tokens.insert(tokens.end(), text_ids.begin(), text_ids.end());
+  if (!o.templates.empty()) {
+    // The prompt from the model's templates, in order (e.g. document, then question), with
+    // --var / --var-file values; special tokens come only from the templates themselves.
+    std::map<std::string, std::string> vars;
+    for (const std::string& kv : o.vars) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "tome: --var %s: expected NAME=VALUE\n", kv.c_str());
+        return 1;
+      }
+      vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const std::string& kv : o.var_files) {
+      const size_t eq = kv.find('=');
+      std::ifstream f(eq == std::string::npos ? std::string() : kv.substr(eq + 1), std::ios::binary);
+      if (eq == std::string::npos || !f) {
+        std::fprintf(stderr, "tome: --var-file %s: expected NAME=PATH of a readable file\n", kv.c_str());
+        return 1;
+      }
+      vars[kv.substr(0, eq)].assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
+    for (const std::string& name : o.templates) {
+      auto ids = md.tok().encode_template(name, vars);
+      if (!ids) {
+        std::fprintf(stderr, "tome: %s\n", ids.message().c_str());
+        return 1;
+      }
+      tokens.insert(tokens.end(), ids->begin(), ids->end());
+    }
+  } else {
+    const int32_t bos = md.config().special_id("bos");
+    if (!o.no_bos && bos >= 0) tokens.push_back(bos);
+    const auto text_ids = md.tok().encode(prompt);
+    tokens.insert(tokens.end(), text_ids.begin(), text_ids.end());
+  }
   if (tokens.empty()) {
     std::fprintf(stderr, "tome: the prompt is empty\n");
     return 1;
@@ -103,6 +136,13 @@ void register_generate(CLI::App& app) {
   auto* p = cmd->add_option("--prompt,-p", o->prompt, "prompt text");
   auto* f = cmd->add_option("--prompt-file,-f", o->prompt_file, "read the prompt from a file");
   p->excludes(f);
+  auto* t = cmd->add_option("--template,-t", o->templates,
+                            "build the prompt from the model's templates, in order (repeatable), e.g. "
+                            "-t document -t question");
+  t->excludes(p);
+  t->excludes(f);
+  cmd->add_option("--var", o->vars, "template value NAME=VALUE (repeatable)")->needs(t);
+  cmd->add_option("--var-file", o->var_files, "template value NAME=PATH, read from a file (repeatable)")->needs(t);
   cmd->add_option("--max-tokens,-n", o->gen.max_tokens, "tokens to generate")->capture_default_str();
   cmd->add_option("--stop", o->gen.stop, "stop string (repeatable)");
   cmd->add_flag("--ignore-eos", [o](int64_t) { o->gen.stop_at_eos = false; }, "keep going after EOS");

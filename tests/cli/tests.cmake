@@ -6,3 +6,9 @@ if(TARGET tome_ingest AND TOME_BUILD_CLI)
       -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/cli_sample -P ${CMAKE_CURRENT_LIST_DIR}/ingest_and_ask.cmake)
   set_tests_properties(cli_ingest_and_ask_sample PROPERTIES LABELS "model;unit")
 endif()
+if(TOME_BUILD_CLI)
+  add_test(NAME cli_generate_templates
+    COMMAND ${CMAKE_COMMAND} -DTOME=$<TARGET_FILE:tome> -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+      -P ${CMAKE_CURRENT_LIST_DIR}/generate_templates.cmake)
+  set_tests_properties(cli_generate_templates PROPERTIES LABELS "model;unit")
+endif()
