@@ -38,6 +38,7 @@ void register_ask(CLI::App& app);
 void register_export(CLI::App& app);
 void register_import(CLI::App& app);
 void register_rm(CLI::App& app);
+void register_complete(CLI::App& app);
 void register_ingest(CLI::App& app);  // only when ingest/ is built (TOME_HAVE_INGEST)
 
 }  // namespace tome::cli

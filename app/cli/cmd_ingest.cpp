@@ -82,6 +82,11 @@ int run(const ingest_options& o) {
   }
   ingest::update_report(doc->report, td->map);
   print_report(*doc);
+  if (td->tokens.empty()) {
+    std::fprintf(stderr, "tome: %s: nothing to read (every file was ignored or skipped: see the report)\n",
+                 o.path.c_str());
+    return 1;
+  }
   std::vector<int32_t> tokens;
   for (const char* role : {"bos", "doc_start"})
     if (c.special_id(role) >= 0) tokens.push_back(c.special_id(role));

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   tome::cli::register_export(app);
   tome::cli::register_import(app);
   tome::cli::register_rm(app);
+  tome::cli::register_complete(app);
 #ifdef TOME_HAVE_INGEST
   tome::cli::register_ingest(app);
 #endif

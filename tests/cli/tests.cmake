@@ -12,3 +12,9 @@ if(TOME_BUILD_CLI)
       -P ${CMAKE_CURRENT_LIST_DIR}/generate_templates.cmake)
   set_tests_properties(cli_generate_templates PROPERTIES LABELS "model;unit")
 endif()
+if(TARGET tome_ingest AND TOME_BUILD_CLI)
+  add_test(NAME cli_ingest_repo_and_complete
+    COMMAND ${CMAKE_COMMAND} -DTOME=$<TARGET_FILE:tome> -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+      -P ${CMAKE_CURRENT_LIST_DIR}/complete.cmake)
+  set_tests_properties(cli_ingest_repo_and_complete PROPERTIES LABELS "model;unit")
+endif()

@@ -106,4 +106,25 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   return out;
 }
 
+result<generate_result> complete(const store::library& lib, std::shared_ptr<const model> m,
+                                 const std::string& session, const std::string& prefix,
+                                 const std::string& suffix, const complete_params& p,
+                                 const token_fn& on_token) {
+  if (!m) return error("no model");
+  if (!m->has_tokenizer()) return error("the model has no tokenizer: cannot complete text");
+  if (!m->config().templates.count("completion"))
+    return error("the model has no \"completion\" template in its config.json");
+  auto info = lib.info(session);
+  if (!info) return info.error_status();
+  if (!info->complete())
+    return error("session '" + session + "' is not fully read yet: read it again to finish");
+  auto s = lib.load(session, m);
+  if (!s) return s.error_status();
+  auto fim = m->tok().encode_template("completion", {{"prefix", prefix}, {"suffix", suffix}});
+  if (!fim) return fim.error_status();
+  auto pr = (*s)->prefill(*fim);
+  if (!pr) return pr.error_status();
+  return (*s)->generate(p.gen, on_token);
+}
+
 }  // namespace tome::service

@@ -49,4 +49,17 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
                        const std::string& session, const std::string& question,
                        const ask_params& p = {}, const token_fn& on_token = {});
 
+struct complete_params {
+  generate_params gen;  // defaults for code: max_tokens 64, greedy; stops at EOS
+};
+
+// Fill-in-the-middle at a cursor with the whole session (e.g. a repository) in context: the
+// model's "completion" template with {prefix} and {suffix} (the text before and after the cursor
+// in the file being edited) is appended to the session's document state and the middle is
+// generated. Nothing is saved: the library is only read.
+result<generate_result> complete(const store::library& lib, std::shared_ptr<const model> m,
+                                 const std::string& session, const std::string& prefix,
+                                 const std::string& suffix, const complete_params& p = {},
+                                 const token_fn& on_token = {});
+
 }  // namespace tome::service
