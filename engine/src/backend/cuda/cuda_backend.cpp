@@ -105,6 +105,7 @@ struct cuda_state final : backend_state {
   int64_t ring_rows = 0;
   dbuf last_hidden;             // bf16 [D]
   int64_t self_bytes = 0;
+  status alloc_status;          // a failed allocation in new_state, reported by every later call
   int64_t n_tokens() const override { return n; }
   memory_breakdown memory() const override {
     memory_breakdown m;
@@ -164,28 +165,35 @@ class cuda_backend final : public backend {
     st->kv_dim = c_.kv_dim();
     st->dim = c_.dim;
     const size_t L = static_cast<size_t>(c_.n_self_layers);
-    bool ok = st->last_hidden.ensure(static_cast<size_t>(c_.dim) * 2).ok();
+    // new_state cannot return an error: a failed allocation is kept and refused by every call.
+    auto keep = [&](status s) {
+      if (st->alloc_status.ok() && !s.ok()) st->alloc_status = s;
+    };
+    keep(st->last_hidden.ensure(static_cast<size_t>(c_.dim) * 2));
     if (c_.self_kind == self_decoder_kind::gated_retention) {
       const size_t bytes = static_cast<size_t>(c_.n_self_heads * c_.self_head_dim() * c_.self_head_dim()) * 4;
       st->ret.resize(L);
       for (auto& b : st->ret) {
-        ok = ok && b.ensure(bytes).ok();
-        if (ok) cudaMemset(b.as(), 0, bytes);
+        keep(b.ensure(bytes));
+        if (b.bytes() >= bytes) cudaMemset(b.as(), 0, bytes);
       }
       st->self_bytes = static_cast<int64_t>(L * bytes);
     } else {
       const size_t bytes = static_cast<size_t>(std::max<int64_t>(c_.window - 1, 1) * c_.dim) * 2;
       st->ring_k.resize(L);
       st->ring_v.resize(L);
-      for (size_t l = 0; l < L; ++l) ok = ok && st->ring_k[l].ensure(bytes).ok() && st->ring_v[l].ensure(bytes).ok();
+      for (size_t l = 0; l < L; ++l) {
+        keep(st->ring_k[l].ensure(bytes));
+        keep(st->ring_v[l].ensure(bytes));
+      }
       st->self_bytes = static_cast<int64_t>(2 * L * bytes);
     }
-    (void)ok;  // an allocation failure surfaces at the first prefill (reserve checks memory)
     return st;
   }
 
   status reserve(backend_state& base, int64_t n_tokens) const override {
     auto& st = static_cast<cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
     if (n_tokens <= st.capacity) return {};
     const size_t row = static_cast<size_t>(st.kv_dim) * 2;
     const size_t need = 2 * static_cast<size_t>(n_tokens) * row;
@@ -217,6 +225,7 @@ class cuda_backend final : public backend {
   status last_logits(backend_state& base, std::span<float> logits) const override {
     std::lock_guard lk(m_);
     auto& st = static_cast<cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
     if (st.n == 0) return error("no tokens in the session: nothing to predict from");
     TOME_TRY(ws_.x.ensure(static_cast<size_t>(c_.dim) * 2));
     CUDA_TRY(cudaMemcpyAsync(ws_.x.as(), st.last_hidden.as(), static_cast<size_t>(c_.dim) * 2,
@@ -363,6 +372,7 @@ class cuda_backend final : public backend {
   // Self-decoder over tokens at positions st.n.., global K/V written; ws_.x holds X_s [T, D] after.
   status self_pass(cuda_state& st, std::span<const int32_t> tokens, const std::atomic<bool>* cancel) const {
     const int64_t T = static_cast<int64_t>(tokens.size());
+    TOME_TRY(st.alloc_status);
     if (T == 0) return {};
     const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), pos0 = st.n;
     for (int32_t t : tokens)
