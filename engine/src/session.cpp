@@ -1,6 +1,8 @@
 // tome::session: chunked prefill with progress and cancel, decode, generation with the sampler
 // chain and stop strings, and snapshots. What runs where is the backend's business
 // (backend/backend.h); this file decides what runs and in which order.
+#include <xxhash.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -33,6 +35,61 @@ size_t stop_holdback(const std::string& text, const std::vector<std::string>& st
 }
 
 }  // namespace
+
+struct session_mark_data {
+  std::string fingerprint;  // the model's
+  int64_t n_tokens = 0;
+  uint64_t tokens_hash = 0;  // XXH3-64 of the token ids up to n_tokens
+  host_state self;           // export_self: no global KV
+  std::vector<float> logits;  // empty when the logits were not computed at the mark
+};
+
+namespace {
+uint64_t hash_tokens(const std::vector<int32_t>& t, int64_t n) {
+  return XXH3_64bits(t.data(), static_cast<size_t>(n) * sizeof(int32_t));
+}
+}  // namespace
+
+session_mark::session_mark() = default;
+session_mark::~session_mark() = default;
+session_mark::session_mark(const session_mark&) = default;
+session_mark& session_mark::operator=(const session_mark&) = default;
+int64_t session_mark::n_tokens() const { return d_ ? d_->n_tokens : 0; }
+int64_t session_mark::bytes() const {
+  if (!d_) return 0;
+  int64_t b = static_cast<int64_t>((d_->self.last_hidden.size() + d_->logits.size()) * 4);
+  for (const auto& l : d_->self.self_state) b += static_cast<int64_t>(l.size() * 4);
+  return b;
+}
+
+result<session_mark> session::mark() const {
+  auto d = std::make_shared<session_mark_data>();
+  d->fingerprint = model_->fingerprint();
+  d->n_tokens = n_tokens();
+  d->tokens_hash = hash_tokens(state_->tokens, d->n_tokens);
+  TOME_TRY(model_->be().export_self(*state_->dev, d->self));
+  if (state_->logits_valid) d->logits = state_->logits;
+  session_mark m;
+  m.d_ = std::move(d);
+  return m;
+}
+
+status session::rewind(const session_mark& m) {
+  if (!m.d_) return error("rewind: an empty mark");
+  const session_mark_data& d = *m.d_;
+  if (d.fingerprint != model_->fingerprint())
+    return error("rewind: the mark was taken on a session of another model");
+  if (d.n_tokens > n_tokens())
+    return error("rewind: the mark is at token " + std::to_string(d.n_tokens) +
+                 ", beyond the session's " + std::to_string(n_tokens()));
+  if (hash_tokens(state_->tokens, d.n_tokens) != d.tokens_hash)
+    return error("rewind: the session's tokens before the mark changed since it was taken");
+  TOME_TRY(model_->be().rewind(*state_->dev, d.self));
+  state_->tokens.resize(static_cast<size_t>(d.n_tokens));
+  state_->logits_valid = !d.logits.empty();
+  if (state_->logits_valid) state_->logits = d.logits;
+  return {};
+}
 
 session::~session() = default;
 

@@ -107,6 +107,37 @@ TEST_P(CudaVsCpu, SnapshotsCrossBackends) {
   EXPECT_LT(rel_error(av, {c.begin(), c.end()}), 0.05);
 }
 
+// Rewind on the GPU: after a mark at the document end, each request (prefill + decode) gives the
+// same logits bit for bit as a fresh GPU session over document + request.
+TEST_P(CudaVsCpu, RewindToAMarkEqualsAFreshSession) {
+  auto [cpu_m, gpu_m] = load_both();
+  const auto doc = tokens_for(*gpu_m, 300, 5);
+  auto s = session::create(gpu_m);
+  ASSERT_TRUE((*s)->prefill(doc).ok());
+  auto mk = (*s)->mark();
+  ASSERT_TRUE(mk.ok()) << mk.message();
+  for (uint32_t q = 0; q < 2; ++q) {
+    const auto ask = tokens_for(*gpu_m, q ? 70 : 9, 40 + q);
+    ASSERT_TRUE((*s)->prefill(ask).ok());
+    auto fresh = session::create(gpu_m);  // same chunk boundaries: document, then request
+    ASSERT_TRUE((*fresh)->prefill(doc).ok());
+    ASSERT_TRUE((*fresh)->prefill(ask).ok());
+    auto a = *(*s)->logits();
+    std::vector<float> av(a.begin(), a.end());
+    auto b = *(*fresh)->logits();
+    for (size_t i = 0; i < av.size(); ++i) ASSERT_EQ(av[i], b[i]) << "request " << q;
+    for (int32_t t : tokens_for(*gpu_m, 4, 50 + q)) {
+      auto x = *(*s)->decode(t);
+      std::vector<float> xv(x.begin(), x.end());
+      auto y = *(*fresh)->decode(t);
+      for (size_t i = 0; i < xv.size(); ++i) ASSERT_EQ(xv[i], y[i]) << "request " << q;
+    }
+    auto r = (*s)->rewind(*mk);
+    ASSERT_TRUE(r.ok()) << r.message();
+    EXPECT_EQ((*s)->tokens(), doc);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaVsCpu,
                          ::testing::Values("gret-f32", "gret-int8", "swa-f32", "swa-bf16", "builtin:tome-25m",
                                            "builtin:tome-25m-swa"),

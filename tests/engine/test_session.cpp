@@ -136,6 +136,73 @@ TEST_P(Kinds, SnapshotRoundTripGivesBitIdenticalLogits) {
   }
 }
 
+// A resident document answers many requests: mark its end, run a request, rewind, run another.
+// Each request's logits must be bit-identical to a fresh session that read document + request,
+// for prompts longer and shorter than the SWA window, including decode steps after the prefill.
+TEST_P(Kinds, RewindToAMarkEqualsAFreshSessionBitForBit) {
+  auto m = tiny(GetParam());
+  const auto doc = random_tokens(140, 11);
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(doc).ok());
+  auto mk = (*s)->mark();
+  ASSERT_TRUE(mk.ok()) << mk.message();
+  EXPECT_EQ(mk->n_tokens(), 140);
+  EXPECT_GT(mk->bytes(), 0);
+  auto at_doc = *(*s)->logits();
+  const std::vector<float> doc_logits(at_doc.begin(), at_doc.end());
+  for (uint32_t q = 0; q < 3; ++q) {
+    const auto ask = random_tokens(q == 1 ? 40 : 3 + q, 20 + q);
+    ASSERT_TRUE((*s)->prefill(ask).ok());
+    auto fresh = session::create(m);  // same chunk boundaries: document, then request
+    ASSERT_TRUE((*fresh)->prefill(doc).ok());
+    ASSERT_TRUE((*fresh)->prefill(ask).ok());
+    auto a = *(*s)->logits();
+    auto b = *(*fresh)->logits();
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "question " << q;
+    for (int32_t t : random_tokens(5, 30 + q)) {
+      auto x = *(*s)->decode(t);
+      auto y = *(*fresh)->decode(t);
+      for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i], y[i]) << "question " << q;
+    }
+    auto r = (*s)->rewind(*mk);
+    ASSERT_TRUE(r.ok()) << r.message();
+    EXPECT_EQ((*s)->n_tokens(), 140);
+    EXPECT_EQ((*s)->tokens(), doc);
+    auto back = *(*s)->logits();  // restored with the mark, not recomputed
+    for (size_t i = 0; i < back.size(); ++i) ASSERT_EQ(back[i], doc_logits[i]);
+  }
+}
+
+TEST_P(Kinds, RewindRefusesAMarkWhoseTokensChanged) {
+  auto m = tiny(GetParam());
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(random_tokens(30, 12)).ok());
+  auto early = *(*s)->mark();
+  ASSERT_TRUE((*s)->prefill(random_tokens(20, 13)).ok());
+  auto late = *(*s)->mark();
+  ASSERT_TRUE((*s)->rewind(early).ok());
+  // Past the session's end: refused.
+  auto r = (*s)->rewind(late);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("beyond"), std::string::npos) << r.message();
+  // Same length, other tokens after the early mark: refused, session unchanged.
+  ASSERT_TRUE((*s)->prefill(random_tokens(25, 14)).ok());
+  const auto before = (*s)->tokens();
+  r = (*s)->rewind(late);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("changed"), std::string::npos) << r.message();
+  EXPECT_EQ((*s)->tokens(), before);
+  EXPECT_FALSE((*s)->rewind(session_mark{}).ok());
+  // A mark of another model is refused.
+  auto other = tiny(GetParam(), 99);
+  auto o = session::create(other);
+  ASSERT_TRUE((*o)->prefill(random_tokens(30, 12)).ok());
+  EXPECT_FALSE((*o)->rewind(early).ok());
+  // The early mark is still good: rewinding to it works after all that.
+  EXPECT_TRUE((*s)->rewind(early).ok());
+  EXPECT_EQ((*s)->n_tokens(), 30);
+}
+
 TEST_P(Kinds, SnapshotRefusesCorruptTruncatedForeignAndNewer) {
   auto m = tiny(GetParam());
   auto s = session::create(m);

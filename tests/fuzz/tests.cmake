@@ -1,6 +1,6 @@
 # Fuzz targets tests/fuzz/fuzz_<name>.cpp (LLVMFuzzerTestOneInput) and their ctest smoke tests.
 # TOME_FUZZ=ON (clang): libFuzzer, with tome_engine coverage-instrumented; the smoke test fuzzes
-# for 15 s from corpus/<name>, writing new inputs to <build>/fuzz/<name>/corpus and crashes next
+# for 15 s (seed 1, so that CI explores the same inputs each run) from corpus/<name>, writing new inputs to <build>/fuzz/<name>/corpus and crashes next
 # to it. Otherwise: standalone_driver.cpp replays the seeds plus 20,000 deterministic mutations.
 # Longer runs: cd <build>/fuzz/<name> && ../../tests/fuzz_<name> -max_total_time=600
 #   corpus <src>/tests/fuzz/corpus/<name> -dict=<src>/tests/fuzz/<name>.dict
@@ -37,7 +37,7 @@ foreach(name safetensors config tokenizer tome)
   set(dict ${TOME_FUZZ_DIR}/${name}.dict)
   if(TOME_FUZZ)
     add_test(NAME fuzz_${name}_smoke
-      COMMAND ${target} -max_total_time=15 -print_final_stats=1 -dict=${dict} -artifact_prefix=${work}/
+      COMMAND ${target} -seed=1 -max_total_time=15 -print_final_stats=1 -dict=${dict} -artifact_prefix=${work}/
               ${work}/corpus ${TOME_FUZZ_DIR}/corpus/${name})
   else()
     add_test(NAME fuzz_${name}_smoke

@@ -45,7 +45,7 @@ foreach(name epub_zip epub_package text_decode token_map)
   file(MAKE_DIRECTORY ${work}/corpus)
   if(TOME_FUZZ)
     add_test(NAME fuzz_ingest_${name}_smoke
-      COMMAND ${target} -max_total_time=10 -print_final_stats=1 -dict=${dict} -artifact_prefix=${work}/
+      COMMAND ${target} -seed=1 -max_total_time=10 -print_final_stats=1 -dict=${dict} -artifact_prefix=${work}/
               -rss_limit_mb=2048 ${work}/corpus ${TOME_INGEST_FUZZ}/corpus/${name})
   else()
     add_test(NAME fuzz_ingest_${name}_smoke

@@ -134,6 +134,26 @@ struct generate_result {
 };
 
 struct session_state;  // engine/src/memory/session_state.h
+struct session_mark_data;
+
+// A position of a session to return to (session::mark, session::rewind): its token count, a hash
+// of the tokens up to there, the self-decoder state and the logits. Constant size whatever the
+// session's length, because the global KV is not copied: rewinding keeps the KV prefix in place.
+// Immutable and cheap to copy (shared).
+class session_mark {
+ public:
+  session_mark();
+  ~session_mark();
+  session_mark(const session_mark&);
+  session_mark& operator=(const session_mark&);
+  bool valid() const { return d_ != nullptr; }
+  int64_t n_tokens() const;
+  int64_t bytes() const;  // host memory it holds
+
+ private:
+  friend class session;
+  std::shared_ptr<const session_mark_data> d_;
+};
 
 class session {
  public:
@@ -163,6 +183,15 @@ class session {
 
   // The snapshot format (versioned, with the model's fingerprint); see docs/model-format.md.
   std::vector<uint8_t> serialize() const;
+
+  // Remembers the current position (e.g. the end of a document) to rewind to later.
+  result<session_mark> mark() const;
+  // Returns to `m`, taken on this session (or on one holding the same tokens) at or before the
+  // current position: the tokens after it are dropped, the self-decoder state and logits are
+  // restored, and the global KV prefix stays where it is (nothing is recomputed or copied). Used to
+  // answer many requests against one resident document. Refused, leaving the session unchanged,
+  // if the tokens up to the mark differ from the session's (it was rewound further and went on).
+  status rewind(const session_mark& m);
 
   // Internal: composite memory for the graph and tests.
   session_state& state() { return *state_; }

@@ -69,6 +69,13 @@ class backend {
 
   virtual status export_state(const backend_state& st, host_state& out) const = 0;
   virtual status import_state(backend_state& st, const host_state& in) const = 0;
+  // The self-decoder part only (self_state, self_rows, last_hidden, n_tokens; global_k/v left
+  // empty): constant size whatever the length, what session::mark keeps.
+  virtual status export_self(const backend_state& st, host_state& out) const = 0;
+  // Returns st to an earlier position `self` (from export_self at self.n_tokens <= now, with the
+  // same tokens up to there): the global KV rows beyond it are dropped in place (the prefix is
+  // kept, not copied) and the self-decoder state and last hidden row are restored.
+  virtual status rewind(backend_state& st, const host_state& self) const = 0;
 };
 
 // The CPU backend (engine/src/backend/cpu/cpu_backend.cpp).

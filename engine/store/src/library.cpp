@@ -76,6 +76,11 @@ node_row read_node_row(const statement& st) {
   return n;
 }
 
+// Bounds on what a session record may hold; far above any model or document Tome reads, and
+// low enough that sizes computed from them (tokens x width x 8 bytes) fit in 64 bits.
+constexpr int64_t k_max_tokens = int64_t{1} << 36;
+constexpr int64_t k_max_width = int64_t{1} << 20;
+
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 200) return false;
   for (unsigned char c : name)
@@ -187,7 +192,8 @@ result<session_row> library::impl::get_session(std::string_view name) const {
   if (!*r) return error(d->path().string() + ": no session named '" + std::string(name) + "'");
   session_row s = read_session_row(*st);
   if (static_cast<int>(s.storage) < 0 || static_cast<int>(s.comp) < 0 || s.row_tokens < 1 ||
-      s.row_tokens > (1 << 20) || s.kv_dim <= 0 || s.dim <= 0 || s.n_self_layers <= 0)
+      s.row_tokens > (1 << 20) || s.kv_dim <= 0 || s.kv_dim > k_max_width || s.dim <= 0 ||
+      s.dim > k_max_width || s.n_self_layers <= 0 || s.n_self_layers > 4096)
     return error(d->path().string() + ": session '" + s.name +
                  "' has an invalid record (storage, compression or shapes)");
   return s;
@@ -207,7 +213,8 @@ result<node_row> library::impl::get_node(const session_row& s, std::string_view 
                  std::string(thread) + "'");
   }
   node_row n = read_node_row(*st);
-  if (thread.empty() != !n.parent.has_value() || n.base_tokens < 0 || n.n_tokens < n.base_tokens)
+  if (thread.empty() != !n.parent.has_value() || n.base_tokens < 0 || n.n_tokens < n.base_tokens ||
+      n.n_tokens > k_max_tokens)
     return error(d->path().string() + ": session '" + s.name + "' has an invalid state record");
   return n;
 }
@@ -303,8 +310,13 @@ result<session_info> library::impl::make_info(const session_row& s) const {
     auto q = state->step();
     if (!q) return q.error_status();
     const int64_t sb = state->int64(0);
-    i.kv_bytes += kv;
-    i.state_bytes += sb;
+    // A damaged or hostile database can hold any number here: refuse what no write of Tome
+    // produces instead of computing with it (the sums overflowed before).
+    if (kv < 0 || sb < 0 || n.base_tokens < 0 || n.n_tokens < n.base_tokens ||
+        n.n_tokens > k_max_tokens || __builtin_add_overflow(i.kv_bytes, kv, &i.kv_bytes) ||
+        __builtin_add_overflow(i.state_bytes, sb, &i.state_bytes))
+      return error(d->path().string() + ": session '" + s.name +
+                   "' has an invalid state record (token counts or sizes out of range)");
     if (!n.parent) {
       i.n_tokens = n.n_tokens;
       i.raw_kv_bytes = n.n_tokens * s.kv_dim * 8;

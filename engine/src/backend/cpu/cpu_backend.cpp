@@ -139,6 +139,15 @@ class cpu_backend final : public backend {
 
   status export_state(const backend_state& base, host_state& out) const override {
     const auto& st = static_cast<const cpu_state&>(base);
+    TOME_TRY(export_self(base, out));
+    const size_t kv = static_cast<size_t>(st.n * st.kv_dim);
+    out.global_k.assign(st.k.begin(), st.k.begin() + static_cast<std::ptrdiff_t>(kv));
+    out.global_v.assign(st.v.begin(), st.v.begin() + static_cast<std::ptrdiff_t>(kv));
+    return {};
+  }
+
+  status export_self(const backend_state& base, host_state& out) const override {
+    const auto& st = static_cast<const cpu_state&>(base);
     out.n_tokens = st.n;
     out.self_rows = st.ring_rows;
     out.self_state.clear();
@@ -153,19 +162,40 @@ class cpu_backend final : public backend {
         out.self_state.push_back(std::move(both));
       }
     }
-    const size_t kv = static_cast<size_t>(st.n * st.kv_dim);
-    out.global_k.assign(st.k.begin(), st.k.begin() + static_cast<std::ptrdiff_t>(kv));
-    out.global_v.assign(st.v.begin(), st.v.begin() + static_cast<std::ptrdiff_t>(kv));
+    out.global_k.clear();
+    out.global_v.clear();
     out.last_hidden = st.last_hidden;
     return {};
   }
 
   status import_state(backend_state& base, const host_state& in) const override {
     auto& st = static_cast<cpu_state&>(base);
-    const size_t L = static_cast<size_t>(c_.n_self_layers);
     const size_t kv = static_cast<size_t>(in.n_tokens * c_.kv_dim());
-    if (in.global_k.size() != kv || in.global_v.size() != kv || in.self_state.size() != L ||
-        in.last_hidden.size() != static_cast<size_t>(c_.dim))
+    if (in.n_tokens < 0 || in.global_k.size() != kv || in.global_v.size() != kv)
+      return error("session state does not match the model's shapes");
+    TOME_TRY(reserve(st, in.n_tokens));
+    TOME_TRY(import_self(st, in));
+    std::copy(in.global_k.begin(), in.global_k.end(), st.k.begin());
+    std::copy(in.global_v.begin(), in.global_v.end(), st.v.begin());
+    st.n = in.n_tokens;
+    return {};
+  }
+
+  status rewind(backend_state& base, const host_state& in) const override {
+    auto& st = static_cast<cpu_state&>(base);
+    if (in.n_tokens < 0 || in.n_tokens > st.n)
+      return error("cannot rewind to token " + std::to_string(in.n_tokens) + ": the session holds " +
+                   std::to_string(st.n));
+    TOME_TRY(import_self(st, in));
+    st.n = in.n_tokens;  // the KV rows beyond are overwritten by what comes next
+    return {};
+  }
+
+ private:
+  // Self-decoder state and last hidden row from `in` (checked first: st is unchanged on error).
+  status import_self(cpu_state& st, const host_state& in) const {
+    const size_t L = static_cast<size_t>(c_.n_self_layers);
+    if (in.self_state.size() != L || in.last_hidden.size() != static_cast<size_t>(c_.dim))
       return error("session state does not match the model's shapes");
     if (c_.self_kind == self_decoder_kind::gated_retention) {
       for (size_t l = 0; l < L; ++l)
@@ -176,23 +206,19 @@ class cpu_backend final : public backend {
       const int64_t want = std::min<int64_t>(in.n_tokens, std::max<int64_t>(c_.window - 1, 0));
       if (in.self_rows != want) return error("sliding-window state holds the wrong number of rows");
       const size_t used = static_cast<size_t>(want * c_.dim);
-      for (size_t l = 0; l < L; ++l) {
+      for (size_t l = 0; l < L; ++l)
         if (in.self_state[l].size() != 2 * used)
           return error("sliding-window state of layer " + std::to_string(l) + " has the wrong size");
+      for (size_t l = 0; l < L; ++l) {
         std::copy_n(in.self_state[l].begin(), used, st.ring_k[l].begin());
         std::copy_n(in.self_state[l].begin() + static_cast<std::ptrdiff_t>(used), used, st.ring_v[l].begin());
       }
       st.ring_rows = want;
     }
-    TOME_TRY(reserve(st, in.n_tokens));
-    std::copy(in.global_k.begin(), in.global_k.end(), st.k.begin());
-    std::copy(in.global_v.begin(), in.global_v.end(), st.v.begin());
-    st.n = in.n_tokens;
     st.last_hidden = in.last_hidden;
     return {};
   }
 
- private:
   static bool cancelled(const std::atomic<bool>* c) {
     return c && c->load(std::memory_order_relaxed);
   }

@@ -252,8 +252,19 @@ class cuda_backend final : public backend {
   }
 
   status export_state(const backend_state& base, host_state& out) const override {
+    TOME_TRY(export_self(base, out));
     std::lock_guard lk(m_);
     const auto& st = static_cast<const cuda_state&>(base);
+    const size_t kv = static_cast<size_t>(st.n * st.kv_dim);
+    TOME_TRY(download_f32(st.k.as(), kv, out.global_k));
+    TOME_TRY(download_f32(st.v.as(), kv, out.global_v));
+    return {};
+  }
+
+  status export_self(const backend_state& base, host_state& out) const override {
+    std::lock_guard lk(m_);
+    const auto& st = static_cast<const cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
     out.n_tokens = st.n;
     out.self_rows = st.ring_rows;
     out.self_state.clear();
@@ -273,44 +284,35 @@ class cuda_backend final : public backend {
         out.self_state.push_back(std::move(kk));
       }
     }
-    const size_t kv = static_cast<size_t>(st.n * st.kv_dim);
-    TOME_TRY(download_f32(st.k.as(), kv, out.global_k));
-    TOME_TRY(download_f32(st.v.as(), kv, out.global_v));
+    out.global_k.clear();
+    out.global_v.clear();
     TOME_TRY(download_f32(st.last_hidden.as(), static_cast<size_t>(c_.dim), out.last_hidden));
     return {};
   }
 
   status import_state(backend_state& base, const host_state& in) const override {
     auto& st = static_cast<cuda_state&>(base);
-    const size_t L = static_cast<size_t>(c_.n_self_layers);
     const size_t kv = static_cast<size_t>(in.n_tokens * c_.kv_dim());
-    if (in.global_k.size() != kv || in.global_v.size() != kv || in.self_state.size() != L ||
-        in.last_hidden.size() != static_cast<size_t>(c_.dim))
+    if (in.n_tokens < 0 || in.global_k.size() != kv || in.global_v.size() != kv)
       return error("session state does not match the model's shapes");
     TOME_TRY(reserve(st, in.n_tokens));
     std::lock_guard lk(m_);
-    if (c_.self_kind == self_decoder_kind::gated_retention) {
-      for (size_t l = 0; l < L; ++l) {
-        if (in.self_state[l].size() * 4 != st.ret[l].bytes())
-          return error("retention state of layer " + std::to_string(l) + " has the wrong size");
-        CUDA_TRY(cudaMemcpy(st.ret[l].as(), in.self_state[l].data(), st.ret[l].bytes(), cudaMemcpyHostToDevice));
-      }
-    } else {
-      const int64_t want = std::min<int64_t>(in.n_tokens, std::max<int64_t>(c_.window - 1, 0));
-      if (in.self_rows != want) return error("sliding-window state holds the wrong number of rows");
-      const size_t used = static_cast<size_t>(want * c_.dim);
-      for (size_t l = 0; l < L; ++l) {
-        if (in.self_state[l].size() != 2 * used)
-          return error("sliding-window state of layer " + std::to_string(l) + " has the wrong size");
-        TOME_TRY(upload_bf16(in.self_state[l].data(), used, st.ring_k[l].as()));
-        TOME_TRY(upload_bf16(in.self_state[l].data() + used, used, st.ring_v[l].as()));
-      }
-      st.ring_rows = want;
-    }
+    TOME_TRY(import_self(st, in));
     TOME_TRY(upload_bf16(in.global_k.data(), kv, st.k.as()));
     TOME_TRY(upload_bf16(in.global_v.data(), kv, st.v.as()));
-    TOME_TRY(upload_bf16(in.last_hidden.data(), in.last_hidden.size(), st.last_hidden.as()));
     st.n = in.n_tokens;
+    return {};
+  }
+
+  status rewind(backend_state& base, const host_state& in) const override {
+    auto& st = static_cast<cuda_state&>(base);
+    std::lock_guard lk(m_);
+    TOME_TRY(st.alloc_status);
+    if (in.n_tokens < 0 || in.n_tokens > st.n)
+      return error("cannot rewind to token " + std::to_string(in.n_tokens) + ": the session holds " +
+                   std::to_string(st.n));
+    TOME_TRY(import_self(st, in));
+    st.n = in.n_tokens;  // the KV rows beyond are overwritten by what comes next
     return {};
   }
 
@@ -319,6 +321,35 @@ class cuda_backend final : public backend {
     dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
+
+  // Self-decoder state and last hidden row from `in` (shapes checked first); m_ held.
+  status import_self(cuda_state& st, const host_state& in) const {
+    TOME_TRY(st.alloc_status);
+    const size_t L = static_cast<size_t>(c_.n_self_layers);
+    if (in.self_state.size() != L || in.last_hidden.size() != static_cast<size_t>(c_.dim))
+      return error("session state does not match the model's shapes");
+    if (c_.self_kind == self_decoder_kind::gated_retention) {
+      for (size_t l = 0; l < L; ++l)
+        if (in.self_state[l].size() * 4 != st.ret[l].bytes())
+          return error("retention state of layer " + std::to_string(l) + " has the wrong size");
+      for (size_t l = 0; l < L; ++l)
+        CUDA_TRY(cudaMemcpy(st.ret[l].as(), in.self_state[l].data(), st.ret[l].bytes(), cudaMemcpyHostToDevice));
+    } else {
+      const int64_t want = std::min<int64_t>(in.n_tokens, std::max<int64_t>(c_.window - 1, 0));
+      if (in.self_rows != want) return error("sliding-window state holds the wrong number of rows");
+      const size_t used = static_cast<size_t>(want * c_.dim);
+      for (size_t l = 0; l < L; ++l)
+        if (in.self_state[l].size() != 2 * used)
+          return error("sliding-window state of layer " + std::to_string(l) + " has the wrong size");
+      for (size_t l = 0; l < L; ++l) {
+        TOME_TRY(upload_bf16(in.self_state[l].data(), used, st.ring_k[l].as()));
+        TOME_TRY(upload_bf16(in.self_state[l].data() + used, used, st.ring_v[l].as()));
+      }
+      st.ring_rows = want;
+    }
+    TOME_TRY(upload_bf16(in.last_hidden.data(), in.last_hidden.size(), st.last_hidden.as()));
+    return {};
+  }
 
   status download_f32(const u16* src, size_t n, std::vector<float>& out) const {
     std::vector<u16> h(n);
