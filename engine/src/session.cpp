@@ -124,6 +124,14 @@ result<prefill_result> session::prefill(std::span<const int32_t> tokens, const p
   for (int32_t t : tokens)
     if (t < 0 || t >= c.vocab_size)
       return error("token id " + std::to_string(t) + " is outside the vocabulary");
+  if (total > 0 && n_tokens() + total > state_->dev->memory().global_kv / std::max<int64_t>(1, be.kv_bytes_per_token())) {
+    // The KV grows: refuse now, with the numbers, what will not fit (not midway, not a crash).
+    memory_plan plan = model_->plan_memory(n_tokens() + total, p.chunk_tokens);
+    plan.need.global_kv -= state_->dev->memory().global_kv;  // already held
+    plan.need.self_state = 0;
+    if (!plan.fits())
+      return error("not enough memory on " + model_->backend_description() + ": " + plan.describe());
+  }
   TOME_TRY(be.reserve(*state_->dev, n_tokens() + total));
   const int64_t chunk = std::max<int64_t>(1, p.chunk_tokens);
   for (int64_t off = 0; off < total; off += chunk) {

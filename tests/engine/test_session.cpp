@@ -203,6 +203,26 @@ TEST_P(Kinds, RewindRefusesAMarkWhoseTokensChanged) {
   EXPECT_EQ((*s)->n_tokens(), 30);
 }
 
+TEST_P(Kinds, MemoryPlanMatchesWhatTheSessionHolds) {
+  auto m = tiny(GetParam());
+  const memory_plan plan = m->plan_memory(200, 64);
+  EXPECT_EQ(plan.n_tokens, 200);
+  EXPECT_EQ(plan.need.global_kv, 200 * 2 * m->config().kv_dim() * 4);  // f32 K and V
+  EXPECT_EQ(plan.need.weights, m->memory().weights);
+  EXPECT_GT(plan.need.workspace, 0);
+  EXPECT_GT(plan.available, 0);  // /proc/meminfo
+  EXPECT_TRUE(plan.fits());
+  EXPECT_NE(plan.describe().find("free"), std::string::npos) << plan.describe();
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(random_tokens(200, 3)).ok());
+  const memory_breakdown held = (*s)->memory();
+  EXPECT_EQ(held.global_kv, plan.need.global_kv);
+  EXPECT_EQ(held.self_state, plan.need.self_state);
+  memory_plan tight = plan;
+  tight.available = plan.additional() - 1;
+  EXPECT_FALSE(tight.fits());
+}
+
 TEST_P(Kinds, SnapshotRefusesCorruptTruncatedForeignAndNewer) {
   auto m = tiny(GetParam());
   auto s = session::create(m);

@@ -41,6 +41,18 @@ struct memory_breakdown {
   int64_t workspace = 0;
 };
 
+// What a session of n_tokens needs on a model's backend (model::plan_memory), to refuse early with
+// a clear message instead of failing midway: "needs 3.1 GiB (global KV 3.0 GiB, ...), 2.0 GiB free".
+struct memory_plan {
+  int64_t n_tokens = 0;
+  memory_breakdown need;   // weights: already loaded (shown, not counted again in additional())
+  int64_t available = -1;  // bytes free now on the backend's device (CPU: MemAvailable); -1 unknown
+  int64_t additional() const { return need.global_kv + need.self_state + need.workspace; }
+  bool fits() const { return available < 0 || additional() <= available; }
+  std::string describe() const;
+};
+std::string format_bytes(int64_t bytes);  // "512 B", "3.4 MiB", "2.50 GiB"
+
 class backend;           // engine/src/backend/backend.h
 class safetensors_file;  // engine/src/model/safetensors.h
 struct safetensors_index;
@@ -70,6 +82,9 @@ class model {
   backend_kind backend_in_use() const;
   std::string backend_description() const;  // e.g. "CPU (2 threads, OpenBLAS)"
   memory_breakdown memory() const;
+  // The memory a session of n_tokens will need here (prefill in chunks of chunk_tokens), and
+  // what is free; the session refuses a prefill that does not fit with plan.describe().
+  memory_plan plan_memory(int64_t n_tokens, int64_t chunk_tokens = 32768) const;
 
   // Internal: the backend the model runs on.
   const backend& be() const { return *backend_; }

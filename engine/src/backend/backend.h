@@ -49,6 +49,13 @@ class backend {
   virtual int64_t weight_bytes() const = 0;
 
   virtual std::unique_ptr<backend_state> new_state() const = 0;
+  // For memory plans: global KV bytes per token, self-decoder state bytes of one session,
+  // transient bytes of a prefill chunk (an estimate from the buffer shapes), bytes free now on
+  // the device (-1: unknown).
+  virtual int64_t kv_bytes_per_token() const = 0;
+  virtual int64_t self_state_bytes() const = 0;
+  virtual int64_t workspace_bytes(int64_t chunk_tokens) const = 0;
+  virtual int64_t available_memory() const = 0;
   // Makes room for `n_tokens` in total (the global KV is preallocated and written in place).
   virtual status reserve(backend_state& st, int64_t n_tokens) const = 0;
   // Self-decoder over tokens at positions st.n_tokens() .. + tokens.size()-1 (any length: the
@@ -77,6 +84,9 @@ class backend {
   // kept, not copied) and the self-decoder state and last hidden row are restored.
   virtual status rewind(backend_state& st, const host_state& self) const = 0;
 };
+
+// Host memory available now (MemAvailable of /proc/meminfo; -1 where unknown).
+int64_t host_available_memory();
 
 // The CPU backend (engine/src/backend/cpu/cpu_backend.cpp).
 // `source` names the weights file in error messages.

@@ -1,5 +1,7 @@
 // tome::model::load: reads and checks a model directory (config.json, tokenizer.model,
 // model.safetensors), fingerprints it, and puts the weights on the chosen backend.
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -122,6 +124,47 @@ std::string model::weights_dtype() const { return weights_dtype_; }
 int64_t model::n_parameters() const { return n_parameters_; }
 backend_kind model::backend_in_use() const { return backend_->kind(); }
 std::string model::backend_description() const { return backend_->description(); }
+int64_t host_available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib) {
+    std::getline(f, unit);
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return -1;
+}
+
+std::string format_bytes(int64_t b) {
+  char buf[32];
+  if (b < 1024) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(b));
+  else if (b < (int64_t{1} << 20)) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else if (b < (int64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
+  else std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+  return buf;
+}
+
+std::string memory_plan::describe() const {
+  std::string s = std::to_string(n_tokens) + " tokens need " + format_bytes(additional()) +
+                  " (global KV " + format_bytes(need.global_kv) + ", self-decoder state " +
+                  format_bytes(need.self_state) + ", workspace " + format_bytes(need.workspace) +
+                  "; weights " + format_bytes(need.weights) + " already loaded)";
+  if (available >= 0) s += ", " + format_bytes(available) + " free";
+  return s;
+}
+
+memory_plan model::plan_memory(int64_t n_tokens, int64_t chunk_tokens) const {
+  memory_plan p;
+  p.n_tokens = n_tokens;
+  p.need.weights = backend_->weight_bytes();
+  p.need.global_kv = n_tokens * backend_->kv_bytes_per_token();
+  p.need.self_state = backend_->self_state_bytes();
+  p.need.workspace = backend_->workspace_bytes(std::clamp<int64_t>(chunk_tokens, 1, std::max<int64_t>(n_tokens, 1)));
+  p.available = backend_->available_memory();
+  return p;
+}
+
 memory_breakdown model::memory() const {
   memory_breakdown m;
   m.weights = backend_->weight_bytes();

@@ -71,6 +71,15 @@ class cpu_backend final : public backend {
   }
   int64_t weight_bytes() const override { return weight_bytes_; }
 
+  int64_t kv_bytes_per_token() const override { return 2 * c_.kv_dim() * 4; }
+  int64_t self_state_bytes() const override { return new_state()->memory().self_state; }
+  int64_t workspace_bytes(int64_t chunk) const override {
+    // The self-decoder's f32 activations of one chunk (x, norms, q/k/v/g, attention output,
+    // FFN pair) and one row of logits.
+    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 4 + c_.vocab_size * 4;
+  }
+  int64_t available_memory() const override { return host_available_memory(); }
+
   std::unique_ptr<backend_state> new_state() const override {
     auto st = std::make_unique<cpu_state>();
     st->kv_dim = c_.kv_dim();

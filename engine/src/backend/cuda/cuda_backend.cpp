@@ -160,6 +160,25 @@ class cuda_backend final : public backend {
   std::string description() const override { return "CUDA (" + name_ + ", bf16)"; }
   int64_t weight_bytes() const override { return weight_bytes_; }
 
+  int64_t kv_bytes_per_token() const override { return 2 * c_.kv_dim() * 2; }  // bf16
+  int64_t self_state_bytes() const override {
+    if (c_.self_kind == self_decoder_kind::gated_retention) {
+      const int64_t hd = c_.self_head_dim();
+      return c_.n_self_layers * c_.n_self_heads * hd * hd * 4;
+    }
+    return 2 * c_.n_self_layers * std::max<int64_t>(c_.window - 1, 1) * c_.dim * 2;
+  }
+  int64_t workspace_bytes(int64_t chunk) const override {
+    // bf16 activations of one chunk, the f32 chunkwise-retention scratch, the logits.
+    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + chunk * c_.dim * 4 +
+           c_.vocab_size * 4;
+  }
+  int64_t available_memory() const override {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return -1;
+    return static_cast<int64_t>(free_b);
+  }
+
   std::unique_ptr<backend_state> new_state() const override {
     auto st = std::make_unique<cuda_state>();
     st->kv_dim = c_.kv_dim();
