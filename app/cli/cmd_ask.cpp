@@ -7,6 +7,9 @@
 
 #include "cli_common.h"
 #include "tome/service/service.h"
+#ifdef TOME_HAVE_INGEST
+#include "tome/service/ingest.h"
+#endif
 
 namespace tome::cli {
 namespace {
@@ -17,6 +20,7 @@ void on_sigint(int) { g_cancel.store(true); }
 struct ask_options {
   std::string library, session, question, model_dir, thread;
   bool quiet = false;
+  size_t sources = 0;
   generate_params gen;
   backend_options be;
 };
@@ -31,6 +35,7 @@ int run(const ask_options& o) {
   p.thread = o.thread;
   p.gen = o.gen;
   p.gen.cancel = &g_cancel;
+  p.attention = o.sources > 0;
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -41,6 +46,31 @@ int run(const ask_options& o) {
     std::fprintf(stderr, "tome: %s\n", r.message().c_str());
     return 1;
   }
+#ifdef TOME_HAVE_INGEST
+  if (o.sources > 0) {
+    auto info = lib->info(o.session);
+    if (!info) {
+      std::fprintf(stderr, "tome: %s\n", info.message().c_str());
+      return 1;
+    }
+    auto spans = service::attention_sources(*info, r->attention, o.sources);
+    if (!spans) {
+      std::fprintf(stderr, "tome: %s\n", spans.message().c_str());
+      return 1;
+    }
+    std::printf("sources:\n");
+    for (const auto& sp : *spans) {
+      std::printf("  %5.1f%%  %s", 100.0 * sp.mass, sp.source.file.c_str());
+      if (sp.source.page > 0) std::printf(" p. %d", sp.source.page);
+      if (sp.source.line_begin > 0) {
+        std::printf(sp.source.line_end > sp.source.line_begin ? " lines %d-%d" : " line %d",
+                    sp.source.line_begin, sp.source.line_end);
+      }
+      if (!sp.source.title.empty()) std::printf("  (%s)", sp.source.title.c_str());
+      std::printf("\n");
+    }
+  }
+#endif
   if (!o.quiet)
     std::fprintf(stderr, "[thread %s | %zu tokens, %.1f tokens/s | %lld tokens in context | %s]\n",
                  r->thread.c_str(), r->answer.tokens.size(),
@@ -63,6 +93,10 @@ void register_ask(CLI::App& app) {
   cmd->add_option("--max-tokens,-n", o->gen.max_tokens, "tokens to generate")
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", o->quiet, "no statistics on stderr");
+#ifdef TOME_HAVE_INGEST
+  cmd->add_option("--sources", o->sources,
+                  "print the N passages the answer attended to most (file, page, lines)");
+#endif
   add_sampling_options(*cmd, o->gen.sampling);
   add_library_option(*cmd, o->library);
   o->be.add(*cmd);

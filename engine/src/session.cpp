@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "backend/backend.h"
 #include "memory/session_state.h"
@@ -193,7 +194,9 @@ result<generate_result> session::generate(const generate_params& p, const token_
   const auto t0 = clock_type::now();
   if (n_tokens() == 0) return error("the session is empty: prefill a prompt before generating");
   sampler smp(p.sampling);
-  detokenizer detok(model_->tok());
+  // A model without a tokenizer (random weights for benchmarks) generates token ids only.
+  std::optional<detokenizer> detok;
+  if (model_->has_tokenizer()) detok.emplace(model_->tok());
   const int32_t eos = model_->config().special_id("eos");
   std::string text;      // everything decoded so far
   size_t emitted = 0;    // bytes of text already passed to on_token
@@ -206,6 +209,12 @@ result<generate_result> session::generate(const generate_params& p, const token_
     }
     auto lg = logits();
     if (!lg) return lg.error_status();
+    if (p.attention) {  // where this prediction looks, summed over the answer
+      auto am = attention_mass();
+      if (!am) return am.error_status();
+      p.attention->resize(am->size(), 0.0f);
+      for (size_t j = 0; j < am->size(); ++j) (*p.attention)[j] += (*am)[j];
+    }
     const int32_t id = smp.sample(*lg, state_->tokens);
     auto next = decode(id);
     if (!next) return next.error_status();
@@ -214,7 +223,7 @@ result<generate_result> session::generate(const generate_params& p, const token_
       out.reason = stop_reason::eos;
       break;
     }
-    text += detok.push(id);
+    if (detok) text += detok->push(id);
     size_t end = text.size();
     for (const std::string& s : p.stop) {
       if (s.empty()) continue;
@@ -237,12 +246,18 @@ result<generate_result> session::generate(const generate_params& p, const token_
     }
   }
   if (out.reason != stop_reason::stop_string) {
-    text += detok.flush();
+    if (detok) text += detok->flush();
     if (on_token && text.size() > emitted) on_token(-1, std::string_view(text).substr(emitted));
   }
   out.text = std::move(text);
   out.seconds = seconds_since(t0);
   return out;
+}
+
+result<std::vector<float>> session::attention_mass() {
+  std::vector<float> mass(static_cast<size_t>(n_tokens()));
+  TOME_TRY(model_->be().attention_mass(*state_->dev, mass));
+  return mass;
 }
 
 std::vector<uint8_t> session::serialize() const {

@@ -1,6 +1,6 @@
 # tome ingest resources/sample/keeper.md, then tome ask "What is the pass key?": the answer must be
 # the number the document holds (7341), and asking again after reopening the library gives the
-# same answer (the session was persisted, not re-read).
+# same answer (the session was persisted, not re-read); --sources names the line it came from.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 set(lib ${WORK_DIR}/library.db)
@@ -20,3 +20,14 @@ foreach(round 1 2)
   endif()
 endforeach()
 message(STATUS "answer: ${out}")
+
+# --sources: the passage the answer attended to most is the line that states the pass key
+# (resources/sample/keeper.md line 38), found through the attention mass of the last
+# cross-decoder layer and the document's source map.
+execute_process(COMMAND ${TOME} ask sample "What is the pass key?" --model ${model} --backend cpu
+                  --library ${lib} --sources 3
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "sources:\n +[0-9.]+% +keeper.md line 38 ")
+  message(FATAL_ERROR "expected keeper.md line 38 as the first source, got (${rc}):\n${out}\n${err}")
+endif()
+message(STATUS "sources: ${out}")

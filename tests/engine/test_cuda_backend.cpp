@@ -138,6 +138,27 @@ TEST_P(CudaVsCpu, RewindToAMarkEqualsAFreshSession) {
   }
 }
 
+TEST_P(CudaVsCpu, AttentionMassAgrees) {
+  auto [cpu_m, gpu_m] = load_both();
+  const auto toks = tokens_for(*cpu_m, 2000, 9);
+  auto sc = session::create(cpu_m);
+  auto sg = session::create(gpu_m);
+  ASSERT_TRUE((*sc)->prefill(toks).ok());
+  ASSERT_TRUE((*sg)->prefill(toks).ok());
+  auto a = (*sc)->attention_mass();
+  auto b = (*sg)->attention_mass();
+  ASSERT_TRUE(a.ok() && b.ok()) << a.message() << b.message();
+  ASSERT_EQ(a->size(), b->size());
+  double worst = 0, total = 0;
+  for (size_t j = 0; j < a->size(); ++j) {
+    worst = std::max(worst, static_cast<double>(std::abs((*a)[j] - (*b)[j])));
+    total += (*b)[j];
+  }
+  std::printf("[ %s ] attention mass over 2000 positions: max |gpu - cpu| %.2e\n", GetParam().c_str(), worst);
+  EXPECT_LT(worst, 0.02);  // bf16 activations vs f32 on the GPU path, on weights of at most 1
+  EXPECT_NEAR(total, 1.0, 1e-3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaVsCpu,
                          ::testing::Values("gret-f32", "gret-int8", "swa-f32", "swa-bf16", "builtin:tome-25m",
                                            "builtin:tome-25m-swa"),

@@ -166,6 +166,41 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CrossAttn,
                                            cross_case{1, 100, 6, 2, 64}, cross_case{3, 9000, 4, 1, 32},
                                            cross_case{1, 20000, 8, 8, 16}, cross_case{33, 5, 6, 3, 8}));
 
+// Attention mass of one query: the head-averaged softmax weights, against a float64 reference;
+// they sum to 1. Bound 1e-6 absolute per key (weights are at most 1).
+TEST(AttentionMass, MatchesReferenceAndSumsToOne) {
+  for (auto [n, hq, hkv, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 1, 2}, {37, 4, 2, 16},
+                                {9000, 6, 2, 64}, {5000, 8, 8, 32}}) {
+    auto q = randn(static_cast<size_t>(hq * hd), 31);
+    auto k = randn(static_cast<size_t>(n * hkv * hd), 32);
+    for (auto& x : q) x *= 2.0f;  // peaked distributions, not near-uniform ones
+    std::vector<float> mass(static_cast<size_t>(n));
+    cpu::attention_mass(q.data(), k.data(), n, hq, hkv, hd, mass.data());
+    std::vector<double> ref(static_cast<size_t>(n), 0.0);
+    for (int64_t h = 0; h < hq; ++h) {
+      const int64_t g = h / (hq / hkv);
+      std::vector<double> s(static_cast<size_t>(n));
+      double m = -1e300, sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double d = 0;
+        for (int64_t e = 0; e < hd; ++e)
+          d += static_cast<double>(q[static_cast<size_t>(h * hd + e)]) * k[static_cast<size_t>((j * hkv + g) * hd + e)];
+        s[static_cast<size_t>(j)] = d / std::sqrt(static_cast<double>(hd));
+        m = std::max(m, s[static_cast<size_t>(j)]);
+      }
+      for (double& x : s) sum += (x = std::exp(x - m));
+      for (int64_t j = 0; j < n; ++j) ref[static_cast<size_t>(j)] += s[static_cast<size_t>(j)] / sum / static_cast<double>(hq);
+    }
+    double total = 0, worst = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      total += mass[static_cast<size_t>(j)];
+      worst = std::max(worst, std::abs(mass[static_cast<size_t>(j)] - ref[static_cast<size_t>(j)]));
+    }
+    EXPECT_LT(worst, 1e-6) << "n " << n;
+    EXPECT_NEAR(total, 1.0, 1e-4) << "n " << n;
+  }
+}
+
 struct swa_case {
   int64_t total, window, first_call, hd, heads;
 };

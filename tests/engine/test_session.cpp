@@ -203,6 +203,38 @@ TEST_P(Kinds, RewindRefusesAMarkWhoseTokensChanged) {
   EXPECT_EQ((*s)->n_tokens(), 30);
 }
 
+// The attention mass of the last position covers every position and sums to 1; generate() adds
+// one such distribution per generated token.
+TEST_P(Kinds, AttentionMassCoversTheSessionAndAccumulatesOverAnAnswer) {
+  auto m = tiny(GetParam());
+  auto s = session::create(m);
+  ASSERT_TRUE((*s)->prefill(random_tokens(300, 17)).ok());
+  auto mass = (*s)->attention_mass();
+  ASSERT_TRUE(mass.ok()) << mass.message();
+  ASSERT_EQ(static_cast<int64_t>(mass->size()), 300);
+  double total = 0;
+  for (float x : *mass) {
+    EXPECT_GE(x, 0.0f);
+    total += x;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-4);
+  std::vector<float> acc;
+  generate_params gp;
+  gp.max_tokens = 6;
+  gp.stop_at_eos = false;
+  gp.attention = &acc;
+  auto g = (*s)->generate(gp);
+  ASSERT_TRUE(g.ok()) << g.message();
+  EXPECT_EQ(static_cast<int64_t>(acc.size()), 300 + 5);  // the last step sees 305 positions
+  total = 0;
+  for (float x : acc) total += x;
+  EXPECT_NEAR(total, 6.0, 1e-3);
+  // The first step's distribution is the one computed above.
+  auto fresh = session::create(m);
+  ASSERT_TRUE((*fresh)->prefill(random_tokens(300, 17)).ok());
+  EXPECT_EQ(*(*fresh)->attention_mass(), *mass);
+}
+
 TEST_P(Kinds, MemoryPlanMatchesWhatTheSessionHolds) {
   auto m = tiny(GetParam());
   const memory_plan plan = m->plan_memory(200, 64);

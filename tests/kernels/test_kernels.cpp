@@ -223,6 +223,28 @@ TEST_F(Kernels, SlidingWindowAttnMatchesCpuTwinWithRing) {
   }
 }
 
+TEST_F(Kernels, AttentionMassMatchesCpuTwin) {
+  for (auto [n, hq, hkv, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 1, 16}, {300, 4, 2, 64},
+                                {70000, 8, 2, 64}, {5000, 24, 8, 128}}) {
+    auto q = random_bf16(static_cast<size_t>(hq * hd), 51);
+    auto k = random_bf16(static_cast<size_t>(n * hkv * hd), 52);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dm = upload(std::vector<float>(static_cast<size_t>(n)));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(kernels::attention_mass_workspace_floats(n, hq))));
+    ASSERT_TRUE(kernels::attention_mass(dq, dk, n, hq, hkv, hd, dm, ws, stream_).ok());
+    std::vector<float> ref(static_cast<size_t>(n));
+    cpu::attention_mass(widen(q).data(), widen(k).data(), n, hq, hkv, hd, ref.data());
+    const auto got = download(dm, static_cast<size_t>(n));
+    double total = 0;
+    for (size_t j = 0; j < ref.size(); ++j) {
+      ASSERT_LE(std::abs(got[j] - ref[j]), 1e-3f * ref[j] + 1e-7f) << "attention_mass key " << j << " of " << n;
+      total += got[j];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-3) << n;
+  }
+}
+
 TEST_F(Kernels, CrossAttnMatchesCpuTwinWithSplits) {
   for (auto [rows, pos0, hq, hkv, hd, splits] :
        {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int>{1, 0, 4, 2, 16, 1}, {1, 5000, 6, 2, 64, 8},

@@ -2,6 +2,7 @@
 // plan) and read_plan (the checkpointed prefill through read_document); the source map's JSON.
 #include "tome/service/ingest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -212,6 +213,72 @@ result<stored_map> parse_source_map(const store::document_record& rec) {
   out.token_offset = j["token_offset"].get<int64_t>();
   if (out.token_offset < 0 || out.token_offset > rec.token_end - rec.token_begin)
     return error(where + " has an offset outside the document");
+  return out;
+}
+
+result<std::vector<source_span>> attention_sources(const store::session_info& info,
+                                                   std::span<const float> mass, size_t max_spans) {
+  struct line_run {
+    size_t document, segment;
+    ingest::source_ref source;
+    double mass = 0;
+    int64_t begin = 0, end = 0;
+  };
+  std::vector<line_run> runs;
+  double total = 0;
+  const int64_t n = static_cast<int64_t>(mass.size());
+  for (size_t d = 0; d < info.documents.size(); ++d) {
+    const store::document_record& rec = info.documents[d];
+    if (rec.token_begin >= n) continue;
+    auto sm = parse_source_map(rec);
+    if (!sm) return sm.error_status();
+    const int64_t first = rec.token_begin + sm->token_offset;
+    const int64_t last = std::min({rec.token_end, n, first + static_cast<int64_t>(sm->map.token_count())});
+    for (int64_t p = first; p < last; ++p) {
+      auto loc = sm->map.locate(static_cast<uint64_t>(p - first));
+      if (!loc || loc->kind == ingest::segment_kind::file_header) continue;
+      const float w = mass[static_cast<size_t>(p)];
+      total += w;
+      if (!runs.empty() && runs.back().document == d && runs.back().segment == loc->segment &&
+          runs.back().source.line_begin == loc->source.line_begin && runs.back().end == p) {
+        runs.back().mass += w;
+        runs.back().end = p + 1;
+      } else {
+        runs.push_back({d, loc->segment, loc->source, w, p, p + 1});
+      }
+    }
+  }
+  // The heaviest lines (a line split into runs by other content counts each run on its own).
+  std::vector<size_t> order(runs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const size_t k = std::min(max_spans, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                    [&](size_t a, size_t b) { return runs[a].mass > runs[b].mass; });
+  order.resize(k);
+  std::sort(order.begin(), order.end());  // document order, to merge neighbours
+  std::vector<source_span> out;
+  for (size_t idx : order) {
+    const line_run& r = runs[idx];
+    if (!out.empty()) {
+      source_span& prev = out.back();
+      if (prev.document == r.document && prev.source.file == r.source.file &&
+          prev.source.page == r.source.page && r.source.line_begin <= prev.source.line_end + 1 &&
+          r.source.line_begin >= prev.source.line_begin) {
+        prev.source.line_end = std::max(prev.source.line_end, r.source.line_end);
+        prev.mass += total > 0 ? r.mass / total : 0;
+        prev.token_end = std::max(prev.token_end, r.end);
+        continue;
+      }
+    }
+    source_span sp;
+    sp.document = r.document;
+    sp.source = r.source;
+    sp.mass = total > 0 ? r.mass / total : 0;
+    sp.token_begin = r.begin;
+    sp.token_end = r.end;
+    out.push_back(std::move(sp));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const source_span& a, const source_span& b) { return a.mass > b.mass; });
   return out;
 }
 

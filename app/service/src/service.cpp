@@ -98,7 +98,9 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   }
   auto pr = (*s)->prefill(q);
   if (!pr) return pr.error_status();
-  auto gen = (*s)->generate(p.gen, on_token);
+  generate_params gp = p.gen;
+  if (p.attention) gp.attention = &out.attention;
+  auto gen = (*s)->generate(gp, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session, **s, out.thread));

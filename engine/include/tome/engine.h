@@ -134,6 +134,10 @@ struct generate_params {
   std::vector<std::string> stop;  // stop strings; the text stops before the match
   bool stop_at_eos = true;
   const std::atomic<bool>* cancel = nullptr;
+  // If set: for every generated token, the attention mass of the step that predicted it
+  // (session::attention_mass) is added here, indexed by session position (resized to fit): which
+  // parts of the document the answer drew on. Costs one more cross-decoder pass per token.
+  std::vector<float>* attention = nullptr;
 };
 
 // Receives each new token and the UTF-8 text it completes (may be empty: a partial character,
@@ -188,6 +192,10 @@ class session {
   result<std::span<const float>> decode(int32_t token);
   // Logits after the last token (computed on demand if the last prefill skipped them).
   result<std::span<const float>> logits();
+  // Where the model looks to predict the next token: the attention of the last cross-decoder
+  // layer from the last position over every position of the global KV, averaged over heads
+  // ([n_tokens()], sums to 1). The desktop app aggregates it to source spans.
+  result<std::vector<float>> attention_mass();
   // Samples up to max_tokens; every returned token is appended to the session.
   result<generate_result> generate(const generate_params& p, const token_fn& on_token = {});
 

@@ -74,6 +74,9 @@ class backend {
   virtual status forward_all(backend_state& st, std::span<const int32_t> tokens,
                              std::vector<float>& logits, std::vector<float>* x_s = nullptr) const = 0;
 
+  // Where the last token looks: the attention of the last cross-decoder layer's query for the
+  // last position over all st.n_tokens() global KV positions, averaged over heads (sums to 1).
+  virtual status attention_mass(backend_state& st, std::span<float> mass) const = 0;
   virtual status export_state(const backend_state& st, host_state& out) const = 0;
   virtual status import_state(backend_state& st, const host_state& in) const = 0;
   // The self-decoder part only (self_state, self_rows, last_hidden, n_tokens; global_k/v left

@@ -90,4 +90,12 @@ status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint1
                   int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
                   int64_t head_dim, int splits, float* workspace, stream_t stream);
 
+// Attention mass of one query q [Hq, hd] (bf16, post-RoPE) over keys k [n_keys, Hkv*hd]:
+// mass[j] = (1/Hq) sum_h softmax_j(q_h . k_j / sqrt(hd)), f32 [n_keys] on the device (sums to 1).
+// workspace: attention_mass_workspace_floats(n_keys, n_heads) floats.
+int64_t attention_mass_workspace_floats(int64_t n_keys, int64_t n_heads);
+status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
+                      stream_t stream);
+
 }  // namespace tome::kernels

@@ -180,4 +180,60 @@ void cross_attn(const float* q, const float* k, const float* v, float* o, int64_
   }
 }
 
+void attention_mass(const float* q, const float* k, int64_t n_keys, int64_t n_heads,
+                    int64_t n_kv_heads, int64_t hd, float* mass) {
+  if (n_keys <= 0) return;
+  const int64_t group = n_heads / n_kv_heads, stride = n_kv_heads * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Pass 1: per block of keys and head, the maximum and the sum of exp(s - max).
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks = (n_keys + kBlock - 1) / kBlock;
+  std::vector<float> bm(static_cast<size_t>(blocks * n_heads)), bl(bm.size());
+  auto scores = [&](int64_t j0, int64_t j1, std::vector<float>& s) {  // s[h * n + j]
+    const int64_t n = j1 - j0;
+    s.resize(static_cast<size_t>(n * n_heads));
+    for (int64_t j = 0; j < n; ++j) {
+      const float* kr = k + (j0 + j) * stride;
+      for (int64_t h = 0; h < n_heads; ++h)
+        s[static_cast<size_t>(h * n + j)] = dot(q + h * hd, kr + (h / group) * hd, hd) * scale;
+    }
+  };
+  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    std::vector<float> s;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t j0 = b * kBlock, j1 = std::min(n_keys, j0 + kBlock), n = j1 - j0;
+      scores(j0, j1, s);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* sh = s.data() + h * n;
+        const float m = max_of(sh, n);
+        float l = 0.0f;  // std::exp as in pass 2, so that the weights sum to 1
+        for (int64_t j = 0; j < n; ++j) l += std::exp(sh[j] - m);
+        bm[static_cast<size_t>(b * n_heads + h)] = m;
+        bl[static_cast<size_t>(b * n_heads + h)] = l;
+      }
+    }
+  });
+  std::vector<float> M(static_cast<size_t>(n_heads), -std::numeric_limits<float>::infinity());
+  std::vector<float> L(static_cast<size_t>(n_heads), 0.0f);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t b = 0; b < blocks; ++b) M[h] = std::max(M[h], bm[static_cast<size_t>(b * n_heads + h)]);
+    for (int64_t b = 0; b < blocks; ++b)
+      L[h] += bl[static_cast<size_t>(b * n_heads + h)] * std::exp(bm[static_cast<size_t>(b * n_heads + h)] - M[h]);
+  }
+  // Pass 2: the normalised weights, averaged over heads.
+  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    std::vector<float> s;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t j0 = b * kBlock, j1 = std::min(n_keys, j0 + kBlock), n = j1 - j0;
+      scores(j0, j1, s);
+      for (int64_t j = 0; j < n; ++j) mass[j0 + j] = 0.0f;
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const float* sh = s.data() + h * n;
+        const float inv = 1.0f / (L[h] * static_cast<float>(n_heads));
+        for (int64_t j = 0; j < n; ++j) mass[j0 + j] += std::exp(sh[j] - M[h]) * inv;
+      }
+    }
+  });
+}
+
 }  // namespace tome::cpu

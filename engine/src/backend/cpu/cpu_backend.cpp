@@ -146,6 +146,14 @@ class cpu_backend final : public backend {
     return cross_pass(st, xs, pos0, T, logits.data());
   }
 
+  status attention_mass(backend_state& base, std::span<float> mass) const override {
+    auto& st = static_cast<cpu_state&>(base);
+    if (st.n == 0) return error("no tokens in the session: no attention to report");
+    if (static_cast<int64_t>(mass.size()) != st.n) return error("attention_mass: wrong output size");
+    fvec x(st.last_hidden);
+    return cross_pass(st, x, st.n - 1, 1, nullptr, mass.data());
+  }
+
   status export_state(const backend_state& base, host_state& out) const override {
     const auto& st = static_cast<const cpu_state&>(base);
     TOME_TRY(export_self(base, out));
@@ -337,7 +345,10 @@ class cpu_backend final : public backend {
   }
 
   // Cross-decoder + head over rows of X_s at positions pos0..pos0+rows-1 (keys 0..pos in st).
-  status cross_pass(const cpu_state& st, fvec& x, int64_t pos0, int64_t rows, float* logits) const {
+  // With `mass` (rows == 1): stops at the last layer's query and writes its attention mass over
+  // keys 0..pos0 instead of logits.
+  status cross_pass(const cpu_state& st, fvec& x, int64_t pos0, int64_t rows, float* logits,
+                    float* mass = nullptr) const {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim();
     const float eps = static_cast<float>(c_.norm_eps);
     fvec xn(static_cast<size_t>(rows * D)), q(xn.size()), o(xn.size());
@@ -345,6 +356,10 @@ class cpu_backend final : public backend {
       cpu::rms_norm(x.data(), w.mixer_norm.data(), xn.data(), rows, D, eps);
       cpu::linear(xn.data(), rows, w.wq.data(), D, D, q.data());
       cpu::rope(q.data(), rows, Hq, hd, pos0, freq_.data());
+      if (mass && &w == &cross_.back()) {
+        cpu::attention_mass(q.data(), st.k.data(), pos0 + 1, Hq, c_.n_kv_heads, hd, mass);
+        return {};
+      }
       cpu::cross_attn(q.data(), st.k.data(), st.v.data(), o.data(), rows, pos0, Hq, c_.n_kv_heads, hd);
       cpu::linear(o.data(), rows, w.wo.data(), D, D, q.data());
       cpu::add(x.data(), q.data(), rows * D);

@@ -58,4 +58,10 @@ void sliding_window_attn(const float* q, const float* k, const float* v, const f
 void cross_attn(const float* q, const float* k, const float* v, float* o, int64_t rows,
                 int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim);
 
+// Attention mass of one query row q [n_heads, hd] over keys k [n_keys, n_kv_heads*hd] (GQA):
+// mass[j] = (1/n_heads) * sum_h softmax_j(q_h . k_j / sqrt(hd)), so that sum_j mass[j] = 1. Which
+// positions of the global KV the cross-decoder reads for this query (the app's "sources").
+void attention_mass(const float* q, const float* k, int64_t n_keys, int64_t n_heads,
+                    int64_t n_kv_heads, int64_t hd, float* mass);
+
 }  // namespace tome::cpu

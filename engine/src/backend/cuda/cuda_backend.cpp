@@ -270,6 +270,18 @@ class cuda_backend final : public backend {
     return cross_pass(st, pos0, T, logits.data());
   }
 
+  status attention_mass(backend_state& base, std::span<float> mass) const override {
+    std::lock_guard lk(m_);
+    auto& st = static_cast<cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
+    if (st.n == 0) return error("no tokens in the session: no attention to report");
+    if (static_cast<int64_t>(mass.size()) != st.n) return error("attention_mass: wrong output size");
+    TOME_TRY(ws_.x.ensure(static_cast<size_t>(c_.dim) * 2));
+    CUDA_TRY(cudaMemcpyAsync(ws_.x.as(), st.last_hidden.as(), static_cast<size_t>(c_.dim) * 2,
+                             cudaMemcpyDeviceToDevice, stream_));
+    return cross_pass(st, st.n - 1, 1, nullptr, mass.data());
+  }
+
   status export_state(const backend_state& base, host_state& out) const override {
     TOME_TRY(export_self(base, out));
     std::lock_guard lk(m_);
@@ -337,7 +349,7 @@ class cuda_backend final : public backend {
 
  private:
   struct workspace {
-    dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws;
+    dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws, mass;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
 
@@ -526,7 +538,10 @@ class cuda_backend final : public backend {
   }
 
   // Cross-decoder + head over rows of ws_.x (X_s) at positions pos0..; logits f32 [rows, V] to host.
-  status cross_pass(const cuda_state& st, int64_t pos0, int64_t rows, float* logits) const {
+  // With `mass` (rows == 1, host [pos0 + 1]): stops at the last layer's query and writes its
+  // attention mass over keys 0..pos0 instead of logits.
+  status cross_pass(const cuda_state& st, int64_t pos0, int64_t rows, float* logits,
+                    float* mass = nullptr) const {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim(), V = c_.vocab_size;
     const float eps = static_cast<float>(c_.norm_eps);
     TOME_TRY(ensure_workspace(rows));
@@ -538,6 +553,15 @@ class cuda_backend final : public backend {
       KTRY(kernels::rms_norm(ws_.x.as(), w.mixer_norm.as(), ws_.xn.as(), rows, D, eps, stream_));
       TOME_TRY(gemm(ws_.xn.as(), rows, w.wq, D, D, ws_.q.as()));
       KTRY(kernels::rope(ws_.q.as(), rows, Hq, hd, pos0, freq_.as<float>(), stream_));
+      if (mass && &w == &cross_.back()) {
+        const int64_t n = pos0 + 1;
+        TOME_TRY(ws_.mass.ensure(static_cast<size_t>(n + kernels::attention_mass_workspace_floats(n, Hq)) * 4));
+        float* out = ws_.mass.as<float>();
+        KTRY(kernels::attention_mass(ws_.q.as(), st.k.as(), n, Hq, c_.n_kv_heads, hd, out, out + n, stream_));
+        CUDA_TRY(cudaMemcpyAsync(mass, out, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+        CUDA_TRY(cudaStreamSynchronize(stream_));
+        return {};
+      }
       KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
                                ws_.attn.as<float>(), stream_));
       TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.tmp.as()));

@@ -66,4 +66,21 @@ struct stored_map {
 };
 result<stored_map> parse_source_map(const store::document_record& rec);
 
+// A passage an answer drew on: a line range of one of the session's documents and its share of
+// the attention mass (generate_params::attention, summed over the answer's tokens).
+struct source_span {
+  size_t document = 0;        // index into session_info::documents
+  ingest::source_ref source;  // file, page, line_begin..line_end, title
+  double mass = 0;            // share of the answer's attention on the documents (0..1)
+  int64_t token_begin = 0, token_end = 0;  // session positions [begin, end)
+};
+
+// The attention mass (indexed by session position) aggregated to the lines of the session's
+// documents through their source maps; the `max_spans` heaviest lines, adjacent ones merged,
+// heaviest first. Positions outside the documents (template tokens, the question, the answer)
+// are not counted; a document whose source map is damaged is an error naming it.
+result<std::vector<source_span>> attention_sources(const store::session_info& info,
+                                                   std::span<const float> mass,
+                                                   size_t max_spans = 5);
+
 }  // namespace tome::service

@@ -35,11 +35,15 @@ result<store::checkpoint_result> read_document(store::library& lib, std::shared_
 struct ask_params {
   std::string thread;  // empty: a new thread "q<N>"; an existing name continues that thread
   generate_params gen;
+  bool attention = false;  // collect the answer's attention mass (one more pass per token)
 };
 
 struct ask_result {
   std::string thread;
   generate_result answer;
+  // With ask_params::attention: the answer's attention mass by session position (attention_sources
+  // in ingest.h turns it into passages of the documents).
+  std::vector<float> attention;
   int64_t context_tokens = 0;  // tokens in the thread after the answer
 };
 
