@@ -72,6 +72,9 @@ int run(const ingest_options& o) {
                  session.c_str());
     return 130;
   }
+  if (r->resumed_from > 0)
+    std::fprintf(stderr, "kept %lld tokens already read (unchanged), read %lld\n",
+                 static_cast<long long>(r->resumed_from), static_cast<long long>(r->tokens_done));
   std::printf("session '%s': %s read (%zu tokens)\n", session.c_str(), o.path.c_str(), plan->tokens.size());
   return 0;
 }

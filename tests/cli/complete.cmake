@@ -1,6 +1,9 @@
 # tome ingest of a tiny repository, then tome complete at a cursor: the pipeline runs (exit 0,
 # FIM through the model's completion template with the repository in context), and a missing
-# file, a line past the end and a malformed cursor are refused with their messages.
+# file, a line past the end and a malformed cursor are refused with their messages. Then a file is
+# edited and the repository ingested again: the session keeps the tokens before the change (from
+# the last checkpoint before it) and reads only the rest, and completes exactly like a session
+# that read the edited repository afresh.
 # The repository lives outside the source tree: inside it, the tree's own .gitignore (build/)
 # would rightly hide every file from the ingest.
 string(RANDOM LENGTH 8 suffix)
@@ -12,7 +15,7 @@ file(WRITE ${WORK_DIR}/repo/src/main.py "from geometry import circle_area\n\n\nd
 set(lib ${WORK_DIR}/library.db)
 set(model ${SOURCE_DIR}/resources/models/tome-25m)
 set(common --model ${model} --backend cpu --library ${lib})
-execute_process(COMMAND ${TOME} ingest ${WORK_DIR}/repo --session demo ${common}
+execute_process(COMMAND ${TOME} ingest ${WORK_DIR}/repo --session demo --chunk 16 ${common}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0 OR NOT err MATCHES "files: +2")
   message(FATAL_ERROR "tome ingest of the repository failed (${rc}):\n${out}\n${err}")
@@ -32,4 +35,28 @@ foreach(case "src/nope.py:1|cannot be read" "src/main.py:99|has no line 99" "src
     message(FATAL_ERROR "cursor ${cursor}: expected a refusal '${want}' (${rc}):\n${err}")
   endif()
 endforeach()
+# Edit main.py (the most recently changed file: read last) and ingest again.
+file(APPEND ${WORK_DIR}/repo/src/main.py "\n\ndef report_twice(r):\n    report(r)\n    report(r)\n")
+execute_process(COMMAND ${TOME} ingest ${WORK_DIR}/repo --session demo --chunk 16 ${common}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "kept [1-9][0-9]* tokens already read")
+  message(FATAL_ERROR "re-ingest of the edited repository did not keep the unchanged part (${rc}):\n${out}\n${err}")
+endif()
+string(REGEX MATCH "kept [0-9]+ tokens already read \\(unchanged\\), read [0-9]+" kept "${err}")
+message(STATUS "re-ingest: ${kept}")
+execute_process(COMMAND ${TOME} ingest ${WORK_DIR}/repo --session fresh --chunk 16 ${common}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "fresh ingest of the edited repository failed (${rc}):\n${out}\n${err}")
+endif()
+foreach(s demo fresh)
+  execute_process(COMMAND ${TOME} complete ${s} src/main.py:9 -n 12 ${common}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out_${s} ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "tome complete on ${s} failed (${rc}):\n${err}")
+  endif()
+endforeach()
+if(NOT out_demo STREQUAL out_fresh)
+  message(FATAL_ERROR "the re-read session completes differently from a fresh one:\n[${out_demo}]\n[${out_fresh}]")
+endif()
 file(REMOVE_RECURSE ${WORK_DIR})

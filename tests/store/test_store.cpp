@@ -281,6 +281,71 @@ TEST_P(Kinds, ThreadsShareTheDocumentRowsAndStoreOnlyTheirSuffix) {
   EXPECT_REFUSED(lib->create_thread("book", "b"), "has a thread named 'b'");
 }
 
+// A re-read document that changes from token 250 on: rewind keeps the last checkpoint at or before
+// it (chunks of 64: token 192; rows of 100 tokens: the row at 100 is cut to 92), removes the
+// thread that branched after it and the document that started after it, and the prefill of the
+// new tokens from there gives the same session, bit for bit, as reading the new tokens afresh.
+TEST_P(Kinds, RewindToACheckpointThenRereadEqualsAFreshRead) {
+  const auto dir = scratch();
+  auto m = tiny(GetParam());
+  const auto old_toks = random_tokens(300, 21);
+  auto new_toks = old_toks;
+  for (size_t i = 250; i < new_toks.size(); ++i) new_toks[i] = (new_toks[i] + 7) % 512;
+  new_toks.resize(330, 5);
+  auto lib = open_lib(dir / "lib.db");
+  session_spec spec;
+  spec.name = "repo";
+  spec.row_tokens = 100;
+  ASSERT_TRUE(lib->create_session(*m, spec).ok());
+  document_record first;
+  first.title = "first";
+  first.token_end = 200;
+  document_record second;
+  second.title = "second";
+  second.token_begin = 200;
+  second.token_end = 300;
+  ASSERT_TRUE(lib->add_document("repo", first).ok());
+  ASSERT_TRUE(lib->add_document("repo", second).ok());
+  checkpoint_params p;
+  p.chunk_tokens = 64;
+  ASSERT_TRUE(lib->prefill("repo", m, old_toks, p).ok());
+  ASSERT_TRUE(lib->create_thread("repo", "early").ok());  // branches at 300: removed
+  EXPECT_REFUSED(lib->rewind("repo", -1), "negative");
+  EXPECT_EQ(*lib->rewind("repo", 300), 300);  // nothing changes
+  auto kept = lib->rewind("repo", 250);
+  ASSERT_TRUE(kept.ok()) << kept.message();
+  EXPECT_EQ(*kept, 192);
+  auto info = *lib->info("repo");
+  EXPECT_EQ(info.n_tokens, 192);
+  EXPECT_TRUE(info.threads.empty());
+  ASSERT_EQ(info.documents.size(), 1u);  // "second" started at 200 > 192
+  EXPECT_EQ(info.documents[0].title, "first");
+  EXPECT_TRUE(lib->verify("repo", *m).ok());
+  auto toks = *lib->tokens("repo");
+  EXPECT_EQ(toks, std::vector<int32_t>(old_toks.begin(), old_toks.begin() + 192));
+  document_record renamed = first;
+  renamed.title = "first, re-read";
+  ASSERT_TRUE(lib->update_document("repo", 0, renamed).ok());
+  EXPECT_EQ(lib->info("repo")->documents[0].title, "first, re-read");
+  EXPECT_FALSE(lib->update_document("repo", 5, renamed).ok());
+  auto r = lib->prefill("repo", m, new_toks, p);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->resumed_from, 192);
+  auto loaded = lib->load("repo", m);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  auto ref = reference(m, new_toks, 64);
+  expect_same_continuation(*ref, **loaded);
+  // Rewinding before the first checkpoint starts the document state over.
+  EXPECT_EQ(*lib->rewind("repo", 10), 0);
+  EXPECT_EQ(lib->info("repo")->n_tokens, 0);
+  EXPECT_TRUE(lib->info("repo")->documents.empty());
+  ASSERT_TRUE(lib->prefill("repo", m, new_toks, p).ok());
+  auto again = lib->load("repo", m);
+  ASSERT_TRUE(again.ok()) << again.message();
+  auto ref2 = reference(m, new_toks, 64);
+  expect_same_continuation(*ref2, **again);
+}
+
 TEST_P(Kinds, ExportImportRoundTripAndRefusals) {
   const auto dir = scratch();
   auto m = tiny(GetParam());
@@ -443,8 +508,8 @@ TEST(Store, RefusesNewerSchemaForeignFilesAndBadNames) {
   const auto dir = scratch();
   auto m = tiny("tiny");
   { ASSERT_TRUE(open_lib(dir / "lib.db")->create_session(*m, {"a"}).ok()); }
-  sql(dir / "lib.db", "PRAGMA user_version = 3");
-  EXPECT_REFUSED(library::open(dir / "lib.db"), "written by a newer Tome (schema 3");
+  sql(dir / "lib.db", "PRAGMA user_version = 4");
+  EXPECT_REFUSED(library::open(dir / "lib.db"), "written by a newer Tome (schema 4");
   std::ofstream(dir / "notes.txt") << std::string(5000, 'x');
   EXPECT_REFUSED(library::open(dir / "notes.txt"), "not a Tome database (not an SQLite file)");
   sql(dir / "other.sqlite", "CREATE TABLE t(x)");

@@ -418,6 +418,7 @@ status library::remove_session(std::string_view name) {
     TOME_TRY(t.begin());
     for (const char* sql :
          {"DELETE FROM kv_rows WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?)",
+          "DELETE FROM checkpoints WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?)",
           "DELETE FROM nodes WHERE session_id = ?", "DELETE FROM documents WHERE session_id = ?",
           "DELETE FROM sessions WHERE id = ?"}) {
       auto st = d.prepare(sql);

@@ -2,7 +2,8 @@
 // session: the self-decoder state in `sessions`, KV rows keyed by session. Schema 2 adds threads:
 // states live in `nodes` (a session's document state is its root node; a thread is a child that
 // stores only its own suffix), KV rows are keyed by node, and sessions record the tokenizer's
-// fingerprint and the at-rest compression. See docs/model-format.md, "Session store".
+// fingerprint and the at-rest compression. Schema 3 adds the self-decoder state of every prefill
+// checkpoint (table checkpoints). See docs/model-format.md, "Session store".
 #include "schema.h"
 
 #include <string>
@@ -94,6 +95,21 @@ ALTER TABLE kv_rows RENAME COLUMN session_id TO node_id;
 PRAGMA user_version = 2;
 )sql";
 
+// Schema 3: the self-decoder state at every prefill checkpoint of a document state, so that a
+// re-read of a changed repository starts again from the last checkpoint before the first change.
+constexpr const char* k_migrate_2_to_3 = R"sql(
+CREATE TABLE checkpoints(
+  node_id INTEGER NOT NULL,
+  n_tokens INTEGER NOT NULL,
+  self_rows INTEGER NOT NULL,
+  state_raw_bytes INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  state_checksum INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY(node_id, n_tokens));
+PRAGMA user_version = 3;
+)sql";
+
 static_assert(k_application_id == 1416588645, "schema-1 DDL spells the application id");
 
 }  // namespace
@@ -103,6 +119,7 @@ status create_schema(db& d) {
   TOME_TRY(t.begin());
   TOME_TRY(d.exec(k_schema_1).with_context("creating the schema"));
   TOME_TRY(d.exec(k_migrate_1_to_2).with_context("creating the schema"));
+  TOME_TRY(d.exec(k_migrate_2_to_3).with_context("creating the schema"));
   return t.commit();
 }
 
@@ -110,7 +127,8 @@ status migrate_schema(db& d, int from) {
   if (from >= k_schema_version) return {};
   transaction t(d);
   TOME_TRY(t.begin());
-  if (from == 1) TOME_TRY(d.exec(k_migrate_1_to_2).with_context("migrating schema 1 to 2"));
+  if (from <= 1) TOME_TRY(d.exec(k_migrate_1_to_2).with_context("migrating schema 1 to 2"));
+  if (from <= 2) TOME_TRY(d.exec(k_migrate_2_to_3).with_context("migrating schema 2 to 3"));
   TOME_TRY(t.commit());
   return {};
 }

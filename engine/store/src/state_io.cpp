@@ -221,6 +221,16 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   up->bind(1, total).bind(2, parts->self_rows).bind(3, static_cast<int64_t>(raw.size()));
   up->bind_blob(4, state).bind(5, state_checksum(total, parts->self_rows, state)).bind(6, n.id);
   TOME_TRY(up->run().with_context("saving the self-decoder state"));
+  if (!n.parent) {  // the document state: keep this checkpoint's state for rewinding (rewind())
+    auto cp = d->prepare(
+        std::string("INSERT OR REPLACE INTO checkpoints(node_id, n_tokens, self_rows, "
+                    "state_raw_bytes, state, state_checksum, created_at) VALUES(?,?,?,?,?,?,") +
+        k_now_sql + ")");
+    if (!cp) return cp.error_status();
+    cp->bind(1, n.id).bind(2, total).bind(3, parts->self_rows).bind(4, static_cast<int64_t>(raw.size()));
+    cp->bind_blob(5, state).bind(6, state_checksum(total, parts->self_rows, state));
+    TOME_TRY(cp->run().with_context("saving the checkpoint"));
+  }
   auto us =
       d->prepare(std::string("UPDATE sessions SET updated_at = ") + k_now_sql +
                  (n.parent ? "" : ", target_tokens = max(target_tokens, ?2)") + " WHERE id = ?1");
@@ -240,6 +250,159 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   n.self_rows = parts->self_rows;
   n.state_raw_bytes = static_cast<int64_t>(raw.size());
   return {};
+}
+
+result<int64_t> library::rewind(std::string_view session, int64_t n_tokens) {
+  auto s = impl_->get_session(session);
+  if (!s) return s.error_status();
+  auto root = impl_->get_node(*s, "");
+  if (!root) return root.error_status();
+  db& d = *impl_->d;
+  const std::string where = d.path().string() + ": session '" + s->name + "'";
+  if (n_tokens < 0) return error(where + ": cannot rewind to a negative token count");
+  if (n_tokens >= root->n_tokens) return root->n_tokens;  // everything committed is kept
+  // The checkpoint: its state (checked), or the all-zero state of an empty session.
+  int64_t c = 0, self_rows = 0;
+  std::vector<uint8_t> state;
+  {
+    auto cp = d.prepare(
+        "SELECT n_tokens, self_rows, state_raw_bytes, state, state_checksum FROM checkpoints "
+        "WHERE node_id = ? AND n_tokens <= ? AND n_tokens > 0 ORDER BY n_tokens DESC LIMIT 1");
+    if (!cp) return cp.error_status();
+    cp->bind(1, root->id).bind(2, n_tokens);
+    auto r = cp->step();
+    if (!r) return r.error_status();
+    int64_t raw_bytes = 0;
+    if (*r) {
+      c = cp->int64(0);
+      self_rows = cp->int64(1);
+      raw_bytes = cp->int64(2);
+      const auto b = cp->blob(3);
+      state.assign(b.begin(), b.end());
+      if (state_checksum(c, self_rows, state) != cp->int64(4))
+        return error(where + ": the checkpoint at token " + std::to_string(c) +
+                     " fails its checksum (the file is corrupt)");
+      std::vector<uint8_t> raw;  // sizes and decompression checked before anything is changed
+      if (raw_bytes < 0 || raw_bytes > (int64_t{1} << 36) ||
+          !decompress_bytes(state, s->comp, static_cast<size_t>(raw_bytes), raw).ok())
+        return error(where + ": the checkpoint at token " + std::to_string(c) + " is damaged");
+    } else {
+      // The all-zero state of an empty session: gated retention keeps its full matrices (zeros,
+      // the size of the stored ones), a sliding window holds no rows.
+      size_t lf = 0;
+      if (s->self_kind == static_cast<int64_t>(self_decoder_kind::gated_retention)) {
+        node_state cur;
+        TOME_TRY(impl_->read_state_blob(*s, *root, cur));
+        lf = cur.self_state.empty() ? 0 : cur.self_state[0].size();
+      }
+      std::vector<uint8_t> raw(static_cast<size_t>((s->n_self_layers * static_cast<int64_t>(lf) + s->dim) * 4), 0);
+      state = compress_bytes(raw, s->comp);
+      raw_bytes = static_cast<int64_t>(raw.size());
+    }
+    root->state_raw_bytes = raw_bytes;
+  }
+  transaction t(d);
+  TOME_TRY(t.begin());
+  // Threads that branch after the checkpoint answered about the old text: removed.
+  for (const char* sql :
+       {"DELETE FROM kv_rows WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?1 AND "
+        "parent_id IS NOT NULL AND base_tokens > ?2)",
+        "DELETE FROM nodes WHERE session_id = ?1 AND parent_id IS NOT NULL AND base_tokens > ?2",
+        "DELETE FROM documents WHERE session_id = ?1 AND token_begin >= ?2"}) {
+    auto st = d.prepare(sql);
+    if (!st) return st.error_status();
+    st->bind(1, s->id).bind(2, c);
+    TOME_TRY(st->run());
+  }
+  for (const char* sql : {"DELETE FROM kv_rows WHERE node_id = ?1 AND token_begin >= ?2",
+                          "DELETE FROM checkpoints WHERE node_id = ?1 AND n_tokens > ?2"}) {
+    auto st = d.prepare(sql);
+    if (!st) return st.error_status();
+    st->bind(1, root->id).bind(2, c);
+    TOME_TRY(st->run());
+  }
+  // The row the checkpoint cuts keeps its first c - token_begin tokens.
+  {
+    auto cut = d.prepare(
+        "SELECT token_begin, n_tokens, checksum, tokens, kv FROM kv_rows WHERE node_id = ? AND "
+        "token_begin < ? AND token_begin + n_tokens > ?");
+    if (!cut) return cut.error_status();
+    cut->bind(1, root->id).bind(2, c).bind(3, c);
+    auto r = cut->step();
+    if (!r) return r.error_status();
+    if (*r) {
+      const int64_t tb = cut->int64(0), cnt = cut->int64(1), kvd = s->kv_dim;
+      const auto tok = cut->blob(3), kv = cut->blob(4);
+      if (cnt < 1 || cnt > s->row_tokens || tok.size() != static_cast<size_t>(cnt) * 4 ||
+          row_checksum(tb, cnt, s->storage, s->comp, tok, kv) != cut->int64(2))
+        return error(where + ": the KV row at token " + std::to_string(tb) + " is damaged");
+      std::vector<float> k(static_cast<size_t>(cnt * kvd)), v(k.size());
+      TOME_TRY(decode_kv(kv, cnt, kvd, s->storage, s->comp, k, v).with_context(where));
+      const int64_t keep = c - tb;
+      const std::vector<uint8_t> nkv =
+          encode_kv(std::span<const float>(k).first(static_cast<size_t>(keep * kvd)),
+                    std::span<const float>(v).first(static_cast<size_t>(keep * kvd)), keep, kvd,
+                    s->storage, s->comp);
+      const std::vector<uint8_t> ntok(tok.begin(), tok.begin() + keep * 4);
+      auto up = d.prepare(
+          "UPDATE kv_rows SET n_tokens = ?, checksum = ?, stored_bytes = ?, tokens = ?, kv = ? "
+          "WHERE node_id = ? AND token_begin = ?");
+      if (!up) return up.error_status();
+      up->bind(1, keep).bind(2, row_checksum(tb, keep, s->storage, s->comp, ntok, nkv));
+      up->bind(3, static_cast<int64_t>(ntok.size() + nkv.size())).bind_blob(4, ntok).bind_blob(5, nkv);
+      up->bind(6, root->id).bind(7, tb);
+      TOME_TRY(up->run());
+    }
+  }
+  auto node = d.prepare(
+      std::string("UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
+                  "state_checksum = ?, updated_at = ") +
+      k_now_sql + " WHERE id = ?");
+  if (!node) return node.error_status();
+  node->bind(1, c).bind(2, self_rows).bind(3, root->state_raw_bytes).bind_blob(4, state);
+  node->bind(5, state_checksum(c, self_rows, state)).bind(6, root->id);
+  TOME_TRY(node->run());
+  auto ses = d.prepare(std::string("UPDATE sessions SET target_tokens = ?, updated_at = ") + k_now_sql +
+                       " WHERE id = ?");
+  if (!ses) return ses.error_status();
+  ses->bind(1, c).bind(2, s->id);
+  TOME_TRY(ses->run());
+  TOME_TRY(t.commit());
+  return c;
+}
+
+status library::update_document(std::string_view session, size_t index, const document_record& doc) {
+  auto s = impl_->get_session(session);
+  if (!s) return s.error_status();
+  if (doc.token_begin < 0 || doc.token_end < doc.token_begin)
+    return error("document '" + doc.title + "': invalid token range");
+  if (!doc.source_map.empty() && !nlohmann::json::accept(doc.source_map))
+    return error("document '" + doc.title + "': the source map is not valid JSON");
+  if (!doc.metadata.empty() && !nlohmann::json::accept(doc.metadata))
+    return error("document '" + doc.title + "': the metadata is not valid JSON");
+  db& d = *impl_->d;
+  transaction t(d);
+  TOME_TRY(t.begin());
+  auto id = d.prepare("SELECT id FROM documents WHERE session_id = ? ORDER BY ord LIMIT 1 OFFSET ?");
+  if (!id) return id.error_status();
+  id->bind(1, s->id).bind(2, static_cast<int64_t>(index));
+  auto r = id->step();
+  if (!r) return r.error_status();
+  if (!*r)
+    return error(d.path().string() + ": session '" + s->name + "' has no document number " +
+                 std::to_string(index + 1));
+  const int64_t doc_id = id->int64(0);
+  auto up = d.prepare(
+      std::string("UPDATE documents SET title = ?, path = ?, kind = ?, content_hash = ?, "
+                  "token_begin = ?, token_end = ?, source_map = ?, metadata = ?, added_at = ") +
+      k_now_sql + " WHERE id = ?");
+  if (!up) return up.error_status();
+  up->bind(1, doc.title).bind(2, doc.path).bind(3, doc.kind).bind(4, doc.content_hash);
+  up->bind(5, doc.token_begin).bind(6, doc.token_end);
+  up->bind_blob(7, {reinterpret_cast<const uint8_t*>(doc.source_map.data()), doc.source_map.size()});
+  up->bind(8, doc.metadata).bind(9, doc_id);
+  TOME_TRY(up->run());
+  return t.commit();
 }
 
 result<std::unique_ptr<tome::session>> library::impl::load_node(

@@ -29,7 +29,7 @@ class db;
 
 // The schema this build writes (PRAGMA user_version). Older files are migrated on open; newer
 // ones are refused ("written by a newer Tome").
-inline constexpr int k_schema_version = 2;
+inline constexpr int k_schema_version = 3;
 inline constexpr int64_t k_default_row_tokens = 4096;
 
 struct open_params {
@@ -135,6 +135,15 @@ class library {
   result<checkpoint_result> prefill(std::string_view session, std::shared_ptr<const model> m,
                                     std::span<const int32_t> tokens,
                                     const checkpoint_params& p = {});
+  // Returns the document state to its last prefill checkpoint at or before `n_tokens` (the first
+  // token a re-read document changes): the KV rows after it are dropped (a row it cuts is
+  // rewritten), the state becomes the checkpoint's, threads that branch after it and documents
+  // that start after it are removed (they were about the old text). Returns the checkpoint's
+  // token count (0: nothing is kept). One transaction: on error nothing changed.
+  result<int64_t> rewind(std::string_view session, int64_t n_tokens);
+  // Replaces the record of the session's document number `index` (session_info::documents order),
+  // e.g. a re-read repository's new content hash, token range and source map.
+  status update_document(std::string_view session, size_t index, const document_record& d);
   // Saves s as the document state (thread empty) or a thread: s must extend what is committed;
   // only rows from the last partial row on are written.
   status save(std::string_view session, const tome::session& s, std::string_view thread = {});
