@@ -5,6 +5,10 @@
 //   tome_store_bench [--dir DIR] [--gib 1] [--storage f32|bf16|fp8] [--compression none|zstd]
 //                    [--row-tokens 4096] [--keep]
 // scripts/bench_store.sh runs it with dd's sequential speeds of the same folder beside it.
+//   tome_store_bench --restore --config yoco-3b --backend cuda --tokens 131072 [--storage bf16]
+// Restore against prefill: prefills N random tokens on a random model of a built-in config
+// through the store (checkpointed, as `tome ingest` does), then restores the session onto the
+// same backend from the file (cold: cached pages dropped), and prints both times and their ratio.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,6 +52,82 @@ int64_t file_bytes(const std::filesystem::path& p) {
   return n;
 }
 
+int restore_vs_prefill(const std::filesystem::path& dir, const std::string& config,
+                       const std::string& backend, int64_t n, const std::string& storage) {
+  auto c = tome::builtin_config(config);
+  if (!c) {
+    std::fprintf(stderr, "%s\n", c.message().c_str());
+    return 1;
+  }
+  tome::load_params lp;
+  lp.backend = backend == "cuda" ? tome::backend_kind::cuda : tome::backend_kind::cpu;
+  auto t0 = clock_type::now();
+  auto m = tome::model::create_random(*c, 1, lp);
+  if (!m) {
+    std::fprintf(stderr, "%s\n", m.message().c_str());
+    return 1;
+  }
+  std::shared_ptr<const tome::model> mc = *m;
+  std::printf("model %s (%.2fB parameters) on %s, made in %.1f s\n", config.c_str(),
+              (*m)->n_parameters() / 1e9, (*m)->backend_description().c_str(), since(t0));
+  const auto file = dir / "tome-restore-bench.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+  auto lib = tome::store::library::open(file);
+  if (!lib) {
+    std::fprintf(stderr, "%s\n", lib.message().c_str());
+    return 1;
+  }
+  tome::store::session_spec spec;
+  spec.name = "bench";
+  spec.storage = *tome::store::parse_kv_storage(storage);
+  if (auto r = (*lib)->create_session(**m, spec); !r) {
+    std::fprintf(stderr, "%s\n", r.message().c_str());
+    return 1;
+  }
+  std::vector<int32_t> toks(static_cast<size_t>(n));
+  std::mt19937 rng(2);
+  for (auto& t : toks) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c->vocab_size));
+  {  // warm-up: kernels, cuBLAS handles, allocator
+    auto w = tome::session::create(mc);
+    tome::prefill_params pp;
+    pp.compute_logits = false;
+    if (!w || !(*w)->prefill(std::span(toks).first(std::min<size_t>(4096, toks.size())), pp)) return 1;
+  }
+  tome::store::checkpoint_params cp;
+  cp.compute_logits = false;
+  t0 = clock_type::now();
+  auto r = (*lib)->prefill("bench", mc, toks, cp);
+  const double prefill_s = since(t0);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.message().c_str());
+    return 1;
+  }
+  r->s.reset();
+  std::printf("prefill %lld tokens through the store (%lld checkpoints, KV stored as %s): %.2f s = %.0f tokens/s; file %.2f GiB\n",
+              static_cast<long long>(n), static_cast<long long>(r->checkpoints), storage.c_str(), prefill_s,
+              n / prefill_s, file_bytes(file) / double(1 << 30));
+  drop_cache(file);
+  t0 = clock_type::now();
+  auto back = (*lib)->load("bench", mc);
+  double restore_s = since(t0);
+  if (!back) {
+    std::fprintf(stderr, "%s\n", back.message().c_str());
+    return 1;
+  }
+  auto lg = (*back)->logits();  // the first answer needs the logits: part of the restore
+  restore_s = since(t0);
+  if (!lg) {
+    std::fprintf(stderr, "%s\n", lg.message().c_str());
+    return 1;
+  }
+  std::printf("restore from the file (cold) onto %s, with the first logits: %.2f s\n", backend.c_str(), restore_s);
+  std::printf("restore is %.1fx faster than prefilling again\n", prefill_s / restore_s);
+  back->reset();
+  lib->reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,7 +135,9 @@ int main(int argc, char** argv) {
   double gib = 1.0;
   std::string storage = "f32", comp = "none";
   int64_t row_tokens = tome::store::k_default_row_tokens;
-  bool keep = false;
+  bool keep = false, restore = false;
+  std::string config = "yoco-3b", backend = "cuda";
+  int64_t tokens = 131072;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -71,14 +153,24 @@ int main(int argc, char** argv) {
       row_tokens = std::stoll(next());
     else if (a == "--keep")
       keep = true;
+    else if (a == "--restore")
+      restore = true;
+    else if (a == "--config")
+      config = next();
+    else if (a == "--backend")
+      backend = next();
+    else if (a == "--tokens")
+      tokens = std::stoll(next());
     else {
       std::fprintf(stderr,
                    "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
-                   "[--compression none|zstd] [--row-tokens N] [--keep]\n",
-                   argv[0]);
+                   "[--compression none|zstd] [--row-tokens N] [--keep]\n"
+                   "       %s --restore [--config NAME] [--backend cpu|cuda] [--tokens N] [--storage S]\n",
+                   argv[0], argv[0]);
       return 2;
     }
   }
+  if (restore) return restore_vs_prefill(dir, config, backend, tokens, storage);
   tome::model_config c;
   c.name = "store-bench";
   c.dim = 1024;
