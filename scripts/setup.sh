@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Tome's one set-up script, behind the README's two commands (Debian 12, from a fresh machine):
 #   scripts/setup.sh run    install what is missing, build `release` (CUDA targets when nvcc is found),
-#                           read the sample document into a session and ask about it, then generate
+#                           open the desktop app on the sample document where there is a display;
+#                           else read the sample into a session and ask about it, then generate
 #   scripts/setup.sh test   install what is missing, build `dev` (with CUDA when nvcc is found) and
-#                           run the default suite, build `asan` and run its suite, run pytest
-# Both install missing Debian packages (apt-get, sudo when not root) and keep a Python virtual
+#                           run the default suite, build the Debian package and test it in a clean
+#                           Debian 12 root, build `asan` and run its suite, run pytest
+#   scripts/setup.sh package  install what is missing, build the Debian package build/package/tome_*.deb
+# All install missing Debian packages (apt-get, sudo when not root) and keep a Python virtual
 # environment .venv over /usr/bin/python3 with the system site packages (Debian's torch) for
 # training/. Idempotent: a second run reinstalls nothing and rebuilds only what changed.
 set -Eeuo pipefail
@@ -25,12 +28,17 @@ PACKAGES=(
   libpoppler-cpp-dev libpoppler-glib-dev libzip-dev zlib1g-dev # ingest/: PDF text + outline,
   libxml2-dev libuchardet-dev libgit2-dev                      # EPUB, HTML, encodings, .gitignore
   libsqlite3-dev libzstd-dev                                   # session store (engine/store)
+  libcpp-httplib-dev                                           # tome serve (app/server)
   libgtest-dev googletest                                      # tests
+  qt6-base-dev qt6-base-dev-tools libqt6svg6 libpoppler-qt6-dev # desktop app (app/desktop): Qt 6
+  libgl-dev xvfb xauth fonts-dejavu-core                       # Widgets, PDF pages; Xvfb e2e test
   clang libclang-rt-14-dev llvm                                # asan preset: clang, ASan/UBSan/
                                                                # libFuzzer runtimes, symbolizer
   clang-format                                                 # formatting (.clang-format)
   python3 python3-venv python3-torch python3-numpy             # training/
   python3-sentencepiece python3-pytest
+  dpkg-dev file debootstrap                                    # installer/: CPack's dpkg-shlibdeps,
+                                                               # the clean-root test
 )
 SYSTEM_PYTHON=/usr/bin/python3
 PYTHON_MODULES="torch, numpy, sentencepiece, pytest"
@@ -41,7 +49,8 @@ JOBS="$(nproc)"
 cd "$ROOT"
 
 usage() {
-  sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  # The opening comment: its first line and the command lines below it.
+  awk 'NR == 2 || (NR > 2 && /^#  /) { print substr($0, 3); next } NR > 2 { exit }' "${BASH_SOURCE[0]}"
   exit 2
 }
 
@@ -165,7 +174,14 @@ cmd_run() {
   else
     echo "no nvcc: CPU-only release build"
   fi
-  step "build $preset (tome CLI)" configure_and_build "$preset" -- --target tome
+  local desktop="build/$preset/app/desktop/tome-desktop" targets=(--target tome)
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then targets+=(tome-desktop); fi
+  step "build $preset (${targets[*]:1})" configure_and_build "$preset" -- "${targets[@]}"
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x "$desktop" ]; then
+    # A display: the desktop app, planning the sample document (Read, then ask about it).
+    step "tome-desktop (sample document)" "$desktop" "$SAMPLE"
+    return
+  fi
   step "tome ingest + ask (sample document)" read_and_ask "build/$preset/app/cli/tome"
   step "tome generate" generate "build/$preset/app/cli/tome"
 }
@@ -192,6 +208,22 @@ generate() {
   echo
 }
 
+# The Debian package (installer/package.cmake): the `package` preset (Release, any x86-64 CPU; the
+# CUDA backend when nvcc is found, cuBLAS loaded at run time) and CPack.
+build_package() {
+  configure_and_build package -- --target package
+  echo "package: $(ls -t build/package/tome_*.deb | head -n 1)"
+}
+
+cmd_package() {
+  if find_nvcc; then
+    echo "nvcc: $(command -v nvcc): the package includes the CUDA backend"
+  else
+    echo "no nvcc: CPU-only package"
+  fi
+  step "build package (.deb)" build_package
+}
+
 cmd_test() {
   local cuda=()
   if find_nvcc; then
@@ -202,6 +234,8 @@ cmd_test() {
   fi
   step "build dev" configure_and_build dev "${cuda[@]}"
   step "ctest default (dev)" ctest --preset default --parallel "$JOBS"
+  step "build package (.deb)" build_package
+  step "installer test (clean Debian 12)" installer/test-deb.sh build/package
   step "build asan" configure_and_build asan
   step "ctest asan" ctest --preset asan --parallel "$JOBS"
   step "pytest training/tests" "$VENV/bin/python" -m pytest training/tests -q
@@ -213,7 +247,7 @@ main() {
   [ $# -eq 1 ] || usage
   COMMAND=$1
   case "$COMMAND" in
-    run | test) ;;
+    run | test | package) ;;
     *) usage ;;
   esac
   trap summary EXIT

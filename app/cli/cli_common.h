@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,12 @@ std::string human_bytes(int64_t bytes);
 // printed; nullptr after printing the error.
 void add_library_option(CLI::App& app, std::string& path);
 std::unique_ptr<store::library> open_library(const std::string& path, bool read_only = false);
+// The default model: <prefix>/share/tome/models/tome-25m beside <prefix>/bin/tome (the installed
+// package), or empty when that folder has no config.json (a build tree).
+std::filesystem::path default_model_dir();
+// Every subcommand whose --model is required also reads $TOME_MODEL, and when default_model_dir()
+// exists, --model becomes optional with that default. Call after registering the subcommands.
+void use_default_model(CLI::App& app);
 // Loads --model DIR with the backend options, printing the error; nullptr on failure.
 std::shared_ptr<const model> load_model_or_print(const std::string& dir, const backend_options& be);
 
@@ -40,5 +47,6 @@ void register_import(CLI::App& app);
 void register_rm(CLI::App& app);
 void register_complete(CLI::App& app);
 void register_ingest(CLI::App& app);  // only when ingest/ is built (TOME_HAVE_INGEST)
+void register_serve(CLI::App& app);   // only when app/server is built (TOME_HAVE_SERVER)
 
 }  // namespace tome::cli

@@ -69,6 +69,25 @@ std::unique_ptr<store::library> open_library(const std::string& path, bool read_
   return std::move(*lib);
 }
 
+std::filesystem::path default_model_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  auto dir = exe.parent_path().parent_path() / "share" / "tome" / "models" / "tome-25m";
+  if (!std::filesystem::is_regular_file(dir / "config.json", ec)) return {};
+  return dir;
+}
+
+void use_default_model(CLI::App& app) {
+  const std::filesystem::path dir = default_model_dir();
+  for (CLI::App* cmd : app.get_subcommands({})) {
+    CLI::Option* opt = cmd->get_option_no_throw("--model");
+    if (opt == nullptr || !opt->get_required()) continue;  // bench: --model or --config
+    opt->envname("TOME_MODEL");
+    if (!dir.empty()) opt->required(false)->default_val(dir.string());
+  }
+}
+
 std::shared_ptr<const model> load_model_or_print(const std::string& dir, const backend_options& be) {
   auto params = be.params();
   auto m = model::load(dir, *params);
@@ -97,6 +116,10 @@ int main(int argc, char** argv) {
 #ifdef TOME_HAVE_INGEST
   tome::cli::register_ingest(app);
 #endif
+#ifdef TOME_HAVE_SERVER
+  tome::cli::register_serve(app);
+#endif
+  tome::cli::use_default_model(app);  // after every register_*: --model becomes optional
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -105,6 +105,7 @@ result<ingest_plan> plan_ingest(const std::filesystem::path& path, std::shared_p
   // Text tokens: segments, each file of a repository introduced by "<|file|>path\n".
   ingest::tokenizer_fns fns;
   fns.encode = [&](std::string_view s) { return tok.encode(s); };
+  fns.token_bytes = [&](int32_t id) { return tok.token_bytes(id); };  // exact line placement
   const int32_t file_id = c.special_id("file_start");
   fns.encode_header = [&](const ingest::segment& s) {
     std::vector<int32_t> ids;
@@ -194,40 +195,6 @@ result<store::checkpoint_result> read_plan(store::library& lib, std::shared_ptr<
                                            const std::string& session, const ingest_plan& plan,
                                            const read_params& p) {
   if (!plan.fits()) return error(plan.refusal);
-  auto info = lib.info(session);
-  if (info) {
-    // Read before and changed since (a repository with edited files, a revised book): keep what
-    // precedes the first changed token, from the last checkpoint before it, and read the rest.
-    for (size_t i = 0; i < info->documents.size(); ++i) {
-      const store::document_record& old = info->documents[i];
-      if (old.path != plan.record.path || old.kind != plan.record.kind ||
-          old.content_hash == plan.record.content_hash)
-        continue;
-      if (i + 1 != info->documents.size())
-        return error("session '" + session + "': '" + old.path +
-                     "' changed, and other documents were read after it: remove the session and "
-                     "read them again");
-      auto committed = lib.tokens(session);
-      if (!committed) return committed.error_status();
-      if (old.token_begin > static_cast<int64_t>(committed->size()))
-        return error("session '" + session + "': the document starts after the saved tokens");
-      std::vector<int32_t> all(committed->begin(), committed->begin() + old.token_begin);
-      all.insert(all.end(), plan.tokens.begin(), plan.tokens.end());
-      size_t first = 0;
-      while (first < std::min(all.size(), committed->size()) && all[first] == (*committed)[first]) ++first;
-      auto kept = lib.rewind(session, static_cast<int64_t>(first));
-      if (!kept) return kept.error_status();
-      store::document_record rec = plan.record;
-      rec.token_begin = old.token_begin;
-      rec.token_end = old.token_begin + static_cast<int64_t>(plan.tokens.size());
-      if (*kept > old.token_begin) {
-        TOME_TRY(lib.update_document(session, i, rec));
-      } else {
-        TOME_TRY(lib.add_document(session, rec));  // rewind removed it (it started at or after)
-      }
-      return lib.prefill(session, std::move(m), all, p.checkpoint);
-    }
-  }
   return read_document(lib, std::move(m), session, plan.record, plan.tokens, p);
 }
 

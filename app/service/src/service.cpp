@@ -2,6 +2,7 @@
 // prefill that resumes) and ask (a thread branching from the document state, generation, save).
 #include "tome/service/service.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace tome::service {
@@ -31,6 +32,34 @@ result<store::checkpoint_result> read_document(store::library& lib, std::shared_
   }
   auto committed = lib.tokens(session);
   if (!committed) return committed.error_status();
+  // Read before and changed since (same path and kind, other content: a repository with edited
+  // files, a revised book): keep what precedes the first changed token, from the last checkpoint
+  // before it, and read the rest.
+  for (size_t i = 0; i < info->documents.size(); ++i) {
+    const store::document_record& old = info->documents[i];
+    if (old.path != doc.path || old.kind != doc.kind || old.content_hash == doc.content_hash) continue;
+    if (i + 1 != info->documents.size())
+      return error("session '" + session + "': '" + old.path +
+                   "' changed, and other documents were read after it: remove the session and "
+                   "read them again");
+    if (old.token_begin > static_cast<int64_t>(committed->size()))
+      return error("session '" + session + "': the document starts after the saved tokens");
+    std::vector<int32_t> all(committed->begin(), committed->begin() + old.token_begin);
+    all.insert(all.end(), doc_tokens.begin(), doc_tokens.end());
+    size_t first = 0;
+    while (first < std::min(all.size(), committed->size()) && all[first] == (*committed)[first]) ++first;
+    auto kept = lib.rewind(session, static_cast<int64_t>(first));
+    if (!kept) return kept.error_status();
+    store::document_record rec = doc;
+    rec.token_begin = old.token_begin;
+    rec.token_end = old.token_begin + static_cast<int64_t>(doc_tokens.size());
+    if (*kept > old.token_begin) {
+      TOME_TRY(lib.update_document(session, i, rec));
+    } else {
+      TOME_TRY(lib.add_document(session, rec));  // rewind removed it (it started at or after)
+    }
+    return lib.prefill(session, std::move(m), all, p.checkpoint);
+  }
   const int64_t len = static_cast<int64_t>(doc_tokens.size());
   int64_t begin = -1;
   for (const auto& d : info->documents)

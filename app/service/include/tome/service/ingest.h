@@ -54,10 +54,8 @@ result<ingest_plan> plan_ingest(const std::filesystem::path& path, std::shared_p
 
 // Reads a plan into `session` (created if needed) with a checkpoint every chunk. Refuses a plan
 // whose refusal is set. A cancel leaves the last checkpoint; calling again resumes from it.
-// A document the session read before whose content changed (same path, e.g. a repository with
-// edited files) is re-read from the last checkpoint at or before its first changed token
-// (store::library::rewind): unchanged files before it are not read again; the result's
-// resumed_from says how many tokens were kept.
+// A changed document (a repository with edited files) is re-read from the last checkpoint before
+// its first changed token: see read_document.
 result<store::checkpoint_result> read_plan(store::library& lib, std::shared_ptr<const model> m,
                                            const std::string& session, const ingest_plan& plan,
                                            const read_params& p = {});

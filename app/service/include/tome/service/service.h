@@ -25,7 +25,11 @@ struct read_params {
 
 // Reads one document (its token ids) into `session`, creating the session if needed. The document
 // record is written before the prefill, so running the same call again after a cancel or crash
-// resumes at the last checkpoint; a document already read completely is not read again.
+// resumes at the last checkpoint; a document already read completely is not read again. A
+// document read before whose content changed (same path and kind, other hash: a repository with
+// edited files) is re-read from the last checkpoint at or before its first changed token
+// (store::library::rewind); the result's resumed_from says how many tokens were kept. Only the
+// session's last document can change this way.
 result<store::checkpoint_result> read_document(store::library& lib, std::shared_ptr<const model> m,
                                                const std::string& session,
                                                const store::document_record& doc,
