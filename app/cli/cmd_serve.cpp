@@ -41,7 +41,10 @@ int run(serve_options& o) {
   o.p.library = lib->path();
   lib.reset();
   o.p.limits.max_body_bytes = o.max_body_mib << 20;
-  if (!o.quiet) o.p.log = [](const std::string& line) { std::fprintf(stderr, "tome serve: %s\n", line.c_str()); };
+  if (!o.quiet)
+    o.p.log = [](const std::string& line) {
+      std::fprintf(stderr, "tome serve: %s\n", line.c_str());
+    };
   auto srv = server::server::create(m, o.p);
   if (!srv) {
     std::fprintf(stderr, "tome: %s\n", srv.message().c_str());
@@ -49,8 +52,8 @@ int run(serve_options& o) {
   }
   std::string names;
   for (const auto& s : (*srv)->sessions()) names += (names.empty() ? "tome:" : ", tome:") + s;
-  std::fprintf(stderr, "tome serve: listening on http://%s:%d (models: %s)%s\n", o.p.host.c_str(), (*srv)->port(),
-               names.c_str(), o.p.api_key.empty() ? "" : " with an API key");
+  std::fprintf(stderr, "tome serve: listening on http://%s:%d (models: %s)%s\n", o.p.host.c_str(),
+               (*srv)->port(), names.c_str(), o.p.api_key.empty() ? "" : " with an API key");
   std::fflush(stderr);
   // SIGINT/SIGTERM (on whichever thread they land: OpenBLAS starts its own before main) write a
   // byte to a pipe; a thread reads it and stops the server (stop() is not async-signal-safe).
@@ -89,22 +92,34 @@ int run(serve_options& o) {
 }  // namespace
 
 void register_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Serve sessions over a local HTTP API (OpenAI-compatible, /infill)");
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve sessions over a local HTTP API (OpenAI-compatible, /infill)");
   auto o = std::make_shared<serve_options>();
-  cmd->add_option("--model,-m", o->model_dir, "model directory (the one that read the sessions)")->required();
+  cmd->add_option("--model,-m", o->model_dir, "model directory (the one that read the sessions)")
+      ->required();
   cmd->add_option("--host", o->p.host, "address to listen on (beyond loopback only with --api-key)")
       ->capture_default_str();
   cmd->add_option("--port,-p", o->p.port, "port (0: any free one, printed)")->capture_default_str();
-  cmd->add_option("--session,-s", o->p.sessions,
-                  "session to keep resident (repeatable; default: every complete session of this model)");
-  cmd->add_option("--api-key", o->p.api_key, "require \"Authorization: Bearer KEY\" (default: $TOME_API_KEY)");
-  cmd->add_option("--max-body", o->max_body_mib, "largest request body in MiB")->capture_default_str();
-  cmd->add_option("--max-prompt-tokens", o->p.max_prompt_tokens, "tokens a request may add after the document")
+  cmd->add_option(
+      "--session,-s", o->p.sessions,
+      "session to keep resident (repeatable; default: every complete session of this model)");
+  cmd->add_option("--api-key", o->p.api_key,
+                  "require \"Authorization: Bearer KEY\" (default: $TOME_API_KEY)");
+  cmd->add_option("--max-body", o->max_body_mib, "largest request body in MiB")
       ->capture_default_str();
-  cmd->add_option("--max-tokens-cap", o->p.limits.max_tokens_cap, "largest max_tokens a request may ask for")
+  cmd->add_option("--max-prompt-tokens", o->p.max_prompt_tokens,
+                  "tokens a request may add after the document")
       ->capture_default_str();
-  cmd->add_option("--http-threads", o->p.http_threads, "connections served at once")->capture_default_str();
-  cmd->add_option("--prefill-chunk", o->p.prefill_chunk, "request prefill chunk (tokens): the cancel latency")
+  cmd->add_option("--max-tokens-cap", o->p.limits.max_tokens_cap,
+                  "largest max_tokens a request may ask for")
+      ->capture_default_str();
+  cmd->add_option("--http-threads", o->p.http_threads, "connections served at once")
+      ->capture_default_str();
+  cmd->add_option("--prefill-chunk", o->p.prefill_chunk,
+                  "request prefill chunk (tokens): the cancel latency")
+      ->capture_default_str();
+  cmd->add_option("--disconnect-poll-ms", o->p.disconnect_poll_ms,
+                  "how often a waiting request checks that its client is still there")
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", o->quiet, "no line per request on stderr");
   add_library_option(*cmd, o->library);

@@ -32,13 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   lim.max_depth = 16;
   const parse_outcome r = parse_request(kind, body, lim);
   if (!r.ok()) {
-    if (r.error.status < 400 || r.error.status > 499) fail("refusal is not a 4xx", std::to_string(r.error.status));
+    if (r.error.status < 400 || r.error.status > 499)
+      fail("refusal is not a 4xx", std::to_string(r.error.status));
     if (r.error.message.empty()) fail("refusal without a message");
     return 0;
   }
   const generation_request& q = *r.request;
   if (q.kind != kind) fail("endpoint");
-  if (q.max_tokens && (*q.max_tokens < 0 || *q.max_tokens > lim.max_tokens_cap)) fail("max_tokens out of range");
+  if (q.max_tokens && (*q.max_tokens < 0 || *q.max_tokens > lim.max_tokens_cap))
+    fail("max_tokens out of range");
   if (!(q.temperature >= 0 && q.temperature <= 2)) fail("temperature");
   if (!(q.top_p > 0 && q.top_p <= 1)) fail("top_p");
   if (q.top_k < 0) fail("top_k");
@@ -46,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& s : q.stop)
     if (s.empty() || s.size() > lim.max_stop_bytes) fail("stop size");
   if (q.messages.size() > lim.max_messages) fail("messages");
-  if (kind == endpoint::chat && (q.messages.empty() || q.messages.back().role != "user")) fail("last message");
+  if (kind == endpoint::chat && (q.messages.empty() || q.messages.back().role != "user"))
+    fail("last message");
   if (q.input_extra.size() > lim.max_extra_chunks) fail("input_extra");
   size_t text = q.prompt.size() + q.input_prefix.size() + q.input_suffix.size();
   for (const auto& m : q.messages) text += m.content.size();

@@ -6,13 +6,12 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -27,8 +26,10 @@
 
 namespace tome::server::testing {
 
-inline const std::string k_geometry = "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n";
-inline const std::string k_main = "from geometry import circle_area\n\n\ndef report(r):\n    print(\"circle\", circle_area(r))\n";
+inline const std::string k_geometry =
+    "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n";
+inline const std::string k_main =
+    "from geometry import circle_area\n\n\ndef report(r):\n    print(\"circle\", circle_area(r))\n";
 
 inline std::shared_ptr<const model> default_model() {
   static std::shared_ptr<const model> m = [] {
@@ -44,7 +45,8 @@ inline std::shared_ptr<const model> default_model() {
 inline std::vector<int32_t> repo_tokens(const model& m) {
   const auto& c = m.config();
   std::vector<int32_t> t = {c.special_id("bos"), c.special_id("doc_start")};
-  for (const auto& [path, text] : {std::pair{"src/geometry.py", k_geometry}, std::pair{"src/main.py", k_main}}) {
+  for (const auto& [path, text] :
+       {std::pair{"src/geometry.py", k_geometry}, std::pair{"src/main.py", k_main}}) {
     t.push_back(c.special_id("file_start"));
     auto body = m.tok().encode(std::string(path) + "\n" + text);
     t.insert(t.end(), body.begin(), body.end());
@@ -86,10 +88,12 @@ class raw_client {
     }
     return done == s.size();
   }
-  bool post(const std::string& path, const std::string& body, const std::string& extra_headers = "") {
-    return send_all("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                    "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\n" + extra_headers + "\r\n" + body);
+  bool post(const std::string& path, const std::string& body,
+            const std::string& extra_headers = "") {
+    return send_all("POST " + path +
+                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    "Content-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body);
   }
   // Reads until `until` returns true for the raw bytes so far, or EOF.
   std::string read_until(const std::function<bool(const std::string&)>& until) {
@@ -138,7 +142,8 @@ inline std::vector<std::string> sse_data(const std::string& body) {
   size_t pos = 0;
   while ((pos = body.find("data: ", pos)) != std::string::npos) {
     const size_t end = body.find("\n\n", pos);
-    out.push_back(body.substr(pos + 6, end == std::string::npos ? std::string::npos : end - pos - 6));
+    out.push_back(
+        body.substr(pos + 6, end == std::string::npos ? std::string::npos : end - pos - 6));
     pos = end == std::string::npos ? body.size() : end + 2;
   }
   return out;
@@ -151,7 +156,8 @@ class ServerTest : public ::testing::Test {
     m_ = default_model();
     ASSERT_TRUE(m_);
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::path(TOME_BINARY_DIR) / "server-tests" / (std::string(info->test_suite_name()) + "." + info->name());
+    dir_ = std::filesystem::path(TOME_BINARY_DIR) / "server-tests" /
+           (std::string(info->test_suite_name()) + "." + info->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     auto lib = store::library::open(dir_ / "library.db");

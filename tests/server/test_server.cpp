@@ -20,7 +20,8 @@ json chat_body(const std::string& question, int max_tokens = 6) {
 }
 
 // The in-process answer: service::ask in a fresh thread (the question template after the document).
-std::string ask_in_process(store::library& lib, std::shared_ptr<const model> m, const std::string& q, int max_tokens) {
+std::string ask_in_process(store::library& lib, std::shared_ptr<const model> m,
+                           const std::string& q, int max_tokens) {
   service::ask_params p;
   p.gen.max_tokens = max_tokens;
   auto r = service::ask(lib, std::move(m), "repo", q, p);
@@ -147,11 +148,22 @@ TEST_F(ServerTest, LlamaVimInfillRunsAgainstTheRepository) {
   const std::string prefix = "from geometry import circle_area\n\n\ndef report(r):\n";
   const std::string middle = "    print(\"circle\", ";
   const std::string suffix = "\n";
-  json body = {{"input_prefix", prefix}, {"input_suffix", suffix}, {"input_extra", json::array()},
-               {"prompt", middle}, {"n_predict", 8}, {"n_indent", 4}, {"top_k", 40}, {"top_p", 0.99},
-               {"stream", false}, {"samplers", {"top_k", "top_p", "infill"}}, {"cache_prompt", true},
-               {"t_max_prompt_ms", 500}, {"t_max_predict_ms", 60000},
-               {"response_fields", {"content", "timings/prompt_n", "timings/predicted_n", "tokens_cached", "truncated"}}};
+  json body = {
+      {"input_prefix", prefix},
+      {"input_suffix", suffix},
+      {"input_extra", json::array()},
+      {"prompt", middle},
+      {"n_predict", 8},
+      {"n_indent", 4},
+      {"top_k", 40},
+      {"top_p", 0.99},
+      {"stream", false},
+      {"samplers", {"top_k", "top_p", "infill"}},
+      {"cache_prompt", true},
+      {"t_max_prompt_ms", 500},
+      {"t_max_predict_ms", 60000},
+      {"response_fields",
+       {"content", "timings/prompt_n", "timings/predicted_n", "tokens_cached", "truncated"}}};
   auto c = client();
   auto r = c.Post("/infill", body.dump(), "application/json");
   ASSERT_TRUE(r);
@@ -173,8 +185,10 @@ TEST_F(ServerTest, LlamaVimInfillRunsAgainstTheRepository) {
   std::printf("infill completion: %s (%s circle_area)\n", json(content).dump().c_str(),
               content.find("circle_area") != std::string::npos ? "uses" : "does not use");
   // The llama.vim cache warm-up (n_predict 0) answers at once.
-  auto warm = c.Post("/infill", R"({"input_prefix":"","input_suffix":"","input_extra":[{"text":"x = 1\n","filename":"a.py"}],"prompt":"","n_predict":0,"response_fields":[""]})",
-                     "application/json");
+  auto warm = c.Post(
+      "/infill",
+      R"({"input_prefix":"","input_suffix":"","input_extra":[{"text":"x = 1\n","filename":"a.py"}],"prompt":"","n_predict":0,"response_fields":[""]})",
+      "application/json");
   ASSERT_TRUE(warm);
   EXPECT_EQ(warm->status, 200);
   EXPECT_EQ(warm->body, "{}");
@@ -197,7 +211,8 @@ TEST_F(ServerTest, ThreadTurnsGoToTheThreadNeverTheDocument) {
   start();
   auto c = client();
   httplib::Headers h = {{"X-Tome-Thread", "chat-1"}};
-  auto r1 = c.Post("/v1/chat/completions", h, chat_body("What does report print?", 8).dump(), "application/json");
+  auto r1 = c.Post("/v1/chat/completions", h, chat_body("What does report print?", 8).dump(),
+                   "application/json");
   ASSERT_TRUE(r1);
   ASSERT_EQ(r1->status, 200) << r1->body;
   const std::string a1 = json::parse(r1->body)["choices"][0]["message"]["content"];
@@ -207,9 +222,10 @@ TEST_F(ServerTest, ThreadTurnsGoToTheThreadNeverTheDocument) {
   ASSERT_GT(t1->size(), doc_.size());
   EXPECT_TRUE(std::equal(doc_.begin(), doc_.end(), t1->begin()));
   // The next turn (the client sends the history; the thread already holds it).
-  json next = {{"messages", {{{"role", "user"}, {"content", "What does report print?"}},
-                             {{"role", "assistant"}, {"content", a1}},
-                             {{"role", "user"}, {"content", "And what is its argument?"}}}},
+  json next = {{"messages",
+                {{{"role", "user"}, {"content", "What does report print?"}},
+                 {{"role", "assistant"}, {"content", a1}},
+                 {{"role", "user"}, {"content", "And what is its argument?"}}}},
                {"max_tokens", 8}};
   auto r2 = c.Post("/v1/chat/completions", h, next.dump(), "application/json");
   ASSERT_TRUE(r2);
@@ -217,11 +233,13 @@ TEST_F(ServerTest, ThreadTurnsGoToTheThreadNeverTheDocument) {
   auto t2 = lib_->tokens("repo", "chat-1");
   ASSERT_TRUE(t2.ok());
   ASSERT_GT(t2->size(), t1->size());
-  EXPECT_TRUE(std::equal(t1->begin(), t1->end(), t2->begin())) << "the thread grows by the new turn only";
+  EXPECT_TRUE(std::equal(t1->begin(), t1->end(), t2->begin()))
+      << "the thread grows by the new turn only";
   auto info = lib_->info("repo");
   EXPECT_EQ(info->n_tokens, static_cast<int64_t>(doc_.size()));
   EXPECT_EQ(*lib_->tokens("repo"), doc_);
-  // The same thread continues in process too (tome ask --thread chat-1 reads what the server wrote).
+  // The same thread continues in process too (tome ask --thread chat-1 reads what the server
+  // wrote).
   service::ask_params p;
   p.thread = "chat-1";
   p.gen.max_tokens = 4;
@@ -257,7 +275,8 @@ TEST_F(ServerTest, ProgressStreamFollowsAReadingSession) {
   p.progress_interval_ms = 100;
   start(p);
   std::string text;
-  for (int i = 0; i < 40; ++i) text += "Line " + std::to_string(i) + " of a slowly read book about lighthouses.\n";
+  for (int i = 0; i < 40; ++i)
+    text += "Line " + std::to_string(i) + " of a slowly read book about lighthouses.\n";
   auto doc = *m_->tok().encode_template("document", {{"text", text}});
   ASSERT_GT(doc.size(), 300u);
   std::atomic<bool> begun{false};
@@ -335,10 +354,13 @@ TEST_F(ServerTest, MalformedAndOversizedRequestsGetJsonErrors) {
   };
   const bad_case cases[] = {
       {"/v1/chat/completions", "{not json", 400, "not valid JSON"},
-      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"q"}],"max_tokens":"ten"})", 400, "max_tokens"},
-      {"/v1/chat/completions", R"({"model":"tome:nope","messages":[{"role":"user","content":"q"}]})", 404, "not loaded"},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"q"}],"max_tokens":"ten"})",
+       400, "max_tokens"},
+      {"/v1/chat/completions",
+       R"({"model":"tome:nope","messages":[{"role":"user","content":"q"}]})", 404, "not loaded"},
       {"/v1/completions", R"({"prompt":"x","max_tokens":100000})", 400, "max_tokens"},
-      {"/v1/completions", "{\"prompt\":\"" + std::string(100 * 1024, 'a') + "\"}", 413, "larger than 65536 bytes"},
+      {"/v1/completions", "{\"prompt\":\"" + std::string(100 * 1024, 'a') + "\"}", 413,
+       "larger than 65536 bytes"},
       {"/v1/nothing", "{}", 404, "no such endpoint"},
   };
   for (const auto& k : cases) {
@@ -351,17 +373,20 @@ TEST_F(ServerTest, MalformedAndOversizedRequestsGetJsonErrors) {
   }
   // A thread header that is not a name, garbage that is not HTTP, a truncated body: refused or
   // dropped, and the server still answers.
-  auto t = c.Post("/v1/chat/completions", {{"X-Tome-Thread", "../../etc"}}, chat_body("q").dump(), "application/json");
+  auto t = c.Post("/v1/chat/completions", {{"X-Tome-Thread", "../../etc"}}, chat_body("q").dump(),
+                  "application/json");
   EXPECT_EQ(t->status, 400);
   {
     raw_client rc(port());
     rc.send_all(std::string("\x00\xff garbage\r\n\r\n", 14));
-    const std::string got = rc.read_until([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+    const std::string got =
+        rc.read_until([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
     EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
   }
   {
     raw_client rc(port());
-    rc.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"prompt\":");
+    rc.send_all(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"prompt\":");
   }
   auto ok = c.Get("/health");
   ASSERT_TRUE(ok);

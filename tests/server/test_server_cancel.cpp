@@ -12,7 +12,9 @@ namespace {
 using json = nlohmann::json;
 
 std::string long_generation(bool stream) {
-  return json{{"prompt", "def f():\n"}, {"max_tokens", 4000}, {"ignore_eos", true}, {"stream", stream}}.dump();
+  return json{
+      {"prompt", "def f():\n"}, {"max_tokens", 4000}, {"ignore_eos", true}, {"stream", stream}}
+      .dump();
 }
 
 TEST_F(ServerTest, DisconnectDuringGenerationCancels) {
@@ -25,7 +27,8 @@ TEST_F(ServerTest, DisconnectDuringGenerationCancels) {
     raw_client rc(port());
     ASSERT_TRUE(rc.post("/v1/completions", long_generation(true)));
     // Read until the first generated piece arrives, then hang up.
-    const std::string got = rc.read_until([](const std::string& s) { return s.find("\"text\"") != std::string::npos; });
+    const std::string got =
+        rc.read_until([](const std::string& s) { return s.find("\"text\"") != std::string::npos; });
     ASSERT_NE(got.find("data: "), std::string::npos) << got;
   }
   ASSERT_TRUE(wait_for([](const server_stats& s) { return s.jobs_cancelled == 1; }))
@@ -34,17 +37,20 @@ TEST_F(ServerTest, DisconnectDuringGenerationCancels) {
   EXPECT_GT(s.last_cancel_generated, 0);
   EXPECT_LT(s.last_cancel_generated, 4000);
   EXPECT_EQ(s.jobs_running, 0);
-  std::printf("cancelled after generating %lld of 4000 tokens\n", static_cast<long long>(s.last_cancel_generated));
+  std::printf("cancelled after generating %lld of 4000 tokens\n",
+              static_cast<long long>(s.last_cancel_generated));
   auto after = c.Post("/v1/completions", probe.dump(), "application/json");
   ASSERT_TRUE(after);
-  EXPECT_EQ(json::parse(after->body)["choices"][0]["text"], json::parse(before->body)["choices"][0]["text"]);
+  EXPECT_EQ(json::parse(after->body)["choices"][0]["text"],
+            json::parse(before->body)["choices"][0]["text"]);
 }
 
 TEST_F(ServerTest, DisconnectDuringPrefillCancels) {
   start();
   std::string prompt;
   for (int i = 0; prompt.size() < 120000; ++i)
-    prompt += "Paragraph " + std::to_string(i) + ": the keeper climbed the stairs and lit the lamp again.\n";
+    prompt += "Paragraph " + std::to_string(i) +
+              ": the keeper climbed the stairs and lit the lamp again.\n";
   const std::string body = json{{"prompt", prompt}, {"max_tokens", 4}}.dump();  // not streamed
   {
     raw_client rc(port());
@@ -56,10 +62,12 @@ TEST_F(ServerTest, DisconnectDuringPrefillCancels) {
   const auto s = srv_->stats();
   EXPECT_EQ(s.jobs_cancelled, 1);
   EXPECT_GT(s.last_cancel_prompt_tokens, 20000);
-  EXPECT_LT(s.last_cancel_prefill_done, s.last_cancel_prompt_tokens) << "the whole prompt was prefilled";
+  EXPECT_LT(s.last_cancel_prefill_done, s.last_cancel_prompt_tokens)
+      << "the whole prompt was prefilled";
   EXPECT_EQ(s.last_cancel_generated, 0);
   std::printf("cancelled after prefilling %lld of %lld prompt tokens\n",
-              static_cast<long long>(s.last_cancel_prefill_done), static_cast<long long>(s.last_cancel_prompt_tokens));
+              static_cast<long long>(s.last_cancel_prefill_done),
+              static_cast<long long>(s.last_cancel_prompt_tokens));
 }
 
 TEST_F(ServerTest, DisconnectWhileQueuedNeverRuns) {

@@ -8,13 +8,12 @@
 //   tome_server_bench [--model DIR] [--requests N] [--max-tokens K] [--doc-tokens N] [--threads T]
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,13 +40,21 @@ int main(int argc, char** argv) {
   int64_t doc_tokens = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--model") model_dir = v;
-    else if (a == "--requests") requests = std::stoi(v);
-    else if (a == "--max-tokens") max_tokens = std::stoi(v);
-    else if (a == "--doc-tokens") doc_tokens = std::stoll(v);
-    else if (a == "--threads") threads = std::stoi(v);
+    if (a == "--model")
+      model_dir = v;
+    else if (a == "--requests")
+      requests = std::stoi(v);
+    else if (a == "--max-tokens")
+      max_tokens = std::stoi(v);
+    else if (a == "--doc-tokens")
+      doc_tokens = std::stoll(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
     else {
-      std::fprintf(stderr, "usage: %s [--model DIR] [--requests N] [--max-tokens K] [--doc-tokens N] [--threads T]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--model DIR] [--requests N] [--max-tokens K] [--doc-tokens N] "
+                   "[--threads T]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -57,7 +64,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<const tome::model> m = *loaded;
-  const auto dir = std::filesystem::temp_directory_path() / ("tome-server-bench-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tome-server-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto lib = tome::store::library::open(dir / "library.db");
   if (!lib) {
@@ -66,7 +74,9 @@ int main(int argc, char** argv) {
   }
   std::string text;
   while (static_cast<int64_t>(m->tok().encode(text).size()) < doc_tokens)
-    text += "The keeper of the lighthouse wrote the pass key 7341 in the log, then climbed the stairs again. ";
+    text +=
+        "The keeper of the lighthouse wrote the pass key 7341 in the log, then climbed the stairs "
+        "again. ";
   auto doc = m->tok().encode_template("document", {{"text", text}});
   tome::store::document_record rec{"bench", "bench.txt", "text", "h", 0, 0, "{}", "", ""};
   auto read = tome::service::read_document(**lib, m, "bench", rec, *doc);
@@ -121,7 +131,8 @@ int main(int argc, char** argv) {
     auto r = cli.Post("/v1/chat/completions", b, "application/json");
     const double t = ms_since(t0);
     if (!r || r->status != 200) {
-      std::fprintf(stderr, "tome_server_bench: request failed (%s)\n", r ? r->body.c_str() : httplib::to_string(r.error()).c_str());
+      std::fprintf(stderr, "tome_server_bench: request failed (%s)\n",
+                   r ? r->body.c_str() : httplib::to_string(r.error()).c_str());
       std::exit(1);
     }
     return t;
@@ -150,12 +161,16 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
 
   const double ma = percentile(a, 0.5), mb = percentile(b, 0.5), mc = percentile(c, 0.5);
-  std::printf("model %s on %s; document %lld tokens; question + %zu generated tokens; %d requests each\n",
-              m->config().name.c_str(), m->backend_description().c_str(),
-              static_cast<long long>(read->s ? read->s->n_tokens() : 0), generated, requests);
+  std::printf(
+      "model %s on %s; document %lld tokens; question + %zu generated tokens; %d requests each\n",
+      m->config().name.c_str(), m->backend_description().c_str(),
+      static_cast<long long>(read->s ? read->s->n_tokens() : 0), generated, requests);
   std::printf("  in process           median %8.3f ms  p90 %8.3f ms\n", ma, percentile(a, 0.9));
-  std::printf("  HTTP, one JSON       median %8.3f ms  p90 %8.3f ms  overhead %+.3f ms\n", mb, percentile(b, 0.9), mb - ma);
-  std::printf("  HTTP, SSE stream     median %8.3f ms  p90 %8.3f ms  overhead %+.3f ms\n", mc, percentile(c, 0.9), mc - ma);
-  std::printf("  GET /health          median %8.3f ms  (an HTTP round trip without a job)\n", percentile(h, 0.5));
+  std::printf("  HTTP, one JSON       median %8.3f ms  p90 %8.3f ms  overhead %+.3f ms\n", mb,
+              percentile(b, 0.9), mb - ma);
+  std::printf("  HTTP, SSE stream     median %8.3f ms  p90 %8.3f ms  overhead %+.3f ms\n", mc,
+              percentile(c, 0.9), mc - ma);
+  std::printf("  GET /health          median %8.3f ms  (an HTTP round trip without a job)\n",
+              percentile(h, 0.5));
   return 0;
 }

@@ -6,10 +6,9 @@
 // response is a chunked body whose provider waits for the job, streams SSE events (stream: true)
 // or writes the JSON at the end, and polls the socket: a client that goes away cancels the job,
 // while queued, during its prefill or during generation.
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "server_impl.h"
@@ -22,13 +21,15 @@ using json = nlohmann::json;
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 result<std::vector<int32_t>> encode_question(const model& m, const std::string& q) {
-  if (m.config().templates.count("question")) return m.tok().encode_template("question", {{"question", q}});
+  if (m.config().templates.count("question"))
+    return m.tok().encode_template("question", {{"question", q}});
   return m.tok().encode(q);
 }
 
 // The chat turns from messages[from..]: system text joins the next user question; a user message
 // is the "question" template; an assistant message is its text and EOS.
-result<std::vector<int32_t>> chat_tokens(const model& m, const std::vector<chat_message>& msgs, size_t from) {
+result<std::vector<int32_t>> chat_tokens(const model& m, const std::vector<chat_message>& msgs,
+                                         size_t from) {
   std::vector<int32_t> out;
   std::string system;
   const int32_t eos = m.config().special_id("eos");
@@ -66,7 +67,8 @@ result<std::vector<int32_t>> infill_tokens(const model& m, const generation_requ
     }
     out.insert(out.end(), ids.begin(), ids.end());
   }
-  auto fim = m.tok().encode_template("completion", {{"prefix", q.input_prefix + q.prompt}, {"suffix", q.input_suffix}});
+  auto fim = m.tok().encode_template(
+      "completion", {{"prefix", q.input_prefix + q.prompt}, {"suffix", q.input_suffix}});
   if (!fim) return fim.error_status();
   out.insert(out.end(), fim->begin(), fim->end());
   return out;
@@ -107,7 +109,9 @@ struct reply_context {
 
 json usage_json(const job& j) {
   const auto n = static_cast<int64_t>(j.result.tokens.size());
-  return {{"prompt_tokens", j.prompt_tokens}, {"completion_tokens", n}, {"total_tokens", j.prompt_tokens + n}};
+  return {{"prompt_tokens", j.prompt_tokens},
+          {"completion_tokens", n},
+          {"total_tokens", j.prompt_tokens + n}};
 }
 
 json tome_json(const reply_context& c, const job& j) {
@@ -139,10 +143,13 @@ json select_fields(const json& full, const std::vector<std::string>& fields) {
     bool found = true;
     while (found && pos <= f.size()) {
       const size_t slash = f.find('/', pos);
-      const std::string key = f.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      const std::string key =
+          f.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
       auto it = cur->is_object() ? cur->find(key) : cur->end();
-      if (!cur->is_object() || it == cur->end()) found = false;
-      else cur = &*it;
+      if (!cur->is_object() || it == cur->end())
+        found = false;
+      else
+        cur = &*it;
       if (slash == std::string::npos) break;
       pos = slash + 1;
     }
@@ -207,16 +214,19 @@ std::string piece_event(const reply_context& c, const std::string& piece, bool f
                   {"object", "chat.completion.chunk"},
                   {"created", c.created},
                   {"model", c.model_id},
-                  {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}}})}});
+                  {"choices",
+                   json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}}})}});
     }
     case endpoint::completion:
       return sse({{"id", c.id},
                   {"object", "text_completion"},
                   {"created", c.created},
                   {"model", c.model_id},
-                  {"choices", json::array({{{"index", 0}, {"text", piece}, {"logprobs", nullptr}, {"finish_reason", nullptr}}})}});
-    case endpoint::infill:
-      return sse({{"content", piece}, {"stop", false}});
+                  {"choices", json::array({{{"index", 0},
+                                            {"text", piece},
+                                            {"logprobs", nullptr},
+                                            {"finish_reason", nullptr}}})}});
+    case endpoint::infill: return sse({{"content", piece}, {"stop", false}});
   }
   return {};
 }
@@ -231,8 +241,10 @@ std::string final_events(const reply_context& c, const job& j) {
   std::string out;
   const bool chat = c.kind == endpoint::chat;
   json choice = {{"index", 0}, {"finish_reason", finish_reason(j.result.reason)}};
-  if (chat) choice["delta"] = json::object();
-  else choice["text"] = "", choice["logprobs"] = nullptr;
+  if (chat)
+    choice["delta"] = json::object();
+  else
+    choice["text"] = "", choice["logprobs"] = nullptr;
   out += sse({{"id", c.id},
               {"object", chat ? "chat.completion.chunk" : "text_completion"},
               {"created", c.created},
@@ -263,7 +275,8 @@ void server::impl::generation_routes() {
   });
 }
 
-void server::impl::handle_generation(endpoint kind, const httplib::Request& req, httplib::Response& res) {
+void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
+                                     httplib::Response& res) {
   parse_outcome parsed = parse_request(kind, req.body, params.limits);
   if (!parsed.ok()) return send_error(res, parsed.error);
   generation_request& q = *parsed.request;
@@ -276,21 +289,26 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
     if (sessions.size() != 1) {
       std::string list;
       for (const auto& s : sessions) list += (list.empty() ? "tome:" : ", tome:") + s->name();
-      return send_error(res, {400, "which session? set \"model\" to one of " + list +
-                                       " (GET /v1/models) or send the X-Tome-Session header", "invalid_request_error", "model"});
+      return send_error(res, {400,
+                              "which session? set \"model\" to one of " + list +
+                                  " (GET /v1/models) or send the X-Tome-Session header",
+                              "invalid_request_error", "model"});
     }
     rs = sessions.front().get();
   } else if (!(rs = find(name))) {
-    return send_error(res, {404, "the session '" + name + "' is not loaded (GET /v1/models lists those that are)",
-                            "model_not_found", "model"});
+    return send_error(
+        res, {404, "the session '" + name + "' is not loaded (GET /v1/models lists those that are)",
+              "model_not_found", "model"});
   }
   // Which thread.
   std::string thread = req.get_header_value("X-Tome-Thread");
   if (thread.empty()) thread = q.thread;
   if (!thread.empty() && !valid_name(thread, params.limits.max_name_bytes))
-    return send_error(res, {400, "a thread name is 1..256 characters of A-Z a-z 0-9 . _ : @ + -", "invalid_request_error", "thread"});
+    return send_error(res, {400, "a thread name is 1..256 characters of A-Z a-z 0-9 . _ : @ + -",
+                            "invalid_request_error", "thread"});
   if (!thread.empty() && kind != endpoint::chat)
-    return send_error(res, {400, "threads are kept for /v1/chat/completions only", "invalid_request_error", "thread"});
+    return send_error(res, {400, "threads are kept for /v1/chat/completions only",
+                            "invalid_request_error", "thread"});
 
   auto j = std::make_shared<job>();
   j->thread = thread;
@@ -306,8 +324,10 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
         for (size_t i = 0; i < q.messages.size(); ++i)
           if (q.messages[i].role == "assistant") after = i + 1;
         auto turn = chat_tokens(*m, q.messages, after);
-        if (!turn) toks = turn.error_status();
-        else j->turn_tokens = std::move(*turn);
+        if (!turn)
+          toks = turn.error_status();
+        else
+          j->turn_tokens = std::move(*turn);
       }
       break;
     }
@@ -318,8 +338,10 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
   j->tokens = std::move(*toks);
   const int64_t n_prompt = static_cast<int64_t>(std::max(j->tokens.size(), j->turn_tokens.size()));
   if (n_prompt > params.max_prompt_tokens)
-    return send_error(res, {400, "the prompt has " + std::to_string(n_prompt) + " tokens, more than this server's limit of " +
-                                     std::to_string(params.max_prompt_tokens) + " (--max-prompt-tokens)",
+    return send_error(res, {400,
+                            "the prompt has " + std::to_string(n_prompt) +
+                                " tokens, more than this server's limit of " +
+                                std::to_string(params.max_prompt_tokens) + " (--max-prompt-tokens)",
                             "context_length_exceeded", ""});
   // Generation parameters.
   const int default_max = kind == endpoint::chat ? 512 : kind == endpoint::completion ? 128 : 64;
@@ -333,10 +355,13 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
   j->gen.stop = q.stop;
   j->gen.stop_at_eos = !q.ignore_eos;
   if (rs->context_tokens() + n_prompt + j->gen.max_tokens > m->config().max_context)
-    return send_error(res, {400, "the document (" + std::to_string(rs->context_tokens()) + " tokens), the prompt (" +
-                                     std::to_string(n_prompt) + ") and max_tokens (" + std::to_string(j->gen.max_tokens) +
-                                     ") exceed the model's context of " + std::to_string(m->config().max_context) + " tokens",
-                            "context_length_exceeded", "max_tokens"});
+    return send_error(
+        res, {400,
+              "the document (" + std::to_string(rs->context_tokens()) + " tokens), the prompt (" +
+                  std::to_string(n_prompt) + ") and max_tokens (" +
+                  std::to_string(j->gen.max_tokens) + ") exceed the model's context of " +
+                  std::to_string(m->config().max_context) + " tokens",
+              "context_length_exceeded", "max_tokens"});
 
   auto ctx = std::make_shared<reply_context>();
   ctx->kind = kind;
@@ -344,12 +369,15 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
   ctx->thread = thread;
   ctx->model_id = "tome:" + rs->name();
   ctx->created = static_cast<int64_t>(std::time(nullptr));
-  ctx->id = std::string(kind == endpoint::chat ? "chatcmpl-tome-" : kind == endpoint::completion ? "cmpl-tome-" : "infill-tome-") +
+  ctx->id = std::string(kind == endpoint::chat         ? "chatcmpl-tome-"
+                        : kind == endpoint::completion ? "cmpl-tome-"
+                                                       : "infill-tome-") +
             std::to_string(next_id.fetch_add(1));
   ctx->include_usage = q.include_usage;
   ctx->response_fields = q.response_fields;
 
-  if (j->gen.max_tokens == 0 && thread.empty()) {  // nothing to generate (llama.vim warms its cache so)
+  if (j->gen.max_tokens == 0 &&
+      thread.empty()) {  // nothing to generate (llama.vim warms its cache so)
     j->context_tokens = rs->context_tokens();
     j->result.reason = stop_reason::max_tokens;
     if (q.stream) {
@@ -369,7 +397,8 @@ void server::impl::handle_generation(endpoint kind, const httplib::Request& req,
         bool first = true;
         std::unique_lock<std::mutex> lk(j->mu);
         for (;;) {
-          j->cv.wait_for(lk, std::chrono::milliseconds(params.disconnect_poll_ms), [&] { return !j->pending.empty() || j->done; });
+          j->cv.wait_for(lk, std::chrono::milliseconds(params.disconnect_poll_ms),
+                         [&] { return !j->pending.empty() || j->done; });
           std::string piece;
           piece.swap(j->pending);
           const bool done = j->done;

@@ -4,10 +4,9 @@
 // accessor below checks the type first, so no json::type_error can escape.
 #include "tome/server/request.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 namespace tome::server {
 namespace {
@@ -28,12 +27,16 @@ int nesting_depth(std::string_view s, int limit) {
   bool in_string = false, escaped = false;
   for (const char c : s) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '[' || c == '{') {
       if (++depth > deepest && (deepest = depth) > limit) return deepest;
     } else if ((c == ']' || c == '}') && depth > 0) {
@@ -83,8 +86,8 @@ class reader {
     if (!v->is_number()) return fail(key, "must be a number");
     const double d = v->get<double>();
     if (!std::isfinite(d) || d < lo || d > hi || (lo_open && d <= lo))
-      return fail(key, "must be in " + std::string(lo_open ? "(" : "[") + fmt(lo) + ", " +
-                           fmt(hi) + "], got " + fmt(d));
+      return fail(key, "must be in " + std::string(lo_open ? "(" : "[") + fmt(lo) + ", " + fmt(hi) +
+                           "], got " + fmt(d));
     out = static_cast<float>(d);
   }
   void number(const char* key, double& out, double lo, double hi) {
@@ -99,7 +102,8 @@ class reader {
     if (v.is_number_integer()) {
       if (v.is_number_unsigned()) {
         const uint64_t u = v.get<uint64_t>();
-        if (u > static_cast<uint64_t>(hi)) return fail(param, "must be at most " + std::to_string(hi)), false;
+        if (u > static_cast<uint64_t>(hi))
+          return fail(param, "must be at most " + std::to_string(hi)), false;
         out = static_cast<int64_t>(u);
       } else {
         out = v.get<int64_t>();
@@ -142,10 +146,13 @@ void read_common(reader& r, const json& j, const request_limits& lim, generation
   r.name("thread", q.thread);
   r.flag("stream", q.stream);
   if (const json* so = r.get("stream_options")) {
-    if (!so->is_object()) r.fail("stream_options", "must be an object");
+    if (!so->is_object())
+      r.fail("stream_options", "must be an object");
     else if (auto it = so->find("include_usage"); it != so->end() && !it->is_null()) {
-      if (!it->is_boolean()) r.fail("stream_options.include_usage", "must be true or false");
-      else q.include_usage = it->get<bool>();
+      if (!it->is_boolean())
+        r.fail("stream_options.include_usage", "must be true or false");
+      else
+        q.include_usage = it->get<bool>();
     }
   }
   for (const char* key : {"max_tokens", "max_completion_tokens", "n_predict"}) {
@@ -181,9 +188,12 @@ void read_common(reader& r, const json& j, const request_limits& lim, generation
   r.flag("ignore_eos", q.ignore_eos);
   if (const json* v = r.get("stop")) {
     std::vector<const json*> items;
-    if (v->is_string()) items.push_back(v);
-    else if (v->is_array()) for (const auto& s : *v) items.push_back(&s);
-    else return r.fail("stop", "must be a string or an array of strings");
+    if (v->is_string())
+      items.push_back(v);
+    else if (v->is_array())
+      for (const auto& s : *v) items.push_back(&s);
+    else
+      return r.fail("stop", "must be a string or an array of strings");
     if (items.size() > lim.max_stop)
       return r.fail("stop", "at most " + std::to_string(lim.max_stop) + " stop strings");
     for (const json* s : items) {
@@ -192,7 +202,8 @@ void read_common(reader& r, const json& j, const request_limits& lim, generation
       if (r.failed()) return;
       if (t.empty()) return r.fail("stop", "a stop string must not be empty");
       if (t.size() > lim.max_stop_bytes)
-        return r.fail("stop", "a stop string is longer than " + std::to_string(lim.max_stop_bytes) + " bytes");
+        return r.fail("stop", "a stop string is longer than " + std::to_string(lim.max_stop_bytes) +
+                                  " bytes");
       q.stop.push_back(std::move(t));
     }
   }
@@ -236,8 +247,10 @@ void read_chat(reader& r, const request_limits& lim, generation_request& q) {
     if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
       return r.fail(param + ".role", "must be system, user or assistant (tools are not supported)");
     auto content = m.find("content");
-    if (content != m.end() && !content->is_null()) read_content(r, *content, param + ".content", cm.content);
-    else if (cm.role != "assistant") return r.fail(param + ".content", "is required");
+    if (content != m.end() && !content->is_null())
+      read_content(r, *content, param + ".content", cm.content);
+    else if (cm.role != "assistant")
+      return r.fail(param + ".content", "is required");
     q.messages.push_back(std::move(cm));
   }
   if (!r.failed() && q.messages.back().role != "user")
@@ -269,8 +282,10 @@ void read_infill(reader& r, const request_limits& lim, generation_request& q) {
       const std::string param = "input_extra[" + std::to_string(i) + "]";
       if (!c.is_object()) return r.fail(param, "must be an object");
       extra_chunk ec;
-      if (auto f = c.find("filename"); f != c.end() && !f->is_null()) r.text(*f, param + ".filename", ec.filename);
-      if (auto t = c.find("text"); t != c.end() && !t->is_null()) r.text(*t, param + ".text", ec.text);
+      if (auto f = c.find("filename"); f != c.end() && !f->is_null())
+        r.text(*f, param + ".filename", ec.filename);
+      if (auto t = c.find("text"); t != c.end() && !t->is_null())
+        r.text(*t, param + ".text", ec.text);
       if (ec.filename.size() > 4096) return r.fail(param + ".filename", "longer than 4096 bytes");
       q.input_extra.push_back(std::move(ec));
     }
@@ -317,8 +332,10 @@ bool valid_name(std::string_view name, size_t max_bytes) {
 parse_outcome parse_request(endpoint kind, std::string_view body, const request_limits& lim) {
   parse_outcome out;
   if (body.size() > lim.max_body_bytes) {
-    out.error = bad("", "the request body has " + std::to_string(body.size()) +
-                            " bytes, more than the limit of " + std::to_string(lim.max_body_bytes), 413);
+    out.error = bad("",
+                    "the request body has " + std::to_string(body.size()) +
+                        " bytes, more than the limit of " + std::to_string(lim.max_body_bytes),
+                    413);
     return out;
   }
   if (body.empty()) {
@@ -326,7 +343,8 @@ parse_outcome parse_request(endpoint kind, std::string_view body, const request_
     return out;
   }
   if (nesting_depth(body, lim.max_depth) > lim.max_depth) {
-    out.error = bad("", "the JSON is nested deeper than " + std::to_string(lim.max_depth) + " levels");
+    out.error =
+        bad("", "the JSON is nested deeper than " + std::to_string(lim.max_depth) + " levels");
     return out;
   }
   const json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);

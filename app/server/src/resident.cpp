@@ -21,8 +21,8 @@ result<std::unique_ptr<resident_session>> resident_session::load(
     auto info = r->lib_->lib->info(name);
     if (!info) return info.error_status();
     if (!info->complete())
-      return error("session '" + name + "' is not fully read yet (" + std::to_string(info->n_tokens) +
-                   " of " + std::to_string(info->target_tokens) +
+      return error("session '" + name + "' is not fully read yet (" +
+                   std::to_string(info->n_tokens) + " of " + std::to_string(info->target_tokens) +
                    " tokens): finish `tome ingest` first");
     auto s = r->lib_->lib->load(name, r->model_);
     if (!s) return s.error_status().with_context("session '" + name + "'");
@@ -141,7 +141,9 @@ void resident_session::run(job& j) {
     std::lock_guard<std::mutex> lk(j.mu);
     if (!st.ok() && j.error.ok()) j.error = st;
   };
-  if (!healthy_.load()) return finish(error("session '" + name_ + "' is unavailable (its state could not be restored)"));
+  if (!healthy_.load())
+    return finish(
+        error("session '" + name_ + "' is unavailable (its state could not be restored)"));
   std::vector<int32_t> tokens;
   if (!j.thread.empty()) {
     if (auto st = run_thread_prefix(j, tokens); !st.ok()) return finish(st);
@@ -154,17 +156,18 @@ void resident_session::run(job& j) {
   }
   if (context_tokens_ + static_cast<int64_t>(tokens.size()) + j.gen.max_tokens >
       model_->config().max_context)
-    return finish(error("the document (" + std::to_string(context_tokens_) + " tokens), the request (" +
-                        std::to_string(tokens.size()) + ") and max_tokens (" +
-                        std::to_string(j.gen.max_tokens) + ") exceed the model's context of " +
-                        std::to_string(model_->config().max_context)));
+    return finish(error(
+        "the document (" + std::to_string(context_tokens_) + " tokens), the request (" +
+        std::to_string(tokens.size()) + ") and max_tokens (" + std::to_string(j.gen.max_tokens) +
+        ") exceed the model's context of " + std::to_string(model_->config().max_context)));
   status st;
   if (!tokens.empty()) {
     prefill_params pp;
     pp.chunk_tokens = prefill_chunk_;
     pp.cancel = &j.cancel;
     auto pr = s_->prefill(tokens, pp);
-    if (!pr) st = pr.error_status();
+    if (!pr)
+      st = pr.error_status();
     else {
       std::lock_guard<std::mutex> lk(j.mu);
       j.prefill_done = pr->tokens_done;
@@ -181,7 +184,8 @@ void resident_session::run(job& j) {
   if (st.ok() && !cancelled && j.gen.max_tokens > 0) {
     generate_params gp = j.gen;
     gp.cancel = &j.cancel;
-    const auto deadline = t1 + std::chrono::microseconds(static_cast<int64_t>(j.time_limit_ms * 1000));
+    const auto deadline =
+        t1 + std::chrono::microseconds(static_cast<int64_t>(j.time_limit_ms * 1000));
     auto on_token = [&](int32_t, std::string_view text) {
       if (j.stream && !text.empty()) {
         {
@@ -193,7 +197,8 @@ void resident_session::run(job& j) {
       return j.time_limit_ms <= 0 || clock::now() < deadline;
     };
     auto gen = s_->generate(gp, on_token);
-    if (!gen) st = gen.error_status();
+    if (!gen)
+      st = gen.error_status();
     else {
       std::lock_guard<std::mutex> lk(j.mu);
       j.result = std::move(*gen);

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "tome/engine.h"
 #include "stats.h"
+#include "tome/engine.h"
 #include "tome/store/library.h"
 
 namespace tome::server {
@@ -33,12 +33,12 @@ struct shared_library {
 // by the worker after (outputs, under mu); `cancel` by either at any time.
 struct job {
   // inputs
-  std::vector<int32_t> tokens;        // prefilled after the document mark (no thread, or a new one)
-  std::vector<int32_t> turn_tokens;   // prefilled after the thread's stored turns (thread exists)
-  std::string thread;                 // non-empty: continue/create this thread and save it
-  generate_params gen;                // gen.cancel is set to &cancel by the worker
-  bool stream = false;                // deliver text pieces as they come
-  double time_limit_ms = 0;           // > 0: stop generating after this long
+  std::vector<int32_t> tokens;       // prefilled after the document mark (no thread, or a new one)
+  std::vector<int32_t> turn_tokens;  // prefilled after the thread's stored turns (thread exists)
+  std::string thread;                // non-empty: continue/create this thread and save it
+  generate_params gen;               // gen.cancel is set to &cancel by the worker
+  bool stream = false;               // deliver text pieces as they come
+  double time_limit_ms = 0;          // > 0: stop generating after this long
   std::atomic<bool> cancel{false};
 
   // outputs (under mu)
@@ -46,12 +46,12 @@ struct job {
   std::condition_variable cv;
   std::string pending;  // streamed text not yet taken by the HTTP thread
   bool started = false, done = false;
-  status error;           // a failure of the engine or the store
+  status error;  // a failure of the engine or the store
   generate_result result;
   bool cancelled = false;
-  int64_t prompt_tokens = 0;     // tokens prefilled after the document (thread turns included)
-  int64_t prefill_done = 0;      // of prompt_tokens, when cancelled
-  int64_t context_tokens = 0;    // document tokens
+  int64_t prompt_tokens = 0;   // tokens prefilled after the document (thread turns included)
+  int64_t prefill_done = 0;    // of prompt_tokens, when cancelled
+  int64_t context_tokens = 0;  // document tokens
   double prompt_ms = 0, predict_ms = 0;
   double queued_ms = 0;
 };
@@ -59,11 +59,9 @@ struct job {
 class resident_session {
  public:
   // Loads `name` from the library onto m's backend and marks the document's end.
-  static result<std::unique_ptr<resident_session>> load(std::shared_ptr<shared_library> lib,
-                                                        std::shared_ptr<const model> m,
-                                                        const std::string& name,
-                                                        int64_t prefill_chunk,
-                                                        std::shared_ptr<server_stats_counters> stats);
+  static result<std::unique_ptr<resident_session>> load(
+      std::shared_ptr<shared_library> lib, std::shared_ptr<const model> m, const std::string& name,
+      int64_t prefill_chunk, std::shared_ptr<server_stats_counters> stats);
   ~resident_session();  // cancels the running job, drops the queue, joins the worker
 
   const std::string& name() const { return name_; }

@@ -2,10 +2,9 @@
 // port), authentication, JSON errors for everything httplib refuses itself (404, 413), and the
 // endpoints that do not generate: /health, /v1/models, /v1/sessions and the progress stream of a
 // session being read (polled from the library, so it follows a `tome ingest` in another process).
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "server_impl.h"
@@ -33,8 +32,8 @@ namespace {
 
 bool same_key(const std::string& a, const std::string& b) {  // constant time in the key's length
   unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>(i < a.size() ? a[i] : 0) ^
-                                               static_cast<unsigned char>(b[i]);
+  for (size_t i = 0; i < b.size(); ++i)
+    diff |= static_cast<unsigned char>(i < a.size() ? a[i] : 0) ^ static_cast<unsigned char>(b[i]);
   return diff == 0;
 }
 
@@ -55,10 +54,13 @@ const char* reason_text(int status) {
 void server::impl::routes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     stats->requests++;
-    if (params.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (params.api_key.empty() || req.path == "/health")
+      return httplib::Server::HandlerResponse::Unhandled;
     std::string given = req.get_header_value("Authorization");
-    if (given.rfind("Bearer ", 0) == 0) given = given.substr(7);
-    else given = req.get_header_value("X-Api-Key");
+    if (given.rfind("Bearer ", 0) == 0)
+      given = given.substr(7);
+    else
+      given = req.get_header_value("X-Api-Key");
     if (same_key(given, params.api_key)) return httplib::Server::HandlerResponse::Unhandled;
     api_error e;
     e.status = 401;
@@ -67,30 +69,33 @@ void server::impl::routes() {
     send_error(res, e);
     return httplib::Server::HandlerResponse::Handled;
   });
-  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    api_error e;
-    e.status = res.status;
-    e.message = std::string(reason_text(res.status)) + ": " + req.method + " " + req.path;
-    if (res.status == 413)
-      e.message = "the request body is larger than " + std::to_string(params.limits.max_body_bytes) + " bytes";
-    if (res.status == 404) e.type = "not_found_error";
-    res.set_content(error_json(e), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    api_error e;
-    e.status = 500;
-    e.type = "server_error";
-    e.message = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& x) {
-      e.message += std::string(": ") + x.what();
-    } catch (...) {
-    }
-    send_error(res, e);
-  });
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        api_error e;
+        e.status = res.status;
+        e.message = std::string(reason_text(res.status)) + ": " + req.method + " " + req.path;
+        if (res.status == 413)
+          e.message = "the request body is larger than " +
+                      std::to_string(params.limits.max_body_bytes) + " bytes";
+        if (res.status == 404) e.type = "not_found_error";
+        res.set_content(error_json(e), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        api_error e;
+        e.status = 500;
+        e.type = "server_error";
+        e.message = "internal error";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& x) {
+          e.message += std::string(": ") + x.what();
+        } catch (...) {
+        }
+        send_error(res, e);
+      });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (res.status >= 400 && res.status < 500) stats->rejected++;
     if (params.log) params.log(req.method + " " + req.path + " " + std::to_string(res.status));
@@ -100,8 +105,9 @@ void server::impl::routes() {
     bool healthy = true;
     for (const auto& s : sessions) healthy = healthy && s->healthy();
     res.status = healthy ? 200 : 503;
-    res.set_content(json{{"status", healthy ? "ok" : "error"}, {"sessions", sessions.size()}}.dump(),
-                    "application/json");
+    res.set_content(
+        json{{"status", healthy ? "ok" : "error"}, {"sessions", sessions.size()}}.dump(),
+        "application/json");
   });
   auto models = [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
@@ -110,10 +116,12 @@ void server::impl::routes() {
                       {"object", "model"},
                       {"created", created},
                       {"owned_by", "tome"},
-                      {"tome", {{"session", s->name()},
-                                {"model", m->config().name},
-                                {"context_tokens", s->context_tokens()}}}});
-    res.set_content(json{{"object", "list"}, {"data", data}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                      {"tome",
+                       {{"session", s->name()},
+                        {"model", m->config().name},
+                        {"context_tokens", s->context_tokens()}}}});
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(-1, ' ', false,
+                                                                  json::error_handler_t::replace),
                     "application/json");
   };
   http.Get("/v1/models", models);
@@ -136,10 +144,12 @@ void server::impl::routes() {
                        {"loaded", find(s.name) != nullptr},
                        {"threads", s.threads.size()}});
     }
-    res.set_content(json{{"object", "list"}, {"data", out}}.dump(-1, ' ', false, json::error_handler_t::replace),
+    res.set_content(json{{"object", "list"}, {"data", out}}.dump(-1, ' ', false,
+                                                                 json::error_handler_t::replace),
                     "application/json");
   });
-  http.Get(R"(/v1/sessions/([^/]+)/progress)", [this](const httplib::Request& req, httplib::Response& res) {
+  http.Get(R"(/v1/sessions/([^/]+)/progress)", [this](const httplib::Request& req,
+                                                      httplib::Response& res) {
     const std::string name = req.matches[1];
     auto ro = [&]() -> result<std::unique_ptr<store::library>> {
       store::open_params op;
@@ -154,12 +164,14 @@ void server::impl::routes() {
     }
     std::shared_ptr<store::library> reader = std::move(*ro);
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [this, name, reader](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [this, name, reader](
+                                                              size_t, httplib::DataSink& sink) {
       int64_t last = -1;
       for (;;) {
         auto info = reader->info(name);
         if (!info) {
-          const std::string ev = "data: " + error_json(api_error{404, info.message(), "not_found_error", ""}) + "\n\n";
+          const std::string ev =
+              "data: " + error_json(api_error{404, info.message(), "not_found_error", ""}) + "\n\n";
           sink.write(ev.data(), ev.size());
           sink.done();
           return true;
@@ -171,7 +183,8 @@ void server::impl::routes() {
                            {"target_tokens", info->target_tokens},
                            {"complete", info->complete()},
                            {"loaded", find(name) != nullptr}};
-          const std::string s = "data: " + ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+          const std::string s =
+              "data: " + ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
           if (!sink.write(s.data(), s.size())) return false;
           if (info->complete()) {
             const std::string end = "data: [DONE]\n\n";
@@ -190,14 +203,17 @@ void server::impl::routes() {
   generation_routes();
 }
 
-result<std::unique_ptr<server>> server::create(std::shared_ptr<const model> m, const server_params& p) {
+result<std::unique_ptr<server>> server::create(std::shared_ptr<const model> m,
+                                               const server_params& p) {
   if (!m) return error("no model");
   if (!m->has_tokenizer()) return error("the model has no tokenizer: it cannot serve text");
   if (!is_loopback(p.host) && p.api_key.empty())
     return error("refusing to listen on " + p.host +
                  " without an API key (--api-key): anyone who can reach it could use it");
-  if (p.port < 0 || p.port > 65535) return error("port " + std::to_string(p.port) + " is out of range");
-  if (p.http_threads < 1 || p.http_threads > 1024) return error("http threads must be in [1, 1024]");
+  if (p.port < 0 || p.port > 65535)
+    return error("port " + std::to_string(p.port) + " is out of range");
+  if (p.http_threads < 1 || p.http_threads > 1024)
+    return error("http threads must be in [1, 1024]");
   if (p.prefill_chunk < 1) return error("the prefill chunk must be at least 1 token");
   if (p.disconnect_poll_ms < 1 || p.disconnect_poll_ms > 10000)
     return error("the disconnect poll interval must be in [1, 10000] ms");
@@ -230,7 +246,9 @@ result<std::unique_ptr<server>> server::create(std::shared_ptr<const model> m, c
     d.sessions.push_back(std::move(*r));
   }
 
-  d.http.new_task_queue = [n = p.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+  d.http.new_task_queue = [n = p.http_threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(n));
+  };
   d.http.set_payload_max_length(p.limits.max_body_bytes);
   d.http.set_tcp_nodelay(true);
   d.http.set_keep_alive_max_count(1000);

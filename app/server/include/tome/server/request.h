@@ -26,15 +26,15 @@ struct api_error {
 };
 
 struct request_limits {
-  size_t max_body_bytes = 8u << 20;   // also enforced by the HTTP layer (413)
-  int max_depth = 32;                 // JSON nesting
-  size_t max_messages = 1024;         // chat messages
-  size_t max_text_bytes = 8u << 20;   // all text fields together
-  size_t max_extra_chunks = 256;      // infill input_extra
-  int max_tokens_cap = 16384;         // max_tokens / n_predict above this are refused
-  size_t max_stop = 8;                // stop strings
-  size_t max_stop_bytes = 256;        // each
-  size_t max_name_bytes = 256;        // model, thread
+  size_t max_body_bytes = 8u << 20;  // also enforced by the HTTP layer (413)
+  int max_depth = 32;                // JSON nesting
+  size_t max_messages = 1024;        // chat messages
+  size_t max_text_bytes = 8u << 20;  // all text fields together
+  size_t max_extra_chunks = 256;     // infill input_extra
+  int max_tokens_cap = 16384;        // max_tokens / n_predict above this are refused
+  size_t max_stop = 8;               // stop strings
+  size_t max_stop_bytes = 256;       // each
+  size_t max_name_bytes = 256;       // model, thread
 };
 
 struct chat_message {
@@ -52,9 +52,9 @@ struct generation_request {
   std::string model;   // "tome:<session>" or "<session>"; empty when absent
   std::string thread;  // Tome's "thread" field (the X-Tome-Thread header overrides)
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;     // stream_options.include_usage
   std::optional<int> max_tokens;  // max_tokens / max_completion_tokens / n_predict (-1: the cap)
-  float temperature = 0.0f;  // 0 = greedy (Tome's default, unlike OpenAI's 1)
+  float temperature = 0.0f;       // 0 = greedy (Tome's default, unlike OpenAI's 1)
   float top_p = 1.0f;
   int top_k = 0;
   float min_p = 0.0f;
@@ -69,7 +69,7 @@ struct generation_request {
   // infill (llama.cpp /infill): the text before the cursor is input_prefix + prompt
   std::string input_prefix, input_suffix;
   std::vector<extra_chunk> input_extra;
-  double t_max_predict_ms = 0;  // > 0: stop generating after this long
+  double t_max_predict_ms = 0;                              // > 0: stop generating after this long
   std::optional<std::vector<std::string>> response_fields;  // llama.cpp: only these, flattened
 };
 
@@ -81,7 +81,8 @@ struct parse_outcome {
 
 // Validates `body` as a request to `kind`. Never throws; every refusal is a 4xx (400, or 413 for
 // a body over max_body_bytes) with a message naming the field.
-parse_outcome parse_request(endpoint kind, std::string_view body, const request_limits& limits = {});
+parse_outcome parse_request(endpoint kind, std::string_view body,
+                            const request_limits& limits = {});
 
 // Strips "tome:" from a model name ("tome:book" -> "book").
 std::string session_of_model(std::string_view model);

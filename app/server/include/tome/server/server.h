@@ -25,7 +25,7 @@ namespace tome::server {
 
 struct server_params {
   std::string host = "127.0.0.1";
-  int port = 8012;  // llama.vim's default endpoint; 0 = any free port (see server::port())
+  int port = 8012;      // llama.vim's default endpoint; 0 = any free port (see server::port())
   std::string api_key;  // empty: no key; required to listen on anything but loopback
   // Sessions to keep resident; empty: every complete session of the library read by this model.
   std::vector<std::string> sessions;
@@ -47,7 +47,7 @@ struct server_stats {
   int64_t jobs_done = 0;       // generation jobs finished (cancelled ones included)
   int64_t jobs_cancelled = 0;  // stopped because the client went away (or the server stopped)
   int64_t jobs_failed = 0;
-  int64_t jobs_running = 0;    // running now (0 or 1 per session)
+  int64_t jobs_running = 0;  // running now (0 or 1 per session)
   // The last cancelled job: its prompt's tokens, how many of them were prefilled, tokens generated.
   int64_t last_cancel_prompt_tokens = 0, last_cancel_prefill_done = 0, last_cancel_generated = 0;
 };
@@ -66,10 +66,10 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  int port() const;                         // the bound port
+  int port() const;                           // the bound port
   std::vector<std::string> sessions() const;  // loaded, in the order given
-  status run();                             // serves until stop(); returns an error if it fails
-  void stop();                              // from any thread (not from a signal handler)
+  status run();                               // serves until stop(); returns an error if it fails
+  void stop();                                // from any thread (not from a signal handler)
   server_stats stats() const;
 
  private:
