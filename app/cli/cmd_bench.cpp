@@ -45,8 +45,8 @@ int run(const bench_options& o) {
               static_cast<long long>(c.n_self_layers), static_cast<long long>(c.n_cross_layers),
               static_cast<long long>(c.dim), md.backend_description().c_str());
   std::printf("weights in memory: %s\n\n", human_bytes(md.memory().weights).c_str());
-  std::printf("| context | prefill tokens/s | prefill s | decode tokens/s | global KV | self state |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| context | prefill tokens/s | prefill s | decode tokens/s | global KV | self state | workspace (plan) | free |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   std::mt19937 rng(static_cast<uint32_t>(o.seed));
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
   {  // warm-up: threads, BLAS buffers, page faults of the weights
@@ -57,6 +57,11 @@ int run(const bench_options& o) {
     (void)(*s)->decode(w[0]);
   }
   for (int64_t len : o.lengths) {
+    const memory_plan plan = md.plan_memory(len, o.chunk);
+    if (!plan.fits()) {
+      std::printf("| %lld | not run: %s |\n", static_cast<long long>(len), plan.describe().c_str());
+      continue;
+    }
     auto s = session::create(*m);
     if (!s) {
       std::fprintf(stderr, "tome: %s\n", s.message().c_str());
@@ -81,9 +86,10 @@ int run(const bench_options& o) {
     }
     const double dsec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const memory_breakdown mem = (*s)->memory();
-    std::printf("| %lld | %.0f | %.2f | %.1f | %s | %s |\n", static_cast<long long>(len),
+    std::printf("| %lld | %.0f | %.2f | %.1f | %s | %s | %s | %s |\n", static_cast<long long>(len),
                 len / pr->seconds, pr->seconds, o.decode_tokens / dsec, human_bytes(mem.global_kv).c_str(),
-                human_bytes(mem.self_state).c_str());
+                human_bytes(mem.self_state).c_str(), human_bytes(plan.need.workspace).c_str(),
+                plan.available >= 0 ? human_bytes(plan.available).c_str() : "?");
     std::fflush(stdout);
   }
   return 0;
