@@ -6,6 +6,10 @@
 // tokens), and GET /health (the bare HTTP round trip). Prints medians and differences
 // (docs/performance.md).
 //   tome_server_bench [--model DIR] [--requests N] [--max-tokens K] [--doc-tokens N] [--threads T]
+//                     [--infill-window N]
+// --infill-window N: the job is an editor's completion instead: POST /infill with input_prefix and
+// input_suffix of about N tokens together and n_predict K (K = 1: the time to the first token),
+// against the in-process fill-in-the-middle (the model's completion template) on the session.
 #include <httplib.h>
 
 #include <algorithm>
@@ -37,7 +41,7 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   std::string model_dir = std::string(TOME_SOURCE_DIR) + "/resources/models/tome-25m";
   int requests = 50, max_tokens = 8, threads = 0;
-  int64_t doc_tokens = 2000;
+  int64_t doc_tokens = 2000, infill_window = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--model")
@@ -50,10 +54,12 @@ int main(int argc, char** argv) {
       doc_tokens = std::stoll(v);
     else if (a == "--threads")
       threads = std::stoi(v);
+    else if (a == "--infill-window")
+      infill_window = std::stoll(v);
     else {
       std::fprintf(stderr,
                    "usage: %s [--model DIR] [--requests N] [--max-tokens K] [--doc-tokens N] "
-                   "[--threads T]\n",
+                   "[--threads T] [--infill-window N]\n",
                    argv[0]);
       return 2;
     }
@@ -91,9 +97,19 @@ int main(int argc, char** argv) {
   auto s = (*lib2)->load("bench", m);
   auto mark = (*s)->mark();
   const std::string question = "What is the pass key?";
+  // The editor's local window: code around the cursor, half before and half after it.
+  std::string prefix, suffix;
+  if (infill_window > 0) {
+    const std::string line = "    total = total + compute_step(values[i], scale) * weight  # accumulate\n";
+    while (static_cast<int64_t>(m->tok().encode(prefix).size()) < infill_window / 2) prefix += line;
+    suffix = prefix;
+    prefix += "    result = ";
+  }
   auto in_process = [&] {
     const auto t0 = clock_type::now();
-    auto q = m->tok().encode_template("question", {{"question", question}});
+    auto q = infill_window > 0
+                 ? m->tok().encode_template("completion", {{"prefix", prefix}, {"suffix", suffix}})
+                 : m->tok().encode_template("question", {{"question", question}});
     tome::prefill_params pp;
     pp.chunk_tokens = 1024;
     (void)(*s)->prefill(*q, pp);
@@ -123,12 +139,22 @@ int main(int argc, char** argv) {
                          {"max_tokens", max_tokens},
                          {"temperature", 0},
                          {"ignore_eos", true}};
-  const std::string plain = body.dump();
+  std::string plain = body.dump();
   body["stream"] = true;
-  const std::string streamed = body.dump();
+  std::string streamed = body.dump();
+  std::string endpoint = "/v1/chat/completions";
+  if (infill_window > 0) {  // llama.vim's request
+    nlohmann::json in = {{"input_prefix", prefix},   {"input_suffix", suffix}, {"input_extra", nlohmann::json::array()},
+                         {"n_predict", max_tokens},   {"temperature", 0},       {"ignore_eos", true},
+                         {"model", "tome:bench"}};
+    plain = in.dump();
+    in["stream"] = true;
+    streamed = in.dump();
+    endpoint = "/infill";
+  }
   auto over_http = [&](const std::string& b) {
     const auto t0 = clock_type::now();
-    auto r = cli.Post("/v1/chat/completions", b, "application/json");
+    auto r = cli.Post(endpoint, b, "application/json");
     const double t = ms_since(t0);
     if (!r || r->status != 200) {
       std::fprintf(stderr, "tome_server_bench: request failed (%s)\n",
@@ -162,9 +188,12 @@ int main(int argc, char** argv) {
 
   const double ma = percentile(a, 0.5), mb = percentile(b, 0.5), mc = percentile(c, 0.5);
   std::printf(
-      "model %s on %s; document %lld tokens; question + %zu generated tokens; %d requests each\n",
+      "model %s on %s; document %lld tokens; %s + %zu generated tokens; %d requests each\n",
       m->config().name.c_str(), m->backend_description().c_str(),
-      static_cast<long long>(read->s ? read->s->n_tokens() : 0), generated, requests);
+      static_cast<long long>(read->s ? read->s->n_tokens() : 0),
+      infill_window > 0 ? ("/infill, a local window of ~" + std::to_string(infill_window) + " tokens").c_str()
+                        : "question",
+      generated, requests);
   std::printf("  in process           median %8.3f ms  p90 %8.3f ms\n", ma, percentile(a, 0.9));
   std::printf("  HTTP, one JSON       median %8.3f ms  p90 %8.3f ms  overhead %+.3f ms\n", mb,
               percentile(b, 0.9), mb - ma);
