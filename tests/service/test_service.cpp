@@ -1,6 +1,7 @@
 // tome::service on the golden gret-f32 model: reading a document with checkpoints, a cancel and a
 // resume by running the same call again, a second document appended, and ask() in threads that
-// answer exactly as a session holding the same tokens would, saved and continued.
+// answer exactly as a session holding the same tokens would, saved and continued, also on a
+// resident session (ask_resident).
 #include <gtest/gtest.h>
 
 #include "tome/service/service.h"
@@ -91,6 +92,37 @@ TEST(Service, ReadResumeAppendAndAskInThreads) {
   EXPECT_EQ(a3->thread, "q2");
   EXPECT_EQ(a3->answer.text, a1->answer.text);
   EXPECT_EQ((*lib)->info("book")->threads.size(), 2u);
+
+  // The same questions against a resident session (loaded once, rewound after each answer):
+  // a new thread answers as ask() did, bit for bit; a follow-up continues its thread; the resident
+  // session is back at the document's end after every call, and the threads are saved.
+  auto res = (*lib)->load("book", m);
+  ASSERT_TRUE(res.ok()) << res.message();
+  auto end = (*res)->mark();
+  ASSERT_TRUE(end.ok());
+  const int64_t n_doc = (*res)->n_tokens();
+  auto x1 = ask_resident(**lib, **res, *end, "book", "What came in?", ap);
+  ASSERT_TRUE(x1.ok()) << x1.message();
+  EXPECT_EQ(x1->thread, "q3");
+  EXPECT_EQ(x1->answer.text, a1->answer.text);
+  EXPECT_EQ((*res)->n_tokens(), n_doc);
+  ap.thread = "q3";
+  auto x2 = ask_resident(**lib, **res, *end, "book", "And then?", ap);
+  ASSERT_TRUE(x2.ok()) << x2.message();
+  EXPECT_EQ(x2->thread, "q3");
+  EXPECT_EQ(x2->context_tokens, a2->context_tokens);
+  EXPECT_EQ((*res)->n_tokens(), n_doc);
+  auto t3 = *(*lib)->tokens("book", "q3");
+  EXPECT_EQ(static_cast<int64_t>(t3.size()), x2->context_tokens);
+  ap.thread.clear();
+  // A document read again since the session was opened: refused, not answered from a stale state.
+  auto grown = read_document(**lib, m, "book",
+                             store::document_record{"More", "/books/more.txt", "text", "hash-3", 0, 0, "{}", "", ""},
+                             m->tok().encode("More text."), rp);
+  ASSERT_TRUE(grown.ok()) << grown.message();
+  auto stale = ask_resident(**lib, **res, *end, "book", "What came in?", ap);
+  EXPECT_FALSE(stale.ok());
+  EXPECT_NE(stale.message().find("open it again"), std::string::npos) << stale.message();
 }
 
 TEST(Service, DefaultLibraryPathFollowsTheEnvironment) {

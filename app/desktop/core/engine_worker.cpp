@@ -24,7 +24,8 @@ class WorkerState {
   std::shared_ptr<const tome::model> model;
   ModelInfo info;
   std::unique_ptr<store::library> lib;
-  // The open session's index (quotes, definitions, files) and its resident state for completion.
+  // The open session's index (quotes, definitions, files) and its resident state (questions and
+  // completions run on it and rewind to the document's end).
   QString indexSession;
   std::unique_ptr<SourceIndex> index;
   QString residentSession;
@@ -64,6 +65,9 @@ class WorkerState {
   void ask(quint64 id, const QString& session, const QString& thread, const QString& question,
            const GenerationSettings& gen);
   void complete(quint64 id, const QString& session, const QString& prefix, const QString& suffix, int maxTokens);
+  // Puts `session`'s document state on the backend once and marks its end (questions and
+  // completions rewind to it); "" on success, else the reason.
+  QString ensureResident(const QString& session, bool reload = false);
   void reportMemory(const QString& session);
   void rename(const QString& from, const QString& to);
 };
@@ -399,10 +403,21 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
   p.gen.sampling.seed = gen.seed;
   p.gen.cancel = &w->m_stopAnswer;
   p.attention = true;  // the attended passages beside the answer (one more pass per token)
-  auto r = service::ask(*lib, model, str(session), str(question), p, [&](int32_t, std::string_view text) {
+  auto stream = [&](int32_t, std::string_view text) {
     if (!text.empty()) emit w->answerToken(id, QString::fromUtf8(text.data(), static_cast<qsizetype>(text.size())));
     return true;
-  });
+  };
+  // The document stays on the backend between questions (loaded once, rewound after each answer):
+  // asking about a large book does not read its KV from disk every time.
+  if (const QString why = ensureResident(session); !why.isEmpty()) {
+    emit w->answerFinished(id, session, thread, QString(), {}, false, why);
+    return;
+  }
+  auto r = service::ask_resident(*lib, *resident, residentMark, str(session), str(question), p, stream);
+  if (!r && r.message().find("open it again") != std::string::npos) {  // read again meanwhile
+    if (const QString why = ensureResident(session, true); why.isEmpty())
+      r = service::ask_resident(*lib, *resident, residentMark, str(session), str(question), p, stream);
+  }
   if (!r) {
     emit w->answerFinished(id, session, thread, QString(), {}, false, QString::fromStdString(r.message()));
     return;
@@ -450,21 +465,8 @@ void WorkerState::complete(quint64 id, const QString& session, const QString& pr
   }
   if (!model->config().templates.count("completion"))
     return emit w->completionReady(id, QString(), QStringLiteral("the model has no completion template"));
-  if (!resident || residentSession != session) {
-    resident.reset();
-    auto info = lib->info(str(session));
-    if (!info) return emit w->completionReady(id, QString(), QString::fromStdString(info.message()));
-    if (!info->complete())
-      return emit w->completionReady(id, QString(), QStringLiteral("the session is not fully read yet"));
-    auto s = lib->load(str(session), model);
-    if (!s) return emit w->completionReady(id, QString(), QString::fromStdString(s.message()));
-    auto mk = (*s)->mark();
-    if (!mk) return emit w->completionReady(id, QString(), QString::fromStdString(mk.message()));
-    resident = std::move(*s);
-    residentMark = *mk;
-    residentSession = session;
-    reportMemory(session);
-  }
+  if (const QString why = ensureResident(session); !why.isEmpty())
+    return emit w->completionReady(id, QString(), why);
   auto fim = model->tok().encode_template("completion", {{"prefix", str(prefix)}, {"suffix", str(suffix)}});
   if (!fim) return emit w->completionReady(id, QString(), QString::fromStdString(fim.message()));
   QString out, err;
@@ -489,6 +491,24 @@ void WorkerState::complete(quint64 id, const QString& session, const QString& pr
     residentSession.clear();
   }
   emit w->completionReady(id, out, err);
+}
+
+QString WorkerState::ensureResident(const QString& session, bool reload) {
+  if (resident && residentSession == session && !reload) return {};
+  resident.reset();
+  residentSession.clear();
+  auto info = lib->info(str(session));
+  if (!info) return QString::fromStdString(info.message());
+  if (!info->complete()) return QStringLiteral("the session is not fully read yet");
+  auto s = lib->load(str(session), model);
+  if (!s) return QString::fromStdString(s.message());
+  auto mk = (*s)->mark();
+  if (!mk) return QString::fromStdString(mk.message());
+  resident = std::move(*s);
+  residentMark = *mk;
+  residentSession = session;
+  reportMemory(session);
+  return {};
 }
 
 void WorkerState::reportMemory(const QString& session) {

@@ -87,6 +87,93 @@ result<store::checkpoint_result> read_document(store::library& lib, std::shared_
   return lib.prefill(session, std::move(m), all, p.checkpoint);
 }
 
+namespace {
+
+// The thread to answer in: p.thread, or a new "q<N>"; created in the library when new.
+result<std::string> thread_for(store::library& lib, const store::session_info& info,
+                               const std::string& session, const std::string& wanted) {
+  std::string name = wanted;
+  bool exists = false;
+  for (const auto& t : info.threads) exists = exists || t.name == name;
+  if (name.empty()) {
+    for (size_t i = info.threads.size() + 1;; ++i) {
+      name = "q" + std::to_string(i);
+      bool taken = false;
+      for (const auto& t : info.threads) taken = taken || t.name == name;
+      if (!taken) break;
+    }
+  }
+  if (!exists) {
+    auto t = lib.create_thread(session, name);
+    if (!t) return t.error_status();
+  }
+  return name;
+}
+
+result<std::vector<int32_t>> question_tokens(const model& m, const std::string& question) {
+  if (m.config().templates.count("question"))
+    return m.tok().encode_template("question", {{"question", question}});
+  return m.tok().encode(question);
+}
+
+status check_complete(const store::session_info& info, const std::string& session) {
+  if (!info.complete())
+    return error("session '" + session + "' is not fully read yet (" + std::to_string(info.n_tokens) +
+                 " of " + std::to_string(info.target_tokens) + " tokens): read it again to finish");
+  return {};
+}
+
+}  // namespace
+
+result<ask_result> ask_resident(store::library& lib, session& s, const session_mark& document_end,
+                                const std::string& session_name, const std::string& question,
+                                const ask_params& p, const token_fn& on_token) {
+  const model& m = s.get_model();
+  if (!m.has_tokenizer()) return error("the model has no tokenizer: cannot ask a question in text");
+  if (!document_end.valid()) return error("ask_resident: no document mark");
+  auto info = lib.info(session_name);
+  if (!info) return info.error_status();
+  TOME_TRY(check_complete(*info, session_name));
+  TOME_TRY(s.rewind(document_end));
+  struct rewind_after {  // back to the document's end, whatever happens below
+    session& s;
+    const session_mark& mk;
+    ~rewind_after() { (void)s.rewind(mk); }
+  } guard{s, document_end};
+  const int64_t n_doc = s.n_tokens();
+  if (info->n_tokens != n_doc)
+    return error("session '" + session_name + "' changed in the library since it was opened: open it again");
+  auto thread = thread_for(lib, *info, session_name, p.thread);
+  if (!thread) return thread.error_status();
+  auto saved = lib.tokens(session_name, *thread);  // document + the thread's own turns
+  if (!saved) return saved.error_status();
+  if (static_cast<int64_t>(saved->size()) < n_doc ||
+      !std::equal(s.tokens().begin(), s.tokens().end(), saved->begin()))
+    return error("session '" + session_name + "' changed in the library since it was opened: open it again");
+  if (static_cast<int64_t>(saved->size()) > n_doc) {
+    prefill_params pp;
+    pp.compute_logits = false;
+    pp.cancel = p.gen.cancel;
+    auto r = s.prefill(std::span(*saved).subspan(static_cast<size_t>(n_doc)), pp);
+    if (!r) return r.error_status();
+    if (r->cancelled) return error("cancelled");
+  }
+  auto q = question_tokens(m, question);
+  if (!q) return q.error_status();
+  auto pr = s.prefill(*q);
+  if (!pr) return pr.error_status();
+  ask_result out;
+  out.thread = *thread;
+  generate_params gp = p.gen;
+  if (p.attention) gp.attention = &out.attention;
+  auto gen = s.generate(gp, on_token);
+  if (!gen) return gen.error_status();
+  out.answer = std::move(*gen);
+  TOME_TRY(lib.save(session_name, s, out.thread));
+  out.context_tokens = s.n_tokens();
+  return out;
+}
+
 result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
                        const std::string& session, const std::string& question, const ask_params& p,
                        const token_fn& on_token) {
@@ -95,37 +182,16 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
     return error("the model has no tokenizer: cannot ask a question in text");
   auto info = lib.info(session);
   if (!info) return info.error_status();
-  if (!info->complete())
-    return error("session '" + session + "' is not fully read yet (" +
-                 std::to_string(info->n_tokens) + " of " + std::to_string(info->target_tokens) +
-                 " tokens): read it again to finish");
+  TOME_TRY(check_complete(*info, session));
   ask_result out;
-  out.thread = p.thread;
-  bool exists = false;
-  for (const auto& t : info->threads) exists = exists || t.name == p.thread;
-  if (out.thread.empty()) {
-    for (size_t i = info->threads.size() + 1;; ++i) {
-      out.thread = "q" + std::to_string(i);
-      bool taken = false;
-      for (const auto& t : info->threads) taken = taken || t.name == out.thread;
-      if (!taken) break;
-    }
-  }
-  if (!exists) {
-    auto t = lib.create_thread(session, out.thread);
-    if (!t) return t.error_status();
-  }
+  auto thread = thread_for(lib, *info, session, p.thread);
+  if (!thread) return thread.error_status();
+  out.thread = *thread;
   auto s = lib.load(session, m, out.thread);
   if (!s) return s.error_status();
-  std::vector<int32_t> q;
-  if (m->config().templates.count("question")) {
-    auto r = m->tok().encode_template("question", {{"question", question}});
-    if (!r) return r.error_status();
-    q = std::move(*r);
-  } else {
-    q = m->tok().encode(question);
-  }
-  auto pr = (*s)->prefill(q);
+  auto q = question_tokens(*m, question);
+  if (!q) return q.error_status();
+  auto pr = (*s)->prefill(*q);
   if (!pr) return pr.error_status();
   generate_params gp = p.gen;
   if (p.attention) gp.attention = &out.attention;

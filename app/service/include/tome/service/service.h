@@ -57,6 +57,18 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
                        const std::string& session, const std::string& question,
                        const ask_params& p = {}, const token_fn& on_token = {});
 
+// ask() on a session kept on the backend between questions (the desktop app keeps the open
+// session resident): `s` holds the document state of `session`, marked at its end by
+// `document_end`. The thread's own earlier turns are prefilled after the document (its rows in the
+// library are not read), then the question; the answer is streamed and the thread saved exactly
+// as ask() does, and `s` is rewound to the document's end whatever happens. In a new thread the
+// answer is ask()'s, bit for bit; in a continued thread the earlier turns are recomputed by one
+// prefill instead of read back (equal up to rounding). Refused if the library's document state
+// no longer matches `s` (read again since): reopen it.
+result<ask_result> ask_resident(store::library& lib, session& s, const session_mark& document_end,
+                                const std::string& session_name, const std::string& question,
+                                const ask_params& p = {}, const token_fn& on_token = {});
+
 struct complete_params {
   generate_params gen;  // defaults for code: max_tokens 64, greedy; stops at EOS
 };
