@@ -4,13 +4,14 @@
 #include <QCommandLineParser>
 #include <QIcon>
 
+#include "tome/engine.h"
 #include "ui/main_window.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("tome-desktop"));
   QApplication::setOrganizationName(QStringLiteral("tome"));
-  QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+  QApplication::setApplicationVersion(QString::fromLatin1(tome::version_string()));  // the project's
   QApplication::setDesktopFileName(QStringLiteral("tome"));
   QApplication::setWindowIcon(QIcon(QStringLiteral(":/tome/tome.svg")));
   QCommandLineParser cli;
