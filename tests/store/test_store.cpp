@@ -346,6 +346,28 @@ TEST_P(Kinds, RewindToACheckpointThenRereadEqualsAFreshRead) {
   expect_same_continuation(*ref2, **again);
 }
 
+TEST(Store, RenameKeepsTheStateAndRefusesBadOrTakenNames) {
+  const auto dir = scratch();
+  auto m = tiny("tiny");
+  auto lib = open_lib(dir / "lib.db");
+  ASSERT_TRUE(lib->create_session(*m, {"a"}).ok());
+  ASSERT_TRUE(lib->create_session(*m, {"b"}).ok());
+  const auto toks = random_tokens(50, 3);
+  ASSERT_TRUE(lib->prefill("a", m, toks).ok());
+  ASSERT_TRUE(lib->create_thread("a", "t").ok());
+  EXPECT_REFUSED(lib->rename_session("a", "b"), "exists already");
+  EXPECT_REFUSED(lib->rename_session("a", ""), "invalid");
+  EXPECT_REFUSED(lib->rename_session("nope", "c"), "no session named 'nope'");
+  ASSERT_TRUE(lib->rename_session("a", "book").ok());
+  EXPECT_FALSE(lib->info("a").ok());
+  auto info = lib->info("book");
+  ASSERT_TRUE(info.ok()) << info.message();
+  EXPECT_EQ(info->n_tokens, 50);
+  ASSERT_EQ(info->threads.size(), 1u);
+  EXPECT_EQ(*lib->tokens("book"), toks);
+  EXPECT_TRUE(lib->verify("book", *m).ok());
+}
+
 TEST_P(Kinds, ExportImportRoundTripAndRefusals) {
   const auto dir = scratch();
   auto m = tiny(GetParam());

@@ -534,17 +534,10 @@ void WorkerState::reportMemory(const QString& session) {
 }
 
 void WorkerState::rename(const QString& from, const QString& to) {
-  // The store has no rename: export to a temporary file, import under the new name, remove the old.
-  if (!needLibrary() || !needModel()) return;
-  if (lib->info(str(to))) return fail(QStringLiteral("Rename"), "a session named '" + str(to) + "' exists");
-  const QString tmp = QFileInfo(QString::fromStdString(lib->path().string())).absolutePath() +
-                      QStringLiteral("/.rename-%1.tome").arg(QDateTime::currentMSecsSinceEpoch());
-  if (auto s = lib->export_session(str(from), str(tmp)); !s) return fail(QStringLiteral("Rename '%1'").arg(from), s.message());
-  auto r = lib->import_session(str(tmp), *model, str(to));
-  QFile::remove(tmp);
-  if (!r) return fail(QStringLiteral("Rename '%1'").arg(from), r.message());
+  if (!needLibrary()) return;
+  if (auto s = lib->rename_session(str(from), str(to)); !s)
+    return fail(QStringLiteral("Rename '%1'").arg(from), s.message());
   dropSession(from);
-  if (auto s = lib->remove_session(str(from)); !s) fail(QStringLiteral("Rename '%1'").arg(from), s.message());
   listSessions();
 }
 

@@ -409,6 +409,29 @@ result<session_info> library::create_session(const model& m, const session_spec&
   return info(spec.name);
 }
 
+status library::rename_session(std::string_view from, std::string_view to) {
+  if (!valid_name(to))
+    return error("session name '" + std::string(to) +
+                 "' is invalid (1-200 characters, no control characters)");
+  auto s = impl_->get_session(from);
+  if (!s) return s.error_status();
+  db& d = *impl_->d;
+  transaction t(d);
+  TOME_TRY(t.begin());
+  auto taken = d.prepare("SELECT count(*) FROM sessions WHERE name = ?");
+  if (!taken) return taken.error_status();
+  taken->bind(1, to);
+  auto r = taken->step();
+  if (!r) return r.error_status();
+  if (taken->int64(0) > 0)
+    return error(d.path().string() + ": a session named '" + std::string(to) + "' exists already");
+  auto up = d.prepare(std::string("UPDATE sessions SET name = ?, updated_at = ") + k_now_sql + " WHERE id = ?");
+  if (!up) return up.error_status();
+  up->bind(1, to).bind(2, s->id);
+  TOME_TRY(up->run());
+  return t.commit();
+}
+
 status library::remove_session(std::string_view name) {
   auto s = impl_->get_session(name);
   if (!s) return s.error_status();

@@ -124,6 +124,8 @@ class library {
   result<session_info> create_session(const model& m, const session_spec& spec);
   // Removes a session, its documents, threads and rows; frees the pages for reuse.
   status remove_session(std::string_view name);
+  // Renames a session in place (one row; nothing is copied). Refuses an invalid or taken name.
+  status rename_session(std::string_view from, std::string_view to);
 
   // Records a document of the session (its token range in the document state).
   status add_document(std::string_view session, const document_record& d);
