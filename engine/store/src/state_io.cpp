@@ -371,40 +371,6 @@ result<int64_t> library::rewind(std::string_view session, int64_t n_tokens) {
   return c;
 }
 
-status library::update_document(std::string_view session, size_t index, const document_record& doc) {
-  auto s = impl_->get_session(session);
-  if (!s) return s.error_status();
-  if (doc.token_begin < 0 || doc.token_end < doc.token_begin)
-    return error("document '" + doc.title + "': invalid token range");
-  if (!doc.source_map.empty() && !nlohmann::json::accept(doc.source_map))
-    return error("document '" + doc.title + "': the source map is not valid JSON");
-  if (!doc.metadata.empty() && !nlohmann::json::accept(doc.metadata))
-    return error("document '" + doc.title + "': the metadata is not valid JSON");
-  db& d = *impl_->d;
-  transaction t(d);
-  TOME_TRY(t.begin());
-  auto id = d.prepare("SELECT id FROM documents WHERE session_id = ? ORDER BY ord LIMIT 1 OFFSET ?");
-  if (!id) return id.error_status();
-  id->bind(1, s->id).bind(2, static_cast<int64_t>(index));
-  auto r = id->step();
-  if (!r) return r.error_status();
-  if (!*r)
-    return error(d.path().string() + ": session '" + s->name + "' has no document number " +
-                 std::to_string(index + 1));
-  const int64_t doc_id = id->int64(0);
-  auto up = d.prepare(
-      std::string("UPDATE documents SET title = ?, path = ?, kind = ?, content_hash = ?, "
-                  "token_begin = ?, token_end = ?, source_map = ?, metadata = ?, added_at = ") +
-      k_now_sql + " WHERE id = ?");
-  if (!up) return up.error_status();
-  up->bind(1, doc.title).bind(2, doc.path).bind(3, doc.kind).bind(4, doc.content_hash);
-  up->bind(5, doc.token_begin).bind(6, doc.token_end);
-  up->bind_blob(7, {reinterpret_cast<const uint8_t*>(doc.source_map.data()), doc.source_map.size()});
-  up->bind(8, doc.metadata).bind(9, doc_id);
-  TOME_TRY(up->run());
-  return t.commit();
-}
-
 result<std::unique_ptr<tome::session>> library::impl::load_node(
     const session_row& s, const node_row& n, std::shared_ptr<const model> m) const {
   if (!m) return error("no model");
