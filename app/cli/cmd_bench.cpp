@@ -1,7 +1,9 @@
 // `tome bench`: prefill and decode speed at several context lengths, with the memory breakdown,
 // on a model directory or a built-in configuration with random weights. A benchmark, not a test:
-// figures go to docs/performance.md with the command, machine and date.
+// figures go to docs/performance.md with the command, machine and date. "of floor" columns: the
+// fraction of the cost model's roofline floor (ANCHORS.md; H100 figures) reached.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <sstream>
@@ -14,14 +16,70 @@ namespace {
 struct bench_options {
   std::string model_dir, config_name;
   bool random_weights = false;
-  std::vector<int64_t> lengths{1024, 8192, 32768};
+  std::vector<std::string> lengths{"1024", "8192", "32768"};
   int decode_tokens = 32;
   int64_t chunk = 32768;
   uint64_t seed = 1;
   backend_options be;
 };
 
+// "32768", "32k" (x1024), "1m" (x1048576).
+result<int64_t> parse_length(const std::string& text) {
+  std::string t = text;
+  int64_t mult = 1;
+  if (!t.empty() && (t.back() == 'k' || t.back() == 'K')) mult = 1024, t.pop_back();
+  else if (!t.empty() && (t.back() == 'm' || t.back() == 'M')) mult = 1024 * 1024, t.pop_back();
+  char* end = nullptr;
+  const long long v = t.empty() ? 0 : std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || *end != '\0' || v <= 0 || v > (int64_t{1} << 40) / mult)
+    return error("--lengths: '" + text + "' is not a length (e.g. 4096, 32k, 1m)");
+  return static_cast<int64_t>(v) * mult;
+}
+
+// The cost model of ANCHORS.md (multiply-add = 2 FLOPs): YOCO prefill FLOPs of n tokens =
+// 2 n (L/2) P_self + n (L/2) A_self + 4 n D d_kv, A_self the token mixing per token and layer
+// (gated retention, chunk 64: 4·64·hd + 4·hd² per head; sliding window: 4·W·D); the floor runs at
+// kPeakFlops. Decode bytes per step: the weights + each cross layer reading the global KV + the
+// self-decoder state read and written; the floor runs at kPeakBytes.
+constexpr double kPeakFlops = 720e12;  // cuBLAS bf16 GEMM at YOCO-3B shapes on the H100
+constexpr double kPeakBytes = 3.02e12;  // HBM copy on the H100
+// The Transformer baseline (kind transformer, L = n_self + n_cross layers of P_T parameters):
+// prefill ≈ 2·N·L·P_T + 2·L·N²·D (causal attention, counted as ANCHORS.md does); decode bytes =
+// the weights + every layer reading its own KV.
+double transformer_prefill_flops(const model_config& c, int64_t n) {
+  const double D = static_cast<double>(c.dim), F = static_cast<double>(c.ffn_dim), N = static_cast<double>(n);
+  const double p_t = 2 * D * D + 2 * D * static_cast<double>(c.kv_dim()) + 3 * D * F;
+  const double L = static_cast<double>(c.n_layers());
+  return 2 * N * L * p_t + 2 * L * N * N * D;
+}
+double prefill_flops(const model_config& c, int64_t n) {
+  if (c.is_transformer()) return transformer_prefill_flops(c, n);
+  const double D = static_cast<double>(c.dim), F = static_cast<double>(c.ffn_dim);
+  const double H = static_cast<double>(c.n_self_heads), hd = static_cast<double>(c.self_head_dim());
+  const bool gret = c.self_kind == self_decoder_kind::gated_retention;
+  const double p_self = 4 * D * D + 3 * D * F + (gret ? D * D + D * H : 0.0);
+  const double a_self = gret ? H * (4 * 64 * hd + 4 * hd * hd) : 4.0 * static_cast<double>(c.window) * D;
+  return static_cast<double>(n) * (2 * c.n_self_layers * p_self + c.n_self_layers * a_self + 4 * D * c.kv_dim());
+}
+double decode_bytes(const model& m, int64_t n, int64_t kv_bytes_per_token, int64_t self_bytes) {
+  // YOCO: kv_bytes_per_token is the one global KV, read by each cross layer; the Transformer's
+  // already counts every layer's KV, each read once.
+  const int64_t readers = m.config().is_transformer() ? 1 : m.config().n_cross_layers;
+  return static_cast<double>(m.memory().weights) +
+         static_cast<double>(readers) * static_cast<double>(n) * kv_bytes_per_token +
+         2.0 * static_cast<double>(self_bytes);
+}
+
 int run(const bench_options& o) {
+  std::vector<int64_t> lengths;
+  for (const std::string& l : o.lengths) {
+    auto v = parse_length(l);
+    if (!v) {
+      std::fprintf(stderr, "tome: %s\n", v.message().c_str());
+      return 2;
+    }
+    lengths.push_back(*v);
+  }
   auto params = o.be.params();
   result<std::shared_ptr<model>> m = error("no model");
   if (!o.model_dir.empty()) {
@@ -45,8 +103,11 @@ int run(const bench_options& o) {
               static_cast<long long>(c.n_self_layers), static_cast<long long>(c.n_cross_layers),
               static_cast<long long>(c.dim), md.backend_description().c_str());
   std::printf("weights in memory: %s\n\n", human_bytes(md.memory().weights).c_str());
-  std::printf("| context | prefill tokens/s | prefill s | decode tokens/s | global KV | self state | workspace (plan) | free |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const bool gpu = md.device_memory().current >= 0;
+  std::printf("| context | prefill tokens/s | prefill s | of floor | decode tokens/s | of floor | global KV | self state | workspace (plan) | peak%s | free |\n",
+              gpu ? " GPU (Tome / device)" : " memory");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::fflush(stdout);  // errors (stderr) come after the rows already printed
   std::mt19937 rng(static_cast<uint32_t>(o.seed));
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
   {  // warm-up: threads, BLAS buffers, page faults of the weights
@@ -56,12 +117,13 @@ int run(const bench_options& o) {
     (void)(*s)->prefill(w);
     (void)(*s)->decode(w[0]);
   }
-  for (int64_t len : o.lengths) {
+  for (int64_t len : lengths) {
     const memory_plan plan = md.plan_memory(len, o.chunk);
     if (!plan.fits()) {
       std::printf("| %lld | not run: %s |\n", static_cast<long long>(len), plan.describe().c_str());
       continue;
     }
+    md.reset_peak_memory();
     auto s = session::create(*m);
     if (!s) {
       std::fprintf(stderr, "tome: %s\n", s.message().c_str());
@@ -86,9 +148,15 @@ int run(const bench_options& o) {
     }
     const double dsec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const memory_breakdown mem = (*s)->memory();
-    std::printf("| %lld | %.0f | %.2f | %.1f | %s | %s | %s | %s |\n", static_cast<long long>(len),
-                len / pr->seconds, pr->seconds, o.decode_tokens / dsec, human_bytes(mem.global_kv).c_str(),
-                human_bytes(mem.self_state).c_str(), human_bytes(plan.need.workspace).c_str(),
+    const device_memory_usage use = md.device_memory();
+    const double prefill_floor = prefill_flops(c, len) / kPeakFlops;
+    const double step_floor = decode_bytes(md, len + o.decode_tokens / 2, plan.need.global_kv / std::max<int64_t>(len, 1),
+                                           mem.self_state) / kPeakBytes;
+    const std::string peak = use.peak >= 0 ? human_bytes(use.peak) + " / " + human_bytes(use.device_used) : "-";
+    std::printf("| %lld | %.0f | %.2f | %.0f%% | %.1f | %.0f%% | %s | %s | %s | %s | %s |\n", static_cast<long long>(len),
+                len / pr->seconds, pr->seconds, 100.0 * prefill_floor / pr->seconds, o.decode_tokens / dsec,
+                100.0 * step_floor * o.decode_tokens / dsec, human_bytes(mem.global_kv).c_str(),
+                human_bytes(mem.self_state).c_str(), human_bytes(plan.need.workspace).c_str(), peak.c_str(),
                 plan.available >= 0 ? human_bytes(plan.available).c_str() : "?");
     std::fflush(stdout);
   }
@@ -102,11 +170,12 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<bench_options>();
   auto* md = cmd->add_option("--model,-m", o->model_dir, "model directory");
   auto* cf = cmd->add_option("--config", o->config_name,
-                             "built-in configuration (tiny, tiny-swa, tome-25m, tome-25m-swa, yoco-3b)");
+                             "built-in configuration (tiny, tiny-swa, tome-25m, tome-25m-swa, yoco-3b, yoco-3b-swa; "
+                             "the Transformer baseline: tiny-transformer, transformer-3b)");
   auto* rw = cmd->add_flag("--random-weights", o->random_weights, "random weights (with --config)");
   md->excludes(cf);
   cf->needs(rw);
-  cmd->add_option("--lengths", o->lengths, "context lengths (tokens)")->delimiter(',')->capture_default_str();
+  cmd->add_option("--lengths", o->lengths, "context lengths (tokens; 32k, 1m accepted)")->delimiter(',')->capture_default_str();
   cmd->add_option("--decode-tokens", o->decode_tokens, "decode steps timed per length")->capture_default_str();
   cmd->add_option("--chunk", o->chunk, "prefill chunk (tokens)")->capture_default_str();
   cmd->add_option("--seed", o->seed)->capture_default_str();

@@ -1,74 +1,533 @@
-// Attention kernels for YOCO: sliding-window self-attention (self-decoder kind b) and cross
-// attention over the one global KV (GQA, causal bottom-right), with an optional split of long key
-// ranges (flash-decoding) and a combine kernel. CPU twins: cpu::sliding_window_attn,
-// cpu::cross_attn. One block of kThreads per (query row, query head, split); keys in tiles of
-// kThreads (one key per thread for the score), online softmax in f32, each thread owning
-// output dims d = threadIdx.x, threadIdx.x + kThreads … of the head.
-// Layouts: q bf16 [rows, Hq, hd]; k, v bf16 rows of `kv_stride` elements, KV head g at g*hd;
-// o bf16 [rows, Hq, hd]; partials f32 [rows*Hq, splits, hd + 2] (m, l, acc).
+// Attention kernels for YOCO: sliding-window self-attention (self-decoder kind b), cross attention
+// over the one global KV (GQA, causal bottom-right) and plain causal GQA attention, all one op:
+// query row r (of `rows`) sees keys first(r)..last(r) with last(r) = first_key_offset + r and
+// first(r) = max(0, last(r) - window + 1) (window 0: first = 0). CPU twins: cpu::sliding_window_attn,
+// cpu::cross_attn.
+//
+// Two FlashAttention-2-style kernels on bf16 tensor cores (mma.sync m16n8k16, sm_80+; f32
+// accumulation and online softmax in f32, scores in the log2 domain):
+//   - tile kernel (many query rows): a CTA of 4 warps owns 128 "tile rows", each a (query row,
+//     query head) pair of one KV head (row-major over rows, then the `group` heads of that KV head),
+//     so GQA heads share every K/V tile; each warp owns 32 tile rows (two m16 groups, so each K/V
+//     fragment read from shared memory feeds two MMAs) against the whole key tile.
+//   - decode kernel (rows * group <= 16): a CTA per (KV head, key split) holds all its query
+//     vectors in one 16-row tile; the 4 warps take 16 keys each of every 64-key tile, then merge.
+// K/V tiles of 64 keys stream through shared memory with cp.async (16-byte chunks, a warp reads two
+// whole 256-byte rows per instruction; double-buffered), XOR-swizzled so ldmatrix is conflict-free.
+// Masks are applied only on tiles that cross a row's first/last key. Long key ranges split over
+// CTAs (flash-decoding) write f32 partials (m, l, acc) that a combine kernel merges.
+// Head dims 16, 32, 64, 128 use these kernels; other head dims (<= 256) use the generic kernel
+// kept from the first version (one key per thread).
+// Layouts: q, o bf16 [rows, Hq, hd]; k, v bf16 rows of kv_stride = Hkv*hd elements, KV head g at
+// g*hd; partials f32 [rows*Hq, splits, hd + 2] (m in log2 units, l, acc).
+#include <algorithm>
 #include <cfloat>
+#include <cmath>
 
 #include "common/common.cuh"
 
 namespace tome::kernels {
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 128;  // 4 warps
+constexpr int kBN = 64;        // keys per K/V tile
+constexpr int kBM = 128;       // tile rows per CTA (tile kernel)
 constexpr int kMaxHeadDim = 256;
+constexpr int kDecodeRows = 16;
+constexpr float kLog2e = 1.4426950408889634f;
 
 struct attn_args {
   const uint16_t *q, *k, *v;
   uint16_t* o;
   float* partial;
-  int64_t rows, kv_stride, first_key_offset;  // row r's last key = first_key_offset + r
+  const int64_t* n_keys_dev;  // decode, fixed grid: first_key_offset = *n_keys_dev + n_keys_add - rows
+  int64_t n_keys_add;
+  int64_t rows, kv_stride, first_key_offset;
   int hq, group, hd, splits;
   int64_t window;  // 0 = causal from key 0; W = keys [last-W+1, last]
-  float scale;
+  float scale;     // 1/sqrt(hd)
 };
 
-__global__ void attention_kernel(attn_args a) {
+__device__ __forceinline__ int64_t first_key(int64_t last, int64_t window) {
+  return window > 0 ? (last - window + 1 > 0 ? last - window + 1 : 0) : 0;
+}
+
+// ---- PTX helpers ----
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int n = valid ? 16 : 0;  // 0: zero-fill, nothing read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf) = +0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Element offset of 16-byte chunk c of row r in a swizzled [rows][HD] bf16 tile.
+template <int HD>
+__device__ __forceinline__ int swz(int r, int c) {
+  constexpr int kChunks = HD / 8, kMask = (kChunks < 8 ? kChunks : 8) - 1;
+  return r * HD + ((c ^ (r & kMask)) << 3);
+}
+
+// Copies keys j0..j0+kBN-1 of one KV head (base = k or v + g*hd) into a swizzled tile; keys at or
+// beyond kend are zero-filled (never read).
+template <int HD>
+__device__ __forceinline__ void load_kv_tile(uint16_t* s, const uint16_t* base, int64_t stride, int64_t j0,
+                                             int64_t kend) {
+  constexpr int kChunks = HD / 8;
+#pragma unroll
+  for (int i = threadIdx.x; i < kBN * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks;
+    const int64_t j = j0 + r;
+    const bool ok = j < kend;
+    cp_async16(s + swz<HD>(r, c), base + (ok ? j : 0) * stride + c * 8, ok);
+  }
+}
+
+// Tile row i of a CTA whose first query row is r0 and KV head g: query row r0 + i/group, query
+// head g*group + i%group. Rows outside [0, rows) (or i >= rows_per_cta*group) are zero-filled.
+template <int HD>
+__device__ __forceinline__ void load_q_tile(uint16_t* s, const attn_args& a, int n_tile_rows, int64_t r0, int g,
+                                            int rows_here) {
+  constexpr int kChunks = HD / 8;
+  for (int i = threadIdx.x; i < n_tile_rows * kChunks; i += kThreads) {
+    const int t = i / kChunks, c = i % kChunks;
+    const int rr = t / a.group;
+    const bool ok = rr < rows_here;
+    const int64_t idx = ok ? ((r0 + rr) * a.hq + g * a.group + t % a.group) * HD + c * 8 : 0;
+    cp_async16(s + swz<HD>(t, c), a.q + idx, ok);
+  }
+}
+
+// Per-warp online-softmax state: MI groups of 16 tile rows x HD; in group mi this thread holds
+// rows lane/4 and lane/4 + 8 (index h = 0, 1).
+template <int HD, int MI>
+struct warp_state {
+  float o[MI][HD / 8][4];
+  float m[MI][2], l[MI][2];  // running max (log2 units) and this thread's part of the row sum
+  __device__ __forceinline__ void init() {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+      for (int i = 0; i < HD / 8; ++i) o[mi][i][0] = o[mi][i][1] = o[mi][i][2] = o[mi][i][3] = 0.0f;
+      m[mi][0] = m[mi][1] = -INFINITY;
+      l[mi][0] = l[mi][1] = 0.0f;
+    }
+  }
+};
+
+// One warp: its MI*16 tile rows (from row qb of the swizzled Q tile) against NK keys of the smem
+// tile starting at tile row kb (key index jg of that row, relative to the CTA's first key, as are
+// lo and hi: key ranges under 2^31). With `mask`, key jg+x is kept for the thread's row (mi, h)
+// iff lo[mi][h] <= key <= hi[mi][h]. Q fragments are re-read from shared
+// memory per 16-dim step (each K/V fragment then serves MI row groups).
+template <int HD, int NK, int MI>
+__device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_t* sq, int qb, const uint16_t* sk,
+                                           const uint16_t* sv, int kb, int jg, bool mask,
+                                           const int (&lo)[MI][2], const int (&hi)[MI][2], float scale_log2,
+                                           int lane) {
+  float s[MI][NK / 8][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int i = 0; i < NK / 8; ++i) s[mi][i][0] = s[mi][i][1] = s[mi][i][2] = s[mi][i][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < HD / 16; ++ks) {
+    uint32_t qa[MI][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+      ldsm_x4(qa[mi], sq + swz<HD>(qb + 16 * mi + (lane & 7) + 8 * ((lane >> 3) & 1), 2 * ks + (lane >> 4)));
+#pragma unroll
+    for (int n2 = 0; n2 < NK / 16; ++n2) {
+      uint32_t b[4];
+      ldsm_x4(b, sk + swz<HD>(kb + 16 * n2 + (lane & 7) + 8 * (lane >> 4), 2 * ks + ((lane >> 3) & 1)));
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        mma16816(s[mi][2 * n2], qa[mi], b[0], b[1]);
+        mma16816(s[mi][2 * n2 + 1], qa[mi], b[2], b[3]);
+      }
+    }
+  }
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+    // Scale, mask, running max.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < NK / 8; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        float x = s[mi][nt][c] * scale_log2;
+        if (mask) {
+          const int key = jg + 8 * nt + 2 * (lane & 3) + (c & 1);
+          const int h = c >> 1;
+          if (key < lo[mi][h] || key > hi[mi][h]) x = -INFINITY;
+        }
+        s[mi][nt][c] = x;
+        mx[c >> 1] = fmaxf(mx[c >> 1], x);
+      }
+    }
+    float corr[2], base[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      const float m_new = fmaxf(st.m[mi][h], mx[h]);
+      base[h] = m_new == -INFINITY ? 0.0f : m_new;
+      corr[h] = fast_exp2(st.m[mi][h] - base[h]);
+      st.m[mi][h] = m_new;
+    }
+    float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nt = 0; nt < NK / 8; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float p = fast_exp2(s[mi][nt][c] - base[c >> 1]);
+        s[mi][nt][c] = p;
+        sum[c >> 1] += p;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) st.l[mi][h] = st.l[mi][h] * corr[h] + sum[h];
+#pragma unroll
+    for (int i = 0; i < HD / 8; ++i) {
+      st.o[mi][i][0] *= corr[0];
+      st.o[mi][i][1] *= corr[0];
+      st.o[mi][i][2] *= corr[1];
+      st.o[mi][i][3] *= corr[1];
+    }
+  }
+  // O += P V (P from the score accumulators, bf16).
+#pragma unroll
+  for (int kk = 0; kk < NK / 16; ++kk) {
+    uint32_t pa[MI][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+      pa[mi][0] = pack_bf16(s[mi][2 * kk][0], s[mi][2 * kk][1]);
+      pa[mi][1] = pack_bf16(s[mi][2 * kk][2], s[mi][2 * kk][3]);
+      pa[mi][2] = pack_bf16(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
+      pa[mi][3] = pack_bf16(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
+    }
+#pragma unroll
+    for (int d2 = 0; d2 < HD / 16; ++d2) {
+      uint32_t b[4];
+      ldsm_x4_t(b, sv + swz<HD>(kb + 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1), 2 * d2 + (lane >> 4)));
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        mma16816(st.o[mi][2 * d2], pa[mi], b[0], b[1]);
+        mma16816(st.o[mi][2 * d2 + 1], pa[mi], b[2], b[3]);
+      }
+    }
+  }
+}
+
+// Writes one tile row's result: o (splits == 1) or the split's partial.
+__device__ __forceinline__ void write_row_value(const attn_args& a, int64_t rh, int split, int d, float acc, float m,
+                                                float l) {
+  if (a.splits == 1) {
+    st(a.o, rh * a.hd + d, l > 0.0f ? acc / l : 0.0f);
+  } else {
+    float* part = a.partial + (rh * a.splits + split) * (a.hd + 2);
+    if (d == 0) {
+      part[0] = m;
+      part[1] = l;
+    }
+    part[2 + d] = acc;
+  }
+}
+
+// ---- tile kernel: grid (row blocks, Hkv, splits); each warp owns kMI*16 tile rows ----
+constexpr int kMI = 2;
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
+  extern __shared__ uint4 smem_raw[];
+  uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
+  uint16_t* sk = sq + kBM * HD;           // [2][kBN][HD]
+  uint16_t* sv = sk + 2 * kBN * HD;       // [2][kBN][HD]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  constexpr int kWarpRows = 16 * kMI;
+  const int rows_per_cta = kBM / a.group;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * rows_per_cta;
+  const int g = blockIdx.y, split = blockIdx.z;
+  const int rows_here = static_cast<int>(a.rows - r0 < rows_per_cta ? a.rows - r0 : rows_per_cta);
+  const int64_t off = a.first_key_offset;
+  const int64_t rlast = r0 + rows_here - 1;
+  const int64_t kb = first_key(off + r0, a.window), ke = off + rlast + 1;
+  const int64_t ntiles = (ke - kb + kBN - 1) / kBN;
+  const int64_t t0 = ntiles * split / a.splits, t1 = ntiles * (split + 1) / a.splits;
+  // This thread's tile rows (group mi: lane/4 and lane/4 + 8) and their key ranges.
+  int lo[kMI][2], hi[kMI][2];  // relative to kb
+#pragma unroll
+  for (int mi = 0; mi < kMI; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int64_t r = r0 + (warp * kWarpRows + 16 * mi + (lane >> 2) + 8 * h) / a.group;
+      if (r > rlast) r = rlast;
+      hi[mi][h] = static_cast<int>(off + r - kb);
+      lo[mi][h] = static_cast<int>(first_key(off + r, a.window) - kb);
+    }
+  // The warp's extreme rows (for mask and skip decisions).
+  int64_t wr_min = r0 + (warp * kWarpRows) / a.group, wr_max = r0 + (warp * kWarpRows + kWarpRows - 1) / a.group;
+  if (wr_min > rlast) wr_min = rlast;
+  if (wr_max > rlast) wr_max = rlast;
+  const int64_t w_last_min = off + wr_min, w_last_max = off + wr_max;
+  const int64_t w_first_min = first_key(w_last_min, a.window), w_first_max = first_key(w_last_max, a.window);
+  const float scale_log2 = a.scale * kLog2e;
+  const uint16_t* kbase = a.k + static_cast<int64_t>(g) * HD;
+  const uint16_t* vbase = a.v + static_cast<int64_t>(g) * HD;
+
+  load_q_tile<HD>(sq, a, kBM, r0, g, rows_here);
+  if (t0 < t1) {
+    load_kv_tile<HD>(sk, kbase, a.kv_stride, kb + t0 * kBN, ke);
+    load_kv_tile<HD>(sv, vbase, a.kv_stride, kb + t0 * kBN, ke);
+  }
+  cp_async_commit();
+  warp_state<HD, kMI> st;
+  st.init();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int stage = static_cast<int>((t - t0) & 1);
+    if (t + 1 < t1) {
+      const int64_t jn = kb + (t + 1) * kBN;
+      load_kv_tile<HD>(sk + (stage ^ 1) * kBN * HD, kbase, a.kv_stride, jn, ke);
+      load_kv_tile<HD>(sv + (stage ^ 1) * kBN * HD, vbase, a.kv_stride, jn, ke);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int64_t j0 = kb + t * kBN;
+    const bool skip = j0 > w_last_max || j0 + kBN - 1 < w_first_min;
+    if (!skip) {
+      const bool mask = j0 + kBN - 1 > w_last_min || (a.window > 0 && j0 < w_first_max);
+      warp_block<HD, kBN, kMI>(st, sq, warp * kWarpRows, sk + stage * kBN * HD, sv + stage * kBN * HD, 0,
+                               static_cast<int>(j0 - kb), mask,
+                               lo, hi, scale_log2, lane);
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+  // Row sums over the 4 lanes of each row; write.
+#pragma unroll
+  for (int mi = 0; mi < kMI; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = st.l[mi][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int i = warp * kWarpRows + 16 * mi + (lane >> 2) + 8 * h;
+      const int rr = i / a.group;
+      if (rr >= rows_here || rr >= rows_per_cta) continue;
+      const int64_t rh = (r0 + rr) * a.hq + g * a.group + i % a.group;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < HD / 8; ++nt) {
+        const int d = 8 * nt + 2 * (lane & 3);
+        if (a.splits == 1) {
+          *reinterpret_cast<__nv_bfloat162*>(a.o + rh * HD + d) =
+              __floats2bfloat162_rn(st.o[mi][nt][2 * h] * inv, st.o[mi][nt][2 * h + 1] * inv);
+        } else {
+          write_row_value(a, rh, split, d, st.o[mi][nt][2 * h], st.m[mi][h], l);
+          write_row_value(a, rh, split, d + 1, st.o[mi][nt][2 * h + 1], st.m[mi][h], l);
+        }
+      }
+    }
+}
+
+// ---- decode kernel: grid (Hkv, splits); rows * group <= 16 ----
+template <int HD>
+__global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
+  extern __shared__ uint4 smem_raw[];
+  uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
+  uint16_t* sk = sq + kDecodeRows * HD;  // [2][kBN][HD]
+  uint16_t* sv = sk + 2 * kBN * HD;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = blockIdx.x, split = blockIdx.y;
+  const int rows = static_cast<int>(a.rows);
+  const int64_t off = a.n_keys_dev ? *a.n_keys_dev + a.n_keys_add - a.rows : a.first_key_offset;
+  const int64_t kb = first_key(off, a.window), ke = off + rows;
+  const int64_t ntiles = ke > kb ? (ke - kb + kBN - 1) / kBN : 0;
+  const int64_t t0 = ntiles * split / a.splits, t1 = ntiles * (split + 1) / a.splits;
+  int lo[1][2], hi[1][2];  // relative to kb
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    int r = ((lane >> 2) + 8 * h) / a.group;
+    if (r > rows - 1) r = rows - 1;
+    hi[0][h] = static_cast<int>(off + r - kb);
+    lo[0][h] = static_cast<int>(first_key(off + r, a.window) - kb);
+  }
+  const int64_t last_min = off, first_max = first_key(off + rows - 1, a.window);
+  const float scale_log2 = a.scale * kLog2e;
+  const uint16_t* kbase = a.k + static_cast<int64_t>(g) * HD;
+  const uint16_t* vbase = a.v + static_cast<int64_t>(g) * HD;
+
+  load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
+  if (t0 < t1) {
+    load_kv_tile<HD>(sk, kbase, a.kv_stride, kb + t0 * kBN, ke);
+    load_kv_tile<HD>(sv, vbase, a.kv_stride, kb + t0 * kBN, ke);
+  }
+  cp_async_commit();
+  warp_state<HD, 1> st;
+  st.init();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int stage = static_cast<int>((t - t0) & 1);
+    if (t + 1 < t1) {
+      const int64_t jn = kb + (t + 1) * kBN;
+      load_kv_tile<HD>(sk + (stage ^ 1) * kBN * HD, kbase, a.kv_stride, jn, ke);
+      load_kv_tile<HD>(sv + (stage ^ 1) * kBN * HD, vbase, a.kv_stride, jn, ke);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int64_t j0 = kb + t * kBN + warp * 16;  // this warp's 16 keys
+    if (j0 < ke) {
+      const bool mask = j0 + 15 > last_min || (a.window > 0 && j0 < first_max);
+      warp_block<HD, 16, 1>(st, sq, 0, sk + stage * kBN * HD, sv + stage * kBN * HD, warp * 16,
+                            static_cast<int>(j0 - kb), mask, lo, hi,
+                         scale_log2, lane);
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  // Merge the 4 warps' states through shared memory (the K/V buffers are free now).
+  float* mo = reinterpret_cast<float*>(sk);                 // [4][16][HD]
+  float* mm = mo + 4 * kDecodeRows * HD;                    // [4][16]
+  float* ml = mm + 4 * kDecodeRows;                         // [4][16]
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    st.l[0][h] += __shfl_xor_sync(0xffffffffu, st.l[0][h], 1);
+    st.l[0][h] += __shfl_xor_sync(0xffffffffu, st.l[0][h], 2);
+    const int i = (lane >> 2) + 8 * h;
+    if ((lane & 3) == 0) {
+      mm[warp * kDecodeRows + i] = st.m[0][h];
+      ml[warp * kDecodeRows + i] = st.l[0][h];
+    }
+#pragma unroll
+    for (int nt = 0; nt < HD / 8; ++nt) {
+      const int d = 8 * nt + 2 * (lane & 3);
+      mo[(warp * kDecodeRows + i) * HD + d] = st.o[0][nt][2 * h];
+      mo[(warp * kDecodeRows + i) * HD + d + 1] = st.o[0][nt][2 * h + 1];
+    }
+  }
+  __syncthreads();
+  const int n_vec = rows * a.group;
+  for (int e = threadIdx.x; e < n_vec * HD; e += kThreads) {
+    const int i = e / HD, d = e % HD;
+    float m = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) m = fmaxf(m, mm[w * kDecodeRows + i]);
+    float l = 0.0f, acc = 0.0f;
+    if (m != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float f = fast_exp2(mm[w * kDecodeRows + i] - m);
+        l += f * ml[w * kDecodeRows + i];
+        acc += f * mo[(w * kDecodeRows + i) * HD + d];
+      }
+    }
+    const int64_t rh = static_cast<int64_t>(i / a.group) * a.hq + g * a.group + i % a.group;
+    write_row_value(a, rh, split, d, acc, m, l);
+  }
+}
+
+// Merges the splits' partials of each (row, head): grid rows*Hq, block 128.
+__global__ void combine_log2_kernel(const float* partial, uint16_t* o, int hd, int splits) {
+  const int64_t rh = blockIdx.x;
+  const float* p = partial + rh * splits * (hd + 2);
+  float m = -INFINITY;
+  for (int s = 0; s < splits; ++s)
+    if (p[s * (hd + 2) + 1] > 0.0f) m = fmaxf(m, p[s * (hd + 2)]);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float num = 0.0f, den = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float* ps = p + s * (hd + 2);
+      if (ps[1] <= 0.0f) continue;
+      const float f = fast_exp2(ps[0] - m);
+      num += f * ps[2 + d];
+      den += f * ps[1];
+    }
+    st(o, rh * hd + d, den > 0.0f ? num / den : 0.0f);
+  }
+}
+
+// ---- generic kernel (head dims without a tensor-core instantiation) ----
+constexpr int kGenThreads = 128;
+
+__global__ void generic_attention_kernel(attn_args a) {
   const int64_t rh = blockIdx.x;  // row * hq + h
   const int64_t r = rh / a.hq;
   const int h = static_cast<int>(rh % a.hq), g = h / a.group, split = blockIdx.y;
   const int64_t last = a.first_key_offset + r;
-  const int64_t first = a.window > 0 ? (last - a.window + 1 > 0 ? last - a.window + 1 : 0) : 0;
+  const int64_t first = first_key(last, a.window);
   const int64_t n = last - first + 1;
   const int64_t k0 = first + n * split / a.splits, k1 = first + n * (split + 1) / a.splits;
   __shared__ float qs[kMaxHeadDim];
-  __shared__ float ps[kThreads];
-  for (int d = threadIdx.x; d < a.hd; d += kThreads) qs[d] = ld(a.q, rh * a.hd + d) * a.scale;
+  __shared__ float ps[kGenThreads];
+  __shared__ float red[kGenThreads / 32];
+  const float scale_log2 = a.scale * kLog2e;
+  for (int d = threadIdx.x; d < a.hd; d += kGenThreads) qs[d] = ld(a.q, rh * a.hd + d) * scale_log2;
   __syncthreads();
-  constexpr int kPer = kMaxHeadDim / kThreads;
+  constexpr int kPer = kMaxHeadDim / kGenThreads;
   float acc[kPer] = {};
-  float m = -FLT_MAX, l = 0.0f;
-  for (int64_t t0 = k0; t0 < k1; t0 += kThreads) {
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t t0 = k0; t0 < k1; t0 += kGenThreads) {
     const int64_t j = t0 + threadIdx.x;
-    float sc = -FLT_MAX;
+    float sc = -INFINITY;
     if (j < k1) {
       const uint16_t* kr = a.k + j * a.kv_stride + static_cast<int64_t>(g) * a.hd;
       float s = 0.0f;
       for (int d = 0; d < a.hd; ++d) s += qs[d] * ld(kr, d);
       sc = s;
     }
-    // Tile maximum and the rescale of the running state.
-    __shared__ float red[kThreads / 32];
     float mx = sc;
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
     __syncthreads();
     mx = red[0];
-    for (int w = 1; w < kThreads / 32; ++w) mx = fmaxf(mx, red[w]);
-    const float m_new = fmaxf(m, mx);
-    const float p = j < k1 ? __expf(sc - m_new) : 0.0f;
-    ps[threadIdx.x] = p;
-    const float corr = __expf(m - m_new);
+    for (int w = 1; w < kGenThreads / 32; ++w) mx = fmaxf(mx, red[w]);
+    const float m_new = fmaxf(m, mx);  // finite: the tile has at least one key
+    ps[threadIdx.x] = j < k1 ? fast_exp2(sc - m_new) : 0.0f;
+    const float corr = fast_exp2(m - m_new);
     __syncthreads();
     float tile_sum = 0.0f;
-    const int64_t cnt = (k1 - t0) < kThreads ? (k1 - t0) : kThreads;
+    const int64_t cnt = (k1 - t0) < kGenThreads ? (k1 - t0) : kGenThreads;
     for (int64_t jj = 0; jj < cnt; ++jj) tile_sum += ps[jj];
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
-      const int d = threadIdx.x + i * kThreads;
+      const int d = threadIdx.x + i * kGenThreads;
       if (d < a.hd) {
         float s = acc[i] * corr;
         for (int64_t jj = 0; jj < cnt; ++jj)
@@ -80,53 +539,110 @@ __global__ void attention_kernel(attn_args a) {
     m = m_new;
     __syncthreads();
   }
-  if (a.splits == 1) {
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) {
-      const int d = threadIdx.x + i * kThreads;
-      if (d < a.hd) st(a.o, rh * a.hd + d, acc[i] * inv);
-    }
-  } else {
-    float* part = a.partial + (rh * a.splits + split) * (a.hd + 2);
-    if (threadIdx.x == 0) {
-      part[0] = k1 > k0 ? m : -FLT_MAX;
-      part[1] = l;
-    }
-#pragma unroll
-    for (int i = 0; i < kPer; ++i) {
-      const int d = threadIdx.x + i * kThreads;
-      if (d < a.hd) part[2 + d] = acc[i];
-    }
+  for (int i = 0; i < kPer; ++i) {
+    const int d = threadIdx.x + i * kGenThreads;
+    if (d < a.hd) write_row_value(a, rh, split, d, acc[i], m, l);
   }
 }
 
-__global__ void combine_kernel(const float* partial, uint16_t* o, int hd, int splits) {
-  const int64_t rh = blockIdx.x;
-  const float* p = partial + rh * splits * (hd + 2);
-  float m = -FLT_MAX;
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, p[s * (hd + 2)]);
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float* ps = p + s * (hd + 2);
-      if (ps[1] <= 0.0f) continue;
-      const float f = __expf(ps[0] - m);
-      num += f * ps[2 + d];
-      den += f * ps[1];
-    }
-    st(o, rh * hd + d, den > 0.0f ? num / den : 0.0f);
+// ---- launch ----
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      v = 132;
+    return v > 0 ? v : 132;
+  }();
+  return n;
+}
+
+bool tc_head_dim(int64_t hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
+bool use_decode(int64_t rows, int64_t group) { return rows * group <= kDecodeRows; }
+
+size_t tile_smem(int hd) { return static_cast<size_t>(kBM + 4 * kBN) * hd * 2; }
+size_t decode_smem(int hd) {
+  const size_t tiles = static_cast<size_t>(kDecodeRows * hd + 4 * kBN * hd) * 2;
+  const size_t merge = static_cast<size_t>(kDecodeRows * hd * 2) + static_cast<size_t>(4 * kDecodeRows * hd + 8 * kDecodeRows) * 4;
+  return tiles > merge ? tiles : merge;
+}
+
+// CTAs of the decode kernel that fit on one SM (its launch attribute set first), once per head dim.
+template <int HD>
+int decode_blocks_per_sm() {
+  static const int n = [] {
+    int b = 0;
+    if (cudaFuncSetAttribute(attn_decode_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(decode_smem(HD))) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_decode_kernel<HD>, kThreads, decode_smem(HD)) !=
+            cudaSuccess)
+      b = 0;
+    cudaGetLastError();
+    return b < 1 ? 1 : b;
+  }();
+  return n;
+}
+int decode_slots(int64_t hd) {
+  switch (hd) {
+    case 16: return decode_blocks_per_sm<16>() * sm_count();
+    case 32: return decode_blocks_per_sm<32>() * sm_count();
+    case 64: return decode_blocks_per_sm<64>() * sm_count();
+    default: return decode_blocks_per_sm<128>() * sm_count();
   }
+}
+
+template <int HD>
+status launch_tc(const attn_args& a, bool decode, stream_t stream) {
+  // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
+  static const cudaError_t e_decode = cudaFuncSetAttribute(
+      attn_decode_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_smem(HD)));
+  static const cudaError_t e_tile = cudaFuncSetAttribute(
+      attn_tile_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem(HD)));
+  const cudaError_t e = decode ? e_decode : e_tile;
+  if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
+  const size_t smem = decode ? decode_smem(HD) : tile_smem(HD);
+  auto* kern = decode ? attn_decode_kernel<HD> : attn_tile_kernel<HD>;
+  dim3 grid;
+  if (decode) {
+    grid = dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits));
+  } else {
+    const int64_t rows_per_cta = kBM / a.group;
+    const int64_t blocks = (a.rows + rows_per_cta - 1) / rows_per_cta;
+    if (blocks > 0x7fffffff) return bad_argument("attention: too many rows");
+    grid = dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits));
+  }
+  kern<<<grid, kThreads, smem, stream>>>(a);
+  return launch_status();
 }
 
 status launch(const attn_args& a, stream_t stream) {
-  if (a.rows * a.hq > 0x7fffffff || a.splits < 1 || a.splits > 65535) return bad_argument("attention: bad shape");
-  dim3 grid(static_cast<unsigned>(a.rows * a.hq), static_cast<unsigned>(a.splits));
-  attention_kernel<<<grid, kThreads, 0, stream>>>(a);
-  status s = launch_status();
+  if (a.splits < 1 || a.splits > 65535 || (a.splits > 1 && !a.partial)) return bad_argument("attention: bad splits");
+  status s;
+  if (tc_head_dim(a.hd) && a.group <= kBM) {
+    const bool decode = use_decode(a.rows, a.group);
+    switch (a.hd) {
+      case 16: s = launch_tc<16>(a, decode, stream); break;
+      case 32: s = launch_tc<32>(a, decode, stream); break;
+      case 64: s = launch_tc<64>(a, decode, stream); break;
+      default: s = launch_tc<128>(a, decode, stream); break;
+    }
+  } else {
+    if (a.n_keys_dev) return bad_argument("attention: the fixed-grid decode needs head_dim 16, 32, 64 or 128");
+    if (a.rows * a.hq > 0x7fffffff) return bad_argument("attention: bad shape");
+    generic_attention_kernel<<<dim3(static_cast<unsigned>(a.rows * a.hq), static_cast<unsigned>(a.splits)),
+                               kGenThreads, 0, stream>>>(a);
+    s = launch_status();
+  }
   if (!s.ok() || a.splits == 1) return s;
-  combine_kernel<<<static_cast<unsigned>(a.rows * a.hq), 64, 0, stream>>>(a.partial, a.o, a.hd, a.splits);
+  combine_log2_kernel<<<static_cast<unsigned>(a.rows * a.hq), 128, 0, stream>>>(a.partial, a.o, a.hd, a.splits);
   return launch_status();
+}
+
+status check_shape(int64_t rows, int64_t off, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window) {
+  if (rows < 0 || off < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0 ||
+      head_dim > kMaxHeadDim || window < 0 || n_heads > 65535)
+    return bad_argument("attention: bad shape");
+  return {};
 }
 
 }  // namespace
@@ -135,28 +651,90 @@ int64_t cross_attn_workspace_floats(int64_t rows, int64_t n_heads, int64_t head_
   return splits > 1 ? rows * n_heads * splits * (head_dim + 2) : 0;
 }
 
-status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v,
-                           int64_t ring_rows, uint16_t* o, int64_t rows, int64_t heads,
-                           int64_t head_dim, int64_t window, stream_t stream) {
-  if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim > kMaxHeadDim || window < 1 || ring_rows < 0)
-    return bad_argument("sliding_window_attn: bad shape");
+int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                     int64_t window) {
+  if (rows <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0) return 1;
+  const int64_t group = n_heads / n_kv_heads, sms = sm_count();
+  if (!tc_head_dim(head_dim)) {  // generic kernel: blocks of (row, head), ~1024 keys each
+    const int64_t keys = window > 0 ? std::min<int64_t>(window, first_key_offset + rows) : first_key_offset + rows;
+    return rows * n_heads >= 2 * sms ? 1 : static_cast<int>(std::clamp<int64_t>(keys / 1024, 1, 64));
+  }
+  if (use_decode(rows, group)) {
+    const int64_t last = first_key_offset + rows - 1;
+    const int64_t keys = last + 1 - (window > 0 ? std::max<int64_t>(0, first_key_offset - window + 1) : 0);
+    const int64_t tiles = (keys + kBN - 1) / kBN;
+    // One wave: as many CTAs as fit on the GPU at once (a second partial wave would double the
+    // latency of its CTAs), at least one tile each.
+    const int64_t target = decode_slots(head_dim) / n_kv_heads;
+    return static_cast<int>(std::clamp<int64_t>(std::min(target, tiles), 1, 1024));
+  }
+  const int64_t rows_per_cta = kBM / group;
+  const int64_t ctas = (rows + rows_per_cta - 1) / rows_per_cta * n_kv_heads;
+  if (ctas >= 2 * sms) return 1;
+  const int64_t keys = window > 0 ? std::min<int64_t>(window + rows_per_cta, first_key_offset + rows) : first_key_offset + rows;
+  const int64_t tiles = (keys + kBN - 1) / kBN;
+  return static_cast<int>(std::clamp<int64_t>(std::min((2 * sms + ctas - 1) / ctas, tiles / 4), 1, 1024));
+}
+
+int cross_attn_splits(int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) {
+  return attention_splits(rows, pos0, n_heads, n_kv_heads, head_dim, 0);
+}
+
+status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,
+                 int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window,
+                 int splits, float* workspace, stream_t stream) {
+  if (status s = check_shape(rows, first_key_offset, n_heads, n_kv_heads, head_dim, window); !s.ok()) return s;
   if (rows == 0) return {};
-  attn_args a{q, kv_k, kv_v, o, nullptr, rows, heads * head_dim, ring_rows, static_cast<int>(heads), 1,
-              static_cast<int>(head_dim), 1, window, rsqrtf(static_cast<float>(head_dim))};
+  attn_args a{q, k, v, o, workspace, nullptr, 0, rows, n_kv_heads * head_dim, first_key_offset,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              splits < 1 ? 1 : splits, window, 1.0f / sqrtf(static_cast<float>(head_dim))};
   return launch(a, stream);
 }
 
-status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
-                  int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
-                  int64_t head_dim, int splits, float* workspace, stream_t stream) {
-  if (rows < 0 || pos0 < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
-      head_dim <= 0 || head_dim > kMaxHeadDim || (splits > 1 && !workspace))
-    return bad_argument("cross_attn: bad shape");
-  if (rows == 0) return {};
-  attn_args a{q, k, v, o, workspace, rows, n_kv_heads * head_dim, pos0, static_cast<int>(n_heads),
-              static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim), splits < 1 ? 1 : splits, 0,
-              rsqrtf(static_cast<float>(head_dim))};
+int attn_decode_max_splits(int64_t n_kv_heads, int64_t head_dim) {
+  if (n_kv_heads <= 0) return 1;
+  return static_cast<int>(std::clamp<int64_t>(decode_slots(head_dim) / n_kv_heads, 1, 1024));
+}
+
+status attn_decode_fixed(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,
+                         const int64_t* n_keys_dev, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                         int64_t window, int max_splits, float* workspace, stream_t stream) {
+  if (status s = check_shape(rows, 0, n_heads, n_kv_heads, head_dim, window); !s.ok()) return s;
+  if (!n_keys_dev || !tc_head_dim(head_dim) || rows < 1 || !use_decode(rows, n_heads / n_kv_heads))
+    return bad_argument("attn_decode_fixed: needs n_keys_dev, head_dim 16/32/64/128, rows*group <= 16");
+  attn_args a{q, k, v, o, workspace, n_keys_dev, 0, rows, n_kv_heads * head_dim, 0,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              max_splits < 1 ? 1 : max_splits, window, 1.0f / sqrtf(static_cast<float>(head_dim))};
   return launch(a, stream);
+}
+
+int64_t cross_attn_decode_workspace_floats(int64_t n_heads, int64_t head_dim, int splits) {
+  return cross_attn_workspace_floats(1, n_heads, head_dim, splits);
+}
+
+status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, const int64_t* pos,
+                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace,
+                         stream_t stream) {
+  if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
+  if (!pos || !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
+    return bad_argument("cross_attn_decode: needs pos, head_dim 16/32/64/128, Hq/Hkv <= 16");
+  attn_args a{q, k, v, o, workspace, pos, 1, 1, n_kv_heads * head_dim, 0,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  return launch(a, stream);
+}
+
+status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v, int64_t ring_rows,
+                           uint16_t* o, int64_t rows, int64_t heads, int64_t head_dim, int64_t window,
+                           stream_t stream) {
+  if (window < 1) return bad_argument("sliding_window_attn: bad shape");
+  return attention(q, kv_k, kv_v, o, rows, ring_rows, heads, heads, head_dim, window, 1, nullptr, stream);
+}
+
+status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows, int64_t pos0,
+                  int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace,
+                  stream_t stream) {
+  return attention(q, k, v, o, rows, pos0, n_heads, n_kv_heads, head_dim, 0, splits, workspace, stream);
 }
 
 }  // namespace tome::kernels

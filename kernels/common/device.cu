@@ -14,6 +14,19 @@ int device_count() {
   return n;
 }
 
+const char* no_device_reason() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  switch (e) {
+    case cudaSuccess: return n > 0 ? "" : "no CUDA GPU found";
+    case cudaErrorInsufficientDriver:
+      return "the NVIDIA driver is older than this build's CUDA runtime needs (update the driver)";
+    case cudaErrorNoDevice: return "no CUDA GPU found";
+    default: return cudaGetErrorString(e);
+  }
+}
+
 status get_device_info(int index, device_info* out) {
   cudaDeviceProp p{};
   cudaError_t e = cudaGetDeviceProperties(&p, index);

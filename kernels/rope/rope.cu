@@ -20,7 +20,62 @@ __global__ void rope_kernel(uint16_t* __restrict__ x, int64_t n_pairs, int64_t h
   st(x, 2 * t + 1, x1 * c + x0 * s);
 }
 
+// Decode steps inside a CUDA graph: the position comes from device memory (pos0 = *pos).
+__global__ void rope_at_kernel(uint16_t* __restrict__ x, int64_t n_pairs, int64_t heads, int64_t half,
+                               const int64_t* __restrict__ pos, const float* __restrict__ inv_freq) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n_pairs) return;
+  const int64_t i = t % half;
+  const int64_t row = t / (half * heads);
+  const float a = static_cast<float>(*pos + row) * inv_freq[i];
+  float s, c;
+  sincosf(a, &s, &c);
+  const float x0 = ld(x, 2 * t), x1 = ld(x, 2 * t + 1);
+  st(x, 2 * t, x0 * c - x1 * s);
+  st(x, 2 * t + 1, x1 * c + x0 * s);
+}
+
+// One token's global K/V row: K = RoPE(k) at position *pos written to gk[*pos], V copied to gv[*pos].
+__global__ void rope_store_kv_kernel(const uint16_t* __restrict__ k, const uint16_t* __restrict__ v,
+                                     uint16_t* __restrict__ gk, uint16_t* __restrict__ gv, int64_t n_pairs,
+                                     int64_t half, const int64_t* __restrict__ pos,
+                                     const float* __restrict__ inv_freq) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n_pairs) return;
+  const int64_t p = *pos, base = p * n_pairs * 2;
+  const float a = static_cast<float>(p) * inv_freq[t % half];
+  float s, c;
+  sincosf(a, &s, &c);
+  const float x0 = ld(k, 2 * t), x1 = ld(k, 2 * t + 1);
+  st(gk, base + 2 * t, x0 * c - x1 * s);
+  st(gk, base + 2 * t + 1, x1 * c + x0 * s);
+  gv[base + 2 * t] = v[2 * t];
+  gv[base + 2 * t + 1] = v[2 * t + 1];
+}
+
 }  // namespace
+
+status rope_at(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,
+               const float* inv_freq, stream_t stream) {
+  if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || !pos) return bad_argument("rope_at: bad shape");
+  const int64_t n_pairs = rows * heads * (head_dim / 2);
+  if (n_pairs == 0) return {};
+  constexpr int kThreads = 256;
+  rope_at_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(x, n_pairs, heads, head_dim / 2, pos,
+                                                                         inv_freq);
+  return launch_status();
+}
+
+status rope_store_kv(const uint16_t* k, const uint16_t* v, uint16_t* global_k, uint16_t* global_v,
+                     int64_t kv_heads, int64_t head_dim, const int64_t* pos, const float* inv_freq,
+                     stream_t stream) {
+  if (kv_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || !pos) return bad_argument("rope_store_kv: bad shape");
+  const int64_t n_pairs = kv_heads * head_dim / 2;
+  constexpr int kThreads = 256;
+  rope_store_kv_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(k, v, global_k, global_v, n_pairs,
+                                                                               head_dim / 2, pos, inv_freq);
+  return launch_status();
+}
 
 status rope(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
             const float* inv_freq, stream_t stream) {

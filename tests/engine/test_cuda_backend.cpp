@@ -6,11 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "backend/backend.h"
 #include "memory/session_state.h"
 #include "tome/engine.h"
+#include "tome/session_parts.h"
 
 namespace tome {
 namespace {
@@ -138,6 +141,47 @@ TEST_P(CudaVsCpu, RewindToAMarkEqualsAFreshSession) {
   }
 }
 
+// Decode steps replayed from a CUDA graph (the default for gated retention) against the eager
+// path (TOME_CUDA_GRAPHS=0) on the same GPU: the graph is captured again whenever its buffers move
+// (KV growth past the reserved capacity, a prefill in between, a snapshot import), and stays exact
+// to the eager step up to the decode attention's different key split.
+TEST_P(CudaVsCpu, DecodeGraphMatchesEagerDecode) {
+  auto [cpu_m, gpu_m] = load_both();
+  const int64_t max_ctx = gpu_m->config().max_context;
+  // A long append after the first steps moves the KV where the model allows it (tome-25m: past
+  // the 200 + 4096 tokens reserved by the first prefill), and always swaps the state buffers.
+  const size_t append = static_cast<size_t>(std::min<int64_t>(4100, max_ctx - 400));
+  const auto toks = tokens_for(*gpu_m, 300 + append, 11);
+  auto eager = session::create(gpu_m), graph = session::create(gpu_m);
+  const auto doc = std::span(toks).first(200);
+  ASSERT_TRUE((*eager)->prefill(doc).ok());
+  ASSERT_TRUE((*graph)->prefill(doc).ok());
+  double worst = 0;
+  auto step = [&](int32_t t) {
+    setenv("TOME_CUDA_GRAPHS", "0", 1);
+    auto a = (*eager)->decode(t);
+    unsetenv("TOME_CUDA_GRAPHS");
+    auto b = (*graph)->decode(t);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.message() << b.message();
+    worst = std::max(worst, rel_error({b->begin(), b->end()}, {a->begin(), a->end()}));
+  };
+  size_t i = 200;
+  for (; i < 240; ++i) step(toks[i]);
+  const auto more = std::span(toks).subspan(i, append);
+  setenv("TOME_CUDA_GRAPHS", "0", 1);
+  ASSERT_TRUE((*eager)->prefill(more).ok());
+  unsetenv("TOME_CUDA_GRAPHS");
+  ASSERT_TRUE((*graph)->prefill(more).ok());  // the graph is captured again
+  for (i += append; i < 260 + append; ++i) step(toks[i]);
+  auto copy = session::deserialize(gpu_m, (*graph)->serialize());  // an imported state
+  ASSERT_TRUE(copy.ok()) << copy.message();
+  graph = std::move(copy);
+  for (; i < 280 + append; ++i) step(toks[i]);
+  std::printf("[ %s ] 80 graph decode steps vs eager: worst relative difference %.2e\n", GetParam().c_str(), worst);
+  EXPECT_LT(worst, 0.01);
+  EXPECT_EQ((*graph)->n_tokens(), (*eager)->n_tokens());
+}
+
 TEST_P(CudaVsCpu, AttentionMassAgrees) {
   auto [cpu_m, gpu_m] = load_both();
   const auto toks = tokens_for(*cpu_m, 2000, 9);
@@ -157,6 +201,55 @@ TEST_P(CudaVsCpu, AttentionMassAgrees) {
   std::printf("[ %s ] attention mass over 2000 positions: max |gpu - cpu| %.2e\n", GetParam().c_str(), worst);
   EXPECT_LT(worst, 0.02);  // bf16 activations vs f32 on the GPU path, on weights of at most 1
   EXPECT_NEAR(total, 1.0, 1e-3);
+}
+
+// The ranged KV import (the session store's restore path) against import_state on the GPU: rows
+// exported from a GPU session in bf16 (its own precision) and in f32 (exact widenings, narrowed
+// again on the way up), put back in two pieces from two threads at once, give the same bf16 KV
+// bit for bit and the same logits as the whole-state import.
+TEST_P(CudaVsCpu, RangedKvImportEqualsImportState) {
+  auto [cpu_m, gpu_m] = load_both();
+  const auto toks = tokens_for(*cpu_m, 3000, 13);
+  auto sg = session::create(gpu_m);
+  ASSERT_TRUE((*sg)->prefill(toks).ok());
+  const int64_t n = (*sg)->n_tokens(), kvd = gpu_m->config().kv_dim();
+  EXPECT_EQ(native_kv_wire(*gpu_m), kv_wire::bf16);
+  host_state hs;
+  ASSERT_TRUE(gpu_m->be().export_state(*(*sg)->state().dev, hs).ok());
+  auto whole = session::create(gpu_m);
+  ASSERT_TRUE(gpu_m->be().import_state(*(*whole)->state().dev, hs).ok());
+  (*whole)->state().tokens = toks;
+  std::vector<uint16_t> hk(static_cast<size_t>(n * kvd)), hv(hk.size());
+  ASSERT_TRUE(export_kv_rows(**sg, 0, n, kv_wire::bf16, hk.data(), hv.data()).ok());
+  auto header = export_session_parts(**sg, n, n);
+  ASSERT_TRUE(header.ok()) << header.message();
+  header->kv_begin = header->kv_end = 0;
+  for (kv_wire w : {kv_wire::bf16, kv_wire::f32}) {
+    auto b = session_builder::begin(gpu_m, *header);
+    ASSERT_TRUE(b.ok()) << b.message();
+    const size_t es = kv_wire_bytes(w);
+    const void* k = w == kv_wire::bf16 ? static_cast<const void*>(hk.data()) : hs.global_k.data();
+    const void* v = w == kv_wire::bf16 ? static_cast<const void*>(hv.data()) : hs.global_v.data();
+    auto at = [&](const void* p, int64_t row) { return static_cast<const char*>(p) + row * kvd * es; };
+    const int64_t half = n / 2;
+    status s1, s2;
+    std::thread t1([&] { s1 = (*b)->put_kv_rows(half, n - half, w, at(k, half), at(v, half)); });
+    std::thread t2([&] { s2 = (*b)->put_kv_rows(0, half, w, k, v); });
+    t1.join();
+    t2.join();
+    ASSERT_TRUE(s1.ok() && s2.ok()) << s1.message() << s2.message();
+    auto s = (*b)->finish();
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<uint16_t> rk(hk.size()), rv(hk.size());
+    ASSERT_TRUE(export_kv_rows(**s, 0, n, kv_wire::bf16, rk.data(), rv.data()).ok());
+    EXPECT_EQ(rk, hk);
+    EXPECT_EQ(rv, hv);
+    auto a = (*s)->logits();
+    auto c = (*whole)->logits();
+    ASSERT_TRUE(a.ok() && c.ok()) << a.message() << c.message();
+    const std::vector<float> la(a->begin(), a->end()), lc(c->begin(), c->end());
+    EXPECT_LE(rel_error(la, lc), 1e-6) << "the same device state must give the same logits";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaVsCpu,

@@ -2,8 +2,11 @@
 # built-in models (model), and the golden files from training/make_golden.py (model).
 tome_add_test(NAME test_ops LABELS "ops;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ops.cpp)
 tome_add_test(NAME test_session LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_session.cpp)
+tome_add_test(NAME test_kv_rows LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_rows.cpp)
+tome_add_test(NAME test_transformer LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer.cpp)
 tome_add_test(NAME test_golden LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_golden.cpp
   LIBS nlohmann_json::nlohmann_json)
 if(TOME_HAVE_CUDA)
-  tome_add_test(NAME test_cuda_backend LABELS "gpu;model" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp)
+  tome_add_test(NAME test_cuda_backend LABELS "gpu;model" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_cuda_transformer.cpp)
 endif()

@@ -5,7 +5,9 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
@@ -90,6 +92,55 @@ TEST_F(Kernels, RopeMatchesCpuTwin) {
   }
 }
 
+// The fused residual add + norm equals add() then rms_norm() bit for bit (both rows: x and out).
+TEST_F(Kernels, AddRmsNormEqualsAddThenRmsNorm) {
+  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {2, 3072}, {129, 64}}) {
+    auto x = random_bf16(static_cast<size_t>(rows * dim), 21, 3.0f), y = random_bf16(x.size(), 22, 2.0f);
+    auto w = random_bf16(static_cast<size_t>(dim), 23);
+    auto *dx1 = upload(x), *dx2 = upload(x), *dy = upload(y), *dw = upload(w);
+    auto *out1 = upload(std::vector<uint16_t>(x.size())), *out2 = upload(std::vector<uint16_t>(x.size()));
+    ASSERT_TRUE(kernels::add_rms_norm(dx1, dy, dw, out1, rows, dim, 1e-5f, stream_).ok());
+    ASSERT_TRUE(kernels::add(dx2, dy, rows * dim, stream_).ok());
+    ASSERT_TRUE(kernels::rms_norm(dx2, dw, out2, rows, dim, 1e-5f, stream_).ok());
+    EXPECT_EQ(download(dx1, x.size()), download(dx2, x.size())) << rows << "x" << dim;
+    EXPECT_EQ(download(out1, x.size()), download(out2, x.size())) << rows << "x" << dim;
+    std::vector<float> sum = widen(x), ref(x.size());  // and against the CPU twins
+    const auto yf = widen(y);
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] = bf16_to_f32(f32_to_bf16(sum[i] + yf[i]));
+    cpu::rms_norm(sum.data(), widen(w).data(), ref.data(), rows, dim, 1e-5f);
+    expect_close(download(out1, x.size()), ref, "add_rms_norm");
+  }
+}
+
+// Position from device memory (decode graphs): equal to rope() at that position, and the KV-row
+// store writes RoPE(k) and v at row *pos of the global KV, nothing else.
+TEST_F(Kernels, RopeAtAndStoreKvEqualRopeAtTheDevicePosition) {
+  for (auto [heads, hd, pos] : {std::tuple<int64_t, int64_t, int64_t>{1, 2, 0}, {3, 16, 7}, {8, 128, 524287}}) {
+    auto x = random_bf16(static_cast<size_t>(heads * hd), 24), v = random_bf16(x.size(), 25);
+    auto f = cpu::rope_inv_freq(hd, 10000.0);
+    auto *a = upload(x), *b = upload(x), *dv = upload(v);
+    auto* df = upload(f);
+    auto* dpos = upload(std::vector<int64_t>{pos});
+    ASSERT_TRUE(kernels::rope_at(a, 1, heads, hd, dpos, df, stream_).ok());
+    ASSERT_TRUE(kernels::rope(b, 1, heads, hd, pos, df, stream_).ok());
+    const auto ra = download(a, x.size());
+    EXPECT_EQ(ra, download(b, x.size()));
+    const int64_t rows = pos + 3, kvd = heads * hd;
+    if (rows * kvd > (int64_t{1} << 26)) continue;  // the store check runs on the smaller shapes
+    std::vector<uint16_t> fill(static_cast<size_t>(rows * kvd), 0x3f80);  // 1.0
+    auto *gk = upload(fill), *gv = upload(fill);
+    auto* k = upload(x);
+    ASSERT_TRUE(kernels::rope_store_kv(k, dv, gk, gv, heads, hd, dpos, df, stream_).ok());
+    auto hk = download(gk, fill.size()), hv = download(gv, fill.size());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < kvd; ++i) {
+        const size_t at = static_cast<size_t>(r * kvd + i);
+        ASSERT_EQ(hk[at], r == pos ? ra[static_cast<size_t>(i)] : fill[at]) << r << "," << i;
+        ASSERT_EQ(hv[at], r == pos ? v[static_cast<size_t>(i)] : fill[at]) << r << "," << i;
+      }
+  }
+}
+
 TEST_F(Kernels, SwiGluMatchesCpuTwin) {
   for (int64_t n : {1, 33, 1024, 100003}) {
     auto a = random_bf16(static_cast<size_t>(n), 4, 3.0f), b = random_bf16(static_cast<size_t>(n), 5);
@@ -149,18 +200,30 @@ TEST_F(Kernels, GatedRetentionMatchesCpuTwin) {
   }
 }
 
-// The chunkwise kernel (prefill) vs the CPU twin, across chunk edges, segments and two calls.
+// The chunkwise kernel (prefill, bf16 tensor cores) vs the f32 CPU twin, carrying a random
+// nonzero state into the first call and across a second call (split at T/3, so a call's rows are
+// rarely a multiple of the 64-row chunk). Shapes cover: ragged tails, T < 64 (the recurrent
+// fallback), one segment and many (the segment scan), hd 24 (padded to 32), 16, 32, 64, 128, and
+// 32K rows at the YOCO-3B head dim.
+// Bounds. Outputs: |gpu - cpu| <= 1e-2 |cpu| + 1e-2 + 2e-2 rms(cpu). The kernel rounds the state's
+// copy for q·S and the intra-chunk scores to bf16 (as the reference's chunk kernels do), each term
+// off by <= 2^-9 relative, so a sum of many terms is off by ~0.1-0.2% of the output's scale (not
+// of the element, which may cancel to ~0); over 10^7 elements the worst is ~5 sigma, ~1% of the
+// rms. A wrong decay, mask or state gives errors of the order of the rms itself. The state (f32,
+// decayed keys as bf16 hi + lo): 1e-3 + 1e-3 |s|. Worst error / bound printed, and the
+// whole-model metric max|err| / (1 + max|cpu|) (test_cuda_backend accepts 0.05 on logits).
 TEST_F(Kernels, ChunkedGatedRetentionMatchesCpuTwin) {
-  for (auto [T, H, hd] : {std::tuple<int64_t, int64_t, int64_t>{64, 1, 16}, {65, 3, 64}, {1000, 2, 128},
-                          {8192 + 130, 2, 32}, {200, 6, 64}}) {
+  for (auto [T, H, hd] : {std::tuple<int64_t, int64_t, int64_t>{64, 1, 16}, {65, 3, 64}, {40, 2, 64}, {1000, 2, 128},
+                          {8192 + 130, 2, 32}, {200, 6, 64}, {3000, 4, 24}, {4096 + 17, 24, 128}, {32768, 2, 128}}) {
     const size_t n = static_cast<size_t>(T * H * hd);
     auto q = random_bf16(n, 61), k = random_bf16(n, 62, 0.25f), v = random_bf16(n, 63);
     std::vector<float> lg(static_cast<size_t>(T * H));
     std::mt19937 rng(64);
-    std::normal_distribution<float> d(0.0f, 3.0f);
+    std::normal_distribution<float> d(0.0f, 3.0f), s0(0.0f, 0.5f);
     for (auto& x : lg) x = d(rng);
     cpu::retention_log_gamma(lg.data(), T * H, 16.0f);
-    std::vector<float> state(static_cast<size_t>(H * hd * hd), 0.0f);
+    std::vector<float> state(static_cast<size_t>(H * hd * hd));
+    for (auto& x : state) x = s0(rng);
     auto* dq = upload(q);
     auto* dk = upload(k);
     auto* dv = upload(v);
@@ -173,12 +236,30 @@ TEST_F(Kernels, ChunkedGatedRetentionMatchesCpuTwin) {
     ASSERT_TRUE(kernels::gated_retention_chunked(dq + T1 * row, dk + T1 * row, dv + T1 * row, dlg + T1 * H, dst,
                                                  dout + T1 * row, T - T1, H, hd, ws, stream_).ok());
     std::vector<float> ref(n), cpu_state = state;
-    cpu::gated_retention(widen(q).data(), widen(k).data(), widen(v).data(), lg.data(), cpu_state.data(), ref.data(), T1,
-                         H, hd, 64);
-    cpu::gated_retention(widen(q).data() + T1 * row, widen(k).data() + T1 * row, widen(v).data() + T1 * row,
-                         lg.data() + T1 * H, cpu_state.data(), ref.data() + T1 * row, T - T1, H, hd, 64);
-    expect_close(download(dout, n), ref, "gated_retention_chunked");
+    const auto wq = widen(q), wk = widen(k), wv = widen(v);
+    cpu::gated_retention(wq.data(), wk.data(), wv.data(), lg.data(), cpu_state.data(), ref.data(), T1, H, hd, 64);
+    cpu::gated_retention(wq.data() + T1 * row, wk.data() + T1 * row, wv.data() + T1 * row, lg.data() + T1 * H,
+                         cpu_state.data(), ref.data() + T1 * row, T - T1, H, hd, 64);
+    const auto got = download(dout, n);
+    double ss = 0, max_ref = 0, max_err = 0;
+    for (float x : ref) ss += static_cast<double>(x) * x, max_ref = std::max(max_ref, static_cast<double>(std::abs(x)));
+    const double rms = std::sqrt(ss / static_cast<double>(n));
+    double worst_o = 0, worst_s = 0;
+    size_t worst_i = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double err = std::abs(bf16_to_f32(got[i]) - ref[i]);
+      const double ratio = err / (1e-2 * std::abs(ref[i]) + 1e-2 + 2e-2 * rms);
+      max_err = std::max(max_err, err);
+      if (ratio > worst_o) worst_o = ratio, worst_i = i;
+    }
     auto gs = download(dst, state.size());
+    for (size_t i = 0; i < gs.size(); ++i)
+      worst_s = std::max(worst_s, std::abs(gs[i] - cpu_state[i]) / (1e-3 * std::abs(cpu_state[i]) + 1e-3));
+    std::printf("[ retention T %lld H %lld hd %lld ] worst error / bound: output %.3f, state %.3f; output rms %.2f, "
+                "max|err| / (1 + max|cpu|) = %.5f\n",
+                static_cast<long long>(T), static_cast<long long>(H), static_cast<long long>(hd), worst_o, worst_s, rms,
+                max_err / (1.0 + max_ref));
+    EXPECT_LE(worst_o, 1.0) << "gated_retention_chunked output element " << worst_i;
     for (size_t i = 0; i < gs.size(); ++i) ASSERT_NEAR(gs[i], cpu_state[i], 1e-3f + 1e-3f * std::abs(cpu_state[i])) << i;
   }
 }
@@ -263,6 +344,121 @@ TEST_F(Kernels, CrossAttnMatchesCpuTwinWithSplits) {
     cpu::cross_attn(widen(q).data(), widen(k).data(), widen(v).data(), ref.data(), rows, pos0, hq, hkv, hd);
     expect_close(download(dout, q.size()), ref, "cross_attn");
   }
+}
+
+// The tensor-core attention kernels (kernels/attention/attention.cu) through the generic entry
+// point: GQA groups 1/3/4, head dims 64/128 (16/32 too, 80 on the generic fallback), ragged row
+// and key tails, rows*group at and just over the decode kernel's 16, the split count the launcher
+// picks and forced ones, decode over up to 200K keys. Bound: the kernels round the softmax weights
+// to bf16 before the PV product (as FlashAttention-2 does; relative 2^-9 per weight, averaging out
+// over keys) and store bf16, so the default bound (2-3 bf16 ulps + 1e-2) holds.
+TEST_F(Kernels, AttentionGqaMatchesCrossAttnTwin) {
+  struct shape_t {
+    int64_t rows, off, hq, hkv, hd;
+    int splits;  // 0: attention_splits()
+  };
+  for (const shape_t& s : std::initializer_list<shape_t>{
+           {1, 199999, 24, 8, 128, 0}, {1, 70000, 12, 4, 64, 0}, {1, 0, 3, 1, 128, 0}, {1, 63, 4, 1, 64, 0},
+           {4, 5000, 16, 4, 128, 0}, {5, 3000, 12, 4, 64, 0}, {6, 1000, 9, 3, 128, 0}, {64, 32704, 24, 8, 128, 0},
+           {300, 1000, 12, 3, 128, 0}, {257, 0, 6, 6, 64, 0}, {130, 50, 3, 1, 64, 0}, {200, 5, 8, 2, 128, 7},
+           {2, 4000, 6, 3, 128, 1}, {1, 5000, 8, 8, 32, 3}, {70, 20, 4, 2, 16, 0}, {9, 100, 4, 2, 80, 0},
+           {1, 3000, 4, 2, 80, 5}}) {
+    const int64_t n = s.off + s.rows, kvd = s.hkv * s.hd;
+    auto q = random_bf16(static_cast<size_t>(s.rows * s.hq * s.hd), 61);
+    auto k = random_bf16(static_cast<size_t>(n * kvd), 62), v = random_bf16(static_cast<size_t>(n * kvd), 63);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* dout = upload(std::vector<uint16_t>(q.size()));
+    const int splits = s.splits ? s.splits : kernels::attention_splits(s.rows, s.off, s.hq, s.hkv, s.hd, 0);
+    ASSERT_EQ(splits, s.splits ? s.splits : kernels::cross_attn_splits(s.rows, s.off, s.hq, s.hkv, s.hd));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(
+        std::max<int64_t>(1, kernels::cross_attn_workspace_floats(s.rows, s.hq, s.hd, splits)))));
+    ASSERT_TRUE(kernels::attention(dq, dk, dv, dout, s.rows, s.off, s.hq, s.hkv, s.hd, 0, splits, ws, stream_).ok());
+    std::vector<float> ref(q.size());
+    cpu::cross_attn(widen(q).data(), widen(k).data(), widen(v).data(), ref.data(), s.rows, s.off, s.hq, s.hkv, s.hd);
+    SCOPED_TRACE("rows " + std::to_string(s.rows) + " off " + std::to_string(s.off) + " hq " + std::to_string(s.hq) +
+                 " hkv " + std::to_string(s.hkv) + " hd " + std::to_string(s.hd) + " splits " + std::to_string(splits));
+    expect_close(download(dout, q.size()), ref, "attention");
+  }
+}
+
+// Sliding windows through attention(): windows larger than the keys, ring rows (first_key_offset
+// > 0), window edges inside and across 64-key tiles, decode steps with splits. Twin:
+// cpu::sliding_window_attn (no GQA, so group 1).
+TEST_F(Kernels, AttentionWindowMatchesSlidingWindowTwin) {
+  for (auto [rows, ring, W, H, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{1, 1023, 1024, 24, 128},
+                                      {1, 5, 1024, 2, 64}, {1, 1023, 1024, 6, 64}, {200, 1023, 1024, 3, 128},
+                                      {77, 100, 50, 2, 128}, {129, 7, 8, 3, 32}, {300, 0, 64, 2, 64},
+                                      {1000, 0, 1024, 1, 64}, {65, 30, 1000, 2, 128}, {3, 2, 1, 2, 16}}) {
+    const int64_t D = H * hd;
+    auto q = random_bf16(static_cast<size_t>(rows * D), 71);
+    auto cat_k = random_bf16(static_cast<size_t>((ring + rows) * D), 72);
+    auto cat_v = random_bf16(static_cast<size_t>((ring + rows) * D), 73);
+    const int64_t r = std::min(ring, W - 1);  // rows of the ring the window can reach
+    auto* dq = upload(q);
+    auto* dk = upload(cat_k);
+    auto* dv = upload(cat_v);
+    auto* dout = upload(std::vector<uint16_t>(q.size()));
+    auto* dout1 = upload(std::vector<uint16_t>(q.size()));
+    const int splits = kernels::attention_splits(rows, ring, H, H, hd, W);
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(
+        std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, H, hd, splits)))));
+    ASSERT_TRUE(kernels::attention(dq, dk, dv, dout, rows, ring, H, H, hd, W, splits, ws, stream_).ok());
+    ASSERT_TRUE(kernels::sliding_window_attn(dq, dk, dv, ring, dout1, rows, H, hd, W, stream_).ok());
+    auto k = widen(cat_k), v = widen(cat_v);
+    std::vector<float> ref(q.size());
+    cpu::sliding_window_attn(widen(q).data(), k.data() + ring * D, v.data() + ring * D, k.data() + (ring - r) * D,
+                             v.data() + (ring - r) * D, r, ref.data(), rows, H, hd, W);
+    SCOPED_TRACE("rows " + std::to_string(rows) + " ring " + std::to_string(ring) + " W " + std::to_string(W) +
+                 " H " + std::to_string(H) + " hd " + std::to_string(hd) + " splits " + std::to_string(splits));
+    expect_close(download(dout, q.size()), ref, "attention (window)");
+    expect_close(download(dout1, q.size()), ref, "sliding_window_attn");
+  }
+}
+
+// The CUDA-graph decode variant: one fixed launch shape (attn_decode_max_splits) reused while the
+// key count in device memory changes, as a captured graph would be replayed.
+TEST_F(Kernels, AttnDecodeFixedGridReadsKeyCountFromDevice) {
+  for (auto [rows, hq, hkv, hd, window] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{1, 24, 8, 128, 0},
+                                           {2, 12, 4, 64, 0}, {1, 6, 6, 64, 100}}) {
+    const int64_t n_max = 100000, kvd = hkv * hd;
+    auto k = random_bf16(static_cast<size_t>(n_max * kvd), 82), v = random_bf16(static_cast<size_t>(n_max * kvd), 83);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    const auto kf = widen(k), vf = widen(v);
+    const int max_splits = kernels::attn_decode_max_splits(hkv, hd);
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(kernels::cross_attn_workspace_floats(rows, hq, hd, max_splits))));
+    auto* dn = upload(std::vector<int64_t>(1));
+    for (int64_t n : {rows, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{1000}, int64_t{4099}, n_max}) {
+      auto q = random_bf16(static_cast<size_t>(rows * hq * hd), static_cast<uint32_t>(81 + n));
+      auto* dq = upload(q);
+      auto* dout = upload(std::vector<uint16_t>(q.size()));
+      ASSERT_EQ(cudaMemcpyAsync(dn, &n, 8, cudaMemcpyHostToDevice, stream_), cudaSuccess);
+      ASSERT_TRUE(kernels::attn_decode_fixed(dq, dk, dv, dout, rows, dn, hq, hkv, hd, window, max_splits, ws, stream_).ok());
+      std::vector<float> ref(q.size());
+      if (window == 0) {
+        cpu::cross_attn(widen(q).data(), kf.data(), vf.data(), ref.data(), rows, n - rows, hq, hkv, hd);
+      } else {
+        const int64_t ring = n - rows, r = std::min(ring, window - 1);
+        cpu::sliding_window_attn(widen(q).data(), kf.data() + ring * kvd, vf.data() + ring * kvd,
+                                 kf.data() + (ring - r) * kvd, vf.data() + (ring - r) * kvd, r, ref.data(), rows, hq,
+                                 hd, window);
+      }
+      SCOPED_TRACE("n " + std::to_string(n) + " rows " + std::to_string(rows) + " hq " + std::to_string(hq));
+      expect_close(download(dout, q.size()), ref, "attn_decode_fixed");
+      if (rows == 1 && window == 0) {  // the engine's graph entry point: position *pos = n - 1
+        const int splits = 128;
+        auto* ws2 = upload(std::vector<float>(static_cast<size_t>(kernels::cross_attn_decode_workspace_floats(hq, hd, splits))));
+        auto* dpos = upload(std::vector<int64_t>{n - 1});
+        auto* dout2 = upload(std::vector<uint16_t>(q.size()));
+        ASSERT_TRUE(kernels::cross_attn_decode(dq, dk, dv, dout2, dpos, hq, hkv, hd, splits, ws2, stream_).ok());
+        expect_close(download(dout2, q.size()), ref, "cross_attn_decode");
+      }
+    }
+  }
+  EXPECT_FALSE(kernels::attn_decode_fixed(nullptr, nullptr, nullptr, nullptr, 1, nullptr, 24, 8, 128, 0, 4, nullptr,
+                                          stream_).ok());
 }
 
 TEST_F(Kernels, AddAndConversionsMatch) {

@@ -15,7 +15,7 @@ tome_add_test(NAME test_server LABELS "unit"
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_server.cpp ${CMAKE_CURRENT_LIST_DIR}/test_server_cancel.cpp
   LIBS tome_server tome_service PkgConfig::TOME_HTTPLIB nlohmann_json::nlohmann_json)
 
-if(TOME_BUILD_CLI AND TARGET tome)
+if(TOME_BUILD_CLI AND TARGET tome AND TOME_BUILD_INGEST)  # the script reads a repository with `tome ingest`
   find_program(TOME_CURL curl)
   if(TOME_CURL)
     add_test(NAME cli_serve_curl

@@ -53,6 +53,13 @@ struct memory_plan {
 };
 std::string format_bytes(int64_t bytes);  // "512 B", "3.4 MiB", "2.50 GiB"
 
+// Device memory held by the backend's own allocations (weights, KV, states, workspaces, library
+// workspaces): now and the peak since the last reset; device_used: the whole device's used memory
+// (CUDA context and other processes included). -1 where unknown (the CPU backend).
+struct device_memory_usage {
+  int64_t current = -1, peak = -1, device_used = -1;
+};
+
 class backend;           // engine/src/backend/backend.h
 class safetensors_file;  // engine/src/model/safetensors.h
 struct safetensors_index;
@@ -88,6 +95,8 @@ class model {
 
   // Internal: the backend the model runs on.
   const backend& be() const { return *backend_; }
+  device_memory_usage device_memory() const;
+  void reset_peak_memory() const;
 
  private:
   model() = default;

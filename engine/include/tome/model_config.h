@@ -13,7 +13,11 @@
 
 namespace tome {
 
-enum class self_decoder_kind { gated_retention, sliding_window };
+// transformer: not a YOCO. The Transformer baseline of the same shape for `tome bench`: L =
+// n_self_layers + n_cross_layers standard pre-norm decoder layers, each with full causal GQA
+// attention (n_heads query heads, n_kv_heads KV heads, head dim D / n_heads) over its own KV cache;
+// built-in configurations with random weights only (builtin_config "transformer-3b").
+enum class self_decoder_kind { gated_retention, sliding_window, transformer };
 
 const char* to_string(self_decoder_kind kind);
 
@@ -50,6 +54,8 @@ struct model_config {
   int64_t self_head_dim() const { return dim / n_self_heads; }
   int64_t head_dim() const { return dim / n_heads; }
   int64_t kv_dim() const { return n_kv_heads * head_dim(); }
+  bool is_transformer() const { return self_kind == self_decoder_kind::transformer; }
+  int64_t n_layers() const { return n_self_layers + n_cross_layers; }
   int32_t special_id(const std::string& role) const {
     auto it = special_tokens.find(role);
     return it == special_tokens.end() ? -1 : it->second.id;

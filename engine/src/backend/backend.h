@@ -13,6 +13,7 @@
 
 #include "tome/engine.h"
 #include "tome/model_config.h"
+#include "tome/session_parts.h"
 #include "tome/status.h"
 
 namespace tome {
@@ -56,6 +57,9 @@ class backend {
   virtual int64_t self_state_bytes() const = 0;
   virtual int64_t workspace_bytes(int64_t chunk_tokens) const = 0;
   virtual int64_t available_memory() const = 0;
+  // The backend's own device allocations now and at their peak (tome bench); -1 where not tracked.
+  virtual device_memory_usage device_memory() const { return {}; }
+  virtual void reset_peak_memory() const {}
   // Makes room for `n_tokens` in total (the global KV is preallocated and written in place).
   virtual status reserve(backend_state& st, int64_t n_tokens) const = 0;
   // Self-decoder over tokens at positions st.n_tokens() .. + tokens.size()-1 (any length: the
@@ -86,6 +90,27 @@ class backend {
   // same tokens up to there): the global KV rows beyond it are dropped in place (the prefix is
   // kept, not copied) and the self-decoder state and last hidden row are restored.
   virtual status rewind(backend_state& st, const host_state& self) const = 0;
+
+  // Ranged exchange of global-KV rows (the session store's save and restore: rows go straight
+  // between the caller's buffers and the backend's own, with no host_state copy of the whole KV).
+  // Rows are K and V [n, kv_dim] each, K post-RoPE, in the wire format w (tome/session_parts.h);
+  // native_kv_wire() is the one the backend keeps (no conversion: f32 on the CPU, bf16 on CUDA).
+  // The YOCO backends (CPU, CUDA) implement all of them; the defaults below export through
+  // export_state (O(n_tokens) per call) and refuse the ranged import.
+  virtual kv_wire native_kv_wire() const { return kv_wire::f32; }
+  // Starts an import: like import_state without the global KV. Reserves self.n_tokens rows, sets
+  // the self-decoder state, the last hidden row and the token count (self as from export_self;
+  // global_k/v empty). The KV rows are undefined until import_kv_rows fills them all.
+  virtual status begin_kv_import(backend_state& st, const host_state& self) const;
+  // Rows [row0, row0 + n) of st (inside its token count). May be called from several threads at
+  // once for disjoint rows; the caller's buffers may be reused as soon as it returns.
+  virtual status import_kv_rows(backend_state& st, int64_t row0, int64_t n, kv_wire w,
+                                const void* k, const void* v) const;
+  // Returns when every imported row is in place (the CUDA backend uploads asynchronously).
+  virtual status finish_kv_import(backend_state& st) const;
+  // Copies rows [row0, row0 + n) of st into k and v. May be called from several threads at once.
+  virtual status export_kv_rows(const backend_state& st, int64_t row0, int64_t n, kv_wire w,
+                                void* k, void* v) const;
 };
 
 // Host memory available now (MemAvailable of /proc/meminfo; -1 where unknown).
@@ -97,6 +122,12 @@ result<std::unique_ptr<backend>> make_cpu_backend(const model_config& config,
                                                   const safetensors_index& weights,
                                                   const std::string& source, int n_threads);
 
+// The Transformer baseline (model_config kind transformer) on the CPU
+// (engine/src/backend/cpu/transformer.cpp); make_cpu_backend hands such configs to it.
+result<std::unique_ptr<backend>> make_cpu_transformer_backend(const model_config& config,
+                                                              const safetensors_index& weights,
+                                                              const std::string& source, int n_threads);
+
 #ifdef TOME_HAVE_CUDA
 // The CUDA backend (engine/src/backend/cuda/cuda_backend.cpp): needs a CUDA device and cuBLAS,
 // which is loaded at run time; `why` says what is missing.
@@ -104,6 +135,11 @@ bool cuda_backend_available(std::string* why);
 result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config,
                                                    const safetensors_index& weights,
                                                    const std::string& source);
+// The Transformer baseline on the GPU (engine/src/backend/cuda/transformer.cpp); make_cuda_backend
+// hands configs of kind transformer to it.
+result<std::unique_ptr<backend>> make_cuda_transformer_backend(const model_config& config,
+                                                               const safetensors_index& weights,
+                                                               const std::string& source);
 #endif
 
 }  // namespace tome

@@ -67,4 +67,30 @@ status visit_weights(const model_config& c, global_weights<Buf>& g, std::vector<
   return {};
 }
 
+// The Transformer baseline (model_config kind transformer): global embed, norm, out (the shared
+// KV's tensors are absent) and L = n_self + n_cross layers; a layer struct has the cross layer's
+// members plus wk, wv [kv_dim, D].
+template <class Buf, class LayerW, class Get>
+status visit_transformer_weights(const model_config& c, global_weights<Buf>& g, std::vector<LayerW>& layers,
+                                 Get&& get) {
+  TOME_TRY(get("tok_embeddings.weight", g.embed));
+  TOME_TRY(get("norm.weight", g.norm));
+  TOME_TRY(get("output.weight", g.out));
+  layers.resize(static_cast<size_t>(c.n_layers()));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerW& w = layers[i];
+    TOME_TRY(get(p + "mixer_norm.weight", w.mixer_norm));
+    TOME_TRY(get(p + "ffn_norm.weight", w.ffn_norm));
+    TOME_TRY(get(p + "attn.wq.weight", w.wq));
+    TOME_TRY(get(p + "attn.wk.weight", w.wk));
+    TOME_TRY(get(p + "attn.wv.weight", w.wv));
+    TOME_TRY(get(p + "attn.wo.weight", w.wo));
+    TOME_TRY(get(p + "ffn.w1.weight", w.w1));
+    TOME_TRY(get(p + "ffn.w3.weight", w.w3));
+    TOME_TRY(get(p + "ffn.w2.weight", w.w2));
+  }
+  return {};
+}
+
 }  // namespace tome

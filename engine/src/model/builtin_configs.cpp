@@ -42,7 +42,23 @@ const std::map<std::string, std::function<model_config()>>& table() {
       {"tome-25m-swa",
        [] { return base("tome-25m-swa", 384, 6, 6, 2, 1024, 8192, k::sliding_window, 1024); }},
       // The paper's YOCO-3B shape (tiktoken cl100k vocabulary + specials).
-      {"yoco-3b", [] { return base("yoco-3b", 3072, 13, 24, 8, 8192, 100288, k::gated_retention, 0); }},
+      // max_context 2M: a 1M-token prefill (the benchmark's longest) leaves room to decode after it.
+      {"yoco-3b",
+       [] {
+         auto c = base("yoco-3b", 3072, 13, 24, 8, 8192, 100288, k::gated_retention, 0);
+         c.max_context = 1 << 21;
+         return c;
+       }},
+      {"yoco-3b-swa",
+       [] {
+         auto c = base("yoco-3b-swa", 3072, 13, 24, 8, 8192, 100288, k::sliding_window, 1024);
+         c.max_context = 1 << 21;
+         return c;
+       }},
+      // The Transformer baseline of the same shapes (model_config.h: kind transformer; L = 2 x 13
+      // layers of causal GQA attention, each with its own KV): tome bench side by side with YOCO.
+      {"tiny-transformer", [] { return base("tiny-transformer", 64, 2, 4, 2, 96, 512, k::transformer, 0); }},
+      {"transformer-3b", [] { return base("transformer-3b", 3072, 13, 24, 8, 8192, 100288, k::transformer, 0); }},
   };
   return t;
 }

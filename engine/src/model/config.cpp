@@ -16,6 +16,7 @@ const char* to_string(self_decoder_kind kind) {
   switch (kind) {
     case self_decoder_kind::gated_retention: return "gated_retention";
     case self_decoder_kind::sliding_window: return "sliding_window";
+    case self_decoder_kind::transformer: return "transformer";
   }
   return "?";
 }
@@ -201,6 +202,11 @@ status read_self_decoder(const field_reader& top, const std::string& src, model_
     c.self_kind = self_decoder_kind::sliding_window;
     TOME_TRY(f.only_fields({"kind", "window"}, " for kind 'sliding_window'"));
     TOME_ASSIGN(c.window, f.integer("window", 1, k_max_window));
+  } else if (kind == "transformer") {
+    return f.fail(
+        "field 'self_decoder.kind': \"transformer\" is the Transformer baseline of tome bench, "
+        "available only as built-in configurations with random weights (--config transformer-3b "
+        "--random-weights); a model directory holds a YOCO model");
   } else {
     return f.fail(
         "field 'self_decoder.kind' must be \"gated_retention\" or \"sliding_window\", found " +

@@ -165,6 +165,9 @@ memory_plan model::plan_memory(int64_t n_tokens, int64_t chunk_tokens) const {
   return p;
 }
 
+device_memory_usage model::device_memory() const { return backend_->device_memory(); }
+void model::reset_peak_memory() const { backend_->reset_peak_memory(); }
+
 memory_breakdown model::memory() const {
   memory_breakdown m;
   m.weights = backend_->weight_bytes();

@@ -130,12 +130,38 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 bool is_float(dtype t) { return t == dtype::f32 || t == dtype::f16 || t == dtype::bf16; }
 
+// The Transformer baseline (kind transformer, random weights only): the global tensors without
+// the shared KV's (kv_norm, kv.wk, kv.wv), then L = n_self + n_cross layers named "layers.{i}.",
+// each a cross layer's tensors plus its own attn.wk / attn.wv [kv_dim, dim].
+std::vector<expected_tensor> transformer_tensors(const tensor_table& t, const model_config& c) {
+  std::vector<table_entry> global, layer;
+  for (const table_entry& e : t.global)
+    if (e.name.rfind("kv", 0) != 0) global.push_back(e);
+  for (table_entry e : t.cross) {
+    if (e.name.rfind("cross.", 0) == 0) e.name = "layers." + e.name.substr(6);
+    const bool wq = e.name.ends_with(".attn.wq.weight");
+    layer.push_back(e);
+    if (!wq) continue;
+    for (const char* w : {"wk", "wv"}) {
+      table_entry kv = e;
+      kv.name = "layers.{i}.attn." + std::string(w) + ".weight";
+      kv.shape = {"kv_dim", "dim"};
+      layer.push_back(std::move(kv));
+    }
+  }
+  std::vector<expected_tensor> out;
+  append(global, -1, c, &out);
+  for (int64_t i = 0; i < c.n_layers(); ++i) append(layer, i, c, &out);
+  return out;
+}
+
 }  // namespace
 
 std::vector<expected_tensor> expected_tensors(const model_config& config) {
   const tensor_table& t = table();
   std::vector<expected_tensor> out;
   if (!t.problem.empty()) return out;
+  if (config.is_transformer()) return transformer_tensors(t, config);
   append(t.global, -1, config, &out);
   const auto& kind_list = config.self_kind == self_decoder_kind::gated_retention
                               ? t.self_gated_retention

@@ -106,6 +106,13 @@ int restore_vs_prefill(const std::filesystem::path& dir, const std::string& conf
   std::printf("prefill %lld tokens through the store (%lld checkpoints, KV stored as %s): %.2f s = %.0f tokens/s; file %.2f GiB\n",
               static_cast<long long>(n), static_cast<long long>(r->checkpoints), storage.c_str(), prefill_s,
               n / prefill_s, file_bytes(file) / double(1 << 30));
+  t0 = clock_type::now();
+  if (auto st = (*lib)->checkpoint(); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  std::printf("the last checkpoints' WAL copied into the database file (background, waited for): %.2f s more\n",
+              since(t0));
   drop_cache(file);
   t0 = clock_type::now();
   auto back = (*lib)->load("bench", mc);
@@ -255,9 +262,21 @@ int main(int argc, char** argv) {
   }
   const double save_s = since(t0);
   std::printf(
-      "save (one transaction, synchronous=FULL, WAL checkpointed): %.3f s = %.2f GB/s of KV "
-      "(%.3f GiB on disk)\n",
+      "save (one transaction, synchronous=FULL: durable in the WAL at commit): %.3f s = %.2f GB/s "
+      "of KV (%.3f GiB written)\n",
       save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30));
+  // The second copy (WAL -> database file) runs in the background after a large commit; wait for
+  // it and finish it here, timed apart, so that the loads below read the database file.
+  t0 = clock_type::now();
+  if (auto st = (*lib)->checkpoint(); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  const double ckpt_s = since(t0);
+  std::printf(
+      "checkpoint (WAL copied into the database file, in the background after the commit; "
+      "waited for here): %.3f s more; save + checkpoint %.3f s = %.2f GB/s\n",
+      ckpt_s, save_s + ckpt_s, raw / (save_s + ckpt_s) / 1e9);
   s->reset();
   for (int cold = 0; cold < 2; ++cold) {
     if (cold) drop_cache(file);

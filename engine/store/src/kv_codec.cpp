@@ -82,13 +82,6 @@ const std::array<float, 256>& e4m3_table() {
   return t;
 }
 
-template <class T>
-void put(std::vector<uint8_t>& out, const T* p, size_t n) {
-  if (n == 0) return;  // p may be null
-  const auto* b = reinterpret_cast<const uint8_t*>(p);
-  out.insert(out.end(), b, b + n * sizeof(T));
-}
-
 }  // namespace
 
 float e4m3_to_f32(uint8_t q) { return e4m3_table()[q]; }
@@ -113,12 +106,19 @@ void decode_fp8_row(std::span<const uint8_t> q, float scale, std::span<float> x)
 }
 
 std::vector<uint8_t> compress_bytes(std::span<const uint8_t> raw, compression c) {
-  if (c == compression::none) return {raw.begin(), raw.end()};
-  std::vector<uint8_t> out(ZSTD_compressBound(raw.size()));
-  const size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 1);
-  if (ZSTD_isError(n)) return {};  // cannot happen with a bound-sized buffer
-  out.resize(n);
+  std::vector<uint8_t> out;
+  compress_bytes_into(raw, c, out);
   return out;
+}
+
+void compress_bytes_into(std::span<const uint8_t> raw, compression c, std::vector<uint8_t>& out) {
+  if (c == compression::none) {
+    out.assign(raw.begin(), raw.end());
+    return;
+  }
+  out.resize(ZSTD_compressBound(raw.size()));
+  const size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 1);
+  out.resize(ZSTD_isError(n) ? 0 : n);  // cannot fail with a bound-sized buffer
 }
 
 status decompress_bytes(std::span<const uint8_t> stored, compression c, size_t expected_size,
@@ -143,61 +143,64 @@ status decompress_bytes(std::span<const uint8_t> stored, compression c, size_t e
   return {};
 }
 
-std::vector<uint8_t> encode_kv(std::span<const float> k, std::span<const float> v, int64_t n,
-                               int64_t kv_dim, kv_storage s, compression c) {
+size_t kv_payload_bytes(int64_t n, int64_t kv_dim, kv_storage s) {
+  const size_t count = static_cast<size_t>(n) * static_cast<size_t>(kv_dim);
+  switch (s) {
+    case kv_storage::f32: return 8 * count;
+    case kv_storage::bf16: return 4 * count;
+    case kv_storage::fp8_e4m3: return 8 * static_cast<size_t>(n) + 2 * count;
+  }
+  return 0;
+}
+
+void encode_kv_payload(std::span<const float> k, std::span<const float> v, int64_t n,
+                       int64_t kv_dim, kv_storage s, std::span<uint8_t> out) {
   const size_t count = static_cast<size_t>(n * kv_dim);
-  std::vector<uint8_t> raw;
   switch (s) {
     case kv_storage::f32:
-      raw.reserve(2 * count * 4);
-      put(raw, k.data(), count);
-      put(raw, v.data(), count);
+      if (count > 0) {
+        std::memcpy(out.data(), k.data(), 4 * count);
+        std::memcpy(out.data() + 4 * count, v.data(), 4 * count);
+      }
       break;
     case kv_storage::bf16: {
-      std::vector<uint16_t> h(2 * count);
+      auto* h = reinterpret_cast<uint16_t*>(out.data());  // vector storage: aligned
       for (size_t i = 0; i < count; ++i) h[i] = f32_to_bf16(k[i]);
       for (size_t i = 0; i < count; ++i) h[count + i] = f32_to_bf16(v[i]);
-      put(raw, h.data(), h.size());
       break;
     }
     case kv_storage::fp8_e4m3: {
       const size_t d = static_cast<size_t>(kv_dim), rows = static_cast<size_t>(n);
-      std::vector<float> scales(2 * rows);
-      raw.resize(2 * rows * 4 + 2 * count);
-      uint8_t* qk = raw.data() + 2 * rows * 4;
+      uint8_t* qk = out.data() + 2 * rows * 4;
       uint8_t* qv = qk + count;
       for (size_t r = 0; r < rows; ++r) {
-        encode_fp8_row(k.subspan(r * d, d), scales[2 * r], {qk + r * d, d});
-        encode_fp8_row(v.subspan(r * d, d), scales[2 * r + 1], {qv + r * d, d});
+        float sc[2];
+        encode_fp8_row(k.subspan(r * d, d), sc[0], {qk + r * d, d});
+        encode_fp8_row(v.subspan(r * d, d), sc[1], {qv + r * d, d});
+        std::memcpy(out.data() + 8 * r, sc, 8);
       }
-      if (!scales.empty()) std::memcpy(raw.data(), scales.data(), scales.size() * 4);
       break;
     }
   }
+}
+
+std::vector<uint8_t> encode_kv(std::span<const float> k, std::span<const float> v, int64_t n,
+                               int64_t kv_dim, kv_storage s, compression c) {
+  std::vector<uint8_t> raw(kv_payload_bytes(n, kv_dim, s));
+  encode_kv_payload(k, v, n, kv_dim, s, raw);
   if (c == compression::none) return raw;
   return compress_bytes(raw, c);
 }
 
-status decode_kv(std::span<const uint8_t> bytes, int64_t n, int64_t kv_dim, kv_storage s,
-                 compression c, std::span<float> k, std::span<float> v) {
+status decode_kv_payload(std::span<const uint8_t> raw, int64_t n, int64_t kv_dim, kv_storage s,
+                         std::span<float> k, std::span<float> v) {
   if (n < 0 || kv_dim <= 0) return error("invalid KV row shape");
   const size_t count = static_cast<size_t>(n) * static_cast<size_t>(kv_dim);
   if (k.size() != count || v.size() != count) return error("KV row output has the wrong size");
-  size_t raw_size = 0;
-  switch (s) {
-    case kv_storage::f32: raw_size = 8 * count; break;
-    case kv_storage::bf16: raw_size = 4 * count; break;
-    case kv_storage::fp8_e4m3: raw_size = 8 * static_cast<size_t>(n) + 2 * count; break;
-  }
-  std::vector<uint8_t> owned;
-  std::span<const uint8_t> raw = bytes;
-  if (c != compression::none) {
-    TOME_TRY(decompress_bytes(bytes, c, raw_size, owned));
-    raw = owned;
-  } else if (bytes.size() != raw_size) {
-    return error("KV row holds " + std::to_string(bytes.size()) + " bytes, expected " +
+  const size_t raw_size = kv_payload_bytes(n, kv_dim, s);
+  if (raw.size() != raw_size)
+    return error("KV row holds " + std::to_string(raw.size()) + " bytes, expected " +
                  std::to_string(raw_size));
-  }
   switch (s) {
     case kv_storage::f32:
       if (count > 0) {
@@ -231,6 +234,17 @@ status decode_kv(std::span<const uint8_t> bytes, int64_t n, int64_t kv_dim, kv_s
     }
   }
   return {};
+}
+
+status decode_kv(std::span<const uint8_t> bytes, int64_t n, int64_t kv_dim, kv_storage s,
+                 compression c, std::span<float> k, std::span<float> v) {
+  if (n < 0 || kv_dim <= 0) return error("invalid KV row shape");
+  const size_t count = static_cast<size_t>(n) * static_cast<size_t>(kv_dim);
+  if (k.size() != count || v.size() != count) return error("KV row output has the wrong size");
+  if (c == compression::none) return decode_kv_payload(bytes, n, kv_dim, s, k, v);
+  std::vector<uint8_t> raw;
+  TOME_TRY(decompress_bytes(bytes, c, kv_payload_bytes(n, kv_dim, s), raw));
+  return decode_kv_payload(raw, n, kv_dim, s, k, v);
 }
 
 }  // namespace tome::store

@@ -131,7 +131,11 @@ std::string library::tokenizer_fingerprint(const model& m) {
   return file_hash_hex(m.directory() / "tokenizer.model");
 }
 
-library::~library() = default;
+library::~library() {
+  // The background checkpointer first (it may be copying); then the connection closes, which
+  // checkpoints what is left when it is the file's last one.
+  if (impl_) impl_->ckpt.reset();
+}
 const std::filesystem::path& library::path() const { return impl_->d->path(); }
 
 result<std::unique_ptr<library>> library::open(const std::filesystem::path& file,
@@ -191,7 +195,31 @@ result<std::unique_ptr<library>> library::open(const std::filesystem::path& file
   lib->impl_ = std::make_unique<impl>();
   lib->impl_->d = std::move(*d);
   lib->impl_->full_sync = p.full_sync;
+  if (!p.read_only) {
+    // Checkpoints leave the committing call: a commit that leaves the WAL past SQLite's usual
+    // threshold (1000 pages) wakes the background checkpointer instead (this replaces the
+    // automatic checkpoint, which would copy a large save's WAL inside its commit).
+    lib->impl_->ckpt = std::make_unique<wal_checkpointer>(file);
+    sqlite3_wal_hook(
+        lib->impl_->d->handle(),
+        [](void* arg, sqlite3*, const char*, int frames) -> int {
+          if (frames >= 1000) static_cast<wal_checkpointer*>(arg)->request();
+          return SQLITE_OK;
+        },
+        lib->impl_->ckpt.get());
+  }
   return lib;
+}
+
+status library::checkpoint() {
+  db& d = *impl_->d;
+  if (d.read_only()) return {};
+  if (impl_->ckpt) impl_->ckpt->wait_idle();
+  int log = 0, done = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(d.handle(), "main", SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+  if (rc != SQLITE_OK) return d.fail(rc, "checkpointing the WAL");
+  return {};
 }
 
 result<session_row> library::impl::get_session(std::string_view name) const {

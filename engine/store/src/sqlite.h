@@ -39,6 +39,7 @@ class statement {
   // Steps to the end (for statements without rows).
   status run();
   void reset();
+  sqlite3_stmt* handle() const { return st_; }
 
   int64_t int64(int col) const;
   double real(int col) const;

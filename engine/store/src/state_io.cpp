@@ -24,98 +24,25 @@ std::span<const uint8_t> as_bytes(const void* p, size_t n) {
 
 status library::impl::read_chain(const session_row& s, const node_row& n, bool with_kv,
                                  bool own_only, node_state& out) const {
+  std::vector<row_ref> rows;
+  TOME_TRY(list_rows(s, n, own_only, rows, out.tokens));
+  if (!with_kv) return {};
   const std::string where = d->path().string() + ": session '" + s.name + "'" +
                             (n.name.empty() ? "" : " thread '" + n.name + "'");
-  // Root first: follow parents (bounded, same session).
-  std::vector<node_row> chain{n};
-  if (!own_only) {
-    auto all = nodes_of(s.id);
-    if (!all) return all.error_status();
-    while (chain.back().parent) {
-      if (chain.size() > 64) return error(where + ": thread chain too deep or cyclic");
-      const int64_t pid = *chain.back().parent;
-      const node_row* p = nullptr;
-      for (const auto& x : *all)
-        if (x.id == pid) p = &x;
-      if (!p) return error(where + ": its parent state is missing");
-      chain.push_back(*p);
-    }
-    std::reverse(chain.begin(), chain.end());
-  }
-  const int64_t kvd = s.kv_dim;
-  const int64_t first = chain.front().base_tokens;  // 0 unless own_only on a thread
-  const int64_t total = n.n_tokens - first;
-  out.tokens.clear();
-  out.tokens.reserve(static_cast<size_t>(total));
-  if (with_kv) {
-    out.k.assign(static_cast<size_t>(total * kvd), 0.0f);
-    out.v.assign(static_cast<size_t>(total * kvd), 0.0f);
-  }
-  auto st = d->prepare(with_kv ? "SELECT token_begin, n_tokens, checksum, tokens, kv FROM kv_rows "
-                                 "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin"
-                               : "SELECT token_begin, n_tokens, 0, tokens FROM kv_rows "
-                                 "WHERE node_id = ? AND token_begin < ? ORDER BY token_begin");
-  if (!st) return st.error_status();
-  std::vector<float> rk, rv;
-  for (size_t i = 0; i < chain.size(); ++i) {
-    const node_row& x = chain[i];
-    const bool last = i + 1 == chain.size();
-    const int64_t lo = x.base_tokens;
-    const int64_t hi = last ? x.n_tokens : chain[i + 1].base_tokens;
-    if (hi > x.n_tokens || hi < lo)
-      return error(where + ": a thread branches outside its parent's tokens");
-    st->reset();
-    st->bind(1, x.id).bind(2, hi);
-    int64_t expect = lo;
-    for (;;) {
-      auto r = st->step();
-      if (!r) return r.error_status();
-      if (!*r) break;
-      const int64_t tb = st->int64(0), cnt = st->int64(1);
-      const auto tok = st->blob(3);
-      if (tb != expect)
-        return error(where + ": KV rows are missing or overlap at token " + std::to_string(expect));
-      if (cnt < 1 || cnt > s.row_tokens || tok.size() != static_cast<size_t>(cnt) * 4)
-        return error(where + ": the KV row at token " + std::to_string(tb) +
-                     " has an invalid size");
-      if (last && tb + cnt > hi)
-        return error(where + ": the KV row at token " + std::to_string(tb) +
-                     " runs past the saved token count");
-      const int64_t use = std::min(cnt, hi - tb);
-      const size_t at = out.tokens.size();
-      out.tokens.resize(at + static_cast<size_t>(use));
-      std::memcpy(out.tokens.data() + at, tok.data(), static_cast<size_t>(use) * 4);
-      if (with_kv) {
-        const auto kv = st->blob(4);
-        if (row_checksum(tb, cnt, s.storage, s.comp, tok, kv) != st->int64(2))
-          return error(where + ": the KV row at token " + std::to_string(tb) +
-                       " fails its checksum (the file is corrupt)");
-        const size_t dst = at * static_cast<size_t>(kvd);
-        const size_t len = static_cast<size_t>(use * kvd);
-        const bool whole = use == cnt;  // decode straight into place unless the row is cut
-        if (!whole) {
-          rk.resize(static_cast<size_t>(cnt * kvd));
-          rv.resize(rk.size());
-        }
-        status ds =
-            decode_kv(kv, cnt, kvd, s.storage, s.comp,
-                      whole ? std::span<float>(out.k).subspan(dst, len) : std::span<float>(rk),
-                      whole ? std::span<float>(out.v).subspan(dst, len) : std::span<float>(rv));
-        if (!ds.ok())
-          return error(where + ": the KV row at token " + std::to_string(tb) + ": " + ds.message());
-        if (!whole) {
-          std::memcpy(out.k.data() + dst, rk.data(), len * 4);
-          std::memcpy(out.v.data() + dst, rv.data(), len * 4);
-        }
-      }
-      expect = tb + cnt;
-    }
-    if (expect < hi)
-      return error(where + ": KV rows are missing from token " + std::to_string(expect));
-  }
-  if (static_cast<int64_t>(out.tokens.size()) != total)
-    return error(where + ": the rows hold the wrong number of tokens");
-  return {};
+  const size_t kvd = static_cast<size_t>(s.kv_dim);
+  out.k.assign(out.tokens.size() * kvd, 0.0f);
+  out.v.assign(out.k.size(), 0.0f);
+  // Rows land in disjoint parts of out.k / out.v, from several threads.
+  return read_kv_rows(
+      s, rows, kv_wire::f32,
+      [&](const row_ref& r, kv_wire w, const void* k, const void* v) -> status {
+        if (w != kv_wire::f32) return error("unexpected KV wire");
+        const size_t len = static_cast<size_t>(r.use) * kvd * 4;
+        std::memcpy(out.k.data() + static_cast<size_t>(r.dst) * kvd, k, len);
+        std::memcpy(out.v.data() + static_cast<size_t>(r.dst) * kvd, v, len);
+        return {};
+      },
+      where);
 }
 
 status library::impl::read_state_blob(const session_row& s, const node_row& n,
@@ -173,7 +100,8 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   if (total == committed) return {};
   const int64_t R = srow.row_tokens;
   const int64_t row_begin = n.base_tokens + (committed - n.base_tokens) / R * R;
-  auto parts = export_session_parts(s, row_begin, total);
+  // The self-decoder state only: rows are copied out of the session row by row below.
+  auto parts = export_session_parts(s, total, total);
   if (!parts) return parts.error_status().with_context(where);
   std::vector<uint8_t> raw;
   for (const auto& layer : parts->self_state) {
@@ -197,22 +125,7 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
       "INSERT INTO kv_rows(node_id, token_begin, n_tokens, checksum, stored_bytes, tokens, kv) "
       "VALUES(?, ?, ?, ?, ?, ?, ?)");
   if (!ins) return ins.error_status();
-  const int64_t kvd = srow.kv_dim;
-  for (int64_t tb = row_begin; tb < total; tb += R) {
-    const int64_t cnt = std::min(R, total - tb);
-    const size_t off = static_cast<size_t>((tb - row_begin) * kvd),
-                 len = static_cast<size_t>(cnt * kvd);
-    const std::vector<uint8_t> kv =
-        encode_kv(std::span(parts->k).subspan(off, len), std::span(parts->v).subspan(off, len), cnt,
-                  kvd, srow.storage, srow.comp);
-    const auto tok = as_bytes(s.tokens().data() + tb, static_cast<size_t>(cnt) * 4);
-    ins->reset();
-    ins->bind(1, n.id).bind(2, tb).bind(3, cnt);
-    ins->bind(4, row_checksum(tb, cnt, srow.storage, srow.comp, tok, kv));
-    ins->bind(5, static_cast<int64_t>(tok.size() + kv.size()));
-    ins->bind_blob(6, tok).bind_blob(7, kv);
-    TOME_TRY(ins->run().with_context("saving KV rows"));
-  }
+  TOME_TRY(write_kv_rows(srow, n, s, row_begin, total, *ins));
   auto up = d->prepare(
       std::string("UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
                   "state_checksum = ?, updated_at = ") +
@@ -238,14 +151,9 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   us->bind(1, srow.id);
   if (!n.parent) us->bind(2, total);
   TOME_TRY(us->run());
+  // Durable here (the WAL is synced at commit); copying it into the database file follows in
+  // the background (the wal hook in library.cpp), not on this call's time.
   TOME_TRY(t.commit());
-  // A large save leaves a WAL as large as itself (already copied back by the auto-checkpoint at
-  // commit): truncate it. Best effort: a reader may hold it; the next checkpoint will.
-  if ((total - row_begin) * kvd * 8 > (int64_t{64} << 20))
-    if (sqlite3_exec(d->handle(), "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) !=
-            SQLITE_OK &&
-        std::getenv("TOME_STORE_DEBUG"))
-      std::fprintf(stderr, "wal_checkpoint: %s\n", sqlite3_errmsg(d->handle()));
   n.n_tokens = total;
   n.self_rows = parts->self_rows;
   n.state_raw_bytes = static_cast<int64_t>(raw.size());
@@ -371,15 +279,36 @@ result<int64_t> library::rewind(std::string_view session, int64_t n_tokens) {
   return c;
 }
 
+namespace {
+
+// A read transaction around a load, so that its statements and blob reads see one snapshot
+// (another process may commit meanwhile); none when the caller holds a transaction already.
+struct read_snapshot {
+  db& d;
+  bool open = false;
+  explicit read_snapshot(db& x) : d(x) {
+    if (!d.in_transaction()) open = d.exec("BEGIN").ok();
+  }
+  ~read_snapshot() {
+    if (open) sqlite3_exec(d.handle(), "COMMIT", nullptr, nullptr, nullptr);
+  }
+};
+
+}  // namespace
+
 result<std::unique_ptr<tome::session>> library::impl::load_node(
     const session_row& s, const node_row& n, std::shared_ptr<const model> m) const {
   if (!m) return error("no model");
   TOME_TRY(check_model(s, *m));
+  const std::string where = d->path().string() + ": session '" + s.name + "'";
   if (n.n_tokens > m->config().max_context)
-    return error(d->path().string() + ": session '" + s.name +
-                 "' holds more tokens than the model's context");
+    return error(where + " holds more tokens than the model's context");
+  read_snapshot snap(*d);
+  // Tokens, row list and self-decoder state first (small); then the KV rows go straight from
+  // the file into the backend (read, checked, decoded and imported on several threads).
+  std::vector<row_ref> rows;
   node_state ns;
-  TOME_TRY(read_chain(s, n, true, false, ns));
+  TOME_TRY(list_rows(s, n, false, rows, ns.tokens));
   TOME_TRY(read_state_blob(s, n, ns));
   session_parts p;
   p.fingerprint = s.model_fingerprint;
@@ -394,12 +323,20 @@ result<std::unique_ptr<tome::session>> library::impl::load_node(
   p.tokens = std::move(ns.tokens);
   p.self_state = std::move(ns.self_state);
   p.last_hidden = std::move(ns.last_hidden);
-  p.kv_begin = 0;
-  p.kv_end = n.n_tokens;
-  p.k = std::move(ns.k);
-  p.v = std::move(ns.v);
-  auto r = session_from_parts(std::move(m), std::move(p));
-  if (!r) return r.error_status().with_context(d->path().string() + ": session '" + s.name + "'");
+  auto b = session_builder::begin(std::move(m), std::move(p));
+  if (!b) return b.error_status().with_context(where);
+  session_builder& sb = **b;
+  // Rows [dst, dst + use): a cut row (a thread's parent rows end inside it) gives its first rows
+  // of K, and V from after all of K, as read_kv_rows passes them.
+  TOME_TRY(read_kv_rows(
+      s, rows, sb.native_wire(),
+      [&sb](const row_ref& r, kv_wire w, const void* k, const void* v) {
+        return sb.put_kv_rows(r.dst, r.use, w, k, v);
+      },
+      d->path().string() + ": session '" + s.name + "'" +
+          (n.name.empty() ? "" : " thread '" + n.name + "'")));
+  auto r = sb.finish();
+  if (!r) return r.error_status().with_context(where);
   return r;
 }
 

@@ -64,6 +64,10 @@ status library::export_session(std::string_view session, const std::filesystem::
     auto out = library::open(tmp, op);
     if (!out) return out.error_status();
     db& o = *(*out)->impl_->d;
+    // No background checkpoint on this file: it is folded and leaves WAL mode below, which needs
+    // its connection to be the only one.
+    sqlite3_wal_hook(o.handle(), nullptr, nullptr);
+    (*out)->impl_->ckpt.reset();
     {
       attached src{o};
       TOME_TRY(src.attach(impl_->d->path()));

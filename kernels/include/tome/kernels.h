@@ -22,6 +22,9 @@ struct status {
 
 // Number of usable CUDA devices; 0 when there is no driver or no GPU (never fails).
 int device_count();
+// Why device_count() is 0, in words ("" when there is a device): no GPU, a driver too old for
+// this CUDA runtime, or the runtime's own error text.
+const char* no_device_reason();
 // Name and memory of device `index` (empty name when unavailable).
 struct device_info {
   char name[256] = {};
@@ -36,10 +39,25 @@ status get_device_info(int index, device_info* out);
 status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows, int64_t dim,
                 float eps, stream_t stream);
 
+// The residual add fused with the next norm: x += y (bf16, as add), then out = rms_norm(x) * w.
+// Equal to add() followed by rms_norm(); one pass over x instead of three.
+status add_rms_norm(uint16_t* x, const uint16_t* y, const uint16_t* w, uint16_t* out, int64_t rows,
+                    int64_t dim, float eps, stream_t stream);
+
 // Interleaved RoPE in place on x bf16 [rows, heads, head_dim]; row r at position pos0 + r;
 // inv_freq f32 [head_dim/2] on the device; angles f32(pos) * inv_freq in f32.
 status rope(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
             const float* inv_freq, stream_t stream);
+
+// The same with the position read from device memory (*pos = pos0): for decode steps captured in a
+// CUDA graph, whose arguments are fixed.
+status rope_at(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,
+               const float* inv_freq, stream_t stream);
+// One decode token's global KV row, p = *pos (device): global_k[p] = RoPE(k) at position p,
+// global_v[p] = v; k, v bf16 [kv_heads * head_dim]; global_k/v bf16 [capacity, kv_heads * head_dim].
+status rope_store_kv(const uint16_t* k, const uint16_t* v, uint16_t* global_k, uint16_t* global_v,
+                     int64_t kv_heads, int64_t head_dim, const int64_t* pos, const float* inv_freq,
+                     stream_t stream);
 
 // out[i] = silu(a[i]) * b[i] in f32, stored bf16 (a: SiLU branch W1, b: linear branch W3).
 status swiglu(const uint16_t* a, const uint16_t* b, uint16_t* out, int64_t n, stream_t stream);
@@ -61,9 +79,13 @@ status f32_to_bf16(const float* x, uint16_t* y, int64_t n, stream_t stream);
 status gated_retention(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const float* log_gamma, float* state, uint16_t* o, int64_t rows,
                        int64_t heads, int64_t head_dim, stream_t stream);
-// The chunkwise form of the same op (chunks of 64 rows processed in parallel, a scan over chunk
-// states between them): the kernel for prefill. head_dim <= 128; needs a workspace of
-// gated_retention_chunked_workspace_floats(rows, heads, head_dim) floats.
+// The chunkwise form of the same op, the kernel for prefill: bf16 tensor cores over chunks of 64
+// rows, the state kept in f32 registers while a CTA walks a segment of rows; segments run in
+// parallel (a state pass and a scan over segments give each its entering state). head_dim <= 128;
+// fewer than 64 rows, head_dim % 8 != 0 or unaligned pointers take the recurrent kernel. Needs a
+// workspace of gated_retention_chunked_workspace_floats(rows, heads, head_dim) floats (one f32
+// state per segment and head, a few MiB; 0 when one segment suffices, workspace may then be
+// null); a workspace sized for `rows` serves every call of at most `rows` rows.
 int64_t gated_retention_chunked_workspace_floats(int64_t rows, int64_t heads, int64_t head_dim);
 status gated_retention_chunked(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                                const float* log_gamma, float* state, uint16_t* o, int64_t rows,
@@ -75,20 +97,65 @@ status retention_log_gamma(const uint16_t* gate_logits, float* log_gamma, int64_
 status retention_output(uint16_t* o, const uint16_t* g, int64_t rows, int64_t heads,
                         int64_t head_dim, float eps, stream_t stream);
 
+// Attention (kernels/attention/attention.cu; CPU twins cpu::sliding_window_attn, cpu::cross_attn).
+// One op serves sliding-window self-attention, cross attention over the global KV and full causal
+// GQA attention: q, o bf16 [rows, Hq, hd]; k, v bf16 [n, Hkv*hd]; query row r sees keys
+// first(r)..last(r) with last(r) = first_key_offset + r (bottom-right alignment) and
+// first(r) = max(0, last(r) - window + 1), window 0 = every key from 0. Query head h reads KV head
+// h / (Hq/Hkv). Softmax scale 1/sqrt(hd); f32 softmax and accumulation; bf16 tensor cores for
+// head_dim 16, 32, 64 and 128 (other head dims <= 256 run a slower generic kernel).
+// Kernels: rows * (Hq/Hkv) <= 16 -> flash-decoding (one CTA per KV head and key split, all query
+// heads of the group together, so each K/V row is read once); more rows -> FlashAttention-2 tiles
+// of 64 (row, head) pairs per CTA. `splits` > 1 splits each key range over CTAs (the partials are
+// merged by a combine kernel) and needs cross_attn_workspace_floats(rows, Hq, hd, splits) floats of
+// workspace; attention_splits() is the split count that fills the GPU (what callers should pass).
+#define TOME_KERNELS_ATTN_V2 1
+int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads,
+                     int64_t head_dim, int64_t window);
+status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,
+                 int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                 int64_t window, int splits, float* workspace, stream_t stream);
+
 // Sliding-window attention, H heads (no GQA): keys/values are kv_k/kv_v [ring_rows + rows, H*hd]
 // (the ring's rows, oldest first, then this chunk's); query r sees the `window` keys ending at
-// index ring_rows + r. q, o bf16 [rows, H, hd]. head_dim <= 256.
+// index ring_rows + r. q, o bf16 [rows, H, hd]. head_dim <= 256. == attention(..., ring_rows,
+// H, H, hd, window, 1 split); for decode steps call attention() with attention_splits() splits.
 status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v,
                            int64_t ring_rows, uint16_t* o, int64_t rows, int64_t heads,
                            int64_t head_dim, int64_t window, stream_t stream);
 
 // Cross attention over the global KV: q [rows, Hq, hd] at positions pos0.., k/v [n, Hkv, hd];
-// row r sees keys 0..pos0+r; GQA head h reads KV head h / (Hq/Hkv). `splits` > 1 splits each key
-// range over blocks (flash-decoding) and needs a workspace of cross_attn_workspace_floats floats.
+// row r sees keys 0..pos0+r; GQA head h reads KV head h / (Hq/Hkv). == attention(..., pos0, ...,
+// window 0, splits, workspace). cross_attn_splits = attention_splits(rows, pos0, ..., 0).
 int64_t cross_attn_workspace_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int splits);
+int cross_attn_splits(int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
+                      int64_t head_dim);
 status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
                   int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
                   int64_t head_dim, int splits, float* workspace, stream_t stream);
+
+// Decode attention for CUDA-graph capture: the launch (grid Hkv x max_splits, then the combine)
+// does not depend on the number of keys, which the kernel reads from device memory: *n_keys_dev = n
+// keys are cached (0..n-1) and query row r of `rows` sees keys first(r)..n-rows+r (first as above
+// with `window`). Splits that get no keys write empty partials. Needs rows * (Hq/Hkv) <= 16,
+// head_dim 16/32/64/128 and cross_attn_workspace_floats(rows, Hq, hd, max_splits) floats of
+// workspace; pass max_splits = attn_decode_max_splits(Hkv, hd) (one full wave of CTAs: 3 per SM
+// at hd 128 on H100; more splits than that cost a second, latency-bound wave) for any n. The same
+// captured graph then serves every step once *n_keys_dev is updated (e.g. by a device-side
+// increment or a captured memcpy from pinned memory).
+int attn_decode_max_splits(int64_t n_kv_heads, int64_t head_dim = 128);
+status attn_decode_fixed(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
+                         int64_t rows, const int64_t* n_keys_dev, int64_t n_heads,
+                         int64_t n_kv_heads, int64_t head_dim, int64_t window, int max_splits,
+                         float* workspace, stream_t stream);
+
+// cross_attn_decode: the same for the engine's decode graph: one query row at position *pos (device
+// memory) over keys 0..*pos; workspace cross_attn_decode_workspace_floats(Hq, hd, splits) floats.
+#define TOME_KERNELS_HAVE_CROSS_ATTN_DECODE 1
+int64_t cross_attn_decode_workspace_floats(int64_t n_heads, int64_t head_dim, int splits);
+status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
+                         const int64_t* pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                         int splits, float* workspace, stream_t stream);
 
 // Attention mass of one query q [Hq, hd] (bf16, post-RoPE) over keys k [n_keys, Hkv*hd]:
 // mass[j] = (1/Hq) sum_h softmax_j(q_h . k_j / sqrt(hd)), f32 [n_keys] on the device (sums to 1).

@@ -3,6 +3,7 @@
 // with its per-row scales). Prefill runs the self-decoder only and writes the global KV in place;
 // the cross-decoder runs only where logits are needed (YOCO's early exit).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -13,6 +14,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/weight_layout.h"
+#include "model/dtype.h"
 #include "model/safetensors.h"
 #include "model/tensor_table.h"
 #include "util/parallel.h"
@@ -195,6 +197,57 @@ class cpu_backend final : public backend {
     std::copy(in.global_k.begin(), in.global_k.end(), st.k.begin());
     std::copy(in.global_v.begin(), in.global_v.end(), st.v.begin());
     st.n = in.n_tokens;
+    return {};
+  }
+
+  kv_wire native_kv_wire() const override { return kv_wire::f32; }
+
+  status begin_kv_import(backend_state& base, const host_state& self) const override {
+    auto& st = static_cast<cpu_state&>(base);
+    if (self.n_tokens < 0) return error("session state does not match the model's shapes");
+    TOME_TRY(reserve(st, self.n_tokens));
+    TOME_TRY(import_self(st, self));
+    st.n = self.n_tokens;
+    return {};
+  }
+
+  // Rows straight into st.k / st.v (f32 copied, bf16 widened exactly). Disjoint ranges from
+  // several threads touch disjoint memory: no lock.
+  status import_kv_rows(backend_state& base, int64_t row0, int64_t n, kv_wire w, const void* k,
+                        const void* v) const override {
+    auto& st = static_cast<cpu_state&>(base);
+    if (row0 < 0 || n < 0 || row0 + n > st.n) return error("import_kv_rows: rows outside the session");
+    const size_t off = static_cast<size_t>(row0 * st.kv_dim), cnt = static_cast<size_t>(n * st.kv_dim);
+    for (int i = 0; i < 2; ++i) {
+      const void* src = i ? v : k;
+      float* dst = (i ? st.v.data() : st.k.data()) + off;
+      if (w == kv_wire::f32) {
+        std::memcpy(dst, src, cnt * 4);
+      } else {
+        const auto* h = static_cast<const uint16_t*>(src);
+        for (size_t j = 0; j < cnt; ++j) dst[j] = std::bit_cast<float>(static_cast<uint32_t>(h[j]) << 16);
+      }
+    }
+    return {};
+  }
+
+  status finish_kv_import(backend_state&) const override { return {}; }
+
+  status export_kv_rows(const backend_state& base, int64_t row0, int64_t n, kv_wire w, void* k,
+                        void* v) const override {
+    const auto& st = static_cast<const cpu_state&>(base);
+    if (row0 < 0 || n < 0 || row0 + n > st.n) return error("export_kv_rows: rows outside the session");
+    const size_t off = static_cast<size_t>(row0 * st.kv_dim), cnt = static_cast<size_t>(n * st.kv_dim);
+    for (int i = 0; i < 2; ++i) {
+      const float* src = (i ? st.v.data() : st.k.data()) + off;
+      void* dst = i ? v : k;
+      if (w == kv_wire::f32) {
+        std::memcpy(dst, src, cnt * 4);
+      } else {
+        auto* h = static_cast<uint16_t*>(dst);
+        for (size_t j = 0; j < cnt; ++j) h[j] = f32_to_bf16(src[j]);
+      }
+    }
     return {};
   }
 
@@ -385,6 +438,7 @@ class cpu_backend final : public backend {
 result<std::unique_ptr<backend>> make_cpu_backend(const model_config& config,
                                                   const safetensors_index& weights,
                                                   const std::string& source, int n_threads) {
+  if (config.is_transformer()) return make_cpu_transformer_backend(config, weights, source, n_threads);
   set_cpu_threads(n_threads);
   openblas_set_num_threads(1);  // threads are split by cpu::linear, not inside BLAS
   auto be = std::make_unique<cpu_backend>(config, n_threads);

@@ -29,6 +29,7 @@ const cublas_api* load_cublas(std::string* why) {
     ok = get(api.create, "cublasCreate_v2") && get(api.destroy, "cublasDestroy_v2") &&
          get(api.set_stream, "cublasSetStream_v2") && get(api.gemm_ex, "cublasGemmEx");
     if (!ok) error = "cuBLAS is missing an entry point Tome needs";
+    if (ok) get(api.set_workspace, "cublasSetWorkspace_v2");
   });
   if (!ok && why) *why = error;
   return ok ? &api : nullptr;

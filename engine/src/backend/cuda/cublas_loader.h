@@ -12,6 +12,9 @@ struct cublas_api {
   decltype(&cublasCreate_v2) create = nullptr;
   decltype(&cublasDestroy_v2) destroy = nullptr;
   decltype(&cublasSetStream_v2) set_stream = nullptr;
+  // Optional (nullptr when the library lacks it): a fixed workspace, so GEMMs can be captured in
+  // CUDA graphs without allocating.
+  decltype(&cublasSetWorkspace_v2) set_workspace = nullptr;
   // cublasGemmEx has a C++ overload in CUDA 13's headers: name the C signature explicitly.
   cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
                             const void*, const void*, cudaDataType, int, const void*, cudaDataType,

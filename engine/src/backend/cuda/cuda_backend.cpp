@@ -8,7 +8,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -17,6 +21,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cublas_loader.h"
+#include "backend/cuda/cuda_util.h"
 #include "backend/weight_layout.h"
 #include "model/dtype.h"
 #include "model/safetensors.h"
@@ -25,70 +30,14 @@
 namespace tome {
 namespace {
 
-using u16 = uint16_t;
-
-status cuda_error(cudaError_t e, const char* what) {
-  return error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
-#define CUDA_TRY(expr)                                           \
-  do {                                                           \
-    const cudaError_t e_ = (expr);                               \
-    if (e_ != cudaSuccess) return cuda_error(e_, #expr);         \
-  } while (0)
-#define KTRY(expr)                                                                    \
-  do {                                                                                \
-    const ::tome::kernels::status ks_ = (expr);                                       \
-    if (!ks_.ok()) return error(std::string("CUDA kernel failed: ") + ks_.message);   \
-  } while (0)
-
-std::string gib(int64_t bytes) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
-  return b;
-}
-
-// Device memory owned RAII.
-class dbuf {
- public:
-  dbuf() = default;
-  ~dbuf() { reset(); }
-  dbuf(dbuf&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr, o.bytes_ = 0; }
-  dbuf& operator=(dbuf&& o) noexcept {
-    if (this != &o) {
-      reset();
-      p_ = o.p_, bytes_ = o.bytes_;
-      o.p_ = nullptr, o.bytes_ = 0;
-    }
-    return *this;
-  }
-  void reset() {
-    if (p_) cudaFree(p_);
-    p_ = nullptr, bytes_ = 0;
-  }
-  // Ensures at least `bytes` (contents are not kept).
-  status ensure(size_t bytes) {
-    if (bytes <= bytes_) return {};
-    reset();
-    const cudaError_t e = cudaMalloc(&p_, bytes);
-    if (e != cudaSuccess) {
-      p_ = nullptr;
-      size_t free_b = 0, total_b = 0;
-      cudaGetLastError();
-      cudaMemGetInfo(&free_b, &total_b);
-      return error("out of GPU memory: needs " + gib(static_cast<int64_t>(bytes)) + " more, " +
-                   gib(static_cast<int64_t>(free_b)) + " free");
-    }
-    bytes_ = bytes;
-    return {};
-  }
-  template <class T = u16>
-  T* as() const { return static_cast<T*>(p_); }
-  size_t bytes() const { return bytes_; }
-
- private:
-  void* p_ = nullptr;
-  size_t bytes_ = 0;
-};
+// Shared with cuda/transformer.cpp (backend/cuda/cuda_util.h): bf16 storage type, CUDA_TRY/KTRY,
+// the RAII device buffer and the process-wide device byte counters.
+using cuda::cuda_error;
+using cuda::dbuf;
+using cuda::g_device_bytes;
+using cuda::g_device_peak;
+using cuda::gib;
+using cuda::u16;
 
 struct self_w {
   dbuf mixer_norm, ffn_norm, w1, w3, w2, wq, wk, wv, wo, wg, wgt;
@@ -106,6 +55,13 @@ struct cuda_state final : backend_state {
   dbuf last_hidden;             // bf16 [D]
   int64_t self_bytes = 0;
   status alloc_status;          // a failed allocation in new_state, reported by every later call
+  // The decode step captured as a CUDA graph (gated retention), valid while the buffers it names
+  // are the ones it was captured with (graph_key: a hash of their addresses).
+  cudaGraphExec_t graph = nullptr;
+  uint64_t graph_key = 0;
+  ~cuda_state() override {
+    if (graph) cudaGraphExecDestroy(graph);
+  }
   int64_t n_tokens() const override { return n; }
   memory_breakdown memory() const override {
     memory_breakdown m;
@@ -119,6 +75,9 @@ class cuda_backend final : public backend {
  public:
   cuda_backend(const model_config& c, const cuda::cublas_api* api) : c_(c), api_(api) {}
   ~cuda_backend() override {
+    free_staging();
+    if (host_io_) cudaFreeHost(host_io_);
+    if (host_logits_) cudaFreeHost(host_logits_);
     if (handle_) api_->destroy(handle_);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -127,6 +86,11 @@ class cuda_backend final : public backend {
     CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     if (api_->create(&handle_) != CUBLAS_STATUS_SUCCESS) return error("cuBLAS could not be initialised");
     api_->set_stream(handle_, stream_);
+    if (api_->set_workspace) {  // a fixed cuBLAS workspace: GEMMs captured in graphs never allocate
+      TOME_TRY(cublas_ws_.ensure(kCublasWorkspaceBytes));
+      if (api_->set_workspace(handle_, cublas_ws_.as(), kCublasWorkspaceBytes) != CUBLAS_STATUS_SUCCESS)
+        return error("cuBLAS rejected its workspace");
+    }
     kernels::device_info info;
     if (kernels::get_device_info(0, &info).ok()) name_ = info.name;
     std::vector<float> f;
@@ -169,10 +133,24 @@ class cuda_backend final : public backend {
     return 2 * c_.n_self_layers * std::max<int64_t>(c_.window - 1, 1) * c_.dim * 2;
   }
   int64_t workspace_bytes(int64_t chunk) const override {
-    // bf16 activations of one chunk, the f32 chunkwise-retention scratch, the logits.
-    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + chunk * c_.dim * 4 +
-           c_.vocab_size * 4;
+    // bf16 activations of one chunk, the f32 scratch (gated retention: log γ and the chunkwise
+    // kernel's per-segment states, a few MiB), the logits.
+    const int64_t scratch =
+        c_.self_kind == self_decoder_kind::gated_retention
+            ? chunk * c_.n_self_heads * 4 +
+                  kernels::gated_retention_chunked_workspace_floats(chunk, c_.n_self_heads, c_.self_head_dim()) * 4
+            : chunk * c_.dim * 4;
+    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + scratch + c_.vocab_size * 4;
   }
+  device_memory_usage device_memory() const override {
+    device_memory_usage u;
+    u.current = g_device_bytes.load();
+    u.peak = g_device_peak.load();
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) u.device_used = static_cast<int64_t>(total_b - free_b);
+    return u;
+  }
+  void reset_peak_memory() const override { g_device_peak.store(g_device_bytes.load()); }
   int64_t available_memory() const override {
     size_t free_b = 0, total_b = 0;
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return -1;
@@ -214,6 +192,8 @@ class cuda_backend final : public backend {
     auto& st = static_cast<cuda_state&>(base);
     TOME_TRY(st.alloc_status);
     if (n_tokens <= st.capacity) return {};
+    // Room for an answer after a prefill: growing later copies the KV (twice its size for a moment).
+    n_tokens += std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
     const size_t row = static_cast<size_t>(st.kv_dim) * 2;
     const size_t need = 2 * static_cast<size_t>(n_tokens) * row;
     size_t free_b = 0, total_b = 0;
@@ -255,6 +235,7 @@ class cuda_backend final : public backend {
   status decode(backend_state& base, int32_t token, std::span<float> logits) const override {
     std::lock_guard lk(m_);
     auto& st = static_cast<cuda_state&>(base);
+    if (graphs_enabled()) return decode_graph(st, token, logits);
     TOME_TRY(self_pass(st, std::span<const int32_t>(&token, 1), nullptr));
     return cross_pass(st, st.n - 1, 1, logits.data());  // ws_.x holds X_s of the token
   }
@@ -347,7 +328,145 @@ class cuda_backend final : public backend {
     return {};
   }
 
+  kv_wire native_kv_wire() const override { return kv_wire::bf16; }
+
+  status begin_kv_import(backend_state& base, const host_state& self) const override {
+    auto& st = static_cast<cuda_state&>(base);
+    if (self.n_tokens < 0) return error("session state does not match the model's shapes");
+    TOME_TRY(reserve(st, self.n_tokens));
+    std::lock_guard lk(m_);
+    TOME_TRY(import_self(st, self));
+    st.n = self.n_tokens;
+    return {};
+  }
+
+  // Rows go through pinned staging slots (bf16 copied, f32 narrowed on the calling thread, outside
+  // the stream's lock, so several callers fill slots at once) and up with cudaMemcpyAsync; a slot
+  // is reused once its event says the copy finished. finish_kv_import waits for the last ones.
+  status import_kv_rows(backend_state& base, int64_t row0, int64_t n, kv_wire w, const void* k,
+                        const void* v) const override {
+    auto& st = static_cast<cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
+    if (row0 < 0 || n < 0 || row0 + n > st.n) return error("import_kv_rows: rows outside the session");
+    const size_t kvd = static_cast<size_t>(st.kv_dim), row_bytes = kvd * 2;
+    const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kStagingBytes / (2 * row_bytes)));
+    const size_t in_row = kvd * kv_wire_bytes(w);
+    for (int64_t r = 0; r < n; r += per) {
+      const int64_t c = std::min(per, n - r);
+      const size_t elems = static_cast<size_t>(c) * kvd, bytes = elems * 2;
+      int slot = -1;
+      TOME_TRY(acquire_staging(2 * bytes, slot));
+      u16* h = static_cast<u16*>(staging_[static_cast<size_t>(slot)].host);
+      for (int i = 0; i < 2; ++i) {
+        const char* src = static_cast<const char*>(i ? v : k) + static_cast<size_t>(r) * in_row;
+        u16* dst = h + static_cast<size_t>(i) * elems;
+        if (w == kv_wire::bf16) {
+          std::memcpy(dst, src, bytes);
+        } else {
+          const auto* f = reinterpret_cast<const float*>(src);
+          for (size_t j = 0; j < elems; ++j) dst[j] = f32_to_bf16(f[j]);
+        }
+      }
+      status up = [&]() -> status {
+        std::lock_guard lk(m_);
+        const size_t at = static_cast<size_t>(row0 + r) * kvd;
+        CUDA_TRY(cudaMemcpyAsync(st.k.as() + at, h, bytes, cudaMemcpyHostToDevice, stream_));
+        CUDA_TRY(cudaMemcpyAsync(st.v.as() + at, h + elems, bytes, cudaMemcpyHostToDevice, stream_));
+        CUDA_TRY(cudaEventRecord(staging_[static_cast<size_t>(slot)].done, stream_));
+        return {};
+      }();
+      release_staging(slot);
+      TOME_TRY(up);
+    }
+    return {};
+  }
+
+  status finish_kv_import(backend_state&) const override {
+    std::lock_guard lk(m_);
+    CUDA_TRY(cudaStreamSynchronize(stream_));
+    return {};
+  }
+
+  status export_kv_rows(const backend_state& base, int64_t row0, int64_t n, kv_wire w, void* k,
+                        void* v) const override {
+    const auto& st = static_cast<const cuda_state&>(base);
+    TOME_TRY(st.alloc_status);
+    if (row0 < 0 || n < 0 || row0 + n > st.n) return error("export_kv_rows: rows outside the session");
+    const size_t at = static_cast<size_t>(row0 * st.kv_dim), elems = static_cast<size_t>(n * st.kv_dim);
+    std::vector<float> f;
+    for (int i = 0; i < 2; ++i) {
+      const u16* src = (i ? st.v.as() : st.k.as()) + at;
+      void* dst = i ? v : k;
+      std::lock_guard lk(m_);
+      if (w == kv_wire::bf16) {
+        CUDA_TRY(cudaMemcpyAsync(dst, src, elems * 2, cudaMemcpyDeviceToHost, stream_));
+        CUDA_TRY(cudaStreamSynchronize(stream_));
+      } else {
+        TOME_TRY(download_f32(src, elems, f));
+        std::memcpy(dst, f.data(), elems * 4);
+      }
+    }
+    return {};
+  }
+
  private:
+  // Pinned host buffers for import_kv_rows, made on first use and kept (kStagingSlots of
+  // kStagingBytes); `done` is recorded after a slot's upload, `busy` while a caller fills it.
+  struct staging_slot {
+    void* host = nullptr;
+    cudaEvent_t done = nullptr;
+    bool busy = false;
+  };
+  static constexpr size_t kStagingBytes = size_t{16} << 20;
+  static constexpr int kStagingSlots = 4;
+
+  status acquire_staging(size_t bytes, int& slot) const {
+    if (bytes > kStagingBytes) return error("import_kv_rows: a row is larger than the staging buffer");
+    std::unique_lock lk(staging_m_);
+    if (staging_.empty()) {
+      staging_.resize(kStagingSlots);
+      for (auto& s : staging_) {
+        if (cudaHostAlloc(&s.host, kStagingBytes, cudaHostAllocDefault) != cudaSuccess ||
+            cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess) {
+          cudaGetLastError();
+          lk.unlock();
+          free_staging();
+          return error("cannot allocate " + gib(static_cast<int64_t>(kStagingSlots * kStagingBytes)) +
+                       " of pinned host memory for the KV upload");
+        }
+      }
+    }
+    staging_cv_.wait(lk, [&] {
+      for (const auto& s : staging_)
+        if (!s.busy) return true;
+      return false;
+    });
+    for (size_t i = 0; i < staging_.size(); ++i)
+      if (!staging_[i].busy) {
+        staging_[i].busy = true;
+        slot = static_cast<int>(i);
+        break;
+      }
+    lk.unlock();
+    CUDA_TRY(cudaEventSynchronize(staging_[static_cast<size_t>(slot)].done));  // its last upload
+    return {};
+  }
+  void release_staging(int slot) const {
+    {
+      std::lock_guard lk(staging_m_);
+      staging_[static_cast<size_t>(slot)].busy = false;
+    }
+    staging_cv_.notify_one();
+  }
+  void free_staging() const {
+    std::lock_guard lk(staging_m_);
+    if (!staging_.empty() && stream_) cudaStreamSynchronize(stream_);
+    for (auto& s : staging_) {
+      if (s.host) cudaFreeHost(s.host);
+      if (s.done) cudaEventDestroy(s.done);
+    }
+    staging_.clear();
+  }
   struct workspace {
     dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws, mass;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
@@ -409,15 +528,19 @@ class cuda_backend final : public backend {
     return {};
   }
 
-  status ffn(int64_t T, const dbuf& norm_w, const dbuf& w1, const dbuf& w3, const dbuf& w2) const {
+  // The mixer's residual (w.tmp) and the FFN sublayer, each residual add fused with the norm after
+  // it: x += tmp; xn = norm_w(x); tmp = FFN(xn); x += tmp; xn = next_norm(x) (the next layer's
+  // mixer norm, or the norm that follows the stack).
+  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dbuf& w1, const dbuf& w3, const dbuf& w2,
+             const dbuf& next_norm) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
-    KTRY(kernels::rms_norm(ws_.x.as(), norm_w.as(), ws_.xn.as(), T, D, eps, stream_));
-    TOME_TRY(gemm(ws_.xn.as(), T, w1, F, D, ws_.a.as()));
-    TOME_TRY(gemm(ws_.xn.as(), T, w3, F, D, ws_.b.as()));
-    KTRY(kernels::swiglu(ws_.a.as(), ws_.b.as(), ws_.a.as(), T * F, stream_));
-    TOME_TRY(gemm(ws_.a.as(), T, w2, D, F, ws_.tmp.as()));
-    KTRY(kernels::add(ws_.x.as(), ws_.tmp.as(), T * D, stream_));
+    KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), norm_w.as(), w.xn.as(), T, D, eps, stream_));
+    TOME_TRY(gemm(w.xn.as(), T, w1, F, D, w.a.as()));
+    TOME_TRY(gemm(w.xn.as(), T, w3, F, D, w.b.as()));
+    KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
+    TOME_TRY(gemm(w.a.as(), T, w2, D, F, w.tmp.as()));
+    KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};
   }
 
@@ -466,10 +589,10 @@ class cuda_backend final : public backend {
         TOME_TRY(ws_.ring_v_next[l].ensure(st.ring_v[l].bytes()));
       }
     }
-    for (size_t l = 0; l < L; ++l) {
+    KTRY(kernels::rms_norm(ws_.x.as(), self_[0].mixer_norm.as(), ws_.xn.as(), T, D, eps, stream_));
+    for (size_t l = 0; l < L; ++l) {  // ws_.xn = the layer's mixer norm of x on entry
       if (cancel && cancel->load(std::memory_order_relaxed)) return {};
       const self_w& w = self_[l];
-      KTRY(kernels::rms_norm(ws_.x.as(), w.mixer_norm.as(), ws_.xn.as(), T, D, eps, stream_));
       TOME_TRY(gemm(ws_.xn.as(), T, w.wq, D, D, ws_.q.as()));
       TOME_TRY(gemm(ws_.xn.as(), T, w.wk, D, D, ws_.k.as()));
       TOME_TRY(gemm(ws_.xn.as(), T, w.wv, D, D, ws_.v.as()));
@@ -500,8 +623,12 @@ class cuda_backend final : public backend {
         }
         CUDA_TRY(cudaMemcpyAsync(ws_.catk.as<char>() + rr * row, ws_.k.as(), static_cast<size_t>(T) * row, cudaMemcpyDeviceToDevice, stream_));
         CUDA_TRY(cudaMemcpyAsync(ws_.catv.as<char>() + rr * row, ws_.v.as(), static_cast<size_t>(T) * row, cudaMemcpyDeviceToDevice, stream_));
-        KTRY(kernels::sliding_window_attn(ws_.q.as(), ws_.catk.as(), ws_.catv.as(), st.ring_rows, ws_.o.as(), T, H, hd,
-                                          c_.window, stream_));
+        // Split the window's keys over CTAs when few rows (decode steps) would leave the GPU idle.
+        const int swa_splits = kernels::attention_splits(T, st.ring_rows, H, H, hd, c_.window);
+        if (swa_splits > 1)
+          TOME_TRY(ws_.attn.ensure(static_cast<size_t>(kernels::cross_attn_workspace_floats(T, H, hd, swa_splits)) * 4));
+        KTRY(kernels::attention(ws_.q.as(), ws_.catk.as(), ws_.catv.as(), ws_.o.as(), T, st.ring_rows, H, H, hd,
+                                c_.window, swa_splits, ws_.attn.as<float>(), stream_));
         const size_t total = rr + static_cast<size_t>(T), keep = static_cast<size_t>(new_ring_rows);
         if (keep) {
           CUDA_TRY(cudaMemcpyAsync(ws_.ring_k_next[l].as(), ws_.catk.as<char>() + (total - keep) * row, keep * row,
@@ -511,13 +638,11 @@ class cuda_backend final : public backend {
         }
       }
       TOME_TRY(gemm(ws_.o.as(), T, w.wo, D, D, ws_.tmp.as()));
-      KTRY(kernels::add(ws_.x.as(), ws_.tmp.as(), T * D, stream_));
-      TOME_TRY(ffn(T, w.ffn_norm, w.w1, w.w3, w.w2));
+      TOME_TRY(ffn(ws_, T, w.ffn_norm, w.w1, w.w3, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
     }
     if (cancel && cancel->load(std::memory_order_relaxed)) return {};
     // The global KV, once: z = RMSNorm_kv(X_s); K = RoPE(z Wk), V = z Wv, written in place.
-    const int64_t kvd = c_.kv_dim();
-    KTRY(kernels::rms_norm(ws_.x.as(), g_.kv_norm.as(), ws_.xn.as(), T, D, eps, stream_));
+    const int64_t kvd = c_.kv_dim();  // ws_.xn = RMSNorm_kv(X_s) (fused into the last layer's residual)
     u16* kdst = st.k.as() + pos0 * kvd;
     u16* vdst = st.v.as() + pos0 * kvd;
     TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, kdst));
@@ -545,12 +670,11 @@ class cuda_backend final : public backend {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim(), V = c_.vocab_size;
     const float eps = static_cast<float>(c_.norm_eps);
     TOME_TRY(ensure_workspace(rows));
-    const int64_t keys = pos0 + rows;
-    const int splits = rows * Hq >= 264 ? 1 : static_cast<int>(std::clamp<int64_t>(keys / 1024, 1, 64));
+    const int splits = kernels::cross_attn_splits(rows, pos0, Hq, c_.n_kv_heads, hd);  // fills the GPU
     const int64_t ws_floats = kernels::cross_attn_workspace_floats(rows, Hq, hd, splits);
     if (ws_floats) TOME_TRY(ws_.attn.ensure(static_cast<size_t>(ws_floats) * 4));
-    for (const cross_w& w : cross_) {
-      KTRY(kernels::rms_norm(ws_.x.as(), w.mixer_norm.as(), ws_.xn.as(), rows, D, eps, stream_));
+    KTRY(kernels::rms_norm(ws_.x.as(), cross_[0].mixer_norm.as(), ws_.xn.as(), rows, D, eps, stream_));
+    for (const cross_w& w : cross_) {  // ws_.xn = the layer's mixer norm of x on entry
       TOME_TRY(gemm(ws_.xn.as(), rows, w.wq, D, D, ws_.q.as()));
       KTRY(kernels::rope(ws_.q.as(), rows, Hq, hd, pos0, freq_.as<float>(), stream_));
       if (mass && &w == &cross_.back()) {
@@ -565,10 +689,8 @@ class cuda_backend final : public backend {
       KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
                                ws_.attn.as<float>(), stream_));
       TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.tmp.as()));
-      KTRY(kernels::add(ws_.x.as(), ws_.tmp.as(), rows * D, stream_));
-      TOME_TRY(ffn(rows, w.ffn_norm, w.w1, w.w3, w.w2));
-    }
-    KTRY(kernels::rms_norm(ws_.x.as(), g_.norm.as(), ws_.xn.as(), rows, D, eps, stream_));
+      TOME_TRY(ffn(ws_, rows, w.ffn_norm, w.w1, w.w3, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
+    }  // ws_.xn = the final norm of x
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
     TOME_TRY(gemm(ws_.xn.as(), rows, g_.out, V, D, ws_.logits.as<float>(), true));
     CUDA_TRY(cudaMemcpyAsync(logits, ws_.logits.as<float>(), static_cast<size_t>(rows * V) * 4, cudaMemcpyDeviceToHost,
@@ -577,6 +699,163 @@ class cuda_backend final : public backend {
     return {};
   }
 
+  // ---- Decode steps as CUDA graphs (gated retention) ----
+  // A decode step launches ~25 kernels per layer; at batch 1 the GPU finishes each faster than the
+  // host can launch the next. The step is captured once per session (and again when its buffers
+  // move: KV growth, a prefill swapping the retention states, an import) and replayed with one
+  // launch; the token and position travel in a 16-byte pinned block read by the graph's first
+  // node, so nothing in the graph depends on the step. The retention state is updated in place
+  // (decode is not cancellable). TOME_CUDA_GRAPHS=0 turns graphs off (the eager path below).
+  bool graphs_enabled() const {
+#ifndef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE  // (until the fixed-grid decode attention lands)
+    return false;
+#endif
+    if (c_.self_kind != self_decoder_kind::gated_retention || !api_->set_workspace) return false;
+    const int64_t hd = c_.head_dim();  // what the fixed-grid decode attention supports
+    if ((hd != 16 && hd != 32 && hd != 64 && hd != 128) || c_.n_heads / c_.n_kv_heads > 16) return false;
+    const char* e = std::getenv("TOME_CUDA_GRAPHS");
+    return !(e && e[0] == '0');
+  }
+
+  struct decode_io {  // pinned host block and its device twin
+    int32_t token;
+    int32_t pad;
+    int64_t pos;
+  };
+
+  status ensure_decode_buffers() const {
+    if (host_io_) return {};
+    const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim);
+    for (dbuf* b : {&dws_.x, &dws_.xn, &dws_.q, &dws_.k, &dws_.v, &dws_.o, &dws_.g, &dws_.tmp}) TOME_TRY(b->ensure(D * 2));
+    TOME_TRY(dws_.a.ensure(F * 2));
+    TOME_TRY(dws_.b.ensure(F * 2));
+    TOME_TRY(dws_.lg.ensure(static_cast<size_t>(std::max(c_.n_self_heads, c_.n_heads)) * 4));
+    TOME_TRY(dws_.tokens.ensure(sizeof(decode_io)));
+#ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
+    decode_splits_ = kernels::attn_decode_max_splits(c_.n_kv_heads, c_.head_dim());
+    TOME_TRY(dws_.attn.ensure(static_cast<size_t>(kernels::cross_attn_decode_workspace_floats(
+                                  c_.n_heads, c_.head_dim(), decode_splits_)) * 4));
+#endif
+    TOME_TRY(dws_.logits.ensure(static_cast<size_t>(c_.vocab_size) * 4));
+    void* io = nullptr;
+    void* lg = nullptr;
+    CUDA_TRY(cudaHostAlloc(&io, sizeof(decode_io), cudaHostAllocDefault));
+    if (cudaHostAlloc(&lg, static_cast<size_t>(c_.vocab_size) * 4, cudaHostAllocDefault) != cudaSuccess) {
+      cudaFreeHost(io);
+      return error("could not allocate pinned host memory for decoding");
+    }
+    host_io_ = static_cast<decode_io*>(io);
+    host_logits_ = static_cast<float*>(lg);
+    return {};
+  }
+
+  uint64_t graph_key(const cuda_state& st) const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const void* p) { h = (h ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull; };
+    mix(st.k.as());
+    mix(st.v.as());
+    mix(st.last_hidden.as());
+    for (const dbuf& b : st.ret) mix(b.as());
+    return h;
+  }
+
+  // The whole step on stream_, no host work: token/pos from dws_.tokens (copied from host_io_ by
+  // the first node), X_s and the global KV row at *pos, the cross-decoder, logits into host_logits_.
+  status enqueue_decode_step(cuda_state& st) const {
+    const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), V = c_.vocab_size;
+    const float eps = static_cast<float>(c_.norm_eps);
+    const workspace& w = dws_;
+    const int64_t* pos = reinterpret_cast<const int64_t*>(w.tokens.as<char>() + offsetof(decode_io, pos));
+    CUDA_TRY(cudaMemcpyAsync(w.tokens.as(), host_io_, sizeof(decode_io), cudaMemcpyHostToDevice, stream_));
+    KTRY(kernels::embedding(w.tokens.as<int32_t>(), 1, g_.embed.as(), V, D, std::sqrt(static_cast<float>(D)), w.x.as(),
+                            stream_));
+    KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
+    const size_t L = self_.size();
+    for (size_t l = 0; l < L; ++l) {
+      const self_w& sw = self_[l];
+      TOME_TRY(gemm(w.xn.as(), 1, sw.wq, D, D, w.q.as()));
+      TOME_TRY(gemm(w.xn.as(), 1, sw.wk, D, D, w.k.as()));
+      TOME_TRY(gemm(w.xn.as(), 1, sw.wv, D, D, w.v.as()));
+      TOME_TRY(gemm(w.xn.as(), 1, sw.wg, D, D, w.g.as()));
+      TOME_TRY(gemm(w.xn.as(), 1, sw.wgt, H, D, w.tmp.as()));
+      KTRY(kernels::rope_at(w.q.as(), 1, H, hd, pos, self_freq_.as<float>(), stream_));
+      KTRY(kernels::rope_at(w.k.as(), 1, H, hd, pos, self_freq_.as<float>(), stream_));
+      KTRY(kernels::scale(w.k.as(), 1.0f / std::sqrt(static_cast<float>(hd)), D, stream_));
+      KTRY(kernels::retention_log_gamma(w.tmp.as(), w.lg.as<float>(), H,
+                                        static_cast<float>(c_.retention_gate_temperature), stream_));
+      KTRY(kernels::gated_retention(w.q.as(), w.k.as(), w.v.as(), w.lg.as<float>(), st.ret[l].as<float>(), w.o.as(), 1,
+                                    H, hd, stream_));
+      KTRY(kernels::retention_output(w.o.as(), w.g.as(), 1, H, hd, eps, stream_));
+      TOME_TRY(gemm(w.o.as(), 1, sw.wo, D, D, w.tmp.as()));
+      TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w1, sw.w3, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+    }
+    // w.xn = RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row.
+    const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, chd = c_.head_dim();
+    TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wk, kvd, D, w.k.as()));
+    TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wv, kvd, D, w.v.as()));
+    KTRY(kernels::rope_store_kv(w.k.as(), w.v.as(), st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
+                                stream_));
+    CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), w.x.as(), static_cast<size_t>(D) * 2, cudaMemcpyDeviceToDevice, stream_));
+    KTRY(kernels::rms_norm(w.x.as(), cross_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
+    for (size_t l = 0; l < cross_.size(); ++l) {
+      const cross_w& cw = cross_[l];
+      TOME_TRY(gemm(w.xn.as(), 1, cw.wq, D, D, w.q.as()));
+      KTRY(kernels::rope_at(w.q.as(), 1, Hq, chd, pos, freq_.as<float>(), stream_));
+#ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
+      KTRY(kernels::cross_attn_decode(w.q.as(), st.k.as(), st.v.as(), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
+                                      decode_splits_, w.attn.as<float>(), stream_));
+#else
+      return error("decode graphs need the fixed-grid decode attention kernel");
+#endif
+      TOME_TRY(gemm(w.o.as(), 1, cw.wo, D, D, w.tmp.as()));
+      TOME_TRY(ffn(w, 1, cw.ffn_norm, cw.w1, cw.w3, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
+    }
+    TOME_TRY(gemm(w.xn.as(), 1, g_.out, V, D, w.logits.as<float>(), true));
+    CUDA_TRY(cudaMemcpyAsync(host_logits_, w.logits.as<float>(), static_cast<size_t>(V) * 4, cudaMemcpyDeviceToHost,
+                             stream_));
+    return {};
+  }
+
+  status capture_decode(cuda_state& st) const {
+    if (st.graph) cudaGraphExecDestroy(st.graph), st.graph = nullptr;
+    CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    const status enq = enqueue_decode_step(st);
+    cudaGraph_t g = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &g);
+    if (!enq.ok()) {
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      return enq;
+    }
+    if (end != cudaSuccess) return cuda_error(end, "cudaStreamEndCapture");
+    const cudaError_t inst = cudaGraphInstantiate(&st.graph, g, 0);
+    cudaGraphDestroy(g);
+    if (inst != cudaSuccess) {
+      st.graph = nullptr;
+      return cuda_error(inst, "cudaGraphInstantiate");
+    }
+    st.graph_key = graph_key(st);
+    return {};
+  }
+
+  status decode_graph(cuda_state& st, int32_t token, std::span<float> logits) const {
+    TOME_TRY(st.alloc_status);
+    if (token < 0 || token >= c_.vocab_size) return error("token id " + std::to_string(token) + " is outside the vocabulary");
+    if (static_cast<int64_t>(logits.size()) != c_.vocab_size) return error("decode: wrong logits size");
+    if (st.n + 1 > st.capacity) TOME_TRY(reserve(st, std::max(st.n + 1, st.capacity + st.capacity / 8 + 4096)));
+    TOME_TRY(ensure_decode_buffers());
+    if (!st.graph || st.graph_key != graph_key(st)) TOME_TRY(capture_decode(st));
+    host_io_->token = token;
+    host_io_->pos = st.n;
+    CUDA_TRY(cudaGraphLaunch(st.graph, stream_));
+    CUDA_TRY(cudaStreamSynchronize(stream_));
+    std::memcpy(logits.data(), host_logits_, logits.size() * 4);
+    st.n += 1;
+    return {};
+  }
+
+  static constexpr int64_t kAnswerRoom = 4096;  // tokens reserved beyond a prefill
+  static constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
   static constexpr int64_t kChunkedRetentionMinRows = 64;
   model_config c_;
   const cuda::cublas_api* api_;
@@ -590,13 +869,28 @@ class cuda_backend final : public backend {
   std::vector<cross_w> cross_;
   mutable std::recursive_mutex m_;
   mutable workspace ws_;
+  mutable std::mutex staging_m_;  // import_kv_rows' pinned slots (not the stream: m_)
+  mutable std::condition_variable staging_cv_;
+  mutable std::vector<staging_slot> staging_;
+  mutable workspace dws_;  // decode-graph buffers (one row), allocated once: graphs name them
+  mutable decode_io* host_io_ = nullptr;
+  mutable float* host_logits_ = nullptr;
+  mutable int decode_splits_ = 1;  // key splits of the decode attention: fixed, one wave of CTAs
+  dbuf cublas_ws_;
 };
 
 }  // namespace
 
 bool cuda_backend_available(std::string* why) {
   if (kernels::device_count() == 0) {
-    if (why) *why = "no CUDA device (or no NVIDIA driver) found";
+    if (why) *why = kernels::no_device_reason();
+    return false;
+  }
+  kernels::device_info info;
+  if (kernels::get_device_info(0, &info).ok() && info.major < 8) {  // bf16 tensor cores, cp.async
+    if (why)
+      *why = std::string(info.name) + " has compute capability " + std::to_string(info.major) + "." +
+             std::to_string(info.minor) + "; the CUDA backend needs 8.0 or newer (Ampere and later)";
     return false;
   }
   return cuda::load_cublas(why) != nullptr;
@@ -606,6 +900,7 @@ result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config, c
                                                    const std::string& source) {
   std::string why;
   if (!cuda_backend_available(&why)) return error("the CUDA backend is unavailable: " + why);
+  if (config.is_transformer()) return make_cuda_transformer_backend(config, weights, source);
   const cuda::cublas_api* api = cuda::load_cublas(nullptr);
   auto be = std::make_unique<cuda_backend>(config, api);
   status s = be->init(weights, source);

@@ -45,8 +45,19 @@ std::vector<uint8_t> encode_kv(std::span<const float> k, std::span<const float> 
 status decode_kv(std::span<const uint8_t> bytes, int64_t n, int64_t kv_dim, kv_storage s,
                  compression c, std::span<float> k, std::span<float> v);
 
+// The same in parts, without allocations, for the store's row pipelines: the payload size before
+// compression; encoding into exactly that many bytes; checking and decoding an uncompressed
+// payload (decode_kv = decompress_bytes + decode_kv_payload).
+size_t kv_payload_bytes(int64_t n, int64_t kv_dim, kv_storage s);
+void encode_kv_payload(std::span<const float> k, std::span<const float> v, int64_t n,
+                       int64_t kv_dim, kv_storage s, std::span<uint8_t> out);
+status decode_kv_payload(std::span<const uint8_t> raw, int64_t n, int64_t kv_dim, kv_storage s,
+                         std::span<float> k, std::span<float> v);
+
 // Generic byte compression (state blobs): none = copy; zstd = a frame with its content size.
 std::vector<uint8_t> compress_bytes(std::span<const uint8_t> raw, compression c);
+// The same into `out` (its capacity reused).
+void compress_bytes_into(std::span<const uint8_t> raw, compression c, std::vector<uint8_t>& out);
 // Fails unless the bytes decompress to exactly `expected_size` bytes.
 status decompress_bytes(std::span<const uint8_t> stored, compression c, size_t expected_size,
                         std::vector<uint8_t>& raw);

@@ -5,7 +5,11 @@
 // XXH3-64 checksum per row) plus the self-decoder state. Threads branch from a session's document
 // state and store only their own suffix. A prefill commits a checkpoint every chunk, so a cancel,
 // crash or power cut resumes from the last one. Every write is one transaction: a failed write
-// (disk full, read-only folder) reports an error and leaves the last good state intact.
+// (disk full, read-only folder) reports an error and leaves the last good state intact. A commit
+// is durable in the WAL; copying the WAL into the database file runs on a background thread of
+// the library (its own connection), so a large save writes its bytes once on its own time.
+// Rows are encoded, checked and decoded on several threads (at most 8); SQLite is only used by
+// the calling thread.
 // Threads: a library object belongs to one thread at a time; several processes may open the same
 // file (SQLite locking; writers wait up to 5 s).
 #pragma once
@@ -172,6 +176,12 @@ class library {
   // precision, shapes, every checksum, documents' JSON). new_name renames it.
   result<session_info> import_session(const std::filesystem::path& file, const model& m,
                                       std::string_view new_name = {});
+
+  // Copies the write-ahead log into the database file now and waits (truncating the WAL). A save
+  // is durable when it returns (its WAL frames are synced); this second copy of large saves
+  // otherwise runs in the background after the commit (and at the latest when the last connection
+  // to the file closes). For benchmarks and tools that want the file self-contained now.
+  status checkpoint();
 
   // The fingerprint of m's tokenizer as the store records it ("none" without one).
   static std::string tokenizer_fingerprint(const model& m);

@@ -1,0 +1,135 @@
+// Attention kernels at YOCO-3B and tome-25m shapes: decode (one query row over 32K..1M keys, 24
+// query heads over 8 KV heads of 128), sliding-window prefill (8192 rows, window 1024) and
+// multi-row cross attention (64..2048 rows over 32K keys). The roofline column counts the
+// minimal work: bytes = K and V read once (plus q and o), FLOPs = 4 * rows * visible keys *
+// heads * head_dim (QK^T and PV, masked keys not counted).
+#include <string>
+
+#include "bench_util.cuh"
+#include "tome/kernels.h"
+
+using namespace tome;
+using namespace tome::bench;
+
+namespace {
+
+#define KCHECK(expr)                                                            \
+  do {                                                                          \
+    const kernels::status s_ = (expr);                                          \
+    if (!s_.ok()) {                                                             \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, s_.message); \
+      std::exit(1);                                                             \
+    }                                                                           \
+  } while (0)
+
+// Visible (row, key) pairs of rows at positions first_key_offset.. with a window (0 = causal).
+double visible_pairs(int64_t rows, int64_t off, int64_t window) {
+  double n = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t last = off + r;
+    n += static_cast<double>(window > 0 ? std::min<int64_t>(window, last + 1) : last + 1);
+  }
+  return n;
+}
+
+// The split count: the launcher's own choice once it has one (TOME_KERNELS_ATTN_V2), else the
+// CUDA backend's rule before the rewrite (the baseline).
+int pick_splits(int64_t rows, int64_t hq, int64_t hkv, int64_t hd, int64_t keys) {
+#ifdef TOME_KERNELS_ATTN_V2
+  return kernels::cross_attn_splits(rows, keys - rows, hq, hkv, hd);
+#else
+  (void)hkv, (void)hd;
+  return rows * hq >= 264 ? 1 : static_cast<int>(std::clamp<int64_t>(keys / 1024, 1, 64));
+#endif
+}
+
+void decode(cudaStream_t st, int64_t keys, int64_t hq, int64_t hkv, int64_t hd) {
+  const int64_t rows = 1, kvd = hkv * hd;
+  dev<uint16_t> q(static_cast<size_t>(rows * hq * hd)), o(q.n), k(static_cast<size_t>(keys * kvd)), v(k.n);
+  fill_bf16(q, 1.0f, 1);
+  fill_bf16(k, 1.0f, 2);
+  fill_bf16(v, 1.0f, 3);
+  const int splits = pick_splits(rows, hq, hkv, hd, keys);
+  dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits))));
+  const double flops = 4.0 * visible_pairs(rows, keys - rows, 0) * hq * hd;
+  const double bytes = 2.0 * keys * kvd * 2 + 2.0 * rows * hq * hd * 2;
+  char shape[128];
+  std::snprintf(shape, sizeof shape, "decode 1 row, %lldK keys, %lld/%lld heads, hd %lld, %d splits",
+                static_cast<long long>(keys / 1024), static_cast<long long>(hq), static_cast<long long>(hkv),
+                static_cast<long long>(hd), splits);
+  double ms = time_ms(st, [&] {
+    KCHECK(kernels::cross_attn(q.p, k.p, v.p, o.p, rows, keys - rows, hq, hkv, hd, splits, ws.p, st));
+  });
+  print_row("cross_attn", shape, ms, flops, bytes, false);
+#ifdef TOME_KERNELS_ATTN_V2
+  // The CUDA-graph variant: fixed grid of max splits, key count read from device memory.
+  dev<int64_t> nk(1);
+  BENCH_CHECK(cudaMemcpy(nk.p, &keys, 8, cudaMemcpyHostToDevice));
+  const int max_splits = kernels::attn_decode_max_splits(hkv, hd);
+  dev<float> ws2(static_cast<size_t>(kernels::cross_attn_workspace_floats(rows, hq, hd, max_splits)));
+  ms = time_ms(st, [&] {
+    KCHECK(kernels::attn_decode_fixed(q.p, k.p, v.p, o.p, rows, nk.p, hq, hkv, hd, 0, max_splits, ws2.p, st));
+  });
+  std::snprintf(shape, sizeof shape, "decode 1 row, %lldK keys, fixed grid %d splits",
+                static_cast<long long>(keys / 1024), max_splits);
+  print_row("attn_decode_fixed", shape, ms, flops, bytes, false);
+#endif
+}
+
+void swa_prefill(cudaStream_t st, int64_t rows, int64_t ring, int64_t window, int64_t heads, int64_t hd) {
+  const int64_t D = heads * hd;
+  dev<uint16_t> q(static_cast<size_t>(rows * D)), o(q.n), k(static_cast<size_t>((ring + rows) * D)), v(k.n);
+  fill_bf16(q, 1.0f, 4);
+  fill_bf16(k, 1.0f, 5);
+  fill_bf16(v, 1.0f, 6);
+  const double flops = 4.0 * visible_pairs(rows, ring, window) * heads * hd;
+  const double bytes = 2.0 * (ring + rows) * D * 2 + 2.0 * rows * D * 2;
+  char shape[128];
+  std::snprintf(shape, sizeof shape, "SWA %lld rows, ring %lld, window %lld, %lld heads, hd %lld",
+                static_cast<long long>(rows), static_cast<long long>(ring), static_cast<long long>(window),
+                static_cast<long long>(heads), static_cast<long long>(hd));
+  const double ms = time_ms(st, [&] {
+    KCHECK(kernels::sliding_window_attn(q.p, k.p, v.p, ring, o.p, rows, heads, hd, window, st));
+  });
+  print_row("sliding_window_attn", shape, ms, flops, bytes, true);
+}
+
+void cross_rows(cudaStream_t st, int64_t rows, int64_t keys, int64_t hq, int64_t hkv, int64_t hd) {
+  const int64_t kvd = hkv * hd;
+  dev<uint16_t> q(static_cast<size_t>(rows * hq * hd)), o(q.n), k(static_cast<size_t>(keys * kvd)), v(k.n);
+  fill_bf16(q, 1.0f, 7);
+  fill_bf16(k, 1.0f, 8);
+  fill_bf16(v, 1.0f, 9);
+  const int splits = pick_splits(rows, hq, hkv, hd, keys);
+  dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits))));
+  const double flops = 4.0 * visible_pairs(rows, keys - rows, 0) * hq * hd;
+  const double bytes = 2.0 * keys * kvd * 2 + 2.0 * rows * hq * hd * 2;
+  char shape[128];
+  std::snprintf(shape, sizeof shape, "cross %lld rows over %lldK keys, %lld/%lld heads, hd %lld, %d splits",
+                static_cast<long long>(rows), static_cast<long long>(keys / 1024), static_cast<long long>(hq),
+                static_cast<long long>(hkv), static_cast<long long>(hd), splits);
+  const double ms = time_ms(st, [&] {
+    KCHECK(kernels::cross_attn(q.p, k.p, v.p, o.p, rows, keys - rows, hq, hkv, hd, splits, ws.p, st));
+  });
+  print_row("cross_attn", shape, ms, flops, bytes, true);
+}
+
+}  // namespace
+
+int main() {
+  if (kernels::device_count() == 0) {
+    std::printf("no CUDA device\n");
+    return 0;
+  }
+  cudaStream_t st;
+  BENCH_CHECK(cudaStreamCreate(&st));
+  print_header();
+  for (int64_t keys : {32768LL, 131072LL, 524288LL, 1048576LL}) decode(st, keys, 24, 8, 128);
+  decode(st, 1024, 24, 24, 128);  // SWA decode step (window 1024, YOCO-3B-swa self layer)
+  swa_prefill(st, 8192, 1023, 1024, 24, 128);
+  swa_prefill(st, 8192, 0, 1024, 24, 128);
+  swa_prefill(st, 8192, 1023, 1024, 6, 64);
+  for (int64_t rows : {64LL, 256LL, 1024LL, 2048LL}) cross_rows(st, rows, 32768, 24, 8, 128);
+  cudaStreamDestroy(st);
+  return 0;
+}
