@@ -1,15 +1,26 @@
-# Evaluation THROUGH THE C++ ENGINE: drives `tome generate` (greedy, temperature 0) on prompts
-# built from text reserved for evaluation (sword-comm-mhcc; never in training).
+# Evaluation THROUGH THE C++ ENGINE.
+#
+# --engine-tasks: the measurements of eval_torch.py, scored by `tome score` instead of PyTorch.
+#   The rows are exactly the ones eval_torch.py builds (eval_rows.plan: the same TaskMakers, seeds
+#   and order; --torch-lengths/--torch-needles/--torch-task-n name the eval_torch.py run to
+#   reproduce, and --lengths/--n/--task-lengths/--task-n pick which of its rows are scored, so the
+#   engine sees the same episodes PyTorch saw). Teacher-forced like eval_torch.py: CE over the LM
+#   targets (held-out loss, perplexity, bits per byte), exact match = every answer token incl. the
+#   closing EOS is the argmax ("exact_text" without the EOS). `tome score` prefills each row up to
+#   its answer (self-decoder only) and runs the cross-decoder for the answer (or, for LM rows, at
+#   every position). Writes the JSON keys of eval_torch.py (+ model, tome, rows, seconds_by_group).
+#
+#     python3 training/eval.py --engine-tasks --model resources/models/tome-25m \
+#         --tome build/cpu/app/cli/tome --lengths 4096 --n 20 --out eval_engine_tasks.json
+#
+# Plain mode (default): drives `tome generate` (greedy, temperature 0) on prompts built from text
+# reserved for evaluation (sword-comm-mhcc; never in training).
 #
 #   needle: plain-text pass-key retrieval (the "passkey_plain" task of data/tasks.py: filler text
 #           with "The pass key is N. Remember it. ..." at a depth, ending "What is the pass key?
 #           The pass key is"); correct when the generated text starts with " N".
 #   agree:  greedy continuations of held-out text by the engine vs by PyTorch on the same model
 #           directory (dequantised weights): how many of the first K tokens match.
-#
-# `tome generate` takes plain text (it adds BOS; special tokens are not recognised in a prompt),
-# so the template tasks (question/answer, repository, fill-in-the-middle) cannot be fed to it yet:
-# eval_torch.py measures those through PyTorch.
 #
 #   python3 training/eval.py --model resources/models/tome-25m --tome build/cpu/app/cli/tome \
 #       --lengths 1024,4096,16384 --n 10 --out eval_engine.json
@@ -27,6 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "data"))
+import eval_rows  # noqa: E402
 import shards  # noqa: E402
 import tasks  # noqa: E402
 import tokenizer as tok  # noqa: E402
@@ -95,17 +107,127 @@ def agreement(model_dir, tome, maker, enc, n, prompt_tokens, k):
             "fraction": round(same / max(1, total), 3)}
 
 
+def tome_score(tome, model, rows, workdir, backend="cpu", threads=0, logits_chunk=512):
+    """Scores rows through `tome score`: one dict per row (ce, n, exact, exact_text, answer_ce,
+    answer_n, ...). Progress of tome goes to our stderr."""
+    path = Path(workdir) / "rows.bin"
+    eval_rows.write_rows(path, rows)
+    r = subprocess.run([tome, "score", "--model", str(model), "--rows", str(path), "--backend",
+                        backend, "--threads", str(threads), "--logits-chunk", str(logits_chunk)],
+                       stdout=subprocess.PIPE, stderr=None, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"tome score failed ({r.returncode}) on {path}")
+    out = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    if len(out) != len(rows):
+        raise RuntimeError(f"tome score printed {len(out)} results for {len(rows)} rows")
+    return out
+
+
+def answer_only(row):
+    """A task row with its LM mask cleared: only the answer is scored (eval_torch.py reports
+    only exact match for tasks), so `tome score` prefills everything before it."""
+    tokens, lm, ans = row
+    return tokens, np.zeros_like(lm), ans
+
+
+def engine_tasks(args):
+    from yoco.config import YocoConfig
+    cfg = YocoConfig.load(Path(args.model) / "config.json")
+    tok_model = Path(args.shards) / "tokenizer.model"
+    if tok_model.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
+        raise SystemExit(f"{tok_model} differs from the model's tokenizer.model: the rows would "
+                         "not be the model's tokens")
+    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, cfg.templates)
+    torch_lengths = [int(x) for x in args.torch_lengths.split(",")]
+    lengths = [int(x) for x in (args.lengths or "4096,16384").split(",")]
+    task_lengths = [int(x) for x in args.task_lengths.split(",")] if args.task_lengths else []
+    n = args.torch_needles if args.n is None else args.n
+    task_n = args.torch_task_n if args.task_n is None else args.task_n
+    for T in lengths:
+        if T not in torch_lengths:
+            raise SystemExit(f"--lengths {T} is not among --torch-lengths {args.torch_lengths} "
+                             "(the rows reproduce that eval_torch.py run: add it there)")
+    for T in task_lengths:
+        if T not in eval_rows.TASK_LENGTHS:
+            raise SystemExit(f"--task-lengths {T}: eval_torch.py builds tasks at "
+                             f"{eval_rows.TASK_LENGTHS} only")
+    if n > args.torch_needles or task_n > args.torch_task_n:
+        raise SystemExit("--n / --task-n cannot exceed --torch-needles / --torch-task-n")
+    res = {"device": f"tome score ({args.backend}, {args.threads or 'all'} threads)",
+           "model": args.model, "tome": args.tome, "loss": {}, "needle": {}, "tasks": {},
+           "rows": {"torch_lengths": torch_lengths, "torch_needles": args.torch_needles,
+                    "torch_task_n": args.torch_task_n, "loss_rows": args.loss_rows,
+                    "needles_scored": n, "tasks_scored": task_n},
+           "seconds_by_group": {}}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as work:
+        for section, key, rows in eval_rows.plan(valid, ev, torch_lengths, args.torch_needles,
+                                                 args.torch_task_n, args.loss_rows):
+            if section == "loss" and not args.no_loss:
+                t1 = time.time()
+                sc = tome_score(args.tome, args.model, rows, work, args.backend, args.threads,
+                                args.logits_chunk)
+                res["loss"][key] = eval_rows.loss_summary(enc, rows,
+                                                          [(s["ce"], s["n"]) for s in sc])
+                res["seconds_by_group"][key] = round(time.time() - t1, 1)
+                print(json.dumps({key: res["loss"][key]}), flush=True)
+            elif section == "needle" and key[0] in lengths:
+                T, kind = key
+                t1 = time.time()
+                built = [answer_only(r) for r in rows[:n] if r is not None]
+                sc = tome_score(args.tome, args.model, built, work, args.backend, args.threads,
+                                args.logits_chunk)
+                res["needle"].setdefault(T, {})[kind] = eval_rows.accuracy_summary(
+                    [(s["exact"], s["exact_text"]) for s in sc])
+                res["seconds_by_group"][f"{kind}_{T}"] = round(time.time() - t1, 1)
+                print(json.dumps({"T": T, kind: res["needle"][T][kind]}), flush=True)
+            elif section == "tasks" and int(key.rsplit("_", 1)[1]) in task_lengths:
+                t1 = time.time()
+                built = [answer_only(r) for r in rows[:task_n] if r is not None]
+                sc = tome_score(args.tome, args.model, built, work, args.backend, args.threads,
+                                args.logits_chunk)
+                res["tasks"][key] = eval_rows.accuracy_summary(
+                    [(s["exact"], s["exact_text"]) for s in sc])
+                res["seconds_by_group"][key] = round(time.time() - t1, 1)
+                print(json.dumps({key: res["tasks"][key]}), flush=True)
+    res["seconds"] = round(time.time() - t0, 1)
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1))
+    print(json.dumps(res))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, help="Tome model directory")
     ap.add_argument("--tome", default="build/cpu/app/cli/tome")
     ap.add_argument("--eval-shards", default=str(HERE / "evalshards"))
-    ap.add_argument("--lengths", default="1024,4096,16384")
-    ap.add_argument("--n", type=int, default=10, help="needle prompts per length")
+    ap.add_argument("--lengths", help="needle lengths (plain: 1024,4096,16384; "
+                    "--engine-tasks: 4096,16384)")
+    ap.add_argument("--n", type=int, help="needle episodes per length (and kind) scored "
+                    "(plain: 10; --engine-tasks: --torch-needles)")
     ap.add_argument("--agree-n", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
+    et = ap.add_argument_group("--engine-tasks: eval_torch.py's measurements through `tome score`")
+    et.add_argument("--engine-tasks", action="store_true")
+    et.add_argument("--shards", default=str(HERE / "shards"), help="for the validation split")
+    et.add_argument("--torch-lengths", default="4096,16384,32768,65536,131072",
+                    help="the eval_torch.py run whose rows are reproduced: its --lengths")
+    et.add_argument("--torch-needles", type=int, default=20, help="... its --needles")
+    et.add_argument("--torch-task-n", type=int, default=30, help="... its --task-n")
+    et.add_argument("--loss-rows", type=int, default=16, help="... its --loss-rows")
+    et.add_argument("--task-lengths", default="4096,16384",
+                    help="task lengths scored (empty: none)")
+    et.add_argument("--task-n", type=int, help="task episodes per kind scored (the first "
+                    "of --torch-task-n; default all)")
+    et.add_argument("--no-loss", action="store_true", help="skip the held-out loss rows")
+    et.add_argument("--backend", default="cpu", choices=("auto", "cpu", "cuda"))
+    et.add_argument("--logits-chunk", type=int, default=512)
     args = ap.parse_args(argv)
+    if args.engine_tasks:
+        return engine_tasks(args)
+    args.lengths = args.lengths or "1024,4096,16384"
+    args.n = 10 if args.n is None else args.n
     enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
     from yoco.config import YocoConfig
     cfg = YocoConfig.load(Path(args.model) / "config.json")

@@ -2,18 +2,17 @@
 # held-out loss / perplexity / bits per byte, needle retrieval by context length and depth, and the
 # task accuracies on text reserved for evaluation (sword-comm-mhcc, the held-out repositories).
 # Exact match is teacher-forced: every answer token (and the closing EOS) is the argmax given the
-# right prefix, which is exactly when greedy decoding produces the answer and stops.
+# right prefix, which is exactly when greedy decoding produces the answer and stops. The rows come
+# from eval_rows.py (torch-free), which eval.py --engine-tasks scores through `tome score` instead.
 #
 #   python3 training/eval_torch.py --weights weights.pt --shards training/shards \
 #       --eval-shards training/evalshards --lengths 4096,16384,32768,65536,131072 --out eval.json
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -22,9 +21,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "data"))
 from yoco.config import YocoConfig  # noqa: E402
 from yoco.model import Yoco  # noqa: E402
-import shards  # noqa: E402
+import eval_rows  # noqa: E402
 import tasks  # noqa: E402
-import tokenizer as tok  # noqa: E402
 
 
 def load_weights(path, device):
@@ -57,39 +55,15 @@ def score(model, row, device, amp):
     return (ce * lm).sum().item(), int(lm.sum()), exact, exact_text
 
 
-def heldout_loss(model, maker, enc, T, n, device, amp, kinds=None):
-    """Mean CE per token, perplexity and bits per byte on n LM rows of T from maker's stream
-    (kinds: restrict to documents of these kinds, by sampling whole rows from them)."""
-    tot_ce = tot_tok = tot_bytes = 0
-    rng = np.random.default_rng(7)
-    for _ in range(n):
-        if kinds is None:
-            row = maker.lm_row(T)
-        else:
-            docs = [i for i in range(len(maker.split)) if maker.split.docs[i, 2] in kinds]
-            ids = np.concatenate([maker.split.doc(int(i)) for i in rng.permutation(docs)[:64]])
-            s = int(rng.integers(0, max(1, ids.size - T - 1)))
-            toks = ids[s:s + T + 1].astype(np.int64)
-            row = (toks, np.ones(toks.size - 1, bool), np.zeros(toks.size - 1, bool))
-        ce, k, _, _ = score(model, row, device, amp)
-        tot_ce, tot_tok = tot_ce + ce, tot_tok + k
-        tot_bytes += len(enc.decode(row[0][1:]).encode("utf-8"))
-    loss = tot_ce / tot_tok
-    return {"loss": round(loss, 4), "ppl": round(math.exp(loss), 2),
-            "bits_per_byte": round(tot_ce / math.log(2) / max(1, tot_bytes), 4),
-            "tokens": tot_tok}
+def heldout_loss(model, enc, rows, device, amp):
+    """Mean CE per token, perplexity and bits per byte over LM rows (eval_rows.heldout_rows)."""
+    return eval_rows.loss_summary(enc, rows, [score(model, r, device, amp)[:2] for r in rows])
 
 
-def task_accuracy(model, make, n, device, amp):
-    ok = ok_text = done = 0
-    for i in range(n):
-        row = make(i)
-        if row is None:
-            continue
-        _, _, e, et = score(model, row, device, amp)
-        ok, ok_text, done = ok + e, ok_text + et, done + 1
-    return {"exact": round(ok / max(1, done), 3), "exact_text": round(ok_text / max(1, done), 3),
-            "n": done}
+def task_accuracy(model, rows, device, amp):
+    """Exact match over the rows that could be built (None: skipped)."""
+    return eval_rows.accuracy_summary([score(model, r, device, amp)[2:] for r in rows
+                                       if r is not None])
 
 
 def main(argv=None):
@@ -106,48 +80,29 @@ def main(argv=None):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = device.type == "cuda"
     model = load_weights(args.weights, device)
-    enc = tok.Encoder(tok.load(Path(args.shards) / "tokenizer.model"))
-    tpl = model.cfg.templates
-    valid = tasks.TaskMaker(shards.Split(args.shards, "valid"), enc, tpl, seed=11)
-    ev = tasks.TaskMaker(shards.Split(args.eval_shards, "eval"), enc, tpl, seed=12)
+    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, model.cfg.templates)
     t0 = time.time()
     res = {"device": torch.cuda.get_device_name() if amp else "cpu", "weights": args.weights,
            "loss": {}, "needle": {}, "tasks": {}}
-
-    res["loss"]["valid_2048"] = heldout_loss(model, valid, enc, 2048, args.loss_rows, device, amp)
-    res["loss"]["mhcc_2048"] = heldout_loss(model, ev, enc, 2048, args.loss_rows, device, amp,
-                                            kinds=(0,))
-    res["loss"]["heldout_repos_2048"] = heldout_loss(model, ev, enc, 2048, args.loss_rows,
-                                                     device, amp, kinds=(2,))
-    print(json.dumps(res["loss"]), flush=True)
-
-    for T in (int(x) for x in args.lengths.split(",")):
-        n = args.needles
-        depth = lambda i: (i % 10) / 9  # noqa: E731  depths 0, 1/9, ..., 1
-        r = {"passkey": task_accuracy(model, lambda i: ev.passkey(T, depth=depth(i), form=0), n,
-                                      device, amp),
-             "passkey_plain": task_accuracy(model, lambda i: ev.passkey(T, plain=True,
-                                                                          depth=depth(i)),
-                                            n, device, amp),
-             "multikey": task_accuracy(model, lambda i: ev.multikey(T, depth=depth(i)), n,
-                                       device, amp)}
-        res["needle"][T] = r
-        print(json.dumps({"T": T, **r}), flush=True)
-
-    for T in (4096, 16384):
-        res["tasks"][f"quote_{T}"] = task_accuracy(model, lambda i: ev.quote(T), args.task_n,
-                                                   device, amp)
-        res["tasks"][f"follows_{T}"] = task_accuracy(model, lambda i: ev.follows(T),
-                                                     args.task_n, device, amp)
-        res["tasks"][f"whichfile_{T}"] = task_accuracy(model, lambda i: ev.whichfile(T),
-                                                       args.task_n, device, amp)
-        res["tasks"][f"nextline_{T}"] = task_accuracy(
-            model, lambda i: ev.fim(T, keep_target=False, empty_suffix=True, n_lines=1, col=0),
-            args.task_n, device, amp)
-        res["tasks"][f"fim_{T}"] = task_accuracy(model, lambda i: ev.fim(T, keep_target=False),
-                                                 args.task_n, device, amp)
-        print(json.dumps({k: v for k, v in res["tasks"].items() if k.endswith(str(T))}),
-              flush=True)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    # The rows of eval_rows.plan, in its order (the makers' random streams depend on it).
+    for section, key, rows in eval_rows.plan(valid, ev, lengths, args.needles, args.task_n,
+                                             args.loss_rows):
+        if section == "loss":
+            res["loss"][key] = heldout_loss(model, enc, rows, device, amp)
+            if key == "heldout_repos_2048":
+                print(json.dumps(res["loss"]), flush=True)
+        elif section == "needle":
+            T, kind = key
+            res["needle"].setdefault(T, {})[kind] = task_accuracy(model, rows, device, amp)
+            if kind == eval_rows.NEEDLE_KINDS[-1]:
+                print(json.dumps({"T": T, **res["needle"][T]}), flush=True)
+        else:
+            res["tasks"][key] = task_accuracy(model, rows, device, amp)
+            if key.startswith(eval_rows.TASK_KINDS[-1] + "_"):
+                T = key.rsplit("_", 1)[1]
+                print(json.dumps({k: v for k, v in res["tasks"].items() if k.endswith(T)}),
+                      flush=True)
     res["seconds"] = round(time.time() - t0, 1)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1))

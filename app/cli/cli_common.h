@@ -16,6 +16,7 @@ namespace tome::cli {
 struct backend_options {
   std::string backend = "auto";
   int threads = 0;
+  std::string kv = "bf16";  // --kv: bf16 (the backend's native precision; f32 on the CPU) or fp8
   void add(CLI::App& app);
   result<load_params> params() const;
 };
@@ -46,6 +47,7 @@ void register_export(CLI::App& app);
 void register_import(CLI::App& app);
 void register_rm(CLI::App& app);
 void register_complete(CLI::App& app);
+void register_score(CLI::App& app);
 void register_ingest(CLI::App& app);  // only when ingest/ is built (TOME_HAVE_INGEST)
 void register_serve(CLI::App& app);   // only when app/server is built (TOME_HAVE_SERVER)
 

@@ -1,5 +1,5 @@
 // `tome`: the command line of Tome. Subcommands: info, generate, bench, sessions, ask, export,
-// import, rm.
+// import, rm, complete, score (+ ingest, serve where built).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -14,11 +14,17 @@ void backend_options::add(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+  app.add_option("--kv", kv,
+                 "global-KV precision: bf16 (the backend's own: bf16 on CUDA, f32 on the CPU) or fp8 "
+                 "(e4m3 with a scale per token and KV head, CUDA only: half the memory and decode traffic)")
+      ->check(CLI::IsMember({"bf16", "fp8"}))
+      ->capture_default_str();
 }
 
 result<load_params> backend_options::params() const {
   load_params p;
   p.n_threads = threads;
+  p.kv = kv == "fp8" ? kv_format::fp8 : kv_format::native;
   if (backend == "cpu") p.backend = backend_kind::cpu;
   else if (backend == "cuda") p.backend = backend_kind::cuda;
   else p.backend = backend_kind::automatic;
@@ -113,6 +119,7 @@ int main(int argc, char** argv) {
   tome::cli::register_import(app);
   tome::cli::register_rm(app);
   tome::cli::register_complete(app);
+  tome::cli::register_score(app);
 #ifdef TOME_HAVE_INGEST
   tome::cli::register_ingest(app);
 #endif

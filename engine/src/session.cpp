@@ -113,11 +113,11 @@ memory_breakdown session::memory() const {
   return m;
 }
 
-result<prefill_result> session::prefill(std::span<const int32_t> tokens, const prefill_params& p) {
+// Before appending tokens: the context limit, the vocabulary, and (when the KV grows) the memory,
+// refused now with the numbers rather than midway; then the KV rows are reserved.
+status session::check_append(std::span<const int32_t> tokens, int64_t chunk_tokens) {
   const backend& be = model_->be();
   const model_config& c = model_->config();
-  prefill_result r;
-  const auto t0 = clock_type::now();
   const int64_t total = static_cast<int64_t>(tokens.size());
   if (n_tokens() + total > c.max_context)
     return error("the session would hold " + std::to_string(n_tokens() + total) +
@@ -126,14 +126,42 @@ result<prefill_result> session::prefill(std::span<const int32_t> tokens, const p
     if (t < 0 || t >= c.vocab_size)
       return error("token id " + std::to_string(t) + " is outside the vocabulary");
   if (total > 0 && n_tokens() + total > state_->dev->memory().global_kv / std::max<int64_t>(1, be.kv_bytes_per_token())) {
-    // The KV grows: refuse now, with the numbers, what will not fit (not midway, not a crash).
-    memory_plan plan = model_->plan_memory(n_tokens() + total, p.chunk_tokens);
+    memory_plan plan = model_->plan_memory(n_tokens() + total, chunk_tokens);
     plan.need.global_kv -= state_->dev->memory().global_kv;  // already held
     plan.need.self_state = 0;
     if (!plan.fits())
       return error("not enough memory on " + model_->backend_description() + ": " + plan.describe());
   }
-  TOME_TRY(be.reserve(*state_->dev, n_tokens() + total));
+  return be.reserve(*state_->dev, n_tokens() + total);
+}
+
+status session::logits_for(std::span<const int32_t> tokens, std::vector<float>& out) {
+  out.clear();
+  if (tokens.empty()) return {};
+  TOME_TRY(check_append(tokens, static_cast<int64_t>(tokens.size())));
+  const int64_t V = model_->config().vocab_size;
+  state_->logits_valid = false;
+  const int64_t before = state_->dev->n_tokens();
+  const status st = model_->be().forward_all(*state_->dev, tokens, out);
+  // The tokens list follows the device state, also when the backend failed after committing the
+  // self-decoder (then the tokens are in the session, their logits are not).
+  if (state_->dev->n_tokens() == before + static_cast<int64_t>(tokens.size()))
+    state_->tokens.insert(state_->tokens.end(), tokens.begin(), tokens.end());
+  if (!st.ok()) return st;
+  if (out.size() != tokens.size() * static_cast<size_t>(V))
+    return error("logits_for: the backend returned " + std::to_string(out.size()) + " logits for " +
+                 std::to_string(tokens.size()) + " positions");
+  std::copy(out.end() - V, out.end(), state_->logits.begin());
+  state_->logits_valid = true;
+  return {};
+}
+
+result<prefill_result> session::prefill(std::span<const int32_t> tokens, const prefill_params& p) {
+  const backend& be = model_->be();
+  prefill_result r;
+  const auto t0 = clock_type::now();
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  TOME_TRY(check_append(tokens, p.chunk_tokens));
   const int64_t chunk = std::max<int64_t>(1, p.chunk_tokens);
   for (int64_t off = 0; off < total; off += chunk) {
     if (p.cancel && p.cancel->load()) {

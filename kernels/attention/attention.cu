@@ -25,6 +25,7 @@
 #include <cmath>
 
 #include "common/common.cuh"
+#include "kv_fp8/kv_fp8.cuh"
 
 namespace tome::kernels {
 namespace {
@@ -46,6 +47,10 @@ struct attn_args {
   int hq, group, hd, splits;
   int64_t window;  // 0 = causal from key 0; W = keys [last-W+1, last]
   float scale;     // 1/sqrt(hd)
+  // fp8 KV (k8 != nullptr; then k, v are unused): e4m3 rows of kv_stride bytes, scales f32 [n, hkv].
+  const uint8_t *k8 = nullptr, *v8 = nullptr;
+  const float *ks = nullptr, *vs = nullptr;
+  int hkv = 0;
 };
 
 __device__ __forceinline__ int64_t first_key(int64_t last, int64_t window) {
@@ -57,6 +62,11 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int n = valid ? 16 : 0;  // 0: zero-fill, nothing read
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int n = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
@@ -114,6 +124,111 @@ __device__ __forceinline__ void load_kv_tile(uint16_t* s, const uint16_t* base, 
   }
 }
 
+// Two e4m3 codes at bits 0-7 and 16-23 of x -> their exact values as bf16x2: the code's exponent
+// and mantissa bits placed in bf16's (a bf16 of value v * 2^-120, subnormal codes as bf16
+// subnormals), then multiplied by 2^120 (bf16 arithmetic keeps subnormals; exact).
+__device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t x) {
+  const uint32_t r = ((x << 4) & 0x07f007f0u) | ((x << 8) & 0x80008000u);
+  const __nv_bfloat162 v = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&r), __floats2bfloat162_rn(0x1p120f, 0x1p120f));
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// The K/V tile pipeline of both kernels. bf16 KV: tiles are copied with cp.async straight into
+// two stages of swizzled bf16 tiles. fp8 KV: the raw e4m3 rows (HD bytes each, unswizzled) and
+// their scales are copied into two raw stages; once a stage has landed, convert() dequantises it
+// (e4m3 value * scale, rounded to bf16) into the one swizzled bf16 tile pair the warps read, so the
+// next tile's raw bytes stream in while this one is used.
+template <int HD, bool F8>
+struct kv_pipe {
+  uint16_t *sk, *sv;      // bf16 tiles: [2][kBN][HD] each (fp8: [kBN][HD])
+  uint8_t *rk, *rv;       // fp8: raw [2][kBN][HD] each
+  float *rks, *rvs;       // fp8: scales [2][kBN] each
+  const uint16_t *kbase, *vbase;
+  const uint8_t *kb8, *vb8;
+  const float *ksc, *vsc;  // scale of key j: ksc[j * hkv]
+  int64_t stride;          // elements (= bytes for fp8) between key rows
+  int hkv;
+
+  // Lays the buffers out after `base` (the Q tile's end) for KV head g.
+  __device__ __forceinline__ kv_pipe(uint16_t* base, const attn_args& a, int g) {
+    sk = base;
+    sv = sk + (F8 ? 1 : 2) * kBN * HD;
+    rk = reinterpret_cast<uint8_t*>(sv + (F8 ? 1 : 2) * kBN * HD);
+    rv = rk + 2 * kBN * HD;
+    rks = reinterpret_cast<float*>(rv + 2 * kBN * HD);
+    rvs = rks + 2 * kBN;
+    stride = a.kv_stride;
+    hkv = a.hkv;
+    kbase = a.k + static_cast<int64_t>(g) * HD;
+    vbase = a.v + static_cast<int64_t>(g) * HD;
+    kb8 = a.k8 + static_cast<int64_t>(g) * HD;
+    vb8 = a.v8 + static_cast<int64_t>(g) * HD;
+    ksc = a.ks + g;
+    vsc = a.vs + g;
+  }
+  static constexpr size_t smem_bytes() {  // after the Q tile
+    return F8 ? 2 * kBN * HD * 2 + 4 * kBN * HD + 4 * kBN * 4 : 4 * kBN * HD * 2;
+  }
+  // Issues the cp.async copies of keys j0..j0+kBN-1 (zero-filled at or beyond kend) into `stage`.
+  __device__ __forceinline__ void issue(int stage, int64_t j0, int64_t kend) {
+    if constexpr (!F8) {
+      load_kv_tile<HD>(sk + stage * kBN * HD, kbase, stride, j0, kend);
+      load_kv_tile<HD>(sv + stage * kBN * HD, vbase, stride, j0, kend);
+    } else {
+      constexpr int kChunks = HD / 16;  // 16-byte chunks per raw row
+      uint8_t* dk = rk + stage * kBN * HD;
+      uint8_t* dv = rv + stage * kBN * HD;
+#pragma unroll
+      for (int i = threadIdx.x; i < kBN * kChunks; i += kThreads) {
+        const int r = i / kChunks, c = i % kChunks;
+        const int64_t j = j0 + r;
+        const bool ok = j < kend;
+        const int64_t at = (ok ? j : 0) * stride + c * 16;
+        cp_async16(dk + r * HD + c * 16, kb8 + at, ok);
+        cp_async16(dv + r * HD + c * 16, vb8 + at, ok);
+      }
+      static_assert(kThreads == 2 * kBN, "one scale per thread");
+      const int r = threadIdx.x % kBN;
+      const int64_t j = j0 + r;
+      const bool ok = j < kend;
+      const float* src = threadIdx.x < kBN ? ksc : vsc;
+      float* dst = (threadIdx.x < kBN ? rks : rvs) + stage * kBN + r;
+      cp_async4(dst, src + (ok ? j : 0) * hkv, ok);
+    }
+  }
+  // fp8: converts `stage` into the bf16 tiles (all threads; the caller syncs before and after):
+  // the e4m3 values exactly (bf16 holds every e4m3 value), unscaled; the scales are applied in f32
+  // by warp_block (K's to the scores, V's to the softmax weights). Integer ops and one bf16x2
+  // multiply per pair: the f16/f32 conversion instructions run at a quarter of the rate and made
+  // the first version compute-bound.
+  __device__ __forceinline__ void convert(int stage) {
+    if constexpr (F8) {
+      constexpr int kChunks = HD / 16;
+#pragma unroll 2
+      for (int i = threadIdx.x; i < 2 * kBN * kChunks; i += kThreads) {
+        const int which = i / (kBN * kChunks), e = i % (kBN * kChunks);
+        const int r = e / kChunks, c = e % kChunks;
+        const uint8_t* raw = (which ? rv : rk) + stage * kBN * HD;
+        const uint4 w = *reinterpret_cast<const uint4*>(raw + r * HD + c * 16);
+        const uint32_t in[4] = {w.x, w.y, w.z, w.w};
+        uint32_t out[8];
+#pragma unroll
+        for (int t = 0; t < 4; ++t) {
+          out[2 * t] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4140));
+          out[2 * t + 1] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4342));
+        }
+        uint16_t* dst = which ? sv : sk;
+        *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c)) = make_uint4(out[0], out[1], out[2], out[3]);
+        *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c + 1)) = make_uint4(out[4], out[5], out[6], out[7]);
+      }
+    }
+  }
+  __device__ __forceinline__ const uint16_t* k_tile(int stage) const { return F8 ? sk : sk + stage * kBN * HD; }
+  __device__ __forceinline__ const float* k_scales(int stage) const { return F8 ? rks + stage * kBN : nullptr; }
+  __device__ __forceinline__ const float* v_scales(int stage) const { return F8 ? rvs + stage * kBN : nullptr; }
+  __device__ __forceinline__ const uint16_t* v_tile(int stage) const { return F8 ? sv : sv + stage * kBN * HD; }
+};
+
 // Tile row i of a CTA whose first query row is r0 and KV head g: query row r0 + i/group, query
 // head g*group + i%group. Rows outside [0, rows) (or i >= rows_per_cta*group) are zero-filled.
 template <int HD>
@@ -151,11 +266,14 @@ struct warp_state {
 // lo and hi: key ranges under 2^31). With `mask`, key jg+x is kept for the thread's row (mi, h)
 // iff lo[mi][h] <= key <= hi[mi][h]. Q fragments are re-read from shared
 // memory per 16-dim step (each K/V fragment then serves MI row groups).
+// fp8 KV (ksc != nullptr): the K/V tiles hold unscaled e4m3 values; key row x of the tile has
+// scales ksc[x], vsc[x] (f32, shared memory): the score is multiplied by ksc, the softmax weight by
+// vsc before it is rounded to bf16 for the PV product (the row sum l stays unscaled).
 template <int HD, int NK, int MI>
 __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_t* sq, int qb, const uint16_t* sk,
                                            const uint16_t* sv, int kb, int jg, bool mask,
                                            const int (&lo)[MI][2], const int (&hi)[MI][2], float scale_log2,
-                                           int lane) {
+                                           int lane, const float* ksc = nullptr, const float* vsc = nullptr) {
   float s[MI][NK / 8][4];
 #pragma unroll
   for (int mi = 0; mi < MI; ++mi)
@@ -178,6 +296,11 @@ __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_
       }
     }
   }
+  float kscale[NK / 8][2];  // the score scale of this thread's keys (fp8: times the key's scale)
+#pragma unroll
+  for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) kscale[nt][e] = ksc ? ksc[kb + 8 * nt + 2 * (lane & 3) + e] * scale_log2 : scale_log2;
 #pragma unroll
   for (int mi = 0; mi < MI; ++mi) {
     // Scale, mask, running max.
@@ -186,7 +309,7 @@ __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_
     for (int nt = 0; nt < NK / 8; ++nt) {
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        float x = s[mi][nt][c] * scale_log2;
+        float x = s[mi][nt][c] * kscale[nt][c & 1];
         if (mask) {
           const int key = jg + 8 * nt + 2 * (lane & 3) + (c & 1);
           const int h = c >> 1;
@@ -218,6 +341,16 @@ __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) st.l[mi][h] = st.l[mi][h] * corr[h] + sum[h];
+    if (vsc) {
+#pragma unroll
+      for (int nt = 0; nt < NK / 8; ++nt) {
+        const float v0 = vsc[kb + 8 * nt + 2 * (lane & 3)], v1 = vsc[kb + 8 * nt + 2 * (lane & 3) + 1];
+        s[mi][nt][0] *= v0;
+        s[mi][nt][1] *= v1;
+        s[mi][nt][2] *= v0;
+        s[mi][nt][3] *= v1;
+      }
+    }
 #pragma unroll
     for (int i = 0; i < HD / 8; ++i) {
       st.o[mi][i][0] *= corr[0];
@@ -268,12 +401,10 @@ __device__ __forceinline__ void write_row_value(const attn_args& a, int64_t rh, 
 // ---- tile kernel: grid (row blocks, Hkv, splits); each warp owns kMI*16 tile rows ----
 constexpr int kMI = 2;
 
-template <int HD>
+template <int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
   extern __shared__ uint4 smem_raw[];
   uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
-  uint16_t* sk = sq + kBM * HD;           // [2][kBN][HD]
-  uint16_t* sv = sk + 2 * kBN * HD;       // [2][kBN][HD]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   constexpr int kWarpRows = 16 * kMI;
   const int rows_per_cta = kBM / a.group;
@@ -303,36 +434,34 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
   const int64_t w_last_min = off + wr_min, w_last_max = off + wr_max;
   const int64_t w_first_min = first_key(w_last_min, a.window), w_first_max = first_key(w_last_max, a.window);
   const float scale_log2 = a.scale * kLog2e;
-  const uint16_t* kbase = a.k + static_cast<int64_t>(g) * HD;
-  const uint16_t* vbase = a.v + static_cast<int64_t>(g) * HD;
+  kv_pipe<HD, F8> pipe(sq + kBM * HD, a, g);
 
   load_q_tile<HD>(sq, a, kBM, r0, g, rows_here);
-  if (t0 < t1) {
-    load_kv_tile<HD>(sk, kbase, a.kv_stride, kb + t0 * kBN, ke);
-    load_kv_tile<HD>(sv, vbase, a.kv_stride, kb + t0 * kBN, ke);
-  }
+  if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
   cp_async_commit();
   warp_state<HD, kMI> st;
   st.init();
   for (int64_t t = t0; t < t1; ++t) {
     const int stage = static_cast<int>((t - t0) & 1);
     if (t + 1 < t1) {
-      const int64_t jn = kb + (t + 1) * kBN;
-      load_kv_tile<HD>(sk + (stage ^ 1) * kBN * HD, kbase, a.kv_stride, jn, ke);
-      load_kv_tile<HD>(sv + (stage ^ 1) * kBN * HD, vbase, a.kv_stride, jn, ke);
+      pipe.issue(stage ^ 1, kb + (t + 1) * kBN, ke);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (F8) {
+      pipe.convert(stage);
+      __syncthreads();
+    }
     const int64_t j0 = kb + t * kBN;
     const bool skip = j0 > w_last_max || j0 + kBN - 1 < w_first_min;
     if (!skip) {
       const bool mask = j0 + kBN - 1 > w_last_min || (a.window > 0 && j0 < w_first_max);
-      warp_block<HD, kBN, kMI>(st, sq, warp * kWarpRows, sk + stage * kBN * HD, sv + stage * kBN * HD, 0,
+      warp_block<HD, kBN, kMI>(st, sq, warp * kWarpRows, pipe.k_tile(stage), pipe.v_tile(stage), 0,
                                static_cast<int>(j0 - kb), mask,
-                               lo, hi, scale_log2, lane);
+                               lo, hi, scale_log2, lane, pipe.k_scales(stage), pipe.v_scales(stage));
     }
     __syncthreads();
   }
@@ -365,12 +494,11 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
 }
 
 // ---- decode kernel: grid (Hkv, splits); rows * group <= 16 ----
-template <int HD>
+template <int HD, bool F8>
 __global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
   extern __shared__ uint4 smem_raw[];
   uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
-  uint16_t* sk = sq + kDecodeRows * HD;  // [2][kBN][HD]
-  uint16_t* sv = sk + 2 * kBN * HD;
+  uint16_t* sk = sq + kDecodeRows * HD;  // the K/V pipeline (kv_pipe), then the warps' merge
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = blockIdx.x, split = blockIdx.y;
   const int rows = static_cast<int>(a.rows);
@@ -388,35 +516,33 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
   }
   const int64_t last_min = off, first_max = first_key(off + rows - 1, a.window);
   const float scale_log2 = a.scale * kLog2e;
-  const uint16_t* kbase = a.k + static_cast<int64_t>(g) * HD;
-  const uint16_t* vbase = a.v + static_cast<int64_t>(g) * HD;
+  kv_pipe<HD, F8> pipe(sk, a, g);
 
   load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
-  if (t0 < t1) {
-    load_kv_tile<HD>(sk, kbase, a.kv_stride, kb + t0 * kBN, ke);
-    load_kv_tile<HD>(sv, vbase, a.kv_stride, kb + t0 * kBN, ke);
-  }
+  if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
   cp_async_commit();
   warp_state<HD, 1> st;
   st.init();
   for (int64_t t = t0; t < t1; ++t) {
     const int stage = static_cast<int>((t - t0) & 1);
     if (t + 1 < t1) {
-      const int64_t jn = kb + (t + 1) * kBN;
-      load_kv_tile<HD>(sk + (stage ^ 1) * kBN * HD, kbase, a.kv_stride, jn, ke);
-      load_kv_tile<HD>(sv + (stage ^ 1) * kBN * HD, vbase, a.kv_stride, jn, ke);
+      pipe.issue(stage ^ 1, kb + (t + 1) * kBN, ke);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (F8) {
+      pipe.convert(stage);
+      __syncthreads();
+    }
     const int64_t j0 = kb + t * kBN + warp * 16;  // this warp's 16 keys
     if (j0 < ke) {
       const bool mask = j0 + 15 > last_min || (a.window > 0 && j0 < first_max);
-      warp_block<HD, 16, 1>(st, sq, 0, sk + stage * kBN * HD, sv + stage * kBN * HD, warp * 16,
+      warp_block<HD, 16, 1>(st, sq, 0, pipe.k_tile(stage), pipe.v_tile(stage), warp * 16,
                             static_cast<int>(j0 - kb), mask, lo, hi,
-                         scale_log2, lane);
+                         scale_log2, lane, pipe.k_scales(stage), pipe.v_scales(stage));
     }
     __syncthreads();
   }
@@ -560,9 +686,12 @@ int sm_count() {
 bool tc_head_dim(int64_t hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 bool use_decode(int64_t rows, int64_t group) { return rows * group <= kDecodeRows; }
 
-size_t tile_smem(int hd) { return static_cast<size_t>(kBM + 4 * kBN) * hd * 2; }
-size_t decode_smem(int hd) {
-  const size_t tiles = static_cast<size_t>(kDecodeRows * hd + 4 * kBN * hd) * 2;
+template <int HD, bool F8>
+size_t tile_smem() { return static_cast<size_t>(kBM) * HD * 2 + kv_pipe<HD, F8>::smem_bytes(); }
+template <int HD, bool F8>
+size_t decode_smem() {
+  constexpr int hd = HD;
+  const size_t tiles = static_cast<size_t>(kDecodeRows) * hd * 2 + kv_pipe<HD, F8>::smem_bytes();
   const size_t merge = static_cast<size_t>(kDecodeRows * hd * 2) + static_cast<size_t>(4 * kDecodeRows * hd + 8 * kDecodeRows) * 4;
   return tiles > merge ? tiles : merge;
 }
@@ -572,10 +701,10 @@ template <int HD>
 int decode_blocks_per_sm() {
   static const int n = [] {
     int b = 0;
-    if (cudaFuncSetAttribute(attn_decode_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(decode_smem(HD))) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_decode_kernel<HD>, kThreads, decode_smem(HD)) !=
-            cudaSuccess)
+    if (cudaFuncSetAttribute(attn_decode_kernel<HD, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(decode_smem<HD, false>())) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_decode_kernel<HD, false>, kThreads,
+                                                      decode_smem<HD, false>()) != cudaSuccess)
       b = 0;
     cudaGetLastError();
     return b < 1 ? 1 : b;
@@ -591,17 +720,17 @@ int decode_slots(int64_t hd) {
   }
 }
 
-template <int HD>
+template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
   static const cudaError_t e_decode = cudaFuncSetAttribute(
-      attn_decode_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_smem(HD)));
+      attn_decode_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_smem<HD, F8>()));
   static const cudaError_t e_tile = cudaFuncSetAttribute(
-      attn_tile_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem(HD)));
+      attn_tile_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem<HD, F8>()));
   const cudaError_t e = decode ? e_decode : e_tile;
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
-  const size_t smem = decode ? decode_smem(HD) : tile_smem(HD);
-  auto* kern = decode ? attn_decode_kernel<HD> : attn_tile_kernel<HD>;
+  const size_t smem = decode ? decode_smem<HD, F8>() : tile_smem<HD, F8>();
+  auto* kern = decode ? attn_decode_kernel<HD, F8> : attn_tile_kernel<HD, F8>;
   dim3 grid;
   if (decode) {
     grid = dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits));
@@ -620,13 +749,15 @@ status launch(const attn_args& a, stream_t stream) {
   status s;
   if (tc_head_dim(a.hd) && a.group <= kBM) {
     const bool decode = use_decode(a.rows, a.group);
+    const bool f8 = a.k8 != nullptr;
     switch (a.hd) {
-      case 16: s = launch_tc<16>(a, decode, stream); break;
-      case 32: s = launch_tc<32>(a, decode, stream); break;
-      case 64: s = launch_tc<64>(a, decode, stream); break;
-      default: s = launch_tc<128>(a, decode, stream); break;
+      case 16: s = f8 ? launch_tc<16, true>(a, decode, stream) : launch_tc<16, false>(a, decode, stream); break;
+      case 32: s = f8 ? launch_tc<32, true>(a, decode, stream) : launch_tc<32, false>(a, decode, stream); break;
+      case 64: s = f8 ? launch_tc<64, true>(a, decode, stream) : launch_tc<64, false>(a, decode, stream); break;
+      default: s = f8 ? launch_tc<128, true>(a, decode, stream) : launch_tc<128, false>(a, decode, stream); break;
     }
   } else {
+    if (a.k8) return bad_argument("attention: the fp8 KV needs head_dim 16, 32, 64 or 128");
     if (a.n_keys_dev) return bad_argument("attention: the fixed-grid decode needs head_dim 16, 32, 64 or 128");
     if (a.rows * a.hq > 0x7fffffff) return bad_argument("attention: bad shape");
     generic_attention_kernel<<<dim3(static_cast<unsigned>(a.rows * a.hq), static_cast<unsigned>(a.splits)),
@@ -735,6 +866,62 @@ status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint1
                   int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace,
                   stream_t stream) {
   return attention(q, k, v, o, rows, pos0, n_heads, n_kv_heads, head_dim, 0, splits, workspace, stream);
+}
+
+namespace {
+// Checks an fp8 KV view and puts it into the arguments (k, v unused then).
+status with_fp8(attn_args& a, const kv_fp8& kv, int64_t n_kv_heads) {
+  if (!kv.k || !kv.v || !kv.k_scale || !kv.v_scale) return bad_argument("attention (fp8 KV): missing buffers");
+  if (!tc_head_dim(a.hd)) return bad_argument("attention: the fp8 KV needs head_dim 16, 32, 64 or 128");
+  a.k8 = kv.k;
+  a.v8 = kv.v;
+  a.ks = kv.k_scale;
+  a.vs = kv.v_scale;
+  a.hkv = static_cast<int>(n_kv_heads);
+  return {};
+}
+}  // namespace
+
+status attention_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows, int64_t first_key_offset,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window, int splits,
+                     float* workspace, stream_t stream) {
+  if (status s = check_shape(rows, first_key_offset, n_heads, n_kv_heads, head_dim, window); !s.ok()) return s;
+  if (rows == 0) return {};
+  attn_args a{q, nullptr, nullptr, o, workspace, nullptr, 0, rows, n_kv_heads * head_dim, first_key_offset,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              splits < 1 ? 1 : splits, window, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  if (status s = with_fp8(a, kv, n_kv_heads); !s.ok()) return s;
+  return launch(a, stream);
+}
+
+status cross_attn_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows, int64_t pos0, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream) {
+  return attention_fp8(q, kv, o, rows, pos0, n_heads, n_kv_heads, head_dim, 0, splits, workspace, stream);
+}
+
+status attn_decode_fixed_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows, const int64_t* n_keys_dev,
+                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window, int max_splits,
+                             float* workspace, stream_t stream) {
+  if (status s = check_shape(rows, 0, n_heads, n_kv_heads, head_dim, window); !s.ok()) return s;
+  if (!n_keys_dev || !tc_head_dim(head_dim) || rows < 1 || !use_decode(rows, n_heads / n_kv_heads))
+    return bad_argument("attn_decode_fixed_fp8: needs n_keys_dev, head_dim 16/32/64/128, rows*group <= 16");
+  attn_args a{q, nullptr, nullptr, o, workspace, n_keys_dev, 0, rows, n_kv_heads * head_dim, 0,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              max_splits < 1 ? 1 : max_splits, window, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  if (status s = with_fp8(a, kv, n_kv_heads); !s.ok()) return s;
+  return launch(a, stream);
+}
+
+status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const int64_t* pos, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream) {
+  if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
+  if (!pos || !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
+    return bad_argument("cross_attn_decode_fp8: needs pos, head_dim 16/32/64/128, Hq/Hkv <= 16");
+  attn_args a{q, nullptr, nullptr, o, workspace, pos, 1, 1, n_kv_heads * head_dim, 0,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  if (status s = with_fp8(a, kv, n_kv_heads); !s.ok()) return s;
+  return launch(a, stream);
 }
 
 }  // namespace tome::kernels

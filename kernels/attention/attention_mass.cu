@@ -6,6 +6,7 @@
 #include <cfloat>
 
 #include "common/common.cuh"
+#include "kv_fp8/kv_fp8.cuh"
 
 namespace tome::kernels {
 namespace {
@@ -13,17 +14,31 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kMaxSplits = 256;
 
-__device__ float score(const uint16_t* q, const uint16_t* k, int64_t j, int h, int group, int hd,
+// The keys: bf16 rows, or fp8 e4m3 rows with a scale per (key, KV head) (k8 != nullptr), each
+// fp8 key dequantised in f32 (e4m3 value * scale, exact).
+struct keys_t {
+  const uint16_t* k;
+  const uint8_t* k8;
+  const float* ks;
+};
+
+__device__ float score(const uint16_t* q, const keys_t& k, int64_t j, int h, int group, int hd,
                        int64_t stride, float scale) {
-  const uint16_t* kr = k + j * stride + static_cast<int64_t>(h / group) * hd;
+  const int g = h / group;
   const uint16_t* qh = q + static_cast<int64_t>(h) * hd;
   float s = 0.0f;
+  if (k.k8) {
+    const uint8_t* kr = k.k8 + j * stride + static_cast<int64_t>(g) * hd;
+    for (int d = 0; d < hd; ++d) s += ld(qh, d) * fp8::decode(kr[d]);
+    return s * (k.ks[j * (stride / hd) + g] * scale);
+  }
+  const uint16_t* kr = k.k + j * stride + static_cast<int64_t>(g) * hd;
   for (int d = 0; d < hd; ++d) s += ld(qh, d) * ld(kr, d);
   return s * scale;
 }
 
 // grid (Hq, splits): partial[(h * splits + split) * 2 + {0,1}] = max, sum exp(s - max).
-__global__ void mass_stats_kernel(const uint16_t* q, const uint16_t* k, int64_t n, int group, int hd,
+__global__ void mass_stats_kernel(const uint16_t* q, keys_t k, int64_t n, int group, int hd,
                                   int64_t stride, float scale, int splits, float* partial) {
   const int h = blockIdx.x, split = blockIdx.y;
   const int64_t k0 = n * split / splits, k1 = n * (split + 1) / splits;
@@ -67,7 +82,7 @@ __global__ void mass_combine_kernel(const float* partial, int hq, int splits, fl
   stats[h * 2 + 1] = L;
 }
 
-__global__ void mass_write_kernel(const uint16_t* q, const uint16_t* k, int64_t n, int hq, int group,
+__global__ void mass_write_kernel(const uint16_t* q, keys_t k, int64_t n, int hq, int group,
                                   int hd, int64_t stride, float scale, const float* stats, float* mass) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (j >= n) return;
@@ -90,9 +105,9 @@ int64_t attention_mass_workspace_floats(int64_t n_keys, int64_t n_heads) {
   return n_heads * splits_for(n_keys) * 2 + n_heads * 2;
 }
 
-status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int64_t n_heads,
-                      int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
-                      stream_t stream) {
+namespace {
+status launch_mass(const uint16_t* q, keys_t k, int64_t n_keys, int64_t n_heads, int64_t n_kv_heads,
+                   int64_t head_dim, float* mass, float* workspace, stream_t stream) {
   if (n_keys < 0 || n_heads <= 0 || n_heads > 1024 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
       head_dim <= 0 || !workspace || n_keys / kThreads >= 0x7fffffff)
     return bad_argument("attention_mass: bad shape");
@@ -112,6 +127,21 @@ status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int6
   mass_write_kernel<<<blocks_for(n_keys, kThreads), kThreads, 0, stream>>>(q, k, n_keys, hq, group, hd, stride,
                                                                          scale, stats, mass);
   return launch_status();
+}
+
+}  // namespace
+
+status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
+                      stream_t stream) {
+  return launch_mass(q, keys_t{k, nullptr, nullptr}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream);
+}
+
+status attention_mass_fp8(const uint16_t* q, const uint8_t* k, const float* k_scale, int64_t n_keys,
+                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
+                          stream_t stream) {
+  if (!k || !k_scale) return bad_argument("attention_mass_fp8: missing buffers");
+  return launch_mass(q, keys_t{nullptr, k, k_scale}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream);
 }
 
 }  // namespace tome::kernels

@@ -1,7 +1,8 @@
 // Session tests on random built-in models of both self-decoder kinds: chunked prefill equals
 // one-shot, early-exit prefill + decode equals the full forward pass, causality (bit-identical
 // logits before a changed token, on the prefill and decode paths), snapshots round-trip to
-// identical logits and refuse corrupt or foreign bytes, cancel and progress, append, limits.
+// identical logits and refuse corrupt or foreign bytes, cancel and progress, append, limits,
+// logits_for (teacher-forced scoring) after an early-exit prefill.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -326,6 +327,55 @@ TEST_P(Kinds, RefusesOutOfVocabularyTokensAndContextOverflow) {
   auto over = (*s2)->prefill(random_tokens(11, 1));
   ASSERT_FALSE(over.ok());
   EXPECT_NE(over.message().find("maximum context"), std::string::npos);
+}
+
+// session::logits_for (teacher-forced scoring): after an early-exit prefill of a prefix, pieces
+// of logits_for give the logits of the full forward pass at every appended position, append the
+// tokens, leave logits() at the last row, and refuse bad tokens and context overflow unchanged.
+TEST_P(Kinds, LogitsForAfterPrefillEqualsFullForward) {
+  auto m = tiny(GetParam());
+  const int64_t V = m->config().vocab_size;
+  const auto toks = random_tokens(100, 8);
+  std::vector<float> all;
+  auto full = session::create(m);
+  ASSERT_TRUE(m->be().forward_all(*(*full)->state().dev, toks, all).ok());
+  auto s = session::create(m);
+  prefill_params pp;
+  pp.compute_logits = false;
+  ASSERT_TRUE((*s)->prefill(std::span(toks).first(37), pp).ok());
+  std::vector<float> got;
+  for (auto [a, b] : {std::pair<size_t, size_t>{37, 38}, {38, 70}, {70, 100}}) {
+    ASSERT_TRUE((*s)->logits_for(std::span(toks).subspan(a, b - a), got).ok());
+    ASSERT_EQ(got.size(), (b - a) * static_cast<size_t>(V));
+    std::vector<float> want(all.begin() + static_cast<std::ptrdiff_t>(a * V),
+                            all.begin() + static_cast<std::ptrdiff_t>(b * V));
+    EXPECT_LT(max_abs(got, want), 2e-4) << "positions " << a << ".." << b;
+    EXPECT_EQ((*s)->n_tokens(), static_cast<int64_t>(b));
+  }
+  EXPECT_EQ((*s)->tokens(), toks);
+  auto last = *(*s)->logits();
+  for (int64_t v = 0; v < V; ++v) ASSERT_EQ(last[static_cast<size_t>(v)], got[static_cast<size_t>(29 * V + v)]);
+  // Decoding on continues from the same state as a prefill would have left.
+  auto ref = session::create(m);
+  ASSERT_TRUE((*ref)->prefill(toks).ok());
+  auto x = *(*s)->decode(5);
+  auto y = *(*ref)->decode(5);
+  EXPECT_LT(max_abs({x.begin(), x.end()}, {y.begin(), y.end()}), 2e-4);
+  // Refused, nothing appended: a token outside the vocabulary, the context limit.
+  std::vector<int32_t> bad = {1, 600};
+  auto r = (*s)->logits_for(bad, got);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("outside the vocabulary"), std::string::npos);
+  EXPECT_EQ((*s)->n_tokens(), 101);
+  auto c = m->config();
+  c.max_context = 10;
+  auto small = model::create_random(c, 7, {backend_kind::cpu, 0});
+  ASSERT_TRUE(small.ok());
+  auto s2 = session::create(*small);
+  auto over = (*s2)->logits_for(random_tokens(11, 1), got);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.message().find("maximum context"), std::string::npos);
+  EXPECT_EQ((*s2)->n_tokens(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Kinds, ::testing::Values("tiny", "tiny-swa"));

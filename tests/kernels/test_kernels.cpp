@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/kv_fp8.h"
 #include "model/dtype.h"
 #include "tome/kernels.h"
 
@@ -459,6 +460,351 @@ TEST_F(Kernels, AttnDecodeFixedGridReadsKeyCountFromDevice) {
   }
   EXPECT_FALSE(kernels::attn_decode_fixed(nullptr, nullptr, nullptr, nullptr, 1, nullptr, 24, 8, 128, 0, 4, nullptr,
                                           stream_).ok());
+}
+
+// The decode GEMV (one warp per weight row) vs cpu::linear, 1..4 rows, K tails that are not a
+// multiple of the 256-element stride of a warp's loads, bf16 and f32 outputs. Bound: f32
+// accumulation in another order is off by ~K 2^-24 of the sum of |products| (1e-5 of it covers
+// K <= 24576 with margin); the bf16 output adds half an ulp, 2^-9 relative (4e-3 covers it).
+// Plus, bit for bit: a sub-block of W's rows gives the same bits as the whole (what the backend's
+// concatenated q|k|v|g and w1|w3 weights rely on), and gemv_swiglu == swiglu() then gemv().
+TEST_F(Kernels, GemvMatchesCpuTwin) {
+  for (auto [rows, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 8}, {1, 37, 3072}, {2, 100, 264}, {3, 257, 1000},
+                            {4, 64, 6144}, {1, 3072, 8192}, {1, 5, 24576}, {4, 9, 16}}) {
+    auto w = random_bf16(static_cast<size_t>(n * k), 31, 0.05f), x = random_bf16(static_cast<size_t>(rows * k), 32);
+    auto *dw = upload(w), *dx = upload(x);
+    auto* dy = upload(std::vector<uint16_t>(static_cast<size_t>(rows * n)));
+    auto* dyf = upload(std::vector<float>(static_cast<size_t>(rows * n)));
+    ASSERT_TRUE(kernels::gemv_supported(dw, dx, rows, k));
+    ASSERT_TRUE(kernels::gemv(dw, dx, dy, false, rows, n, k, stream_).ok());
+    ASSERT_TRUE(kernels::gemv(dw, dx, dyf, true, rows, n, k, stream_).ok());
+    const auto wf = widen(w), xf = widen(x);
+    std::vector<float> ref(static_cast<size_t>(rows * n));
+    cpu::linear(xf.data(), rows, wf.data(), n, k, ref.data());
+    const auto got = download(dy, ref.size());
+    const auto gotf = download(dyf, ref.size());
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t j = 0; j < n; ++j) {
+        double abs_sum = 0;
+        for (int64_t i = 0; i < k; ++i) abs_sum += std::abs(wf[static_cast<size_t>(j * k + i)] * xf[static_cast<size_t>(m * k + i)]);
+        const size_t at = static_cast<size_t>(m * n + j);
+        const double tol = 1e-5 * abs_sum + 1e-6;
+        ASSERT_LE(std::abs(gotf[at] - ref[at]), tol) << rows << "x" << n << "x" << k << " f32 at " << at;
+        ASSERT_LE(std::abs(bf16_to_f32(got[at]) - ref[at]), tol + 4e-3 * std::abs(ref[at]))
+            << rows << "x" << n << "x" << k << " bf16 at " << at;
+      }
+    if (n > 8) {  // rows 3..n-2 of W alone: the same bits
+      const int64_t r0 = 3, nn = n - 5;
+      auto* dsub = upload(std::vector<uint16_t>(static_cast<size_t>(rows * nn)));
+      ASSERT_TRUE(kernels::gemv(dw + r0 * k, dx, dsub, false, rows, nn, k, stream_).ok());
+      const auto sub = download(dsub, static_cast<size_t>(rows * nn));
+      for (int64_t m = 0; m < rows; ++m)
+        for (int64_t j = 0; j < nn; ++j)
+          ASSERT_EQ(sub[static_cast<size_t>(m * nn + j)], got[static_cast<size_t>(m * n + r0 + j)]) << m << "," << j;
+    }
+    if (rows <= 3 && 2 * k * rows * 2 <= 96 * 1024) {  // SwiGLU prologue: a|b rows of 2k
+      auto ab = random_bf16(static_cast<size_t>(rows * 2 * k), 33, 2.0f);
+      auto* dab = upload(ab);
+      auto* dsw = upload(std::vector<uint16_t>(static_cast<size_t>(rows * k)));
+      auto *y1 = upload(std::vector<uint16_t>(static_cast<size_t>(rows * n))),
+           *y2 = upload(std::vector<uint16_t>(static_cast<size_t>(rows * n)));
+      for (int64_t m = 0; m < rows; ++m)
+        ASSERT_TRUE(kernels::swiglu(dab + m * 2 * k, dab + m * 2 * k + k, dsw + m * k, k, stream_).ok());
+      ASSERT_TRUE(kernels::gemv(dw, dsw, y1, false, rows, n, k, stream_).ok());
+      ASSERT_TRUE(kernels::gemv_swiglu(dw, dab, dab + k, 2 * k, y2, false, rows, n, k, stream_).ok());
+      EXPECT_EQ(download(y1, static_cast<size_t>(rows * n)), download(y2, static_cast<size_t>(rows * n)))
+          << rows << "x" << n << "x" << k;
+    }
+  }
+  // Refused, not launched: misaligned x, K not a multiple of 8, too many rows.
+  auto* dw = upload(random_bf16(64 * 64, 34));
+  auto* dx = upload(random_bf16(5 * 64, 35));
+  auto* dy = upload(std::vector<uint16_t>(5 * 64));
+  EXPECT_FALSE(kernels::gemv(dw, dx + 1, dy, false, 1, 64, 64, stream_).ok());
+  EXPECT_FALSE(kernels::gemv(dw, dx, dy, false, 1, 64, 60, stream_).ok());
+  EXPECT_FALSE(kernels::gemv(dw, dx, dy, false, 5, 64, 64, stream_).ok());
+  EXPECT_FALSE(kernels::gemv_supported(dw, dx + 1, 1, 64));
+}
+
+// rope_qk == cpu::rope on q; cpu::rope, a bf16 rounding, then * k_scale on k; and rope_qk_at
+// (position from device memory) gives the same bits as rope_qk.
+TEST_F(Kernels, RopeQkMatchesCpuTwins) {
+  for (auto [rows, heads, hd, pos0] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 2, 0}, {5, 3, 16, 7},
+                                       {17, 6, 64, 1000}, {1, 24, 128, 524287}, {3, 24, 128, 33}}) {
+    const size_t n = static_cast<size_t>(rows * heads * hd);
+    auto q = random_bf16(n, 41), k = random_bf16(n, 42);
+    auto f = cpu::rope_inv_freq(hd, 10000.0);
+    const float ks = 1.0f / std::sqrt(static_cast<float>(hd));
+    auto *dq = upload(q), *dk = upload(k), *dq2 = upload(q), *dk2 = upload(k);
+    auto* df = upload(f);
+    auto* dpos = upload(std::vector<int64_t>{pos0});
+    ASSERT_TRUE(kernels::rope_qk(dq, dk, rows, heads, hd, pos0, df, ks, stream_).ok());
+    ASSERT_TRUE(kernels::rope_qk_at(dq2, dk2, rows, heads, hd, dpos, df, ks, stream_).ok());
+    auto rq = widen(q), rk = widen(k);
+    cpu::rope(rq.data(), rows, heads, hd, pos0, f.data());
+    cpu::rope(rk.data(), rows, heads, hd, pos0, f.data());
+    for (auto& x : rk) x = bf16_to_f32(f32_to_bf16(x)) * ks;
+    const auto gq = download(dq, n), gk = download(dk, n);
+    expect_close(gq, rq, "rope_qk q");
+    expect_close(gk, rk, "rope_qk k");
+    EXPECT_EQ(gq, download(dq2, n));
+    EXPECT_EQ(gk, download(dk2, n));
+  }
+}
+
+// The fused decode step of gated retention vs its CPU twins (log γ, one recurrent step from a
+// random nonzero state, the output stage) and vs the three GPU kernels it replaces. Outputs: the
+// usual bf16 bound (the fused kernel rounds o to bf16 before the norm, as gated_retention stores
+// it; the twin keeps f32: 2^-9 relative). State: 1e-3 + 1e-3 |s| (f32, one FMA step).
+TEST_F(Kernels, RetentionDecodeMatchesCpuTwins) {
+  for (auto [H, hd] : {std::pair<int64_t, int64_t>{1, 16}, {3, 32}, {6, 64}, {24, 128}, {2, 128}}) {
+    const size_t n = static_cast<size_t>(H * hd);
+    auto q = random_bf16(n, 51), k = random_bf16(n, 52, 0.25f), v = random_bf16(n, 53), g = random_bf16(n, 54);
+    auto gt = random_bf16(static_cast<size_t>(H), 55, 4.0f);
+    std::vector<float> state(static_cast<size_t>(H * hd * hd));
+    std::mt19937 rng(56);
+    std::normal_distribution<float> d(0.0f, 0.5f);
+    for (auto& s : state) s = d(rng);
+    auto *dq = upload(q), *dk = upload(k), *dv = upload(v), *dg = upload(g), *dgt = upload(gt);
+    auto *dst = upload(state), *dst2 = upload(state);
+    auto *dout = upload(std::vector<uint16_t>(n)), *dout2 = upload(std::vector<uint16_t>(n));
+    auto* dlg = upload(std::vector<float>(static_cast<size_t>(H)));
+    ASSERT_TRUE(kernels::retention_decode(dq, dk, dv, dg, dgt, dst, dout, H, hd, 16.0f, 1e-5f, stream_).ok());
+    // The three kernels it replaces.
+    ASSERT_TRUE(kernels::retention_log_gamma(dgt, dlg, H, 16.0f, stream_).ok());
+    ASSERT_TRUE(kernels::gated_retention(dq, dk, dv, dlg, dst2, dout2, 1, H, hd, stream_).ok());
+    ASSERT_TRUE(kernels::retention_output(dout2, dg, 1, H, hd, 1e-5f, stream_).ok());
+    // CPU twins.
+    auto lg = widen(gt);
+    cpu::retention_log_gamma(lg.data(), H, 16.0f);
+    std::vector<float> ref(n), cs = state;
+    cpu::gated_retention(widen(q).data(), widen(k).data(), widen(v).data(), lg.data(), cs.data(), ref.data(), 1, H, hd,
+                         64);
+    cpu::retention_output(ref.data(), widen(g).data(), 1, H, hd, 1e-5f);
+    const auto got = download(dout, n);
+    expect_close(got, ref, "retention_decode");
+    expect_close(got, widen(download(dout2, n)), "retention_decode vs the three kernels");
+    const auto gs = download(dst, state.size()), gs2 = download(dst2, state.size());
+    for (size_t i = 0; i < gs.size(); ++i) {
+      ASSERT_NEAR(gs[i], cs[i], 1e-3f + 1e-3f * std::abs(cs[i])) << H << "x" << hd << " state " << i;
+      ASSERT_NEAR(gs[i], gs2[i], 1e-5f + 1e-5f * std::abs(gs2[i])) << H << "x" << hd << " state " << i;
+    }
+  }
+  EXPECT_FALSE(kernels::retention_decode(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 24, 16.0f,
+                                         1e-5f, stream_).ok());
+}
+
+// ---- fp8 e4m3 global KV (tome/kernels.h "fp8 global KV"; CPU twins backend/cpu/kv_fp8.h) ----
+// Inputs: random bf16 rows with per-row magnitudes from 1e-6 to 1e4 (and all-zero rows), so the
+// scales span many binades and some values land in e4m3's subnormal range.
+static std::vector<uint16_t> fp8_test_rows(int64_t rows, int64_t heads, int64_t hd, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  const float mags[] = {1.0f, 1e-6f, 3.0f, 1e4f, 0.02f, 0.0f, 250.0f};
+  std::vector<uint16_t> v(static_cast<size_t>(rows * heads * hd));
+  for (int64_t rh = 0; rh < rows * heads; ++rh) {
+    const float m = mags[static_cast<size_t>(rh % 7)];
+    for (int64_t i = 0; i < hd; ++i) v[static_cast<size_t>(rh * hd + i)] = f32_to_bf16(m * d(rng));
+  }
+  return v;
+}
+
+// Quantisation on the GPU equals the CPU twin bit for bit (codes and scales); dequantisation too;
+// every e4m3 code decodes and encodes back to itself; a dequantised row quantises back to the
+// same codes and scale (the exact export/import round trip); the error is inside the format's
+// bound (|x - x'| <= 2^-4 |x| in the normal range, <= s * 2^-10 below it).
+TEST_F(Kernels, KvFp8QuantiseMatchesCpuTwin) {
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7f) == 0x7f) continue;  // NaN
+    ASSERT_EQ(cpu::e4m3_encode(cpu::e4m3_decode(static_cast<uint8_t>(c))), c == 0x80 ? 0x80 : c) << c;
+  }
+  EXPECT_EQ(cpu::e4m3_encode(1e9f), 0x7e);  // saturating
+  EXPECT_EQ(cpu::e4m3_encode(-460.0f), 0xfe);
+  for (auto [rows, heads, hd] : {std::tuple<int64_t, int64_t, int64_t>{1, 8, 128}, {37, 3, 64}, {1000, 8, 128},
+                                 {5, 2, 16}, {9, 1, 80}}) {
+    const auto x = fp8_test_rows(rows, heads, hd, 91);
+    const size_t n = x.size(), ns = static_cast<size_t>(rows * heads);
+    auto* dx = upload(x);
+    auto* dq = upload(std::vector<uint8_t>(n));
+    auto* ds = upload(std::vector<float>(ns));
+    auto* df = upload(std::vector<float>(n));
+    ASSERT_TRUE(kernels::kv_quantize_fp8(dx, rows, heads, hd, dq, ds, stream_).ok());
+    ASSERT_TRUE(kernels::kv_dequantize_fp8(dq, ds, rows, heads, hd, df, stream_).ok());
+    const auto xf = widen(x);
+    std::vector<uint8_t> rq(n);
+    std::vector<float> rs(ns), rf(n);
+    cpu::kv_quantize_fp8(xf.data(), rows, heads, hd, rq.data(), rs.data());
+    cpu::kv_dequantize_fp8(rq.data(), rs.data(), rows, heads, hd, rf.data());
+    SCOPED_TRACE("rows " + std::to_string(rows) + " heads " + std::to_string(heads) + " hd " + std::to_string(hd));
+    const auto gq = download(dq, n);
+    const auto gs = download(ds, ns);
+    const auto gf = download(df, n);
+    ASSERT_EQ(gq, rq);
+    ASSERT_EQ(gs, rs);
+    ASSERT_EQ(gf, rf);
+    std::vector<uint8_t> q2(n);
+    std::vector<float> s2(ns);
+    cpu::kv_quantize_fp8(rf.data(), rows, heads, hd, q2.data(), s2.data());
+    EXPECT_EQ(q2, rq) << "re-quantising a dequantised row must give the same codes";
+    EXPECT_EQ(s2, rs) << "and the same scales";
+    for (size_t i = 0; i < n; ++i) {
+      const float s = rs[i / static_cast<size_t>(hd)];
+      const float err = std::abs(rf[i] - xf[i]);
+      ASSERT_LE(err, std::ldexp(std::abs(xf[i]), -4) + std::ldexp(s, -10) * 1.0001f) << i;
+    }
+  }
+}
+
+// The decode token's row: rope_store_kv_fp8 at a device position equals rope_store_kv (bf16)
+// followed by the CPU twin's quantisation (codes may differ by one step where the RoPE rounding
+// of the two kernels differs: dequantised values agree to 2^-3 relative + s 2^-9).
+TEST_F(Kernels, RopeStoreKvFp8EqualsRopeStoreKvThenQuantise) {
+  for (auto [heads, hd, pos] : {std::tuple<int64_t, int64_t, int64_t>{8, 128, 5}, {8, 128, 1000003}, {3, 64, 77}}) {
+    const int64_t cap = 3, row = pos % cap, kvd = heads * hd;
+    auto k = random_bf16(static_cast<size_t>(kvd), 95), v = random_bf16(static_cast<size_t>(kvd), 96);
+    std::vector<float> freq = cpu::rope_inv_freq(hd, 10000.0);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* dfreq = upload(freq);
+    auto* dpos = upload(std::vector<int64_t>{row});
+    auto* dpos_true = upload(std::vector<int64_t>{pos});
+    auto* gk = upload(std::vector<uint16_t>(static_cast<size_t>(cap * kvd)));
+    auto* gv = upload(std::vector<uint16_t>(static_cast<size_t>(cap * kvd)));
+    auto* qk = upload(std::vector<uint8_t>(static_cast<size_t>(cap * kvd)));
+    auto* qv = upload(std::vector<uint8_t>(static_cast<size_t>(cap * kvd)));
+    auto* sk = upload(std::vector<float>(static_cast<size_t>(cap * heads)));
+    auto* sv = upload(std::vector<float>(static_cast<size_t>(cap * heads)));
+    // The angle uses the true position; the row index is pos % cap: store into row 0 of a buffer
+    // offset so that row `pos` lands in it.
+    ASSERT_TRUE(kernels::rope_store_kv(dk, dv, gk + (row - pos) * kvd, gv + (row - pos) * kvd, heads, hd, dpos_true,
+                                       dfreq, stream_).ok());
+    ASSERT_TRUE(kernels::rope_store_kv_fp8(dk, dv, qk + (row - pos) * kvd, qv + (row - pos) * kvd,
+                                           sk + (row - pos) * heads, sv + (row - pos) * heads, heads, hd, dpos_true,
+                                           dfreq, stream_).ok());
+    (void)dpos;
+    const auto bk = widen(download(gk + row * kvd, static_cast<size_t>(kvd)));
+    const auto bv = widen(download(gv + row * kvd, static_cast<size_t>(kvd)));
+    for (int which = 0; which < 2; ++which) {
+      const auto& b = which ? bv : bk;
+      std::vector<uint8_t> rq(static_cast<size_t>(kvd));
+      std::vector<float> rs(static_cast<size_t>(heads)), rf(b.size()), gf(b.size());
+      cpu::kv_quantize_fp8(b.data(), 1, heads, hd, rq.data(), rs.data());
+      cpu::kv_dequantize_fp8(rq.data(), rs.data(), 1, heads, hd, rf.data());
+      const auto gq = download((which ? qv : qk) + row * kvd, static_cast<size_t>(kvd));
+      const auto gs = download((which ? sv : sk) + row * heads, static_cast<size_t>(heads));
+      cpu::kv_dequantize_fp8(gq.data(), gs.data(), 1, heads, hd, gf.data());
+      size_t same = 0;
+      for (size_t i = 0; i < rf.size(); ++i) {
+        same += gq[i] == rq[i];
+        ASSERT_LE(std::abs(gf[i] - rf[i]), 0.125f * std::abs(rf[i]) + rs[i / static_cast<size_t>(hd)] / 512)
+            << (which ? "V" : "K") << " element " << i << " pos " << pos;
+      }
+      EXPECT_GE(same, rf.size() * 99 / 100) << (which ? "V" : "K") << " codes equal to the twin's";
+      if (which) {
+        EXPECT_EQ(gq, rq) << "V has no RoPE: bit-identical";
+      }
+    }
+  }
+}
+
+// The attention kernels over an fp8 KV against the CPU twin on the dequantised values
+// (cpu::kv_dequantize_fp8, exact in f32; the kernels use the codes exactly and the scales in f32,
+// rounding only the scaled softmax weights to bf16 as the bf16 kernels do): the decode kernel
+// (rows*group <= 16, with and without forced splits, the fixed-grid graph forms) and the tile
+// kernel (many rows, ragged tails), head dims 16..128. Same bound as the bf16 kernels. The error
+// fp8 adds against the bf16 KV is printed (not bounded here: see the whole-model test).
+TEST_F(Kernels, AttentionFp8MatchesCpuTwinOnDequantisedValues) {
+  struct shape_t {
+    int64_t rows, off, hq, hkv, hd;
+    int splits;  // 0: attention_splits()
+  };
+  double worst_vs_bf16 = 0;
+  for (const shape_t& s : std::initializer_list<shape_t>{
+           {1, 199999, 24, 8, 128, 0}, {1, 70000, 12, 4, 64, 0}, {1, 0, 3, 1, 128, 0}, {1, 63, 4, 1, 64, 0},
+           {4, 5000, 16, 4, 128, 0}, {6, 1000, 9, 3, 128, 0}, {64, 32704, 24, 8, 128, 0}, {300, 1000, 12, 3, 128, 0},
+           {130, 50, 3, 1, 64, 0}, {200, 5, 8, 2, 128, 7}, {2, 4000, 6, 3, 128, 1}, {1, 5000, 8, 8, 32, 3},
+           {70, 20, 4, 2, 16, 0}}) {
+    const int64_t n = s.off + s.rows, kvd = s.hkv * s.hd;
+    auto q = random_bf16(static_cast<size_t>(s.rows * s.hq * s.hd), 161);
+    auto k = fp8_test_rows(n, s.hkv, s.hd, 162), v = random_bf16(static_cast<size_t>(n * kvd), 163, 2.0f);
+    for (size_t i = 0; i < k.size(); ++i)  // keys of moderate size (the magnitudes above would saturate softmax)
+      k[i] = f32_to_bf16(std::max(-8.0f, std::min(8.0f, bf16_to_f32(k[i]))));
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    auto* qk = upload(std::vector<uint8_t>(k.size()));
+    auto* qv = upload(std::vector<uint8_t>(v.size()));
+    auto* sk = upload(std::vector<float>(static_cast<size_t>(n * s.hkv)));
+    auto* sv = upload(std::vector<float>(static_cast<size_t>(n * s.hkv)));
+    ASSERT_TRUE(kernels::kv_quantize_fp8(dk, n, s.hkv, s.hd, qk, sk, stream_).ok());
+    ASSERT_TRUE(kernels::kv_quantize_fp8(dv, n, s.hkv, s.hd, qv, sv, stream_).ok());
+    const kernels::kv_fp8 kv{qk, qv, sk, sv};
+    auto* dout = upload(std::vector<uint16_t>(q.size()));
+    const int splits = s.splits ? s.splits : kernels::attention_splits(s.rows, s.off, s.hq, s.hkv, s.hd, 0);
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(
+        std::max<int64_t>(1, kernels::cross_attn_workspace_floats(s.rows, s.hq, s.hd, splits)))));
+    ASSERT_TRUE(kernels::attention_fp8(dq, kv, dout, s.rows, s.off, s.hq, s.hkv, s.hd, 0, splits, ws, stream_).ok());
+    // The twin on the dequantised (bf16-rounded) values.
+    const auto hk = download(qk, k.size()), hv = download(qv, v.size());
+    const auto hks = download(sk, static_cast<size_t>(n * s.hkv)), hvs = download(sv, static_cast<size_t>(n * s.hkv));
+    std::vector<float> kf(k.size()), vf(v.size());
+    cpu::kv_dequantize_fp8(hk.data(), hks.data(), n, s.hkv, s.hd, kf.data());
+    cpu::kv_dequantize_fp8(hv.data(), hvs.data(), n, s.hkv, s.hd, vf.data());
+    std::vector<float> ref(q.size()), ref16(q.size());
+    cpu::cross_attn(widen(q).data(), kf.data(), vf.data(), ref.data(), s.rows, s.off, s.hq, s.hkv, s.hd);
+    cpu::cross_attn(widen(q).data(), widen(k).data(), widen(v).data(), ref16.data(), s.rows, s.off, s.hq, s.hkv, s.hd);
+    SCOPED_TRACE("rows " + std::to_string(s.rows) + " off " + std::to_string(s.off) + " hq " + std::to_string(s.hq) +
+                 " hkv " + std::to_string(s.hkv) + " hd " + std::to_string(s.hd) + " splits " + std::to_string(splits));
+    const auto got = download(dout, q.size());
+    expect_close(got, ref, "attention_fp8");
+    for (size_t i = 0; i < ref.size(); ++i)
+      worst_vs_bf16 = std::max(worst_vs_bf16, static_cast<double>(std::abs(bf16_to_f32(got[i]) - ref16[i])));
+    if (s.rows * (s.hq / s.hkv) <= 16 && s.hd >= 16) {  // the fixed-grid (graph) forms over the same keys
+      const int ms = kernels::attn_decode_max_splits(s.hkv, s.hd);
+      auto* ws2 = upload(std::vector<float>(static_cast<size_t>(kernels::cross_attn_workspace_floats(s.rows, s.hq, s.hd, ms))));
+      auto* dn = upload(std::vector<int64_t>{n});
+      auto* dout2 = upload(std::vector<uint16_t>(q.size()));
+      ASSERT_TRUE(kernels::attn_decode_fixed_fp8(dq, kv, dout2, s.rows, dn, s.hq, s.hkv, s.hd, 0, ms, ws2, stream_).ok());
+      expect_close(download(dout2, q.size()), ref, "attn_decode_fixed_fp8");
+      if (s.rows == 1) {
+        auto* dpos = upload(std::vector<int64_t>{n - 1});
+        auto* dout3 = upload(std::vector<uint16_t>(q.size()));
+        ASSERT_TRUE(kernels::cross_attn_decode_fp8(dq, kv, dout3, dpos, s.hq, s.hkv, s.hd, ms, ws2, stream_).ok());
+        expect_close(download(dout3, q.size()), ref, "cross_attn_decode_fp8");
+      }
+    }
+  }
+  std::printf("[ fp8 attention ] max |fp8 - bf16 KV| over the outputs (|v| ~ 2): %.4f\n", worst_vs_bf16);
+  EXPECT_FALSE(kernels::attention_fp8(nullptr, kernels::kv_fp8{}, nullptr, 1, 0, 4, 2, 80, 0, 1, nullptr, stream_).ok());
+}
+
+TEST_F(Kernels, AttentionMassFp8MatchesCpuTwin) {
+  for (auto [n, hq, hkv, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 1, 16}, {300, 4, 2, 64},
+                                {70000, 8, 2, 64}, {5000, 24, 8, 128}}) {
+    auto q = random_bf16(static_cast<size_t>(hq * hd), 151);
+    auto k = random_bf16(static_cast<size_t>(n * hkv * hd), 152);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* qk = upload(std::vector<uint8_t>(k.size()));
+    auto* sk = upload(std::vector<float>(static_cast<size_t>(n * hkv)));
+    ASSERT_TRUE(kernels::kv_quantize_fp8(dk, n, hkv, hd, qk, sk, stream_).ok());
+    auto* dm = upload(std::vector<float>(static_cast<size_t>(n)));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(kernels::attention_mass_workspace_floats(n, hq))));
+    ASSERT_TRUE(kernels::attention_mass_fp8(dq, qk, sk, n, hq, hkv, hd, dm, ws, stream_).ok());
+    std::vector<float> kf(k.size());
+    const auto hk = download(qk, k.size());
+    const auto hs = download(sk, static_cast<size_t>(n * hkv));
+    cpu::kv_dequantize_fp8(hk.data(), hs.data(), n, hkv, hd, kf.data());
+    std::vector<float> ref(static_cast<size_t>(n));
+    cpu::attention_mass(widen(q).data(), kf.data(), n, hq, hkv, hd, ref.data());
+    const auto got = download(dm, static_cast<size_t>(n));
+    double total = 0;
+    for (size_t j = 0; j < ref.size(); ++j) {
+      ASSERT_LE(std::abs(got[j] - ref[j]), 1e-3f * ref[j] + 1e-7f) << "attention_mass_fp8 key " << j << " of " << n;
+      total += got[j];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-3) << n;
+  }
 }
 
 TEST_F(Kernels, AddAndConversionsMatch) {

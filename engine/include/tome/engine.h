@@ -28,9 +28,17 @@ const char* version_string();
 enum class backend_kind { automatic, cpu, cuda };
 const char* to_string(backend_kind kind);
 
+// The precision of the global KV: native (f32 on the CPU backend, bf16 on CUDA) or fp8 e4m3 with
+// one f32 scale per (token, KV head) for K and for V (CUDA, YOCO models: about half the bytes of
+// bf16 and of its decode traffic; the CPU backend refuses it). Snapshots and the session store
+// exchange dequantised f32 values; a session stays within one precision (kv_precision()).
+enum class kv_format { native, fp8 };
+const char* to_string(kv_format f);  // "native", "fp8"
+
 struct load_params {
   backend_kind backend = backend_kind::automatic;
   int n_threads = 0;  // CPU threads for BLAS and the rest; 0 = all cores
+  kv_format kv = kv_format::native;
 };
 
 // Bytes held by one model or session, for memory plans and `tome bench`.
@@ -199,6 +207,12 @@ class session {
   result<prefill_result> prefill(std::span<const int32_t> tokens, const prefill_params& p = {});
   // One decode step: appends `token` and returns the logits for the next position.
   result<std::span<const float>> decode(int32_t token);
+  // Appends tokens like prefill, but runs the cross-decoder at EVERY appended position and writes
+  // their logits to `out` ([tokens.size(), V] f32, row i predicts the token after tokens[i]):
+  // teacher-forced scoring (`tome score`). Prefill the part that needs no logits first (the early
+  // exit), and call this in pieces to bound `out` (V floats per token). Afterwards logits() is the
+  // last row. On a refused call (context, vocabulary, memory) nothing is appended.
+  status logits_for(std::span<const int32_t> tokens, std::vector<float>& out);
   // Logits after the last token (computed on demand if the last prefill skipped them).
   result<std::span<const float>> logits();
   // Where the model looks to predict the next token: the attention of the last cross-decoder
@@ -231,6 +245,7 @@ class session {
 
  private:
   session() = default;
+  status check_append(std::span<const int32_t> tokens, int64_t chunk_tokens);
   std::shared_ptr<const model> model_;
   std::unique_ptr<session_state> state_;
 };

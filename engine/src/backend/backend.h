@@ -98,6 +98,9 @@ class backend {
   // The YOCO backends (CPU, CUDA) implement all of them; the defaults below export through
   // export_state (O(n_tokens) per call) and refuse the ranged import.
   virtual kv_wire native_kv_wire() const { return kv_wire::f32; }
+  // The precision the global KV is kept in ("f32", "bf16", "fp8-e4m3"): sessions of different
+  // precisions are not exchanged through the session store (tome::kv_precision).
+  virtual std::string kv_precision() const { return native_kv_wire() == kv_wire::bf16 ? "bf16" : "f32"; }
   // Starts an import: like import_state without the global KV. Reserves self.n_tokens rows, sets
   // the self-decoder state, the last hidden row and the token count (self as from export_self;
   // global_k/v empty). The KV rows are undefined until import_kv_rows fills them all.
@@ -132,9 +135,11 @@ result<std::unique_ptr<backend>> make_cpu_transformer_backend(const model_config
 // The CUDA backend (engine/src/backend/cuda/cuda_backend.cpp): needs a CUDA device and cuBLAS,
 // which is loaded at run time; `why` says what is missing.
 bool cuda_backend_available(std::string* why);
+// kv: the global KV's precision (kv_format::fp8: YOCO configs with head_dim 16/32/64/128 only).
 result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config,
                                                    const safetensors_index& weights,
-                                                   const std::string& source);
+                                                   const std::string& source,
+                                                   kv_format kv = kv_format::native);
 // The Transformer baseline on the GPU (engine/src/backend/cuda/transformer.cpp); make_cuda_backend
 // hands configs of kind transformer to it.
 result<std::unique_ptr<backend>> make_cuda_transformer_backend(const model_config& config,

@@ -15,8 +15,8 @@ namespace tome {
 
 std::string kv_precision(const model& m) {
   // Every backend exchanges f32 host state; the CPU backend keeps the global KV in f32, the CUDA
-  // backend in bf16 (cuda/cuda_backend.cpp). A new backend must be named here.
-  return m.backend_in_use() == backend_kind::cuda ? "bf16" : "f32";
+  // backend in bf16 or fp8 e4m3 (cuda/cuda_backend.cpp; backend::kv_precision).
+  return m.be().kv_precision();
 }
 
 int64_t self_rows_for(const model_config& c, int64_t n_tokens) {

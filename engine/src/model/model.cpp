@@ -85,7 +85,7 @@ status model::init_backend(const safetensors_index& index, const std::string& so
 #ifdef TOME_HAVE_CUDA
   if (want == backend_kind::automatic) want = cuda_backend_available(nullptr) ? backend_kind::cuda : backend_kind::cpu;
   if (want == backend_kind::cuda) {
-    auto be = make_cuda_backend(config_, index, source);
+    auto be = make_cuda_backend(config_, index, source, params.kv);
     if (!be) return be.error_status();
     backend_ = std::move(*be);
     return {};
@@ -94,11 +94,16 @@ status model::init_backend(const safetensors_index& index, const std::string& so
   if (want == backend_kind::cuda)
     return error("this build of Tome has no CUDA backend (built without nvcc); use --backend cpu");
 #endif
+  if (params.kv == kv_format::fp8)
+    return error("the fp8 global KV needs the CUDA backend (the CPU backend keeps its KV in f32); "
+                 "use --kv bf16 on the CPU");
   auto be = make_cpu_backend(config_, index, source, params.n_threads);
   if (!be) return be.error_status();
   backend_ = std::move(*be);
   return {};
 }
+
+const char* to_string(kv_format f) { return f == kv_format::fp8 ? "fp8" : "native"; }
 
 result<std::shared_ptr<model>> model::create_random(const model_config& config, uint64_t seed,
                                                     const load_params& params) {

@@ -165,4 +165,87 @@ status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int6
                       int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
                       stream_t stream);
 
+// ---- fp8 global KV (kernels/kv_fp8/kv_fp8.cu, the fp8 paths of attention.cu, attention_mass.cu) ----
+// The global KV may be kept in fp8 e4m3 (the "fn" variant: max 448, no infinities) with one f32
+// scale per (token, KV head) for K and for V: values u8 [n, Hkv*hd], scales f32 [n, Hkv]. A head's
+// row x (bf16) is stored as q = e4m3(x / s), s = kv_fp8_scale(max |x|) (round to nearest even,
+// saturating; s = 0 for an all-zero row); its dequantised value is e4m3_value(q) * s (exact in f32:
+// s has at most 16 significant bits), so quantising a dequantised row again gives the same q and s.
+// The attention kernels convert each K/V tile's codes to bf16 in shared memory as it is loaded (exact:
+// bf16 holds every e4m3 value) and apply the scales in f32, K's to the scores and V's to the
+// softmax weights (which are rounded to bf16 for the PV product, as in the bf16 kernels). CPU twins: engine/src/backend/cpu/kv_fp8.h (cpu::kv_quantize_fp8, cpu::kv_dequantize_fp8).
+#define TOME_KERNELS_HAVE_KV_FP8 1
+struct kv_fp8 {
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  const float* k_scale = nullptr;
+  const float* v_scale = nullptr;
+};
+// x bf16 [rows, heads*hd] -> q u8 [rows, heads*hd], scale f32 [rows, heads] (the prefill's KV write,
+// after the GEMM and RoPE; q and scale point at the first row's slot).
+status kv_quantize_fp8(const uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, uint8_t* q,
+                       float* scale, stream_t stream);
+// The fp8 variant of rope_store_kv: one decode token's row p = *pos (device): K = RoPE(k) at position
+// p (rounded to bf16 exactly as rope_store_kv does), V = v, both quantised into the fp8 KV.
+status rope_store_kv_fp8(const uint16_t* k, const uint16_t* v, uint8_t* global_k, uint8_t* global_v,
+                         float* k_scale, float* v_scale, int64_t kv_heads, int64_t head_dim,
+                         const int64_t* pos, const float* inv_freq, stream_t stream);
+// f32 [rows, heads*hd] = e4m3_value(q) * scale (export, tests).
+status kv_dequantize_fp8(const uint8_t* q, const float* scale, int64_t rows, int64_t heads,
+                         int64_t head_dim, float* out, stream_t stream);
+// attention / cross_attn / attn_decode_fixed / cross_attn_decode over an fp8 KV: the same ops with
+// K and V dequantised (to bf16) as their tiles are loaded. Head dims 16, 32, 64, 128 only (no
+// generic-kernel fallback); same splits and workspace as the bf16 forms.
+status attention_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows, int64_t first_key_offset,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window, int splits,
+                     float* workspace, stream_t stream);
+status cross_attn_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows, int64_t pos0,
+                      int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace,
+                      stream_t stream);
+status attn_decode_fixed_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t rows,
+                             const int64_t* n_keys_dev, int64_t n_heads, int64_t n_kv_heads,
+                             int64_t head_dim, int64_t window, int max_splits, float* workspace,
+                             stream_t stream);
+status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const int64_t* pos,
+                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits,
+                             float* workspace, stream_t stream);
+// attention_mass over fp8 keys (k u8 [n, Hkv*hd], k_scale f32 [n, Hkv]), keys dequantised in f32.
+status attention_mass_fp8(const uint16_t* q, const uint8_t* k, const float* k_scale, int64_t n_keys,
+                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float* mass,
+                          float* workspace, stream_t stream);
+
+// ---- Decode-step kernels (batch 1): bandwidth-bound GEMV and fused per-layer ops ----
+// y[m, :] = x[m, :] · Wᵀ for m < rows (1..kGemvMaxRows): W bf16 [n, k] row-major (a Linear's
+// weight), x bf16 [rows, k], y bf16 or f32 (y_f32) [rows, n]; f32 accumulation (CPU twin
+// cpu::linear). One warp per weight row streaming W once at HBM speed; deterministic, and a row's
+// result does not depend on n or on the rows around it (a concatenated q|k|v weight gives the bits
+// of separate products). Needs k % 8 == 0, rows * k * 2 <= 48 KiB and 16-byte aligned W and x
+// (gemv_supported says; callers fall back to cuBLAS otherwise).
+#define TOME_KERNELS_HAVE_GEMV 1
+constexpr int kGemvMaxRows = 4;
+bool gemv_supported(const void* w, const void* x, int64_t rows, int64_t k);
+status gemv(const uint16_t* w, const uint16_t* x, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
+            stream_t stream);
+// The same with x = swiglu(a, b) computed on the fly (a, b rows at stride ab_stride, b 16-byte
+// aligned): == swiglu() into a buffer, then gemv(), bit for bit. The FFN's down projection.
+status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int64_t ab_stride, void* y,
+                   bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
+
+// RoPE on q and k (both [rows, heads, head_dim], rows at positions pos0..) in one launch, then
+// k *= k_scale: == rope(q), rope(k), scale(k, k_scale) with the same bf16 roundings. rope_qk_at
+// reads pos0 from device memory (decode graphs).
+status rope_qk(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+               const float* inv_freq, float k_scale, stream_t stream);
+status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,
+                  const float* inv_freq, float k_scale, stream_t stream);
+
+// One token of gated retention fused with its gate and output stage: == retention_log_gamma(gt)
+// + gated_retention (1 row) + retention_output, up to the f32 summation order of q·S. q, k
+// (scaled, post-RoPE), v, g bf16 [H, hd]; gate_logits bf16 [H]; state f32 [H, hd, hd] updated in
+// place (16-byte aligned); o bf16 [H, hd]. head_dim 16, 32, 64 or 128 (retention_decode_supported).
+bool retention_decode_supported(int64_t head_dim);
+status retention_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
+                        const uint16_t* gate_logits, float* state, uint16_t* o, int64_t heads, int64_t head_dim,
+                        float temperature, float eps, stream_t stream);
+
 }  // namespace tome::kernels

@@ -14,12 +14,14 @@
 #include <cstdlib>
 #include <condition_variable>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/kv_fp8.h"
 #include "backend/cuda/cublas_loader.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/weight_layout.h"
@@ -39,16 +41,24 @@ using cuda::g_device_peak;
 using cuda::gib;
 using cuda::u16;
 
+// Loaded one tensor per member (weight_layout.h), then the weights a step reads together are
+// stored together (concat_weights): qkv = wq|wk|wv(|wg|wgt) [3D or 4D + H, D] and w13 = w1|w3
+// [2F, D]; the parts are freed. A decode step reads each with one GEMV; prefill GEMMs take the
+// sub-blocks (self_parts).
 struct self_w {
   dbuf mixer_norm, ffn_norm, w1, w3, w2, wq, wk, wv, wo, wg, wgt;
+  dbuf qkv, w13;
 };
 struct cross_w {
   dbuf mixer_norm, ffn_norm, wq, wo, w1, w3, w2;
+  dbuf w13;
 };
 
 struct cuda_state final : backend_state {
   int64_t n = 0, capacity = 0, kv_dim = 0, dim = 0;
-  dbuf k, v;                    // global KV bf16 [capacity, kv_dim]
+  dbuf k, v;                    // global KV bf16 [capacity, kv_dim] (fp8: e4m3 bytes [capacity, kv_dim])
+  bool fp8 = false;             // the fp8 KV (cuda_backend::fp8_): k, v e4m3 with scales ks, vs
+  dbuf ks, vs;                  // fp8: f32 [capacity, Hkv], one per (token, KV head)
   std::vector<dbuf> ret;        // gated retention f32 [H, hd, hd] per layer
   std::vector<dbuf> ring_k, ring_v;  // SWA bf16 [W-1, D] per layer, oldest first
   int64_t ring_rows = 0;
@@ -65,7 +75,7 @@ struct cuda_state final : backend_state {
   int64_t n_tokens() const override { return n; }
   memory_breakdown memory() const override {
     memory_breakdown m;
-    m.global_kv = static_cast<int64_t>(k.bytes() + v.bytes());
+    m.global_kv = static_cast<int64_t>(k.bytes() + v.bytes() + ks.bytes() + vs.bytes());
     m.self_state = self_bytes;
     return m;
   }
@@ -73,7 +83,8 @@ struct cuda_state final : backend_state {
 
 class cuda_backend final : public backend {
  public:
-  cuda_backend(const model_config& c, const cuda::cublas_api* api) : c_(c), api_(api) {}
+  cuda_backend(const model_config& c, const cuda::cublas_api* api, bool fp8_kv)
+      : c_(c), api_(api), fp8_(fp8_kv) {}
   ~cuda_backend() override {
     free_staging();
     if (host_io_) cudaFreeHost(host_io_);
@@ -117,14 +128,52 @@ class cuda_backend final : public backend {
     };
     TOME_TRY(upload_f32(cpu::rope_inv_freq(c_.self_head_dim(), c_.rope_theta), self_freq_));
     TOME_TRY(upload_f32(cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta), freq_));
+    TOME_TRY(concat_weights());
+    const char* e = std::getenv("TOME_GEMV");  // TOME_GEMV=0: cuBLAS for every product (A/B runs)
+    use_gemv_ = !(e && e[0] == '0');
     return {};
   }
 
+  // One buffer from several (in order), the parts freed: one extra part's size at a time.
+  static status concat(std::initializer_list<dbuf*> parts, dbuf& out) {
+    size_t total = 0;
+    for (dbuf* p : parts) total += p->bytes();
+    TOME_TRY(out.ensure(total));
+    size_t at = 0;
+    for (dbuf* p : parts) {
+      CUDA_TRY(cudaMemcpy(out.as<char>() + at, p->as(), p->bytes(), cudaMemcpyDeviceToDevice));
+      at += p->bytes();
+      p->reset();
+    }
+    return {};
+  }
+  status concat_weights() {
+    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
+    for (self_w& w : self_) {
+      if (gret) TOME_TRY(concat({&w.wq, &w.wk, &w.wv, &w.wg, &w.wgt}, w.qkv));
+      else TOME_TRY(concat({&w.wq, &w.wk, &w.wv}, w.qkv));
+      TOME_TRY(concat({&w.w1, &w.w3}, w.w13));
+    }
+    for (cross_w& w : cross_) TOME_TRY(concat({&w.w1, &w.w3}, w.w13));
+    return {};
+  }
+  // Sub-blocks of a self layer's qkv: wq, wk, wv [D, D], then wg [D, D] and wgt [H, D].
+  struct self_parts {
+    const u16 *wq, *wk, *wv, *wg, *wgt;
+  };
+  self_parts parts(const self_w& w) const {
+    const int64_t DD = c_.dim * c_.dim;
+    const u16* b = w.qkv.as();
+    return {b, b + DD, b + 2 * DD, b + 3 * DD, b + 4 * DD};
+  }
+
   backend_kind kind() const override { return backend_kind::cuda; }
-  std::string description() const override { return "CUDA (" + name_ + ", bf16)"; }
+  std::string description() const override { return "CUDA (" + name_ + (fp8_ ? ", bf16, fp8 e4m3 KV)" : ", bf16)"); }
   int64_t weight_bytes() const override { return weight_bytes_; }
 
-  int64_t kv_bytes_per_token() const override { return 2 * c_.kv_dim() * 2; }  // bf16
+  int64_t kv_bytes_per_token() const override {  // bf16, or fp8 e4m3 + an f32 scale per KV head
+    return fp8_ ? 2 * (c_.kv_dim() + c_.n_kv_heads * 4) : 2 * c_.kv_dim() * 2;
+  }
   int64_t self_state_bytes() const override {
     if (c_.self_kind == self_decoder_kind::gated_retention) {
       const int64_t hd = c_.self_head_dim();
@@ -161,6 +210,7 @@ class cuda_backend final : public backend {
     auto st = std::make_unique<cuda_state>();
     st->kv_dim = c_.kv_dim();
     st->dim = c_.dim;
+    st->fp8 = fp8_;
     const size_t L = static_cast<size_t>(c_.n_self_layers);
     // new_state cannot return an error: a failed allocation is kept and refused by every call.
     auto keep = [&](status s) {
@@ -194,23 +244,34 @@ class cuda_backend final : public backend {
     if (n_tokens <= st.capacity) return {};
     // Room for an answer after a prefill: growing later copies the KV (twice its size for a moment).
     n_tokens += std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
-    const size_t row = static_cast<size_t>(st.kv_dim) * 2;
-    const size_t need = 2 * static_cast<size_t>(n_tokens) * row;
+    const size_t row = static_cast<size_t>(st.kv_dim) * (st.fp8 ? 1 : 2);
+    const size_t srow = st.fp8 ? static_cast<size_t>(c_.n_kv_heads) * 4 : 0;  // fp8 scales
+    const size_t need = 2 * static_cast<size_t>(n_tokens) * (row + srow);
     size_t free_b = 0, total_b = 0;
     CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
-    if (need > free_b + st.k.bytes() + st.v.bytes())
+    if (need > free_b + st.k.bytes() + st.v.bytes() + st.ks.bytes() + st.vs.bytes())
       return error("the global KV for " + std::to_string(n_tokens) + " tokens needs " +
                    gib(static_cast<int64_t>(need)) + ", " + gib(static_cast<int64_t>(free_b)) + " GPU memory free");
-    dbuf k2, v2;
-    TOME_TRY(k2.ensure(need / 2));
-    TOME_TRY(v2.ensure(need / 2));
+    dbuf k2, v2, ks2, vs2;
+    TOME_TRY(k2.ensure(static_cast<size_t>(n_tokens) * row));
+    TOME_TRY(v2.ensure(static_cast<size_t>(n_tokens) * row));
+    if (st.fp8) {
+      TOME_TRY(ks2.ensure(static_cast<size_t>(n_tokens) * srow));
+      TOME_TRY(vs2.ensure(static_cast<size_t>(n_tokens) * srow));
+    }
     if (st.n > 0) {
       CUDA_TRY(cudaMemcpyAsync(k2.as(), st.k.as(), static_cast<size_t>(st.n) * row, cudaMemcpyDeviceToDevice, stream_));
       CUDA_TRY(cudaMemcpyAsync(v2.as(), st.v.as(), static_cast<size_t>(st.n) * row, cudaMemcpyDeviceToDevice, stream_));
+      if (st.fp8) {
+        CUDA_TRY(cudaMemcpyAsync(ks2.as(), st.ks.as(), static_cast<size_t>(st.n) * srow, cudaMemcpyDeviceToDevice, stream_));
+        CUDA_TRY(cudaMemcpyAsync(vs2.as(), st.vs.as(), static_cast<size_t>(st.n) * srow, cudaMemcpyDeviceToDevice, stream_));
+      }
       CUDA_TRY(cudaStreamSynchronize(stream_));
     }
     st.k = std::move(k2);
     st.v = std::move(v2);
+    st.ks = std::move(ks2);
+    st.vs = std::move(vs2);
     st.capacity = n_tokens;
     return {};
   }
@@ -268,6 +329,11 @@ class cuda_backend final : public backend {
     std::lock_guard lk(m_);
     const auto& st = static_cast<const cuda_state&>(base);
     const size_t kv = static_cast<size_t>(st.n * st.kv_dim);
+    if (st.fp8) {
+      out.global_k.resize(kv);
+      out.global_v.resize(kv);
+      return download_fp8(st, 0, st.n, out.global_k.data(), out.global_v.data());
+    }
     TOME_TRY(download_f32(st.k.as(), kv, out.global_k));
     TOME_TRY(download_f32(st.v.as(), kv, out.global_v));
     return {};
@@ -310,8 +376,14 @@ class cuda_backend final : public backend {
     TOME_TRY(reserve(st, in.n_tokens));
     std::lock_guard lk(m_);
     TOME_TRY(import_self(st, in));
-    TOME_TRY(upload_bf16(in.global_k.data(), kv, st.k.as()));
-    TOME_TRY(upload_bf16(in.global_v.data(), kv, st.v.as()));
+    if (st.fp8) {
+      fp8_rows q;
+      quantise_fp8(in.global_k.data(), in.global_v.data(), in.n_tokens, q);
+      TOME_TRY(upload_fp8(st, 0, q));
+    } else {
+      TOME_TRY(upload_bf16(in.global_k.data(), kv, st.k.as()));
+      TOME_TRY(upload_bf16(in.global_v.data(), kv, st.v.as()));
+    }
     st.n = in.n_tokens;
     return {};
   }
@@ -328,7 +400,9 @@ class cuda_backend final : public backend {
     return {};
   }
 
-  kv_wire native_kv_wire() const override { return kv_wire::bf16; }
+  // fp8: rows cross as f32, the exact dequantised values (they quantise back to the same codes).
+  kv_wire native_kv_wire() const override { return fp8_ ? kv_wire::f32 : kv_wire::bf16; }
+  std::string kv_precision() const override { return fp8_ ? "fp8-e4m3" : "bf16"; }
 
   status begin_kv_import(backend_state& base, const host_state& self) const override {
     auto& st = static_cast<cuda_state&>(base);
@@ -348,6 +422,25 @@ class cuda_backend final : public backend {
     auto& st = static_cast<cuda_state&>(base);
     TOME_TRY(st.alloc_status);
     if (row0 < 0 || n < 0 || row0 + n > st.n) return error("import_kv_rows: rows outside the session");
+    if (st.fp8) {  // quantised on the calling thread, uploaded under the stream's lock
+      const size_t elems = static_cast<size_t>(n * st.kv_dim);
+      std::vector<float> fk, fv;
+      const float *kf = static_cast<const float*>(k), *vf = static_cast<const float*>(v);
+      if (w == kv_wire::bf16) {
+        fk.resize(elems);
+        fv.resize(elems);
+        for (size_t j = 0; j < elems; ++j) {
+          fk[j] = bf16_to_f32(static_cast<const u16*>(k)[j]);
+          fv[j] = bf16_to_f32(static_cast<const u16*>(v)[j]);
+        }
+        kf = fk.data();
+        vf = fv.data();
+      }
+      fp8_rows q;
+      quantise_fp8(kf, vf, n, q);
+      std::lock_guard lk(m_);
+      return upload_fp8(st, row0, q);
+    }
     const size_t kvd = static_cast<size_t>(st.kv_dim), row_bytes = kvd * 2;
     const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kStagingBytes / (2 * row_bytes)));
     const size_t in_row = kvd * kv_wire_bytes(w);
@@ -393,6 +486,26 @@ class cuda_backend final : public backend {
     TOME_TRY(st.alloc_status);
     if (row0 < 0 || n < 0 || row0 + n > st.n) return error("export_kv_rows: rows outside the session");
     const size_t at = static_cast<size_t>(row0 * st.kv_dim), elems = static_cast<size_t>(n * st.kv_dim);
+    if (st.fp8) {  // dequantised (exact in f32; bf16 rounds to nearest even)
+      std::vector<float> fk, fv;
+      float *kf = static_cast<float*>(k), *vf = static_cast<float*>(v);
+      if (w == kv_wire::bf16) {
+        fk.resize(elems);
+        fv.resize(elems);
+        kf = fk.data();
+        vf = fv.data();
+      }
+      {
+        std::lock_guard lk(m_);
+        TOME_TRY(download_fp8(st, row0, n, kf, vf));
+      }
+      if (w == kv_wire::bf16)
+        for (size_t j = 0; j < elems; ++j) {
+          static_cast<u16*>(k)[j] = f32_to_bf16(fk[j]);
+          static_cast<u16*>(v)[j] = f32_to_bf16(fv[j]);
+        }
+      return {};
+    }
     std::vector<float> f;
     for (int i = 0; i < 2; ++i) {
       const u16* src = (i ? st.v.as() : st.k.as()) + at;
@@ -501,6 +614,57 @@ class cuda_backend final : public backend {
     return {};
   }
 
+  // fp8 KV rows in host form: codes [n, kv_dim] and scales [n, Hkv] for K and V.
+  struct fp8_rows {
+    int64_t n = 0;
+    std::vector<uint8_t> k, v;
+    std::vector<float> ks, vs;
+  };
+  void quantise_fp8(const float* k, const float* v, int64_t n, fp8_rows& q) const {
+    const int64_t H = c_.n_kv_heads, hd = c_.head_dim();
+    const size_t e = static_cast<size_t>(n * H * hd), hs = static_cast<size_t>(n * H);
+    q.n = n;
+    q.k.resize(e);
+    q.v.resize(e);
+    q.ks.resize(hs);
+    q.vs.resize(hs);
+    cpu::kv_quantize_fp8(k, n, H, hd, q.k.data(), q.ks.data());
+    cpu::kv_quantize_fp8(v, n, H, hd, q.v.data(), q.vs.data());
+  }
+  // Rows [row0, row0 + q.n) of st's fp8 KV from q; m_ held.
+  status upload_fp8(cuda_state& st, int64_t row0, const fp8_rows& q) const {
+    const size_t kvd = static_cast<size_t>(st.kv_dim), H = static_cast<size_t>(c_.n_kv_heads);
+    const size_t r0 = static_cast<size_t>(row0), e = q.k.size(), hs = q.ks.size();
+    if (!e) return {};
+    CUDA_TRY(cudaMemcpyAsync(st.k.as<uint8_t>() + r0 * kvd, q.k.data(), e, cudaMemcpyHostToDevice, stream_));
+    CUDA_TRY(cudaMemcpyAsync(st.v.as<uint8_t>() + r0 * kvd, q.v.data(), e, cudaMemcpyHostToDevice, stream_));
+    CUDA_TRY(cudaMemcpyAsync(st.ks.as<float>() + r0 * H, q.ks.data(), hs * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_TRY(cudaMemcpyAsync(st.vs.as<float>() + r0 * H, q.vs.data(), hs * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_TRY(cudaStreamSynchronize(stream_));
+    return {};
+  }
+  // Rows [row0, row0 + n) of st's fp8 KV dequantised to f32 into k, v ([n, kv_dim] each); m_ held.
+  status download_fp8(const cuda_state& st, int64_t row0, int64_t n, float* k, float* v) const {
+    const int64_t H = c_.n_kv_heads, hd = c_.head_dim();
+    const size_t e = static_cast<size_t>(n * H * hd), hs = static_cast<size_t>(n * H);
+    const size_t r0 = static_cast<size_t>(row0);
+    if (!e) return {};
+    std::vector<uint8_t> q(e);
+    std::vector<float> s(hs);
+    for (int i = 0; i < 2; ++i) {
+      CUDA_TRY(cudaMemcpyAsync(q.data(), (i ? st.v : st.k).as<uint8_t>() + r0 * static_cast<size_t>(st.kv_dim), e,
+                               cudaMemcpyDeviceToHost, stream_));
+      CUDA_TRY(cudaMemcpyAsync(s.data(), (i ? st.vs : st.ks).as<float>() + r0 * static_cast<size_t>(H), hs * 4,
+                               cudaMemcpyDeviceToHost, stream_));
+      CUDA_TRY(cudaStreamSynchronize(stream_));
+      cpu::kv_dequantize_fp8(q.data(), s.data(), n, H, hd, i ? v : k);
+    }
+    return {};
+  }
+  kernels::kv_fp8 fp8_view(const cuda_state& st) const {
+    return kernels::kv_fp8{st.k.as<uint8_t>(), st.v.as<uint8_t>(), st.ks.as<float>(), st.vs.as<float>()};
+  }
+
   status download_f32(const u16* src, size_t n, std::vector<float>& out) const {
     std::vector<u16> h(n);
     if (n) CUDA_TRY(cudaMemcpyAsync(h.data(), src, n * 2, cudaMemcpyDeviceToHost, stream_));
@@ -517,12 +681,22 @@ class cuda_backend final : public backend {
   }
 
   // y[rows, out] = x[rows, in] · Wᵀ (bf16 in, f32 accumulate; y bf16, or f32 when y_f32).
+  // Up to kGemvMaxRows rows (decode steps) take Tome's GEMV, which streams W at HBM speed and
+  // gives the same bits for a row of W whichever block of rows it is computed in; more rows cuBLAS.
   status gemm(const u16* x, int64_t rows, const dbuf& w, int64_t out, int64_t in, void* y,
               bool y_f32 = false) const {
+    return gemm(x, rows, w.as(), out, in, y, y_f32);
+  }
+  status gemm(const u16* x, int64_t rows, const u16* w, int64_t out, int64_t in, void* y,
+              bool y_f32 = false) const {
+    if (use_gemv_ && kernels::gemv_supported(w, x, rows, in)) {
+      KTRY(kernels::gemv(w, x, y, y_f32, rows, out, in, stream_));
+      return {};
+    }
     const float alpha = 1.0f, beta = 0.0f;
     const cublasStatus_t s = api_->gemm_ex(
         handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(rows), static_cast<int>(in),
-        &alpha, w.as(), CUDA_R_16BF, static_cast<int>(in), x, CUDA_R_16BF, static_cast<int>(in), &beta, y,
+        &alpha, w, CUDA_R_16BF, static_cast<int>(in), x, CUDA_R_16BF, static_cast<int>(in), &beta, y,
         y_f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS) return error("cuBLAS GemmEx failed (status " + std::to_string(static_cast<int>(s)) + ")");
     return {};
@@ -531,15 +705,23 @@ class cuda_backend final : public backend {
   // The mixer's residual (w.tmp) and the FFN sublayer, each residual add fused with the norm after
   // it: x += tmp; xn = norm_w(x); tmp = FFN(xn); x += tmp; xn = next_norm(x) (the next layer's
   // mixer norm, or the norm that follows the stack).
-  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dbuf& w1, const dbuf& w3, const dbuf& w2,
+  // w13 = w1|w3 [2F, D]. Decode rows: one GEMV for both into w.a [T, 2F], the SwiGLU computed
+  // inside the down projection's GEMV (== swiglu then GEMV, same bits); else cuBLAS on the halves.
+  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dbuf& w13, const dbuf& w2,
              const dbuf& next_norm) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), norm_w.as(), w.xn.as(), T, D, eps, stream_));
-    TOME_TRY(gemm(w.xn.as(), T, w1, F, D, w.a.as()));
-    TOME_TRY(gemm(w.xn.as(), T, w3, F, D, w.b.as()));
-    KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
-    TOME_TRY(gemm(w.a.as(), T, w2, D, F, w.tmp.as()));
+    if (use_gemv_ && kernels::gemv_supported(w13.as(), w.xn.as(), T, D) && kernels::gemv_supported(w2.as(), w.a.as(), T, F) &&
+        F % 8 == 0) {
+      KTRY(kernels::gemv(w13.as(), w.xn.as(), w.a.as(), false, T, 2 * F, D, stream_));
+      KTRY(kernels::gemv_swiglu(w2.as(), w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), false, T, D, F, stream_));
+    } else {
+      TOME_TRY(gemm(w.xn.as(), T, w13.as(), F, D, w.a.as()));
+      TOME_TRY(gemm(w.xn.as(), T, w13.as() + F * D, F, D, w.b.as()));
+      KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
+      TOME_TRY(gemm(w.a.as(), T, w2, D, F, w.tmp.as()));
+    }
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};
   }
@@ -547,7 +729,7 @@ class cuda_backend final : public backend {
   status ensure_workspace(int64_t T) const {
     const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim), t = static_cast<size_t>(T);
     for (dbuf* b : {&ws_.x, &ws_.xn, &ws_.q, &ws_.k, &ws_.v, &ws_.o, &ws_.g, &ws_.tmp}) TOME_TRY(b->ensure(t * D * 2));
-    TOME_TRY(ws_.a.ensure(t * F * 2));
+    TOME_TRY(ws_.a.ensure(t * F * 2 * (T <= kernels::kGemvMaxRows ? 2 : 1)));  // [T, 2F] for the GEMV FFN
     TOME_TRY(ws_.b.ensure(t * F * 2));
     TOME_TRY(ws_.tokens.ensure(t * 4));
     TOME_TRY(ws_.lg.ensure(t * static_cast<size_t>(c_.n_self_heads) * 4));
@@ -593,15 +775,21 @@ class cuda_backend final : public backend {
     for (size_t l = 0; l < L; ++l) {  // ws_.xn = the layer's mixer norm of x on entry
       if (cancel && cancel->load(std::memory_order_relaxed)) return {};
       const self_w& w = self_[l];
-      TOME_TRY(gemm(ws_.xn.as(), T, w.wq, D, D, ws_.q.as()));
-      TOME_TRY(gemm(ws_.xn.as(), T, w.wk, D, D, ws_.k.as()));
-      TOME_TRY(gemm(ws_.xn.as(), T, w.wv, D, D, ws_.v.as()));
-      KTRY(kernels::rope(ws_.q.as(), T, H, hd, pos0, self_freq_.as<float>(), stream_));
-      KTRY(kernels::rope(ws_.k.as(), T, H, hd, pos0, self_freq_.as<float>(), stream_));
+      const self_parts p = parts(w);
+      TOME_TRY(gemm(ws_.xn.as(), T, p.wq, D, D, ws_.q.as()));
+      TOME_TRY(gemm(ws_.xn.as(), T, p.wk, D, D, ws_.k.as()));
+      TOME_TRY(gemm(ws_.xn.as(), T, p.wv, D, D, ws_.v.as()));
+      // RoPE on q and k, k scaled by hd^-0.5 for retention (== rope, rope, scale: same bits).
+      KTRY(kernels::rope_qk(ws_.q.as(), ws_.k.as(), T, H, hd, pos0, self_freq_.as<float>(),
+                            gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
       if (gret) {
-        TOME_TRY(gemm(ws_.xn.as(), T, w.wg, D, D, ws_.g.as()));
-        TOME_TRY(gemm(ws_.xn.as(), T, w.wgt, H, D, ws_.tmp.as()));
-        KTRY(kernels::scale(ws_.k.as(), 1.0f / std::sqrt(static_cast<float>(hd)), T * D, stream_));
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wg, D, D, ws_.g.as()));
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wgt, H, D, ws_.tmp.as()));
+        if (T == 1 && kernels::retention_decode_supported(hd)) {  // the decode graph's kernel: same bits
+          KTRY(kernels::retention_decode(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.g.as(), ws_.tmp.as(),
+                                         ws_.ret_next[l].as<float>(), ws_.o.as(), H, hd,
+                                         static_cast<float>(c_.retention_gate_temperature), eps, stream_));
+        } else {
         KTRY(kernels::retention_log_gamma(ws_.tmp.as(), ws_.lg.as<float>(), T * H,
                                           static_cast<float>(c_.retention_gate_temperature), stream_));
         if (T >= kChunkedRetentionMinRows && hd <= 128) {  // chunkwise: parallel over chunks
@@ -615,6 +803,7 @@ class cuda_backend final : public backend {
                                         ws_.ret_next[l].as<float>(), ws_.o.as(), T, H, hd, stream_));
         }
         KTRY(kernels::retention_output(ws_.o.as(), ws_.g.as(), T, H, hd, eps, stream_));
+        }
       } else {
         const size_t row = static_cast<size_t>(D) * 2, rr = static_cast<size_t>(st.ring_rows);
         if (rr) {
@@ -638,16 +827,29 @@ class cuda_backend final : public backend {
         }
       }
       TOME_TRY(gemm(ws_.o.as(), T, w.wo, D, D, ws_.tmp.as()));
-      TOME_TRY(ffn(ws_, T, w.ffn_norm, w.w1, w.w3, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+      TOME_TRY(ffn(ws_, T, w.ffn_norm, w.w13, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
     }
     if (cancel && cancel->load(std::memory_order_relaxed)) return {};
     // The global KV, once: z = RMSNorm_kv(X_s); K = RoPE(z Wk), V = z Wv, written in place.
     const int64_t kvd = c_.kv_dim();  // ws_.xn = RMSNorm_kv(X_s) (fused into the last layer's residual)
-    u16* kdst = st.k.as() + pos0 * kvd;
-    u16* vdst = st.v.as() + pos0 * kvd;
-    TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, kdst));
-    TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, vdst));
-    KTRY(kernels::rope(kdst, T, c_.n_kv_heads, c_.head_dim(), pos0, freq_.as<float>(), stream_));
+    if (st.fp8) {  // bf16 rows in the (free) q/k/v scratch, then quantised into the fp8 KV
+      const int64_t Hkv = c_.n_kv_heads;
+      TOME_TRY(ws_.k.ensure(static_cast<size_t>(T * kvd) * 2));
+      TOME_TRY(ws_.v.ensure(static_cast<size_t>(T * kvd) * 2));
+      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, ws_.k.as()));
+      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, ws_.v.as()));
+      KTRY(kernels::rope(ws_.k.as(), T, Hkv, c_.head_dim(), pos0, freq_.as<float>(), stream_));
+      KTRY(kernels::kv_quantize_fp8(ws_.k.as(), T, Hkv, c_.head_dim(), st.k.as<uint8_t>() + pos0 * kvd,
+                                    st.ks.as<float>() + pos0 * Hkv, stream_));
+      KTRY(kernels::kv_quantize_fp8(ws_.v.as(), T, Hkv, c_.head_dim(), st.v.as<uint8_t>() + pos0 * kvd,
+                                    st.vs.as<float>() + pos0 * Hkv, stream_));
+    } else {
+      u16* kdst = st.k.as() + pos0 * kvd;
+      u16* vdst = st.v.as() + pos0 * kvd;
+      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, kdst));
+      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, vdst));
+      KTRY(kernels::rope(kdst, T, c_.n_kv_heads, c_.head_dim(), pos0, freq_.as<float>(), stream_));
+    }
     CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), ws_.x.as() + (T - 1) * D, static_cast<size_t>(D) * 2,
                              cudaMemcpyDeviceToDevice, stream_));
     if (gret) {
@@ -681,15 +883,23 @@ class cuda_backend final : public backend {
         const int64_t n = pos0 + 1;
         TOME_TRY(ws_.mass.ensure(static_cast<size_t>(n + kernels::attention_mass_workspace_floats(n, Hq)) * 4));
         float* out = ws_.mass.as<float>();
-        KTRY(kernels::attention_mass(ws_.q.as(), st.k.as(), n, Hq, c_.n_kv_heads, hd, out, out + n, stream_));
+        if (st.fp8)
+          KTRY(kernels::attention_mass_fp8(ws_.q.as(), st.k.as<uint8_t>(), st.ks.as<float>(), n, Hq, c_.n_kv_heads, hd,
+                                           out, out + n, stream_));
+        else
+          KTRY(kernels::attention_mass(ws_.q.as(), st.k.as(), n, Hq, c_.n_kv_heads, hd, out, out + n, stream_));
         CUDA_TRY(cudaMemcpyAsync(mass, out, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
         CUDA_TRY(cudaStreamSynchronize(stream_));
         return {};
       }
-      KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
-                               ws_.attn.as<float>(), stream_));
+      if (st.fp8)
+        KTRY(kernels::cross_attn_fp8(ws_.q.as(), fp8_view(st), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
+                                     ws_.attn.as<float>(), stream_));
+      else
+        KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
+                                 ws_.attn.as<float>(), stream_));
       TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.tmp.as()));
-      TOME_TRY(ffn(ws_, rows, w.ffn_norm, w.w1, w.w3, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
+      TOME_TRY(ffn(ws_, rows, w.ffn_norm, w.w13, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
     }  // ws_.xn = the final norm of x
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
     TOME_TRY(gemm(ws_.xn.as(), rows, g_.out, V, D, ws_.logits.as<float>(), true));
@@ -727,7 +937,8 @@ class cuda_backend final : public backend {
     if (host_io_) return {};
     const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim);
     for (dbuf* b : {&dws_.x, &dws_.xn, &dws_.q, &dws_.k, &dws_.v, &dws_.o, &dws_.g, &dws_.tmp}) TOME_TRY(b->ensure(D * 2));
-    TOME_TRY(dws_.a.ensure(F * 2));
+    TOME_TRY(dws_.q.ensure((4 * D + static_cast<size_t>(c_.n_self_heads)) * 2));  // q|k|v|g|gate of one GEMV
+    TOME_TRY(dws_.a.ensure(2 * F * 2));                                            // w1|w3 of one GEMV
     TOME_TRY(dws_.b.ensure(F * 2));
     TOME_TRY(dws_.lg.ensure(static_cast<size_t>(std::max(c_.n_self_heads, c_.n_heads)) * 4));
     TOME_TRY(dws_.tokens.ensure(sizeof(decode_io)));
@@ -754,6 +965,8 @@ class cuda_backend final : public backend {
     auto mix = [&](const void* p) { h = (h ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull; };
     mix(st.k.as());
     mix(st.v.as());
+    mix(st.ks.as());
+    mix(st.vs.as());
     mix(st.last_hidden.as());
     for (const dbuf& b : st.ret) mix(b.as());
     return h;
@@ -773,28 +986,33 @@ class cuda_backend final : public backend {
     const size_t L = self_.size();
     for (size_t l = 0; l < L; ++l) {
       const self_w& sw = self_[l];
-      TOME_TRY(gemm(w.xn.as(), 1, sw.wq, D, D, w.q.as()));
-      TOME_TRY(gemm(w.xn.as(), 1, sw.wk, D, D, w.k.as()));
-      TOME_TRY(gemm(w.xn.as(), 1, sw.wv, D, D, w.v.as()));
-      TOME_TRY(gemm(w.xn.as(), 1, sw.wg, D, D, w.g.as()));
-      TOME_TRY(gemm(w.xn.as(), 1, sw.wgt, H, D, w.tmp.as()));
-      KTRY(kernels::rope_at(w.q.as(), 1, H, hd, pos, self_freq_.as<float>(), stream_));
-      KTRY(kernels::rope_at(w.k.as(), 1, H, hd, pos, self_freq_.as<float>(), stream_));
-      KTRY(kernels::scale(w.k.as(), 1.0f / std::sqrt(static_cast<float>(hd)), D, stream_));
-      KTRY(kernels::retention_log_gamma(w.tmp.as(), w.lg.as<float>(), H,
-                                        static_cast<float>(c_.retention_gate_temperature), stream_));
-      KTRY(kernels::gated_retention(w.q.as(), w.k.as(), w.v.as(), w.lg.as<float>(), st.ret[l].as<float>(), w.o.as(), 1,
-                                    H, hd, stream_));
-      KTRY(kernels::retention_output(w.o.as(), w.g.as(), 1, H, hd, eps, stream_));
+      // q|k|v|g|gate logits in one product over the concatenated weight (the eager path's five
+      // products give the same bits: a row's GEMV result does not depend on its neighbours).
+      u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D, *g = q + 3 * D, *gt = q + 4 * D;
+      TOME_TRY(gemm(w.xn.as(), 1, sw.qkv, 4 * D + H, D, q));
+      const float temp = static_cast<float>(c_.retention_gate_temperature);
+      KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(), 1.0f / std::sqrt(static_cast<float>(hd)),
+                               stream_));
+      if (kernels::retention_decode_supported(hd)) {  // gate, state step and output stage in one kernel
+        KTRY(kernels::retention_decode(q, k, v, g, gt, st.ret[l].as<float>(), w.o.as(), H, hd, temp, eps, stream_));
+      } else {
+        KTRY(kernels::retention_log_gamma(gt, w.lg.as<float>(), H, temp, stream_));
+        KTRY(kernels::gated_retention(q, k, v, w.lg.as<float>(), st.ret[l].as<float>(), w.o.as(), 1, H, hd, stream_));
+        KTRY(kernels::retention_output(w.o.as(), g, 1, H, hd, eps, stream_));
+      }
       TOME_TRY(gemm(w.o.as(), 1, sw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w1, sw.w3, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+      TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
     }
     // w.xn = RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row.
     const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, chd = c_.head_dim();
     TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wk, kvd, D, w.k.as()));
     TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wv, kvd, D, w.v.as()));
-    KTRY(kernels::rope_store_kv(w.k.as(), w.v.as(), st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
-                                stream_));
+    if (st.fp8)
+      KTRY(kernels::rope_store_kv_fp8(w.k.as(), w.v.as(), st.k.as<uint8_t>(), st.v.as<uint8_t>(), st.ks.as<float>(),
+                                      st.vs.as<float>(), c_.n_kv_heads, chd, pos, freq_.as<float>(), stream_));
+    else
+      KTRY(kernels::rope_store_kv(w.k.as(), w.v.as(), st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
+                                  stream_));
     CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), w.x.as(), static_cast<size_t>(D) * 2, cudaMemcpyDeviceToDevice, stream_));
     KTRY(kernels::rms_norm(w.x.as(), cross_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
     for (size_t l = 0; l < cross_.size(); ++l) {
@@ -802,13 +1020,17 @@ class cuda_backend final : public backend {
       TOME_TRY(gemm(w.xn.as(), 1, cw.wq, D, D, w.q.as()));
       KTRY(kernels::rope_at(w.q.as(), 1, Hq, chd, pos, freq_.as<float>(), stream_));
 #ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
-      KTRY(kernels::cross_attn_decode(w.q.as(), st.k.as(), st.v.as(), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
-                                      decode_splits_, w.attn.as<float>(), stream_));
+      if (st.fp8)
+        KTRY(kernels::cross_attn_decode_fp8(w.q.as(), fp8_view(st), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
+                                            decode_splits_, w.attn.as<float>(), stream_));
+      else
+        KTRY(kernels::cross_attn_decode(w.q.as(), st.k.as(), st.v.as(), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
+                                        decode_splits_, w.attn.as<float>(), stream_));
 #else
       return error("decode graphs need the fixed-grid decode attention kernel");
 #endif
       TOME_TRY(gemm(w.o.as(), 1, cw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, 1, cw.ffn_norm, cw.w1, cw.w3, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
+      TOME_TRY(ffn(w, 1, cw.ffn_norm, cw.w13, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
     }
     TOME_TRY(gemm(w.xn.as(), 1, g_.out, V, D, w.logits.as<float>(), true));
     CUDA_TRY(cudaMemcpyAsync(host_logits_, w.logits.as<float>(), static_cast<size_t>(V) * 4, cudaMemcpyDeviceToHost,
@@ -859,6 +1081,7 @@ class cuda_backend final : public backend {
   static constexpr int64_t kChunkedRetentionMinRows = 64;
   model_config c_;
   const cuda::cublas_api* api_;
+  bool fp8_ = false;  // the global KV in fp8 e4m3 (load_params::kv)
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
   std::string name_ = "GPU";
@@ -876,6 +1099,7 @@ class cuda_backend final : public backend {
   mutable decode_io* host_io_ = nullptr;
   mutable float* host_logits_ = nullptr;
   mutable int decode_splits_ = 1;  // key splits of the decode attention: fixed, one wave of CTAs
+  bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   dbuf cublas_ws_;
 };
 
@@ -897,12 +1121,19 @@ bool cuda_backend_available(std::string* why) {
 }
 
 result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config, const safetensors_index& weights,
-                                                   const std::string& source) {
+                                                   const std::string& source, kv_format kv) {
   std::string why;
   if (!cuda_backend_available(&why)) return error("the CUDA backend is unavailable: " + why);
+  const bool fp8 = kv == kv_format::fp8;
+  if (fp8 && config.is_transformer())
+    return error("the fp8 global KV is implemented for YOCO models only, not the Transformer baseline");
   if (config.is_transformer()) return make_cuda_transformer_backend(config, weights, source);
+  const int64_t hd = config.head_dim();
+  if (fp8 && hd != 16 && hd != 32 && hd != 64 && hd != 128)
+    return error("the fp8 global KV needs a cross-decoder head dim of 16, 32, 64 or 128 (this model: " +
+                 std::to_string(hd) + ")");
   const cuda::cublas_api* api = cuda::load_cublas(nullptr);
-  auto be = std::make_unique<cuda_backend>(config, api);
+  auto be = std::make_unique<cuda_backend>(config, api, fp8);
   status s = be->init(weights, source);
   if (!s.ok()) return s;
   return std::unique_ptr<backend>(std::move(be));

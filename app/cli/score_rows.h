@@ -1,0 +1,70 @@
+// Teacher-forced scoring of token rows through the engine (`tome score`): the rows file format
+// (docs/model-format.md, "Scoring rows"), its reader, and the per-row cross-entropy / exact-match
+// computation. Uses the public engine API only (tome::session::logits_for); no sampling, no text.
+//
+// A row is tokens [T+1] (inputs tokens[0..T-1], targets tokens[1..T]), an LM mask [T] and an answer
+// mask [T] over the targets, as training/data/tasks.py builds them. Only the positions from the
+// first masked target to the last one need logits: the prefix before is prefilled (self-decoder
+// only, YOCO's early exit), the rest goes through the cross-decoder in pieces.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tome/engine.h"
+
+namespace tome::cli {
+
+// Rows file: little-endian, "TOMEROWS" + u32 version (1) + u32 n_rows, then per row u32 T (>= 1),
+// i32 tokens[T+1], u8 lm[T], u8 answer[T] (each 0 or 1); nothing after the last row.
+inline constexpr char kRowsMagic[8] = {'T', 'O', 'M', 'E', 'R', 'O', 'W', 'S'};
+inline constexpr uint32_t kRowsVersion = 1;
+
+struct score_row {
+  std::vector<int32_t> tokens;  // [T+1]
+  std::vector<uint8_t> lm;      // [T]: target t+1 counts in ce
+  std::vector<uint8_t> answer;  // [T]: target t+1 is part of the answer (exact match, answer_ce)
+  int64_t length() const { return static_cast<int64_t>(lm.size()); }
+};
+
+// Parses a rows file held in memory; `name` is the file named in errors. vocab_size > 0: every
+// token id is checked to lie in [0, vocab_size). Every size is checked against the bytes present.
+result<std::vector<score_row>> parse_rows(const std::vector<uint8_t>& bytes,
+                                          const std::string& name, int64_t vocab_size);
+// Reads and parses `path` (errors name it).
+result<std::vector<score_row>> read_rows_file(const std::filesystem::path& path,
+                                              int64_t vocab_size);
+// The file image of `rows` (tests and tools; the Python writer is training/eval_rows.py).
+std::vector<uint8_t> encode_rows(const std::vector<score_row>& rows);
+
+struct row_score {
+  double ce = 0;              // sum of -log p(target) over lm targets (log-softmax in double)
+  int64_t n = 0;              // lm targets
+  std::optional<bool> exact;  // every answer target is the argmax (incl. the EOS); none: no answer
+  std::optional<bool> exact_text;   // the same without the EOS targets
+  std::optional<double> answer_ce;  // sum of -log p over answer targets
+  int64_t answer_n = 0;
+  int64_t prefilled = 0;  // tokens run through the self-decoder only
+  int64_t scored = 0;     // positions run through the cross-decoder too
+};
+
+struct score_params {
+  int64_t prefill_chunk = 32768;  // self-decoder chunk of the prefix
+  int64_t logits_chunk = 512;     // positions per logits_for call (V floats each are held)
+  int32_t eos = -1;               // the model's EOS id: left out of exact_text
+  progress_fn on_prefill;         // prefill progress of long prefixes
+};
+
+// Scores one row in a fresh session of `m`.
+result<row_score> score_one(const std::shared_ptr<const model>& m, const score_row& row,
+                            const score_params& p);
+
+// {"row": i, "ce": …, "n": …, "exact": …, "exact_text": …, "answer_ce": …, "answer_n": …}: one
+// JSON line (no newline); doubles printed with 17 significant digits.
+std::string score_json(int64_t index, const row_score& s, double seconds);
+
+}  // namespace tome::cli

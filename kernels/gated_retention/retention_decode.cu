@@ -1,0 +1,125 @@
+// One decode token of gated retention in one kernel: log γ = logsigmoid(gt) / temperature,
+// S = γ S + kᵀ v, o = q S (rounded to bf16 as gated_retention writes it), then the output stage
+// o = rms_norm_head(o) ⊙ silu(g) (retention_output). == retention_log_gamma + gated_retention
+// (rows 1) + retention_output up to the f32 summation order of q S. CPU twins: those three.
+// One CTA per head streams the head's f32 state [hd, hd] once (read and written in place): thread
+// t owns 4 columns (a float4) of every R-th row, all its state loads in flight at once; the
+// partial q·S sums of the R row slices are added in a fixed order (deterministic, no atomics).
+// Layouts: q, k (scaled, post-RoPE), v, g bf16 [H, hd]; gt bf16 [H]; state f32 [H, hd, hd];
+// o bf16 [H, hd].
+#include "common/common.cuh"
+
+namespace tome::kernels {
+namespace {
+
+template <int HD>
+struct decode_shape {
+  static constexpr int kGroups = HD / 4;                                    // float4 columns
+  static constexpr int kSlices = (512 / kGroups) < HD ? 512 / kGroups : HD;  // row slices
+  static constexpr int kThreads = kGroups * kSlices;
+  static constexpr int kRowsPerThread = HD / kSlices;
+};
+
+template <int HD>
+__global__ void __launch_bounds__(decode_shape<HD>::kThreads)
+    retention_decode_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k,
+                            const uint16_t* __restrict__ v, const uint16_t* __restrict__ g,
+                            const uint16_t* __restrict__ gt, float* __restrict__ state, uint16_t* __restrict__ o,
+                            float temperature, float eps) {
+  using S = decode_shape<HD>;
+  const int h = blockIdx.x, t = threadIdx.x;
+  const int cg = t % S::kGroups, rs = t / S::kGroups;
+  float4* st4 = reinterpret_cast<float4*>(state + static_cast<int64_t>(h) * HD * HD);
+  float4 s[S::kRowsPerThread];
+#pragma unroll
+  for (int r = 0; r < S::kRowsPerThread; ++r) s[r] = st4[(rs + r * S::kSlices) * S::kGroups + cg];
+  __shared__ float qs[HD], ks[HD];
+  __shared__ float part[S::kSlices][HD];
+  __shared__ float red[32];
+  const int64_t base = static_cast<int64_t>(h) * HD;
+  for (int d = t; d < HD; d += S::kThreads) {
+    qs[d] = ld(q, base + d);
+    ks[d] = ld(k, base + d);
+  }
+  // log γ exactly as log_gamma_kernel, then γ as retention_kernel takes it.
+  const float x = ld(gt, h);
+  const float ls = x >= 0.0f ? -log1pf(__expf(-x)) : x - log1pf(__expf(x));
+  const float gamma = __expf(ls / temperature);
+  const float v0 = ld(v, base + 4 * cg), v1 = ld(v, base + 4 * cg + 1), v2 = ld(v, base + 4 * cg + 2),
+              v3 = ld(v, base + 4 * cg + 3);
+  __syncthreads();
+  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+  for (int r = 0; r < S::kRowsPerThread; ++r) {
+    const int i = rs + r * S::kSlices;
+    const float ki = ks[i], qi = qs[i];
+    float4 e = s[r];
+    e.x = gamma * e.x + ki * v0;
+    e.y = gamma * e.y + ki * v1;
+    e.z = gamma * e.z + ki * v2;
+    e.w = gamma * e.w + ki * v3;
+    acc.x += qi * e.x;
+    acc.y += qi * e.y;
+    acc.z += qi * e.z;
+    acc.w += qi * e.w;
+    st4[i * S::kGroups + cg] = e;
+  }
+  part[rs][4 * cg] = acc.x;
+  part[rs][4 * cg + 1] = acc.y;
+  part[rs][4 * cg + 2] = acc.z;
+  part[rs][4 * cg + 3] = acc.w;
+  __syncthreads();
+  float oj = 0.0f;
+  if (t < HD) {
+    for (int r = 0; r < S::kSlices; ++r) oj += part[r][t];
+    oj = __bfloat162float(__float2bfloat16_rn(oj));  // o as the recurrent kernel stores it
+  }
+  // Sum of squares over the head (threads 0..HD-1, at most 4 warps), in a fixed order.
+  float ss = t < HD ? oj * oj : 0.0f;
+  ss = warp_sum(ss);
+  if ((t & 31) == 0 && t < HD) red[t >> 5] = ss;
+  __syncthreads();
+  if (t < HD) {
+    float tot = 0.0f;
+    for (int w = 0; w < (HD + 31) / 32; ++w) tot += red[w];
+    const float inv = rsqrtf(tot / static_cast<float>(HD) + eps);
+    const float gv = ld(g, base + t);
+    st(o, base + t, oj * inv * (gv / (1.0f + __expf(-gv))));
+  }
+}
+
+}  // namespace
+
+bool retention_decode_supported(int64_t head_dim) {
+  return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+}
+
+status retention_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
+                        const uint16_t* gate_logits, float* state, uint16_t* o, int64_t heads, int64_t head_dim,
+                        float temperature, float eps, stream_t stream) {
+  if (heads <= 0 || heads > 0x7fffffff || !retention_decode_supported(head_dim) || !(temperature > 0.0f))
+    return bad_argument("retention_decode: bad shape (head_dim 16, 32, 64 or 128)");
+  if (reinterpret_cast<uintptr_t>(state) & 15u) return bad_argument("retention_decode: state must be 16-byte aligned");
+  const unsigned grid = static_cast<unsigned>(heads);
+  switch (head_dim) {
+    case 16:
+      retention_decode_kernel<16><<<grid, decode_shape<16>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
+                                                                                 temperature, eps);
+      break;
+    case 32:
+      retention_decode_kernel<32><<<grid, decode_shape<32>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
+                                                                                 temperature, eps);
+      break;
+    case 64:
+      retention_decode_kernel<64><<<grid, decode_shape<64>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
+                                                                                 temperature, eps);
+      break;
+    default:
+      retention_decode_kernel<128><<<grid, decode_shape<128>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state,
+                                                                                   o, temperature, eps);
+      break;
+  }
+  return launch_status();
+}
+
+}  // namespace tome::kernels

@@ -1,0 +1,57 @@
+// RoPE on q and k in one launch, k then scaled (the gated-retention key scale hd^-0.5; 1 for
+// attention): == rope(q), rope(k), scale(k, k_scale) with the same bf16 roundings in between
+// (k is rounded after the rotation, then after the scale). One thread per (row, head, pair): the
+// angle's sincos is computed once for both. CPU twins: cpu::rope on q and k, then k * k_scale.
+// Layout: q, k bf16 [rows, heads, head_dim] in place; inv_freq f32 [head_dim/2].
+#include "common/common.cuh"
+
+namespace tome::kernels {
+namespace {
+
+// pos_dev != nullptr: the first row's position is *pos_dev (decode graphs), else pos0.
+__global__ void rope_qk_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ k, int64_t n_pairs, int64_t heads,
+                               int64_t half, int64_t pos0, const int64_t* __restrict__ pos_dev,
+                               const float* __restrict__ inv_freq, float k_scale) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n_pairs) return;
+  const int64_t i = t % half;
+  const int64_t row = t / (half * heads);
+  const float a = static_cast<float>((pos_dev ? *pos_dev : pos0) + row) * inv_freq[i];
+  float s, c;
+  sincosf(a, &s, &c);
+  const float q0 = ld(q, 2 * t), q1 = ld(q, 2 * t + 1);
+  st(q, 2 * t, q0 * c - q1 * s);
+  st(q, 2 * t + 1, q1 * c + q0 * s);
+  const float k0 = ld(k, 2 * t), k1 = ld(k, 2 * t + 1);
+  const float r0 = __bfloat162float(__float2bfloat16_rn(k0 * c - k1 * s));
+  const float r1 = __bfloat162float(__float2bfloat16_rn(k1 * c + k0 * s));
+  st(k, 2 * t, r0 * k_scale);
+  st(k, 2 * t + 1, r1 * k_scale);
+}
+
+status launch(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+              const int64_t* pos_dev, const float* inv_freq, float k_scale, stream_t stream) {
+  if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || pos0 < 0)
+    return bad_argument("rope_qk: bad shape");
+  const int64_t n_pairs = rows * heads * (head_dim / 2);
+  if (n_pairs == 0) return {};
+  constexpr int kThreads = 256;
+  rope_qk_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(q, k, n_pairs, heads, head_dim / 2, pos0,
+                                                                         pos_dev, inv_freq, k_scale);
+  return launch_status();
+}
+
+}  // namespace
+
+status rope_qk(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+               const float* inv_freq, float k_scale, stream_t stream) {
+  return launch(q, k, rows, heads, head_dim, pos0, nullptr, inv_freq, k_scale, stream);
+}
+
+status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,
+                  const float* inv_freq, float k_scale, stream_t stream) {
+  if (!pos) return bad_argument("rope_qk_at: no position");
+  return launch(q, k, rows, heads, head_dim, 0, pos, inv_freq, k_scale, stream);
+}
+
+}  // namespace tome::kernels
