@@ -94,32 +94,9 @@ class cuda_backend final : public backend {
   }
 
   status init(const safetensors_index& idx, const std::string& source) {
-    CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    if (api_->create(&handle_) != CUBLAS_STATUS_SUCCESS) return error("cuBLAS could not be initialised");
-    api_->set_stream(handle_, stream_);
-    if (api_->set_workspace) {  // a fixed cuBLAS workspace: GEMMs captured in graphs never allocate
-      TOME_TRY(cublas_ws_.ensure(kCublasWorkspaceBytes));
-      if (api_->set_workspace(handle_, cublas_ws_.as(), kCublasWorkspaceBytes) != CUBLAS_STATUS_SUCCESS)
-        return error("cuBLAS rejected its workspace");
-    }
-    kernels::device_info info;
-    if (kernels::get_device_info(0, &info).ok()) name_ = info.name;
-    std::vector<float> f;
-    std::vector<u16> host;
-    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dbuf& out) -> status {
-      const tensor_view* t = idx.find(name);
-      if (t && t->type == dtype::bf16) {  // stored bf16: upload as is
-        host.resize(static_cast<size_t>(t->numel()));
-        std::memcpy(host.data(), t->data, host.size() * 2);
-      } else {
-        TOME_TRY(dequantize_to_f32(idx, name, source, f));
-        host.resize(f.size());
-        for (size_t i = 0; i < f.size(); ++i) host[i] = f32_to_bf16(f[i]);
-      }
-      TOME_TRY(out.ensure(host.size() * 2));
-      CUDA_TRY(cudaMemcpy(out.as(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
-      weight_bytes_ += static_cast<int64_t>(host.size() * 2);
-      return {};
+    TOME_TRY(cuda::init_stream_and_cublas(*api_, stream_, handle_, cublas_ws_, kCublasWorkspaceBytes, name_));
+    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dbuf& out) {
+      return cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_);
     }));
     auto upload_f32 = [&](const std::vector<float>& h, dbuf& d) -> status {
       TOME_TRY(d.ensure(h.size() * 4));
@@ -949,27 +926,21 @@ class cuda_backend final : public backend {
 #endif
     TOME_TRY(dws_.logits.ensure(static_cast<size_t>(c_.vocab_size) * 4));
     void* io = nullptr;
-    void* lg = nullptr;
-    CUDA_TRY(cudaHostAlloc(&io, sizeof(decode_io), cudaHostAllocDefault));
-    if (cudaHostAlloc(&lg, static_cast<size_t>(c_.vocab_size) * 4, cudaHostAllocDefault) != cudaSuccess) {
-      cudaFreeHost(io);
-      return error("could not allocate pinned host memory for decoding");
-    }
+    TOME_TRY(cuda::alloc_pinned_decode(sizeof(decode_io), static_cast<size_t>(c_.vocab_size), &io, &host_logits_));
     host_io_ = static_cast<decode_io*>(io);
-    host_logits_ = static_cast<float*>(lg);
     return {};
   }
 
   uint64_t graph_key(const cuda_state& st) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&](const void* p) { h = (h ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull; };
+    cuda::address_hash a;
+    auto mix = [&](const void* p) { a.mix(p); };
     mix(st.k.as());
     mix(st.v.as());
     mix(st.ks.as());
     mix(st.vs.as());
     mix(st.last_hidden.as());
     for (const dbuf& b : st.ret) mix(b.as());
-    return h;
+    return a.h;
   }
 
   // The whole step on stream_, no host work: token/pos from dws_.tokens (copied from host_io_ by
@@ -1039,23 +1010,7 @@ class cuda_backend final : public backend {
   }
 
   status capture_decode(cuda_state& st) const {
-    if (st.graph) cudaGraphExecDestroy(st.graph), st.graph = nullptr;
-    CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    const status enq = enqueue_decode_step(st);
-    cudaGraph_t g = nullptr;
-    const cudaError_t end = cudaStreamEndCapture(stream_, &g);
-    if (!enq.ok()) {
-      if (g) cudaGraphDestroy(g);
-      cudaGetLastError();
-      return enq;
-    }
-    if (end != cudaSuccess) return cuda_error(end, "cudaStreamEndCapture");
-    const cudaError_t inst = cudaGraphInstantiate(&st.graph, g, 0);
-    cudaGraphDestroy(g);
-    if (inst != cudaSuccess) {
-      st.graph = nullptr;
-      return cuda_error(inst, "cudaGraphInstantiate");
-    }
+    TOME_TRY(cuda::capture_graph(stream_, st.graph, [&] { return enqueue_decode_step(st); }));
     st.graph_key = graph_key(st);
     return {};
   }

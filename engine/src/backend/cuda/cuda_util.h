@@ -9,8 +9,14 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
 
+#include "backend/cuda/cublas_loader.h"
+#include "backend/weight_layout.h"
+#include "model/dtype.h"
+#include "model/safetensors.h"
 #include "tome/kernels.h"
 #include "tome/status.h"
 
@@ -91,5 +97,88 @@ class dbuf {
   size_t bytes_ = 0;
 };
 
+
+// The stream and cuBLAS handle of a backend, with a fixed cuBLAS workspace (GEMMs captured in
+// CUDA graphs then never allocate); `device_name` gets device 0's name when it can be read.
+inline status init_stream_and_cublas(const cublas_api& api, cudaStream_t& stream, cublasHandle_t& handle,
+                                     dbuf& workspace, size_t workspace_bytes, std::string& device_name) {
+  CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  if (api.create(&handle) != CUBLAS_STATUS_SUCCESS) return error("cuBLAS could not be initialised");
+  api.set_stream(handle, stream);
+  if (api.set_workspace) {
+    TOME_TRY(workspace.ensure(workspace_bytes));
+    if (api.set_workspace(handle, workspace.as(), workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+      return error("cuBLAS rejected its workspace");
+  }
+  kernels::device_info info;
+  if (kernels::get_device_info(0, &info).ok()) device_name = info.name;
+  return {};
+}
+
+// One weight tensor onto the device in bf16: stored bf16 goes up as is, other dtypes are
+// dequantised (int8 with its scales) and rounded. Adds the bytes to `weight_bytes`.
+inline status upload_weight_bf16(const safetensors_index& idx, const std::string& name, const std::string& source,
+                                 dbuf& out, int64_t& weight_bytes) {
+  std::vector<u16> host;
+  const tensor_view* t = idx.find(name);
+  if (t && t->type == dtype::bf16) {
+    host.resize(static_cast<size_t>(t->numel()));
+    std::memcpy(host.data(), t->data, host.size() * 2);
+  } else {
+    std::vector<float> f;
+    TOME_TRY(dequantize_to_f32(idx, name, source, f));
+    host.resize(f.size());
+    for (size_t i = 0; i < f.size(); ++i) host[i] = f32_to_bf16(f[i]);
+  }
+  TOME_TRY(out.ensure(host.size() * 2));
+  CUDA_TRY(cudaMemcpy(out.as(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+  weight_bytes += static_cast<int64_t>(host.size() * 2);
+  return {};
+}
+
+// Pinned host memory of a decode graph: the token/position block its first node reads and the
+// logits its last node writes. Both or neither.
+inline status alloc_pinned_decode(size_t io_bytes, size_t logits_floats, void** io, float** logits) {
+  void* a = nullptr;
+  void* b = nullptr;
+  CUDA_TRY(cudaHostAlloc(&a, io_bytes, cudaHostAllocDefault));
+  if (cudaHostAlloc(&b, logits_floats * 4, cudaHostAllocDefault) != cudaSuccess) {
+    cudaFreeHost(a);
+    return error("could not allocate pinned host memory for decoding");
+  }
+  *io = a;
+  *logits = static_cast<float*>(b);
+  return {};
+}
+
+// FNV-1a over buffer addresses: a captured graph stays valid while the buffers it names do.
+struct address_hash {
+  uint64_t h = 1469598103934665603ull;
+  void mix(const void* p) { h = (h ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull; }
+};
+
+// Captures what `enqueue()` puts on `stream` into `exec` (an executable graph; one there before
+// is destroyed). A failed enqueue or capture leaves exec null and returns the error.
+template <class Enqueue>
+status capture_graph(cudaStream_t stream, cudaGraphExec_t& exec, Enqueue&& enqueue) {
+  if (exec) cudaGraphExecDestroy(exec), exec = nullptr;
+  CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  const status enq = enqueue();
+  cudaGraph_t g = nullptr;
+  const cudaError_t end = cudaStreamEndCapture(stream, &g);
+  if (!enq.ok()) {
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    return enq;
+  }
+  if (end != cudaSuccess) return cuda_error(end, "cudaStreamEndCapture");
+  const cudaError_t inst = cudaGraphInstantiate(&exec, g, 0);
+  cudaGraphDestroy(g);
+  if (inst != cudaSuccess) {
+    exec = nullptr;
+    return cuda_error(inst, "cudaGraphInstantiate");
+  }
+  return {};
+}
 
 }  // namespace tome::cuda
