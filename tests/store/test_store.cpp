@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -524,6 +525,38 @@ TEST(Store, CorruptedRowIsRefusedAndNamed) {
   EXPECT_REFUSED(lib->load("book", m), "the KV row at token 64 fails its checksum");
   EXPECT_REFUSED(lib->verify("book", *m), "fails its checksum");
   EXPECT_TRUE(lib->info("book").ok()) << "the listing still works";
+}
+
+// Loads with every worker reading through a read-only connection of its own (the path large
+// sessions take; forced here for a small one): the same session, and a corrupt row still named.
+TEST(Store, ParallelReadersLoadTheSameSessionAndNameACorruptRow) {
+  const auto dir = scratch();
+  auto m = tiny("tiny");
+  const auto toks = random_tokens(700, 3);
+  {
+    auto lib = open_lib(dir / "lib.db");
+    session_spec spec{"book", kv_storage::f32, compression::none, 32};  // 22 rows
+    ASSERT_TRUE(lib->create_session(*m, spec).ok());
+    checkpoint_params p;
+    p.chunk_tokens = 128;
+    ASSERT_TRUE(lib->prefill("book", m, toks, p).ok());
+  }
+  struct knob {
+    knob() { ::setenv("TOME_STORE_PARALLEL_READ", "1", 1); }
+    ~knob() { ::unsetenv("TOME_STORE_PARALLEL_READ"); }
+  } forced;
+  {
+    auto lib = open_lib(dir / "lib.db");
+    auto loaded = lib->load("book", m);
+    ASSERT_TRUE(loaded.ok()) << loaded.message();
+    auto ref = reference(m, toks, 128);
+    expect_same_continuation(*ref, **loaded);
+    EXPECT_TRUE(lib->verify("book", *m).ok());
+  }
+  sql(dir / "lib.db",
+      "UPDATE kv_rows SET kv = CAST(zeroblob(length(kv)) AS BLOB) WHERE token_begin = 320");
+  auto lib = open_lib(dir / "lib.db");
+  EXPECT_REFUSED(lib->load("book", m), "the KV row at token 320 fails its checksum");
 }
 
 TEST(Store, RefusesNewerSchemaForeignFilesAndBadNames) {

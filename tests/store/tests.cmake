@@ -12,3 +12,6 @@ tome_add_test(NAME test_store_crash LABELS "model;unit"
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store_crash.cpp LIBS tome_store)
 target_compile_definitions(test_store_crash PRIVATE TOME_STORE_CHILD="$<TARGET_FILE:store_child>")
 add_dependencies(test_store_crash store_child)
+tome_add_test(NAME test_writeback_vfs LABELS "unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_writeback_vfs.cpp
+  LIBS tome_store PkgConfig::SQLITE3)
+target_include_directories(test_writeback_vfs PRIVATE ${PROJECT_SOURCE_DIR}/engine/store/src)

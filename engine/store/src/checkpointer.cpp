@@ -1,6 +1,8 @@
 // The background WAL checkpointer of a library (checkpointer.h).
 #include "checkpointer.h"
 
+#include "writeback_vfs.h"
+
 #include <sqlite3.h>
 
 #include <cstdio>
@@ -52,7 +54,8 @@ void wal_checkpointer::run_once() {
   // A connection of its own for each run, closed after it: nothing is held open between runs
   // (an export changes its file's journal mode at the end, which needs every other one closed).
   sqlite3* h = nullptr;
-  int rc = sqlite3_open_v2(file_.c_str(), &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(file_.c_str(), &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                           writeback_vfs_name());
   // A fresh connection learns that the file is in WAL mode on its first read.
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(h, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);

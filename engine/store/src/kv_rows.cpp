@@ -4,7 +4,8 @@
 // owner) inserts them in order as soon as each is ready. Loading: the calling thread lists the
 // rows, then reads each K/V blob straight into a free buffer (sqlite3_blob_read, no intermediate
 // copy) while workers check checksums, decompress, decode and hand rows to a sink (a backend's
-// import_kv_rows, or f32 vectors), in any order. SQLite is only ever touched by the caller.
+// import_kv_rows, or f32 vectors), in any order; large loads from a file instead give every worker
+// a read-only connection of its own, so the reading itself runs in parallel too.
 #include <zstd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <system_error>
@@ -379,6 +381,80 @@ status library::impl::read_kv_rows(const session_row& s, std::span<const row_ref
     }
   };
 
+  // Sizes first: nothing is read from a row whose recorded length cannot be right.
+  auto check_size = [&](const row_ref& r) -> status {
+    const size_t payload = kv_payload_bytes(r.n_tokens, kvd, s.storage);
+    const int64_t most =
+        static_cast<int64_t>(s.comp == compression::none ? payload : ZSTD_compressBound(payload));
+    if (r.kv_bytes < 0 || r.kv_bytes > INT32_MAX ||
+        (s.comp == compression::none ? r.kv_bytes != most : r.kv_bytes > most))
+      return row_error(r, ": KV row holds " + std::to_string(r.kv_bytes) + " bytes, " +
+                              (s.comp == compression::none ? "expected " : "at most ") +
+                              std::to_string(most));
+    return {};
+  };
+  // One row's stored bytes into buf through a connection's (re)used blob handle.
+  auto read_blob = [&](db& con, sqlite3_blob*& blob, const row_ref& r,
+                       std::vector<uint8_t>& buf) -> status {
+    buf.resize(static_cast<size_t>(r.kv_bytes));
+    int rc = blob ? sqlite3_blob_reopen(blob, r.rowid)
+                  : sqlite3_blob_open(con.handle(), "main", "kv_rows", "kv", r.rowid, 0, &blob);
+    if (rc == SQLITE_OK && sqlite3_blob_bytes(blob) != r.kv_bytes)
+      return row_error(r, " changed while it was read");
+    if (rc == SQLITE_OK && r.kv_bytes > 0)
+      rc = sqlite3_blob_read(blob, buf.data(), static_cast<int>(r.kv_bytes), 0);
+    if (rc != SQLITE_OK)
+      return con.fail(rc, "reading the KV row at token " + std::to_string(r.token_begin));
+    return {};
+  };
+
+  // Large loads from a file: every worker reads its rows through a read-only connection of its
+  // own (WAL readers run in parallel; with the file in the page cache one reading thread was the
+  // limit). Rows are immutable once written and each is checked against the checksum listed under
+  // the caller's snapshot, so a worker seeing a later snapshot cannot pass off other bytes. Not
+  // inside the caller's write transaction (its rows are invisible to other connections).
+  // TOME_STORE_PARALLEL_READ=0 turns it off, =1 on for any size (the tests use both).
+  int64_t stored_bytes = 0;
+  for (const row_ref& r : rows) stored_bytes += std::max<int64_t>(r.kv_bytes, 0);
+  const char* knob = std::getenv("TOME_STORE_PARALLEL_READ");
+  const bool big = workers >= 2 && rows.size() >= 2 * static_cast<size_t>(workers) &&
+                   stored_bytes >= (int64_t{64} << 20);
+  const bool parallel = (knob ? std::strcmp(knob, "1") == 0 : big) && !d->path().empty() &&
+                        d->path() != ":memory:" &&
+                        sqlite3_txn_state(d->handle(), "main") != SQLITE_TXN_WRITE;
+  if (parallel) {
+    std::atomic<size_t> next{0};
+    auto read_work = [&](int) {
+      auto con = db::open(d->path(), /*read_only=*/true, /*create=*/false);
+      if (!con) {
+        err.set(con.error_status().with_context(where + ": reading KV rows"));
+        return;
+      }
+      sqlite3_blob* blob = nullptr;
+      std::vector<uint8_t> buf, raw;
+      std::vector<float> fk, fv;
+      for (;;) {
+        const size_t i = next.fetch_add(1);
+        if (i >= rows.size() || err.failed) break;
+        const row_ref& r = rows[i];
+        status st = check_size(r);
+        if (st.ok()) st = read_blob(**con, blob, r, buf);
+        if (st.ok()) st = process(r, buf, raw, fk, fv);
+        if (!st.ok()) {
+          err.set(std::move(st));
+          break;
+        }
+      }
+      if (blob) sqlite3_blob_close(blob);
+    };
+    {
+      thread_group group(workers, read_work);
+      if (group.size() == 0) return error(where + ": reading KV rows: cannot start a thread");
+    }
+    if (err.failed) return err.st;
+    return {};
+  }
+
   status read_status;
   sqlite3_blob* blob = nullptr;
   {
@@ -386,17 +462,8 @@ status library::impl::read_kv_rows(const session_row& s, std::span<const row_ref
     if (group.size() == 0) read_status = error(where + ": reading KV rows: cannot start a thread");
     for (size_t i = 0; i < rows.size() && read_status.ok(); ++i) {
       const row_ref& r = rows[i];
-      // Sizes first: nothing is read from a row whose recorded length cannot be right.
-      const size_t payload = kv_payload_bytes(r.n_tokens, kvd, s.storage);
-      const int64_t most =
-          static_cast<int64_t>(s.comp == compression::none ? payload : ZSTD_compressBound(payload));
-      if (r.kv_bytes < 0 || r.kv_bytes > INT32_MAX ||
-          (s.comp == compression::none ? r.kv_bytes != most : r.kv_bytes > most)) {
-        read_status = row_error(r, ": KV row holds " + std::to_string(r.kv_bytes) + " bytes, " +
-                                       (s.comp == compression::none ? "expected " : "at most ") +
-                                       std::to_string(most));
-        break;
-      }
+      read_status = check_size(r);
+      if (!read_status.ok()) break;
       size_t b = 0;
       {
         std::unique_lock lk(m);
@@ -405,20 +472,8 @@ status library::impl::read_kv_rows(const session_row& s, std::span<const row_ref
         b = free_bufs.back();
         free_bufs.pop_back();
       }
-      std::vector<uint8_t>& buf = bufs[b];
-      buf.resize(static_cast<size_t>(r.kv_bytes));
-      int rc = blob ? sqlite3_blob_reopen(blob, r.rowid)
-                    : sqlite3_blob_open(d->handle(), "main", "kv_rows", "kv", r.rowid, 0, &blob);
-      if (rc == SQLITE_OK && sqlite3_blob_bytes(blob) != r.kv_bytes) {
-        read_status = row_error(r, " changed while it was read");
-        break;
-      }
-      if (rc == SQLITE_OK && r.kv_bytes > 0)
-        rc = sqlite3_blob_read(blob, buf.data(), static_cast<int>(r.kv_bytes), 0);
-      if (rc != SQLITE_OK) {
-        read_status = d->fail(rc, "reading the KV row at token " + std::to_string(r.token_begin));
-        break;
-      }
+      read_status = read_blob(*d, blob, r, bufs[b]);
+      if (!read_status.ok()) break;
       {
         std::lock_guard lk(m);
         queue.emplace_back(i, b);

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "writeback_vfs.h"
+
 namespace tome::store {
 
 std::string describe_sqlite_error(int rc) {
@@ -111,7 +113,7 @@ result<std::unique_ptr<db>> db::open(const std::filesystem::path& path, bool rea
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (!read_only && create) flags |= SQLITE_OPEN_CREATE;
   flags |= SQLITE_OPEN_NOMUTEX;  // one owner thread (sqlite.h)
-  const int rc = sqlite3_open_v2(path.c_str(), &d->h_, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &d->h_, flags, writeback_vfs_name());
   if (rc != SQLITE_OK) {
     status s = d->fail(rc, "opening");
     return s;
