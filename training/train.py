@@ -12,6 +12,16 @@
 # CKPT_DIR/log.jsonl, and into --out-dir: weights.pt.partNN (bf16 weights + config + step, split
 # in 15 MiB parts: `cat weights.pt.part* > weights.pt`) and log.jsonl. --init-from weights.pt
 # resumes from such bf16 weights when the machine (and CKPT_DIR) was lost (optimiser restarts).
+#
+# Continued training of a shipped model (a model directory; int8 matrices dequantised with their
+# row scales) with a fresh optimiser, e.g. the long-context run of tome-25m v2:
+#   torchrun --nproc_per_node=1 training/train.py --init-model resources/models/tome-25m \
+#       --rope-theta 1e10 --stages 131072:0.6,262144:0.4 --lr 3e-4 --min-lr 3e-5 --warmup 20 \
+#       --skip-prob 0.5 --far-share 0.3 --checkpoint-from 262144 --task-mix passkey:0.2,... \
+#       --time-budget 860 --piece-seconds 470 ...
+# --skip-prob: share of steps whose positions jump once inside the row (0..c-1, then c+s..):
+# the row's T tokens then span relative distances up to --skip-max (PoSE-style long-distance
+# training at the compute of T). --checkpoint-from T: recompute layers in backward at T and up.
 import argparse
 import json
 import math
@@ -119,17 +129,39 @@ def loader(maker, T, rows, mix, seed, workers):
 def make_config(args, vocab_size, templates):
     p = dict(PRESETS[args.preset], vocab_size=vocab_size, self_decoder=args.self_decoder,
              window=args.window if args.self_decoder == "sliding_window" else 0,
-             rope_theta=args.rope_theta, max_context=args.max_context, name=args.name)
+             rope_theta=args.rope_theta or 500000.0, max_context=args.max_context,
+             name=args.name)
     cfg = YocoConfig(**p)
     cfg.templates = dict(templates)
     return cfg.validate()
 
 
-def losses(model, tokens, lm_mask, ans_mask, amp):
-    """-> (lm loss, answer loss, n answer rows, n answer rows exactly right) as tensors."""
+def parse_mix(s):
+    """"passkey:0.2,multikey:0.1" -> {task: share of rows}."""
+    mix = {k: float(v) for k, v in (x.split(":") for x in s.split(","))}
+    bad = set(mix) - set(tasks.TASKS)
+    if bad or sum(mix.values()) > 1.0:
+        raise SystemExit(f"--task-mix: unknown tasks {sorted(bad)} or shares over 1")
+    return mix
+
+
+def skip_positions(T, rng, prob, max_pos, device):
+    """Positions [T] for one step: 0..T-1, or with probability prob one jump: 0..c-1 then
+    c+s..T-1+s (c uniform in 1..T-1, s uniform in 0..max_pos-T): relative distances up to
+    max_pos - 1 inside a row of T."""
+    pos = torch.arange(T)
+    if prob > 0 and max_pos > T and rng.random() < prob:
+        c, sk = int(rng.integers(1, T)), int(rng.integers(0, max_pos - T + 1))
+        pos[c:] += sk
+    return pos.to(device)
+
+
+def losses(model, tokens, lm_mask, ans_mask, amp, positions=None, checkpoint=False):
+    """-> (lm loss, answer loss, n answer rows, n answer rows exactly right) as tensors.
+    positions / checkpoint: see Yoco.trunk (None / False: the plain forward)."""
     inp, tgt = tokens[:, :-1], tokens[:, 1:]
     with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(inp)
+        logits = model(inp, positions, checkpoint)
     ce = F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), reduction="none")
     ce = ce.view(tgt.shape)
     lmf, ansf = lm_mask.float(), ans_mask.float()
@@ -192,13 +224,15 @@ def make_optimizer(model, args, device):
                               {"params": no_decay, "weight_decay": 0.0}], **kw)
 
 
-def probe(model, stages, rows_of, vocab, device, amp, reps=3):
+def probe(model, stages, rows_of, vocab, device, amp, reps=3, ckpt_of=lambda T: False):
     """Seconds per optimiser step at each stage length (random tokens; model restored after)."""
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     out = {}
     for T, _ in stages:
         B = rows_of(T)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         x = torch.randint(4, vocab, (B, T + 1), device=device)
         m = torch.ones(B, T, dtype=torch.bool, device=device)
         times = []
@@ -206,7 +240,7 @@ def probe(model, stages, rows_of, vocab, device, amp, reps=3):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            lm, ans, _, _ = losses(model, x, m, m, amp)
+            lm, ans, _, _ = losses(model, x, m, m, amp, checkpoint=ckpt_of(T))
             (lm + ans).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -215,6 +249,9 @@ def probe(model, stages, rows_of, vocab, device, amp, reps=3):
             if i:
                 times.append(time.perf_counter() - t0)
         out[T] = float(np.median(times))
+        if device.type == "cuda":
+            print(json.dumps({"probe_T": T, "s_per_step": round(out[T], 3), "peak_mem_gib": round(
+                torch.cuda.max_memory_allocated() / 2**30, 2)}), flush=True)
     model.load_state_dict(saved)
     del opt
     return out
@@ -251,12 +288,15 @@ def main(argv=None):
     ap.add_argument("--ckpt-dir", default="/tmp/tome-train")
     ap.add_argument("--out-dir", default=os.environ.get("OUT"), help="small copies (bf16, log)")
     ap.add_argument("--init-from", help="bf16 weights.pt (from --out-dir) when ckpt.pt is lost")
+    ap.add_argument("--init-model", help="a model directory (export.py; int8 dequantised) to "
+                    "continue training from, with a fresh optimiser and plan (no ckpt.pt yet)")
     ap.add_argument("--preset", default="tome-25m", choices=sorted(PRESETS))
     ap.add_argument("--name", default="tome-25m")
     ap.add_argument("--self-decoder", default="gated_retention",
                     choices=("gated_retention", "sliding_window"))
     ap.add_argument("--window", type=int, default=1024, help="sliding_window: keys per query")
-    ap.add_argument("--rope-theta", type=float, default=500000.0)
+    ap.add_argument("--rope-theta", type=float,
+                    help="default 500000 (new model) or the --init-model's own (given: replaces it)")
     ap.add_argument("--max-context", type=int, default=1 << 20)
     ap.add_argument("--stages", default="512:0.2,2048:0.2,8192:0.2,32768:0.2,131072:0.2",
                     help="T:share-of-time,... (the length curriculum)")
@@ -272,6 +312,16 @@ def main(argv=None):
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--task-scale", type=float, default=1.0, help="scales TASK_MIX")
+    ap.add_argument("--task-mix", help="task:share,... replaces TASK_MIX (rest: LM rows)")
+    ap.add_argument("--far-share", type=float, default=0.0,
+                    help="share of pass-key needles placed in the first quarter of the row")
+    ap.add_argument("--skip-prob", type=float, default=0.0,
+                    help="share of steps with one position jump inside the row")
+    ap.add_argument("--skip-max", type=int, help="largest position + 1 with a jump "
+                    "(default: the config's max_context)")
+    ap.add_argument("--checkpoint-from", type=int, default=0,
+                    help="activation checkpointing (layers recomputed) for rows of T >= this "
+                    "(0: never)")
     ap.add_argument("--answer-weight", type=float, default=1.0, help="extra loss on answers")
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--log-every", type=int, default=25)
@@ -316,14 +366,25 @@ def main(argv=None):
     if resume is None and args.init_from:
         resume = torch.load(args.init_from, map_location="cpu", weights_only=False)
         log({"event": "init_from_bf16", "step": resume.get("step")})
+    init_sd = None
     if resume is not None:
         cfg = YocoConfig.from_json_dict(resume["config"])
+    elif args.init_model:
+        from export import load_model_dir
+        src = load_model_dir(args.init_model)
+        cfg, init_sd = src.cfg, src.state_dict()
+        if args.rope_theta:
+            cfg.rope_theta = args.rope_theta
+        cfg.validate()
+        log({"event": "init_model", "dir": args.init_model, "rope_theta": cfg.rope_theta})
     else:
         from yoco.config import DEFAULT_TEMPLATES
         cfg = make_config(args, sp.get_piece_size(), DEFAULT_TEMPLATES)
     model = Yoco(cfg)
     model.reset_parameters(seed=args.seed)
     model.set_retention(chunk_size=args.chunk_size)
+    if init_sd is not None:
+        model.load_state_dict(init_sd)
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     stages = parse_stages(args.stages)
@@ -331,7 +392,11 @@ def main(argv=None):
     rows_of = lambda T: max(1, world_rows(T) // D.world)  # noqa: E731
     train_maker = tasks.TaskMaker(train_split, enc, cfg.templates, seed=args.seed + 17 * D.rank)
     valid_maker = tasks.TaskMaker(valid_split, enc, cfg.templates, seed=4321)
-    mix = {k: v * args.task_scale for k, v in TASK_MIX.items()}
+    mix = {k: v * args.task_scale
+           for k, v in (parse_mix(args.task_mix) if args.task_mix else TASK_MIX).items()}
+    train_maker.far_share = args.far_share
+    skip_max = args.skip_max or cfg.max_context
+    ckpt_of = lambda T: bool(args.checkpoint_from) and T >= args.checkpoint_from  # noqa: E731
 
     opt = make_optimizer(model, args, device)
     state = {"step": 0, "tokens_seen": 0, "log": []}
@@ -349,7 +414,7 @@ def main(argv=None):
             secs = None
             plan = [{"T": T, "steps": max(1, int(round(f * args.total_steps)))} for T, f in stages]
         else:
-            secs = probe(model, stages, rows_of, cfg.vocab_size, device, amp)
+            secs = probe(model, stages, rows_of, cfg.vocab_size, device, amp, ckpt_of=ckpt_of)
             secs = {T: D.mean(s) for T, s in secs.items()}
             plan = [{"T": T, "steps": max(1, int(f * args.time_budget / secs[T]))}
                     for T, f in stages]
@@ -358,7 +423,9 @@ def main(argv=None):
     total = sum(p["steps"] for p in plan)
     log({"event": "start", "params": n_params, "config": cfg.to_json_dict(), "plan": plan,
          "probe_s_per_step": state.get("probe"), "world": D.world, "device": str(device),
-         "torch": torch.__version__, "task_mix": mix})
+         "torch": torch.__version__, "task_mix": mix, "far_share": args.far_share,
+         "skip_prob": args.skip_prob, "skip_max": skip_max,
+         "checkpoint_from": args.checkpoint_from, "lr": [args.lr, args.min_lr, args.warmup]})
     dmodel = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[D.local] if device.type == "cuda" else None) if D.on else model
 
@@ -389,7 +456,11 @@ def main(argv=None):
         lr = lr_at(step, total, args.warmup, args.lr, args.min_lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        lm, ans, n_rows, n_ok = losses(dmodel, tokens, lm_mask, ans_mask, amp)
+        pos = None
+        if args.skip_prob > 0:
+            pos = skip_positions(T, np.random.default_rng(args.seed * 100003 + step),
+                                 args.skip_prob, skip_max, device)
+        lm, ans, n_rows, n_ok = losses(dmodel, tokens, lm_mask, ans_mask, amp, pos, ckpt_of(T))
         loss = lm + args.answer_weight * ans
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -410,7 +481,9 @@ def main(argv=None):
                  "ans_loss": round(agg["ans"].item() / n, 4),
                  "ans_acc": round(agg["ok"].item() / max(1, agg["rows"].item()), 3),
                  "gnorm": round(gnorm.item(), 3), "tok_s": round(tok_log / (now - t_log)),
-                 "tokens": state["tokens_seen"]})
+                 "tokens": state["tokens_seen"],
+                 **({"peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+                    if device.type == "cuda" else {})})
             t_log, tok_log = now, 0
             agg = {"lm": 0.0, "ans": 0.0, "rows": 0, "ok": 0, "n": 0}
         stage_done = step == stage_end
@@ -421,7 +494,7 @@ def main(argv=None):
                           n_task=n if small else max(1, 3 * n // 8))
             log({"eval": step, "T": T, **{k: round(v, 4) for k, v in ev.items()}})
             t_eval = time.time()
-        if step % 10 == 0 or stage_done:
+        if step % 10 == 0 or stage_done or T >= 32768:   # long rows: seconds per step
             over = time.time() - t_start > args.piece_seconds
             stop = bool(D.broadcast(over))
         if D.main and (stop or step == total or time.time() - t_save > args.save_seconds):

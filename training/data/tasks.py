@@ -49,6 +49,7 @@ class TaskMaker:
 
     def __init__(self, split, enc, templates, seed=0, repo_segment_tokens=32768):
         self.split, self.enc, self.templates = split, enc, templates
+        self.far_share = 0.0   # training: share of pass-key needles drawn in the first quarter
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
         vocab = enc.sp.get_piece_size()
@@ -193,9 +194,17 @@ class TaskMaker:
         if fill < 8:
             return None
         filler = self.text_window(fill)
-        d = int(round((self.rng.random() if depth is None else depth) * filler.size))
+        d = int(round((self._train_depth() if depth is None else depth) * filler.size))
         head = np.concatenate((pre, filler[:d], needle, filler[d:], tail))
         return self.finish([head, ans], head.size, T)
+
+    def _train_depth(self):
+        """A random needle depth in 0..1; with probability far_share in 0..0.25 instead (needle
+        far from the question). far_share 0 draws exactly one number, as before."""
+        u = self.rng.random()
+        if self.far_share and self.rng.random() < self.far_share:
+            u *= 0.25
+        return u
 
     def multikey(self, T, depth=None):
         k = self.rng.randint(2, 6)

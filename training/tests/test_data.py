@@ -227,3 +227,64 @@ def test_train_smoke_and_resume(shard_dir, tmp_path):
     (tmp_path / "w.pt").write_bytes(blob)
     w = torch.load(tmp_path / "w.pt")
     assert w["step"] == 6 and all(v.dtype == torch.bfloat16 for v in w["model"].values())
+
+
+def test_split_and_merge_shards(shard_dir, tmp_path):
+    import split_shards
+    a, b, m = tmp_path / "a", tmp_path / "b", tmp_path / "m"
+    split_shards.split(shard_dir, a, b)
+    split_shards.merge(a, b, m)
+    src, sa, sb, sm = (shards.Split(d, "train") for d in (shard_dir, a, b, m))
+    assert len(sa) > 0 and len(sb) > 0 and len(sm) == len(src) == len(sa) + len(sb)
+    for s in (sa, sb):  # a repository is never cut in two
+        code = s.docs[:, 2] == 2
+        for g in np.unique(s.docs[code, 3]):
+            assert (s.docs[:, 3] == g).sum() == (src.docs[:, 3] == g).sum()
+    key = lambda s, i: (s.paths[i], s.sources[i], s.doc(i).tobytes())  # noqa: E731
+    assert sorted(key(src, i) for i in range(len(src))) == \
+        sorted(key(sm, i) for i in range(len(sm)))
+    assert (shards.Split(m, "valid").tokens == shards.Split(shard_dir, "valid").tokens).all()
+    assert not (b / "valid.tokens.xz").exists()
+
+
+def test_far_share_depth(shard_dir, enc):
+    m = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=8)
+    assert sum(m._train_depth() < 0.25 for _ in range(400)) < 160      # uniform: ~100
+    m.far_share = 1.0
+    assert all(m._train_depth() <= 0.25 for _ in range(100))
+
+
+def test_train_continue_from_model_dir(shard_dir, tmp_path):
+    """--init-model: a model directory (int8) as the start, new rope theta, position jumps,
+    checkpointed layers, a custom task mix."""
+    import train
+    from export import export_model, load_model_dir
+    from yoco.config import YocoConfig
+    from yoco.model import Yoco
+    cfg = YocoConfig(**train.PRESETS["tiny"], vocab_size=enc_size(shard_dir), max_context=4096)
+    cfg.templates = dict(DEFAULT_TEMPLATES)
+    src = Yoco(cfg.validate())
+    src.reset_parameters(seed=1)
+    export_model(src, tmp_path / "m0", "int8", shard_dir / "tokenizer.model")
+    start = load_model_dir(tmp_path / "m0").state_dict()
+    ck = tmp_path / "ck"
+    train.main(["--shards", str(shard_dir), "--ckpt-dir", str(ck), "--out-dir",
+                str(tmp_path / "out"), "--init-model", str(tmp_path / "m0"), "--rope-theta", "1e9",
+                "--stages", "128:1", "--total-steps", "4", "--tokens-per-step", "256",
+                "--workers", "0", "--warmup", "2", "--lr", "1e-5", "--eval-seconds", "1e9",
+                "--eval-n", "1", "--no-amp", "--skip-prob", "1", "--checkpoint-from", "128",
+                "--far-share", "0.5", "--task-mix", "passkey:0.5,multikey:0.2"])
+    state = torch.load(ck / "ckpt.pt")
+    assert state["step"] == 4 and state["config"]["rope_theta"] == 1e9
+    assert state["config"]["max_context"] == 4096 and "optim" in state
+    moved = max((state["model"][k] - start[k]).abs().max().item() for k in start)
+    assert 0 < moved < 1e-3          # started from the directory's weights, lr 1e-5
+    with pytest.raises(SystemExit):
+        train.parse_mix("passkey:0.9,nosuchtask:0.1")
+    pos = train.skip_positions(100, np.random.default_rng(0), 1.0, 4096, "cpu")
+    d = np.diff(pos.numpy())
+    assert (d >= 1).all() and (d > 1).sum() <= 1 and pos[-1] < 4096
+
+
+def enc_size(shard_dir):
+    return tok.load(shard_dir / "tokenizer.model").get_piece_size()

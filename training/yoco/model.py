@@ -9,6 +9,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from . import ops
 from .config import YocoConfig
@@ -295,8 +296,33 @@ class Yoco(nn.Module):
         return {"embedding": emb, "x_s": x_s, "global_k": flat(k), "global_v": flat(v),
                 "logits": self.head(x)}
 
-    def forward(self, tokens):  # [B, T] -> logits [B, T, V]
-        return self.intermediates(tokens)["logits"]
+    def forward(self, tokens, positions=None, checkpoint=False):  # [B, T] -> logits [B, T, V]
+        if positions is None and not checkpoint:
+            return self.intermediates(tokens)["logits"]
+        return self.head(self.trunk(tokens, positions, checkpoint))
+
+    def trunk(self, tokens, positions=None, checkpoint=False):
+        """Training path: the residual stream entering the final norm, [B, T, D]. positions [T]
+        int (default 0..T-1): any increasing positions, e.g. with a skip between two runs so that
+        a row of T tokens spans relative distances up to positions[-1] (long-distance training;
+        the math is the forward's, only the RoPE angles change). checkpoint: recompute each layer
+        in backward (saved activations ~ the layer inputs, for very long rows)."""
+        T = tokens.shape[1]
+        if positions is None:
+            positions = torch.arange(T, device=tokens.device)
+        if checkpoint:
+            def run(f, *a):
+                return torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False)
+        else:
+            def run(f, *a):
+                return f(*a)
+        x = self.embed(tokens)
+        for layer in self.self_layers:
+            x = run(lambda x_, layer=layer: layer(x_, positions)[0], x)
+        k, v = run(self.global_kv, x, positions)
+        for layer in self.cross:  # the residual stream starts from X_s, not from kv_norm(X_s)
+            x = run(layer, x, k, v, positions)
+        return x
 
     # ---- cached inference (what the engine does) ------------------------------------------------
 

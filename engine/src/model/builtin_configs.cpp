@@ -32,11 +32,11 @@ const std::map<std::string, std::function<model_config()>>& table() {
       {"tiny", [] { return base("tiny", 64, 2, 4, 2, 96, 512, k::gated_retention, 0); }},
       {"tiny-swa", [] { return base("tiny-swa", 64, 2, 4, 2, 96, 512, k::sliding_window, 8); }},
       // ~26M parameters: the shape of Tome's default model (resources/models/tome-25m, RoPE theta
-      // 500000 as trained).
+      // 1e10 since its long-context training; 500000 before).
       {"tome-25m",
        [] {
          auto c = base("tome-25m", 384, 6, 6, 2, 1024, 8192, k::gated_retention, 0);
-         c.rope_theta = 500000.0;
+         c.rope_theta = 1e10;
          return c;
        }},
       {"tome-25m-swa",
