@@ -17,6 +17,7 @@ struct backend_options {
   std::string backend = "auto";
   int threads = 0;
   std::string kv = "bf16";  // --kv: bf16 (the backend's native precision; f32 on the CPU) or fp8
+  std::string weights = "auto";  // --weights: auto, bf16 or int8 (load_params::weights)
   void add(CLI::App& app);
   result<load_params> params() const;
 };

@@ -2,6 +2,7 @@
 // on a model directory or a built-in configuration with random weights. A benchmark, not a test:
 // figures go to docs/performance.md with the command, machine and date. "of floor" columns: the
 // fraction of the cost model's roofline floor (ANCHORS.md; H100 figures) reached.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -18,6 +19,7 @@ struct bench_options {
   bool random_weights = false;
   std::vector<std::string> lengths{"1024", "8192", "32768"};
   int decode_tokens = 32;
+  std::vector<int> batches;  // --batch: batched decode (session::decode_batch) at these batch sizes
   int64_t chunk = 32768;
   uint64_t seed = 1;
   backend_options be;
@@ -68,6 +70,101 @@ double decode_bytes(const model& m, int64_t n, int64_t kv_bytes_per_token, int64
   return static_cast<double>(m.memory().weights) +
          static_cast<double>(readers) * static_cast<double>(n) * kv_bytes_per_token +
          2.0 * static_cast<double>(self_bytes);
+}
+
+// --batch: for each length and batch size B, B sessions prefilled with different random tokens
+// step together (session::decode_batch) for --decode-tokens steps: aggregate tokens/s (B tokens a
+// step), per-session tokens/s, the step time, the same with greedy sampling inside the step
+// (session::decode_batch_greedy), the B global KV caches and the peak device memory.
+// "of floor": the cost model's bytes of a step (the weights once + every session's KV read by each
+// cross layer + its self-decoder state read and written) at kPeakBytes.
+int run_batches(const std::shared_ptr<model>& mp, const std::vector<int64_t>& lengths, const bench_options& o,
+                std::mt19937& rng) {
+  const model& md = *mp;
+  const model_config& c = md.config();
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
+  const bool gpu = md.device_memory().current >= 0;
+  std::printf("\nbatched decode (session::decode_batch, %d steps timed after one untimed step):\n\n", o.decode_tokens);
+  std::printf("| context | batch | aggregate tokens/s | per-session tokens/s | ms / step | of floor | greedy in the step: aggregate tokens/s | global KV (all sessions) | peak%s |\n",
+              gpu ? " GPU (Tome / device)" : " memory");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::fflush(stdout);
+  for (int64_t len : lengths) {
+    for (int B : o.batches) {
+      const int steps = static_cast<int>(std::clamp<int64_t>(c.max_context - len - 1, 0, o.decode_tokens));
+      const memory_plan plan = md.plan_memory(len, o.chunk);
+      const int64_t need = plan.need.global_kv * B + plan.need.self_state * B + plan.need.workspace;
+      if (B < 1 || steps < 1 || (plan.available >= 0 && need > plan.available)) {
+        std::printf("| %lld | %d | not run: %s |\n", static_cast<long long>(len), B,
+                    B < 1 || steps < 1 ? "no room to decode" : ("needs " + human_bytes(need) + ", " +
+                                                                human_bytes(plan.available) + " free").c_str());
+        continue;
+      }
+      md.reset_peak_memory();
+      std::vector<std::unique_ptr<session>> ss;
+      std::vector<session*> ptrs;
+      std::vector<int32_t> tokens(static_cast<size_t>(len)), next(static_cast<size_t>(B));
+      prefill_params pp;
+      pp.chunk_tokens = o.chunk;
+      pp.compute_logits = false;
+      for (int b = 0; b < B; ++b) {
+        auto s = session::create(mp);
+        if (!s) {
+          std::fprintf(stderr, "tome: %s\n", s.message().c_str());
+          return 1;
+        }
+        for (auto& t : tokens) t = tok(rng);
+        auto pr = (*s)->prefill(tokens, pp);
+        if (!pr) {
+          std::fprintf(stderr, "tome: %s\n", pr.message().c_str());
+          return 1;
+        }
+        ptrs.push_back(s->get());
+        ss.push_back(std::move(*s));
+      }
+      double sec = 0;
+      for (int step = 0; step <= steps; ++step) {  // step 0: untimed (first use of this batch size)
+        for (auto& t : next) t = tok(rng);
+        const auto t0 = std::chrono::steady_clock::now();
+        const status st = session::decode_batch(ptrs, next);
+        if (step > 0) sec += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!st.ok()) {
+          std::fprintf(stderr, "tome: %s\n", st.message().c_str());
+          return 1;
+        }
+      }
+      // The same with greedy sampling in the step (session::decode_batch_greedy: on the device
+      // where the backend can, one id per session crossing instead of V logits).
+      double gsec = 0;
+      std::vector<int32_t> chosen(static_cast<size_t>(B));
+      for (int step = 0; step <= steps && len + steps + 1 + step < c.max_context; ++step) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const status st = session::decode_batch_greedy(ptrs, next, chosen);
+        if (step > 0) gsec += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!st.ok()) {
+          std::fprintf(stderr, "tome: %s\n", st.message().c_str());
+          return 1;
+        }
+        next = chosen;
+      }
+      int64_t kv = 0, self = 0;
+      for (auto& s : ss) kv += s->memory().global_kv, self += s->memory().self_state;
+      const int64_t kvpt = plan.need.global_kv / std::max<int64_t>(len, 1);
+      const int64_t readers = c.is_transformer() ? 1 : c.n_cross_layers;
+      const double step_bytes = static_cast<double>(md.memory().weights) +
+                                static_cast<double>(B) * readers * static_cast<double>(len + steps / 2) * kvpt +
+                                2.0 * static_cast<double>(self);
+      const device_memory_usage use = md.device_memory();
+      const std::string peak = use.peak >= 0 ? human_bytes(use.peak) + " / " + human_bytes(use.device_used) : "-";
+      char greedy_col[32] = "-";
+      if (gsec > 0) std::snprintf(greedy_col, sizeof greedy_col, "%.1f", B * steps / gsec);
+      std::printf("| %lld | %d | %.1f | %.1f | %.2f | %.0f%% | %s | %s | %s |\n", static_cast<long long>(len), B,
+                  B * steps / sec, steps / sec, 1e3 * sec / steps, 100.0 * step_bytes / kPeakBytes * steps / sec,
+                  greedy_col, human_bytes(kv).c_str(), peak.c_str());
+      std::fflush(stdout);
+    }
+  }
+  return 0;
 }
 
 int run(const bench_options& o) {
@@ -138,8 +235,10 @@ int run(const bench_options& o) {
       std::fprintf(stderr, "tome: %s\n", pr.message().c_str());
       return 1;
     }
+    // A context at the model's maximum leaves no room to decode: time as many steps as fit.
+    const int n_decode = static_cast<int>(std::clamp<int64_t>(c.max_context - len, 0, o.decode_tokens));
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < o.decode_tokens; ++i) {
+    for (int i = 0; i < n_decode; ++i) {
       auto lg = (*s)->decode(tok(rng));
       if (!lg) {
         std::fprintf(stderr, "tome: %s\n", lg.message().c_str());
@@ -150,16 +249,20 @@ int run(const bench_options& o) {
     const memory_breakdown mem = (*s)->memory();
     const device_memory_usage use = md.device_memory();
     const double prefill_floor = prefill_flops(c, len) / kPeakFlops;
-    const double step_floor = decode_bytes(md, len + o.decode_tokens / 2, plan.need.global_kv / std::max<int64_t>(len, 1),
+    const double step_floor = decode_bytes(md, len + n_decode / 2, plan.need.global_kv / std::max<int64_t>(len, 1),
                                            mem.self_state) / kPeakBytes;
     const std::string peak = use.peak >= 0 ? human_bytes(use.peak) + " / " + human_bytes(use.device_used) : "-";
-    std::printf("| %lld | %.0f | %.2f | %.0f%% | %.1f | %.0f%% | %s | %s | %s | %s | %s |\n", static_cast<long long>(len),
-                len / pr->seconds, pr->seconds, 100.0 * prefill_floor / pr->seconds, o.decode_tokens / dsec,
-                100.0 * step_floor * o.decode_tokens / dsec, human_bytes(mem.global_kv).c_str(),
+    char decode_cols[64] = "- (context full) | -";
+    if (n_decode > 0)
+      std::snprintf(decode_cols, sizeof decode_cols, "%.1f | %.0f%%", n_decode / dsec, 100.0 * step_floor * n_decode / dsec);
+    std::printf("| %lld | %.0f | %.2f | %.0f%% | %s | %s | %s | %s | %s | %s |\n", static_cast<long long>(len),
+                len / pr->seconds, pr->seconds, 100.0 * prefill_floor / pr->seconds, decode_cols,
+                human_bytes(mem.global_kv).c_str(),
                 human_bytes(mem.self_state).c_str(), human_bytes(plan.need.workspace).c_str(), peak.c_str(),
                 plan.available >= 0 ? human_bytes(plan.available).c_str() : "?");
     std::fflush(stdout);
   }
+  if (!o.batches.empty()) return run_batches(*m, lengths, o, rng);
   return 0;
 }
 
@@ -177,6 +280,9 @@ void register_bench(CLI::App& app) {
   cf->needs(rw);
   cmd->add_option("--lengths", o->lengths, "context lengths (tokens; 32k, 1m accepted)")->delimiter(',')->capture_default_str();
   cmd->add_option("--decode-tokens", o->decode_tokens, "decode steps timed per length")->capture_default_str();
+  cmd->add_option("--batch", o->batches,
+                  "batched decode at these batch sizes (e.g. 1,8,32): B sessions per length step together")
+      ->delimiter(',');
   cmd->add_option("--chunk", o->chunk, "prefill chunk (tokens)")->capture_default_str();
   cmd->add_option("--seed", o->seed)->capture_default_str();
   o->be.add(*cmd);

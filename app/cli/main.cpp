@@ -19,12 +19,19 @@ void backend_options::add(CLI::App& app) {
                  "(e4m3 with a scale per token and KV head, CUDA only: half the memory and decode traffic)")
       ->check(CLI::IsMember({"bf16", "fp8"}))
       ->capture_default_str();
+  app.add_option("--weights", weights,
+                 "matrix precision on the GPU: auto (int8 where the model stores int8, else bf16), bf16, or "
+                 "int8 (weight-only, one scale per row: half the bytes of bf16; float models are quantised at "
+                 "load, random weights as export.py does)")
+      ->check(CLI::IsMember({"auto", "bf16", "int8"}))
+      ->capture_default_str();
 }
 
 result<load_params> backend_options::params() const {
   load_params p;
   p.n_threads = threads;
   p.kv = kv == "fp8" ? kv_format::fp8 : kv_format::native;
+  p.weights = weights == "int8" ? weight_format::int8 : weights == "bf16" ? weight_format::bf16 : weight_format::automatic;
   if (backend == "cpu") p.backend = backend_kind::cpu;
   else if (backend == "cuda") p.backend = backend_kind::cuda;
   else p.backend = backend_kind::automatic;

@@ -217,6 +217,71 @@ result<std::span<const float>> session::decode(int32_t token) {
   return std::span<const float>(state_->logits);
 }
 
+status session::decode_batch(std::span<session* const> sessions, std::span<const int32_t> tokens) {
+  return decode_batch_impl(sessions, tokens, {});
+}
+
+status session::decode_batch_greedy(std::span<session* const> sessions, std::span<const int32_t> tokens,
+                                    std::span<int32_t> next) {
+  if (next.size() != sessions.size())
+    return error("decode_batch_greedy: " + std::to_string(sessions.size()) + " sessions but room for " +
+                 std::to_string(next.size()) + " next tokens");
+  if (sessions.empty()) return {};
+  return decode_batch_impl(sessions, tokens, next);
+}
+
+// Both batched steps: checks everything first, then runs groups of at most the backend's batch.
+// With `next` (greedy): on the device where the backend can (the logits stay there: logits()
+// computes them again on demand), else from the logits with the greedy sampler.
+status session::decode_batch_impl(std::span<session* const> sessions, std::span<const int32_t> tokens,
+                                  std::span<int32_t> next) {
+  if (sessions.size() != tokens.size())
+    return error("decode_batch: " + std::to_string(sessions.size()) + " sessions but " +
+                 std::to_string(tokens.size()) + " tokens");
+  if (sessions.empty()) return {};
+  std::vector<const session*> seen;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    const session* s = sessions[i];
+    if (!s) return error("decode_batch: session " + std::to_string(i) + " is null");
+    if (s->model_ != sessions[0]->model_) return error("decode_batch: the sessions belong to different models");
+    const model_config& c = s->model_->config();
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+      return error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+    if (s->n_tokens() + 1 > c.max_context)
+      return error("session " + std::to_string(i) + " is at the model's maximum context of " +
+                   std::to_string(c.max_context) + " tokens");
+    seen.push_back(s);
+  }
+  std::sort(seen.begin(), seen.end());
+  if (std::adjacent_find(seen.begin(), seen.end()) != seen.end())
+    return error("decode_batch: a session appears twice in the batch");
+  const backend& be = sessions[0]->model_->be();
+  const bool greedy = !next.empty(), on_device = greedy && be.device_greedy();
+  const size_t group = static_cast<size_t>(std::max(1, be.max_decode_batch()));
+  std::vector<backend_state*> states;
+  std::vector<std::span<float>> logits;
+  for (size_t off = 0; off < sessions.size(); off += group) {
+    const size_t n = std::min(group, sessions.size() - off);
+    states.clear();
+    logits.clear();
+    for (size_t i = off; i < off + n; ++i) {
+      session_state& st = *sessions[i]->state_;
+      st.logits_valid = false;
+      states.push_back(st.dev.get());
+      logits.emplace_back(st.logits);
+    }
+    if (on_device) TOME_TRY(be.decode_batch_greedy(states, tokens.subspan(off, n), next.subspan(off, n)));
+    else TOME_TRY(be.decode_batch(states, tokens.subspan(off, n), logits));
+    for (size_t i = off; i < off + n; ++i) {
+      session_state& st = *sessions[i]->state_;
+      st.tokens.push_back(tokens[i]);
+      st.logits_valid = !on_device;
+      if (greedy && !on_device) next[i] = sampler(sampling_params{}).sample(st.logits, {});
+    }
+  }
+  return {};
+}
+
 result<generate_result> session::generate(const generate_params& p, const token_fn& on_token) {
   generate_result out;
   const auto t0 = clock_type::now();

@@ -494,8 +494,9 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
 }
 
 // ---- decode kernel: grid (Hkv, splits); rows * group <= 16 ----
+// (The body is shared with the batched form below, which patches the arguments per session.)
 template <int HD, bool F8>
-__global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
+__device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   extern __shared__ uint4 smem_raw[];
   uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
   uint16_t* sk = sq + kDecodeRows * HD;  // the K/V pipeline (kv_pipe), then the warps' merge
@@ -587,6 +588,41 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
     const int64_t rh = static_cast<int64_t>(i / a.group) * a.hq + g * a.group + i % a.group;
     write_row_value(a, rh, split, d, acc, m, l);
   }
+}
+
+template <int HD, bool F8>
+__global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
+  attn_decode_body<HD, F8>(a);
+}
+
+// Batched decode (cross_attn_decode_batch): grid (Hkv, splits, batch); session b = blockIdx.z has
+// one query row (q, o at b * hq * hd; partials at b * hq * splits * (hd + 2), so the combine kernel
+// runs over batch * hq (row, head) pairs), its own K/V (and fp8 scales) and position pos[b].
+struct attn_batch_ptrs {
+  const void* const* k;
+  const void* const* v;
+  const float* const* ks;
+  const float* const* vs;
+  const int64_t* pos;
+};
+template <int HD, bool F8>
+__global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_args a0, attn_batch_ptrs bp) {
+  const int64_t b = blockIdx.z;
+  attn_args a = a0;
+  a.q = a0.q + b * a0.hq * HD;
+  a.o = a0.o + b * a0.hq * HD;
+  if (a0.partial) a.partial = a0.partial + b * a0.hq * a0.splits * (HD + 2);
+  a.n_keys_dev = bp.pos + b;
+  if constexpr (F8) {
+    a.k8 = static_cast<const uint8_t*>(bp.k[b]);
+    a.v8 = static_cast<const uint8_t*>(bp.v[b]);
+    a.ks = bp.ks[b];
+    a.vs = bp.vs[b];
+  } else {
+    a.k = static_cast<const uint16_t*>(bp.k[b]);
+    a.v = static_cast<const uint16_t*>(bp.v[b]);
+  }
+  attn_decode_body<HD, F8>(a);
 }
 
 // Merges the splits' partials of each (row, head): grid rows*Hq, block 128.
@@ -769,6 +805,18 @@ status launch(const attn_args& a, stream_t stream) {
   return launch_status();
 }
 
+template <int HD, bool F8>
+status launch_decode_batch(const attn_args& a, const attn_batch_ptrs& bp, int64_t batch, stream_t stream) {
+  static const cudaError_t e = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8>,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    static_cast<int>(decode_smem<HD, F8>()));
+  if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
+  attn_decode_batch_kernel<HD, F8><<<dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
+                                          static_cast<unsigned>(batch)),
+                                     kThreads, decode_smem<HD, F8>(), stream>>>(a, bp);
+  return launch_status();
+}
+
 status check_shape(int64_t rows, int64_t off, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window) {
   if (rows < 0 || off < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0 ||
       head_dim > kMaxHeadDim || window < 0 || n_heads > 65535)
@@ -853,6 +901,43 @@ status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v
               static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
               splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
   return launch(a, stream);
+}
+
+int cross_attn_decode_batch_splits(int64_t batch, int64_t n_kv_heads, int64_t head_dim) {
+  // About eight waves of CTAs in all (sessions of different lengths then balance), at most the
+  // single-session split count.
+  const int m = attn_decode_max_splits(n_kv_heads, head_dim);
+  if (batch <= 0) return m;
+  return static_cast<int>(std::clamp<int64_t>((8 * static_cast<int64_t>(m) + batch - 1) / batch, 1, m));
+}
+
+int64_t cross_attn_decode_batch_workspace_floats(int64_t batch, int64_t n_heads, int64_t head_dim, int splits) {
+  return batch * cross_attn_workspace_floats(1, n_heads, head_dim, splits);
+}
+
+status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* o, int64_t batch, int64_t n_heads,
+                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream) {
+  if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
+  if (batch < 1 || batch > 65535 || !kv.pos || !kv.k || !kv.v || (kv.fp8 && (!kv.k_scale || !kv.v_scale)) ||
+      !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
+    return bad_argument("cross_attn_decode_batch: needs 1..65535 sessions, pos, k, v (and scales with fp8), "
+                        "head_dim 16/32/64/128, Hq/Hkv <= 16");
+  attn_args a{q, nullptr, nullptr, o, workspace, nullptr, 1, 1, n_kv_heads * head_dim, 0,
+              static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
+              splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  if (a.splits > 65535 || (a.splits > 1 && !workspace)) return bad_argument("cross_attn_decode_batch: bad splits");
+  a.hkv = static_cast<int>(n_kv_heads);
+  const attn_batch_ptrs bp{kv.k, kv.v, kv.k_scale, kv.v_scale, kv.pos};
+  status s;
+  switch (head_dim) {
+    case 16: s = kv.fp8 ? launch_decode_batch<16, true>(a, bp, batch, stream) : launch_decode_batch<16, false>(a, bp, batch, stream); break;
+    case 32: s = kv.fp8 ? launch_decode_batch<32, true>(a, bp, batch, stream) : launch_decode_batch<32, false>(a, bp, batch, stream); break;
+    case 64: s = kv.fp8 ? launch_decode_batch<64, true>(a, bp, batch, stream) : launch_decode_batch<64, false>(a, bp, batch, stream); break;
+    default: s = kv.fp8 ? launch_decode_batch<128, true>(a, bp, batch, stream) : launch_decode_batch<128, false>(a, bp, batch, stream); break;
+  }
+  if (!s.ok() || a.splits == 1) return s;
+  combine_log2_kernel<<<static_cast<unsigned>(batch * n_heads), 128, 0, stream>>>(workspace, o, a.hd, a.splits);
+  return launch_status();
 }
 
 status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v, int64_t ring_rows,

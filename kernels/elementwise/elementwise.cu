@@ -1,4 +1,5 @@
-// Elementwise kernels: residual add, scale, bf16 <-> f32 conversion. Grid-stride loops.
+// Elementwise kernels: residual add, scale, bf16 <-> f32 conversion, rows copied to a list of
+// destinations. Grid-stride loops.
 // CPU twins: cpu::add (others are plain conversions). Layouts: flat arrays of n elements.
 #include "common/common.cuh"
 
@@ -32,7 +33,23 @@ __global__ void to_bf16_kernel(const float* x, uint16_t* y, int64_t n) {
     st(y, i, x[i]);
 }
 
+// Row blockIdx.y of x to dst[blockIdx.y] (batched decode: each session's last hidden row).
+__global__ void copy_rows_to_kernel(const uint16_t* __restrict__ x, int64_t dim, uint16_t* const* __restrict__ dst) {
+  const int64_t r = blockIdx.y;
+  uint16_t* d = dst[r];
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < dim;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    d[i] = x[r * dim + i];
+}
+
 }  // namespace
+
+status copy_rows_to(const uint16_t* x, int64_t rows, int64_t dim, uint16_t* const* dst, stream_t stream) {
+  if (rows < 0 || rows > 65535 || dim < 0 || !dst) return bad_argument("copy_rows_to: bad shape");
+  if (rows == 0 || dim == 0) return {};
+  copy_rows_to_kernel<<<dim3(grid(dim), static_cast<unsigned>(rows)), kThreads, 0, stream>>>(x, dim, dst);
+  return launch_status();
+}
 
 status add(uint16_t* x, const uint16_t* y, int64_t n, stream_t stream) {
   if (n < 0) return bad_argument("add: bad size");

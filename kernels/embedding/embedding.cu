@@ -1,5 +1,7 @@
 // Embedding kernel: y[i] = bf16(scale * table[tokens[i]]) (YOCO scales by sqrt(D)); one block
 // per token. CPU twin: cpu::embedding. Layout: table [vocab, dim] bf16, y [n, dim] bf16.
+// embedding_i8: an int8 table with one f32 scale per row; the row is dequantised in f32
+// (row_scale * q, the CPU backend's load-time value) and then scaled like the bf16 one.
 #include "common/common.cuh"
 
 namespace tome::kernels {
@@ -14,6 +16,17 @@ __global__ void embedding_kernel(const int32_t* __restrict__ tokens, const uint1
     st(y, i * dim + d, valid ? scale * ld(table, static_cast<int64_t>(t) * dim + d) : 0.0f);
 }
 
+__global__ void embedding_i8_kernel(const int32_t* __restrict__ tokens, const int8_t* __restrict__ q,
+                                    const float* __restrict__ row_scale, int64_t vocab, int64_t dim, float scale,
+                                    uint16_t* __restrict__ y) {
+  const int64_t i = blockIdx.x;
+  const int32_t t = tokens[i];
+  const bool valid = t >= 0 && t < vocab;
+  const float rs = valid ? row_scale[t] : 0.0f;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
+    st(y, i * dim + d, valid ? scale * (rs * static_cast<float>(q[static_cast<int64_t>(t) * dim + d])) : 0.0f);
+}
+
 }  // namespace
 
 status embedding(const int32_t* tokens, int64_t n, const uint16_t* table, int64_t vocab,
@@ -21,6 +34,14 @@ status embedding(const int32_t* tokens, int64_t n, const uint16_t* table, int64_
   if (n < 0 || dim <= 0 || vocab <= 0 || n > 0x7fffffff) return bad_argument("embedding: bad shape");
   if (n == 0) return {};
   embedding_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(tokens, table, vocab, dim, scale, y);
+  return launch_status();
+}
+
+status embedding_i8(const int32_t* tokens, int64_t n, const int8_t* q, const float* row_scale, int64_t vocab,
+                    int64_t dim, float scale, uint16_t* y, stream_t stream) {
+  if (n < 0 || dim <= 0 || vocab <= 0 || n > 0x7fffffff) return bad_argument("embedding_i8: bad shape");
+  if (n == 0) return {};
+  embedding_i8_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(tokens, q, row_scale, vocab, dim, scale, y);
   return launch_status();
 }
 

@@ -25,9 +25,15 @@ __global__ void __launch_bounds__(decode_shape<HD>::kThreads)
     retention_decode_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k,
                             const uint16_t* __restrict__ v, const uint16_t* __restrict__ g,
                             const uint16_t* __restrict__ gt, float* __restrict__ state, uint16_t* __restrict__ o,
-                            float temperature, float eps) {
+                            float temperature, float eps, int64_t row_stride, float* const* __restrict__ states) {
   using S = decode_shape<HD>;
   const int h = blockIdx.x, t = threadIdx.x;
+  if (states) {  // batched (retention_decode_rows): row blockIdx.y, its own state; o rows [H*HD]
+    const int64_t b = blockIdx.y;
+    q += b * row_stride, k += b * row_stride, v += b * row_stride, g += b * row_stride, gt += b * row_stride;
+    state = states[b];
+    o += b * static_cast<int64_t>(gridDim.x) * HD;
+  }
   const int cg = t % S::kGroups, rs = t / S::kGroups;
   float4* st4 = reinterpret_cast<float4*>(state + static_cast<int64_t>(h) * HD * HD);
   float4 s[S::kRowsPerThread];
@@ -94,32 +100,54 @@ bool retention_decode_supported(int64_t head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
+namespace {
+status launch_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g, const uint16_t* gt,
+                     float* state, uint16_t* o, int64_t heads, int64_t head_dim, float temperature, float eps,
+                     int64_t rows, int64_t row_stride, float* const* states, stream_t stream) {
+  const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
+  switch (head_dim) {
+    case 16:
+      retention_decode_kernel<16><<<grid, decode_shape<16>::kThreads, 0, stream>>>(q, k, v, g, gt, state, o,
+                                                                                 temperature, eps, row_stride, states);
+      break;
+    case 32:
+      retention_decode_kernel<32><<<grid, decode_shape<32>::kThreads, 0, stream>>>(q, k, v, g, gt, state, o,
+                                                                                 temperature, eps, row_stride, states);
+      break;
+    case 64:
+      retention_decode_kernel<64><<<grid, decode_shape<64>::kThreads, 0, stream>>>(q, k, v, g, gt, state, o,
+                                                                                 temperature, eps, row_stride, states);
+      break;
+    default:
+      retention_decode_kernel<128><<<grid, decode_shape<128>::kThreads, 0, stream>>>(q, k, v, g, gt, state, o,
+                                                                                   temperature, eps, row_stride, states);
+      break;
+  }
+  return launch_status();
+}
+}  // namespace
+
 status retention_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
                         const uint16_t* gate_logits, float* state, uint16_t* o, int64_t heads, int64_t head_dim,
                         float temperature, float eps, stream_t stream) {
   if (heads <= 0 || heads > 0x7fffffff || !retention_decode_supported(head_dim) || !(temperature > 0.0f))
     return bad_argument("retention_decode: bad shape (head_dim 16, 32, 64 or 128)");
   if (reinterpret_cast<uintptr_t>(state) & 15u) return bad_argument("retention_decode: state must be 16-byte aligned");
-  const unsigned grid = static_cast<unsigned>(heads);
-  switch (head_dim) {
-    case 16:
-      retention_decode_kernel<16><<<grid, decode_shape<16>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
-                                                                                 temperature, eps);
-      break;
-    case 32:
-      retention_decode_kernel<32><<<grid, decode_shape<32>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
-                                                                                 temperature, eps);
-      break;
-    case 64:
-      retention_decode_kernel<64><<<grid, decode_shape<64>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state, o,
-                                                                                 temperature, eps);
-      break;
-    default:
-      retention_decode_kernel<128><<<grid, decode_shape<128>::kThreads, 0, stream>>>(q, k, v, g, gate_logits, state,
-                                                                                   o, temperature, eps);
-      break;
-  }
-  return launch_status();
+  return launch_decode(q, k, v, g, gate_logits, state, o, heads, head_dim, temperature, eps, 1, 0, nullptr, stream);
+}
+
+// Every state pointer must be 16-byte aligned (not checked here: they live in device memory; the
+// engine's states are cudaMalloc'd).
+status retention_decode_rows(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
+                             const uint16_t* gate_logits, int64_t row_stride, float* const* states, uint16_t* o,
+                             int64_t rows, int64_t heads, int64_t head_dim, float temperature, float eps,
+                             stream_t stream) {
+  if (heads <= 0 || heads > 0x7fffffff || rows < 0 || rows > 65535 || !states || row_stride < 0 ||
+      !retention_decode_supported(head_dim) || !(temperature > 0.0f))
+    return bad_argument("retention_decode_rows: bad shape (head_dim 16, 32, 64 or 128)");
+  if (rows == 0) return {};
+  return launch_decode(q, k, v, g, gate_logits, nullptr, o, heads, head_dim, temperature, eps, rows, row_stride,
+                       states, stream);
 }
 
 }  // namespace tome::kernels

@@ -17,9 +17,16 @@
 #include <cstdlib>
 
 #include "common/common.cuh"
+#include "gemv/gemv_common.cuh"
 
 namespace tome::kernels {
 namespace {
+
+using gemv_detail::aligned16;
+using gemv_detail::ld_stream;
+using gemv_detail::store_out;
+using gemv_detail::swiglu8;
+using gemv_detail::use_pdl;
 
 constexpr int kThreads = 256;  // 8 warps: 8 weight rows per block
 constexpr int kRowsPerBlock = kThreads / 32;
@@ -28,14 +35,6 @@ constexpr int kRowsPerBlock = kThreads / 32;
 // Measured on the H100, YOCO-3B decode at 32K: 265.9 tokens/s with 8, 255.5 with 16.
 constexpr int kUnrollDefault = 8;
 constexpr int64_t kMaxSmemBytes = 48 * 1024;
-
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 r;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-      : "l"(p));
-  return r;
-}
 
 __device__ __forceinline__ float dot8(const uint4& w, const uint4& x, float acc) {
   const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&w);
@@ -48,23 +47,6 @@ __device__ __forceinline__ float dot8(const uint4& w, const uint4& x, float acc)
   }
   return acc;
 }
-
-// 8 SwiGLU values, the same f32 expression as swiglu_kernel, rounded to bf16.
-__device__ __forceinline__ uint4 swiglu8(const uint4& a, const uint4& b) {
-  uint4 r;
-  const __nv_bfloat16* ap = reinterpret_cast<const __nv_bfloat16*>(&a);
-  const __nv_bfloat16* bp = reinterpret_cast<const __nv_bfloat16*>(&b);
-  __nv_bfloat16* rp = reinterpret_cast<__nv_bfloat16*>(&r);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float x = __bfloat162float(ap[i]);
-    rp[i] = __float2bfloat16_rn(x / (1.0f + __expf(-x)) * __bfloat162float(bp[i]));
-  }
-  return r;
-}
-
-__device__ __forceinline__ void store_out(uint16_t* y, int64_t i, float v) { st(y, i, v); }
-__device__ __forceinline__ void store_out(float* y, int64_t i, float v) { y[i] = v; }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
 template <int M, bool kSwiglu, class Out, int kUnroll>
@@ -128,22 +110,6 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
-// PDL needs compute capability 9.0 (the attribute is left off below it); TOME_GEMV_PDL=0 turns it off.
-bool use_pdl() {
-  static const bool on = [] {
-    const char* e = std::getenv("TOME_GEMV_PDL");
-    if (e && e[0] == '0') return false;
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
-  }();
-  return on;
-}
 int unroll() {
   static const int u = [] {
     const char* e = std::getenv("TOME_GEMV_UNROLL");

@@ -33,13 +33,12 @@ __global__ void quantize_kernel(const uint16_t* __restrict__ x, int64_t n_heads_
 }
 
 // grid (kv_heads, 2): y = 0 K (with RoPE), 1 V; one warp per block.
-__global__ void rope_store_fp8_kernel(const uint16_t* __restrict__ k, const uint16_t* __restrict__ v,
-                                      uint8_t* __restrict__ gk, uint8_t* __restrict__ gv, float* __restrict__ ks,
-                                      float* __restrict__ vs, int heads, int hd, const int64_t* __restrict__ pos,
-                                      const float* __restrict__ inv_freq) {
+__device__ __forceinline__ void rope_store_fp8_body(const uint16_t* __restrict__ k, const uint16_t* __restrict__ v,
+                                                    uint8_t* __restrict__ gk, uint8_t* __restrict__ gv,
+                                                    float* __restrict__ ks, float* __restrict__ vs, int heads, int hd,
+                                                    int64_t p, const float* __restrict__ inv_freq) {
   const int h = blockIdx.x;
   const bool is_k = blockIdx.y == 0;
-  const int64_t p = *pos;
   const uint16_t* src = (is_k ? k : v) + static_cast<int64_t>(h) * hd;
   const int half = hd / 2;
   // RoPE exactly as rope_store_kv (kernels/rope/rope.cu): pair t = h*half + i uses inv_freq[t % half].
@@ -55,6 +54,22 @@ __global__ void rope_store_fp8_kernel(const uint16_t* __restrict__ k, const uint
   };
   const int64_t row = p * heads + h;
   quantise_head(get, hd, (is_k ? gk : gv) + row * hd, (is_k ? ks : vs) + row);
+}
+
+__global__ void rope_store_fp8_kernel(const uint16_t* __restrict__ k, const uint16_t* __restrict__ v,
+                                      uint8_t* __restrict__ gk, uint8_t* __restrict__ gv, float* __restrict__ ks,
+                                      float* __restrict__ vs, int heads, int hd, const int64_t* __restrict__ pos,
+                                      const float* __restrict__ inv_freq) {
+  rope_store_fp8_body(k, v, gk, gv, ks, vs, heads, hd, *pos, inv_freq);
+}
+
+// Several sessions: grid (kv_heads, 2, rows); row b of k/v into session b's arrays at pos[b].
+__global__ void rope_store_fp8_rows_kernel(const uint16_t* __restrict__ k, const uint16_t* __restrict__ v,
+                                           uint8_t* const* gk, uint8_t* const* gv, float* const* ks, float* const* vs,
+                                           int heads, int hd, const int64_t* __restrict__ pos,
+                                           const float* __restrict__ inv_freq) {
+  const int64_t b = blockIdx.z, row = b * heads * hd;
+  rope_store_fp8_body(k + row, v + row, gk[b], gv[b], ks[b], vs[b], heads, hd, pos[b], inv_freq);
 }
 
 __global__ void dequantize_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale, int64_t n, int hd,
@@ -95,6 +110,19 @@ status kv_dequantize_fp8(const uint8_t* q, const float* scale, int64_t rows, int
   if (n == 0) return {};
   constexpr int kThreads = 256;
   dequantize_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(q, scale, n, static_cast<int>(head_dim), out);
+  return launch_status();
+}
+
+status rope_store_kv_fp8_rows(const uint16_t* k, const uint16_t* v, uint8_t* const* global_k, uint8_t* const* global_v,
+                              float* const* k_scale, float* const* v_scale, int64_t rows, int64_t kv_heads,
+                              int64_t head_dim, const int64_t* pos, const float* inv_freq, stream_t stream) {
+  if (rows < 0 || rows > 65535 || kv_heads <= 0 || kv_heads > 65535 || head_dim <= 0 || head_dim % 2 != 0 ||
+      head_dim > 1024 || !pos || !global_k || !global_v || !k_scale || !v_scale)
+    return bad_argument("rope_store_kv_fp8_rows: bad shape");
+  if (rows == 0) return {};
+  rope_store_fp8_rows_kernel<<<dim3(static_cast<unsigned>(kv_heads), 2, static_cast<unsigned>(rows)), 32, 0, stream>>>(
+      k, v, global_k, global_v, k_scale, v_scale, static_cast<int>(kv_heads), static_cast<int>(head_dim), pos,
+      inv_freq);
   return launch_status();
 }
 

@@ -29,6 +29,30 @@ __global__ void rope_qk_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ 
   st(k, 2 * t + 1, r1 * k_scale);
 }
 
+// Batched decode: row r (of q and, when non-null, k) at + r*row_stride, position pos[r]; the same
+// arithmetic as rope_qk_kernel (and, for q alone, rope_at_kernel).
+__global__ void rope_qk_rows_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ k, int64_t n_pairs,
+                                    int64_t heads, int64_t half, int64_t row_stride, const int64_t* __restrict__ pos,
+                                    const float* __restrict__ inv_freq, float k_scale) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n_pairs) return;
+  const int64_t i = t % half;
+  const int64_t row = t / (half * heads);
+  const int64_t e = 2 * (t - row * half * heads) + row * row_stride;  // element of the pair's first value
+  const float a = static_cast<float>(pos[row]) * inv_freq[i];
+  float s, c;
+  sincosf(a, &s, &c);
+  const float q0 = ld(q, e), q1 = ld(q, e + 1);
+  st(q, e, q0 * c - q1 * s);
+  st(q, e + 1, q1 * c + q0 * s);
+  if (!k) return;
+  const float k0 = ld(k, e), k1 = ld(k, e + 1);
+  const float r0 = __bfloat162float(__float2bfloat16_rn(k0 * c - k1 * s));
+  const float r1 = __bfloat162float(__float2bfloat16_rn(k1 * c + k0 * s));
+  st(k, e, r0 * k_scale);
+  st(k, e + 1, r1 * k_scale);
+}
+
 status launch(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
               const int64_t* pos_dev, const float* inv_freq, float k_scale, stream_t stream) {
   if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || pos0 < 0)
@@ -52,6 +76,18 @@ status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t
                   const float* inv_freq, float k_scale, stream_t stream) {
   if (!pos) return bad_argument("rope_qk_at: no position");
   return launch(q, k, rows, heads, head_dim, 0, pos, inv_freq, k_scale, stream);
+}
+
+status rope_qk_rows(uint16_t* q, uint16_t* k, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,
+                    const int64_t* pos, const float* inv_freq, float k_scale, stream_t stream) {
+  if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || !pos || !q || row_stride < heads * head_dim)
+    return bad_argument("rope_qk_rows: bad shape");
+  const int64_t n_pairs = rows * heads * (head_dim / 2);
+  if (n_pairs == 0) return {};
+  constexpr int kThreads = 256;
+  rope_qk_rows_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(q, k, n_pairs, heads, head_dim / 2,
+                                                                              row_stride, pos, inv_freq, k_scale);
+  return launch_status();
 }
 
 }  // namespace tome::kernels

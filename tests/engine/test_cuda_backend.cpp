@@ -1,6 +1,8 @@
 // The CUDA backend against the CPU reference on whole models: logits of the full forward pass,
 // of chunked prefill + decode, for both self-decoder kinds and every golden storage dtype, and
-// snapshots crossing backends. Skips where no GPU (or no cuBLAS) is present.
+// snapshots crossing backends. Int8 models (gret-int8, swa-int8, builtin-int8:*) run int8 weight-only
+// on the GPU (load_params::weights auto / int8) and the dequantised codes on the CPU: the same
+// weight values, so the bound below holds as for float models. Skips where no GPU (or no cuBLAS).
 // Bound: the GPU runs bf16 activations (f32 accumulation) where the CPU runs f32, so logits agree
 // to max |gpu - cpu| <= 0.05 * (1 + max |cpu logit|) — measured values are printed.
 #include <gtest/gtest.h>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "backend/backend.h"
+#include "decode_batch_check.h"
 #include "memory/session_state.h"
 #include "tome/engine.h"
 #include "tome/session_parts.h"
@@ -41,11 +44,16 @@ class CudaVsCpu : public ::testing::TestWithParam<std::string> {
   }
   std::pair<std::shared_ptr<model>, std::shared_ptr<model>> load_both() {
     const std::string p = GetParam();
-    if (p.rfind("builtin:", 0) == 0) {
-      auto c = builtin_config(p.substr(8));
+    if (p.rfind("builtin:", 0) == 0 || p.rfind("builtin-int8:", 0) == 0) {
+      // builtin-int8: the random matrices quantised to int8 (load_params::weights): the CPU
+      // computes from the dequantised codes, the GPU keeps them in int8 (gemv_i8, dequant + cuBLAS).
+      const bool int8 = p[7] == '-';
+      auto c = builtin_config(p.substr(p.find(':') + 1));
       EXPECT_TRUE(c.ok());
-      auto a = model::create_random(*c, 3, {backend_kind::cpu, 0});
-      auto b = model::create_random(*c, 3, {backend_kind::cuda, 0});
+      load_params pc{backend_kind::cpu, 0}, pg{backend_kind::cuda, 0};
+      if (int8) pc.weights = pg.weights = weight_format::int8;
+      auto a = model::create_random(*c, 3, pc);
+      auto b = model::create_random(*c, 3, pg);
       EXPECT_TRUE(a.ok() && b.ok()) << a.message() << b.message();
       return {*a, *b};
     }
@@ -505,9 +513,62 @@ TEST_F(CudaFp8Kv, Yoco3bLogitsErrorAt32K) {
   EXPECT_LT(worst, 0.05);
 }
 
+// ---- Batched decode (session::decode_batch) against single decode steps on the GPU ----
+// B = 1, 3, 8, 32 sessions of different prompts and lengths, 4 batched steps then a single one.
+// Up to kGemvMaxRows rows the batched step runs the single step's kernels row by row (the GEMV
+// gives a row the same bits in any block of rows; the attention keeps the single step's split
+// count up to 8 sessions), so B <= 3 is bit-identical (measured: both kinds). Beyond, the products
+// run in cuBLAS, whose bf16 outputs round differently from the GEMV's (up to an ulp, 2^-8
+// relative, per product), compounding over the layers like the bf16-vs-f32 difference of the GPU
+// against the CPU. Bounds: against the f32 CPU reference (same weights, same tokens) the batched
+// step meets the GPU's bound, max|gpu - cpu| <= 0.05 (1 + max|logit|), like the single step;
+// batched vs single <= 0.03 (1 + max|logit|) (measured 0.006-0.019 on tiny and tome-25m, first
+// run); greedy tokens agree wherever the single step's top two logits are more than 0.1 apart.
+class CudaDecodeBatch : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
+  }
+};
+
+TEST_P(CudaDecodeBatch, BatchedStepsEqualSingleSteps) {
+  std::string name = GetParam();
+  load_params p{backend_kind::cuda, 0};
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, "-fp8") == 0) {
+    p.kv = kv_format::fp8;
+    name.resize(name.size() - 4);
+  }
+  auto c = builtin_config(name);
+  ASSERT_TRUE(c.ok());
+  auto m = model::create_random(*c, 5, p);
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto cpu = model::create_random(*c, 5, {backend_kind::cpu, 0});  // the same weights: the reference
+  ASSERT_TRUE(cpu.ok()) << cpu.message();
+  for (int B : {1, 3, 8, 32}) {
+    const auto r = testing_batch::check_decode_batch(*m, B, 4, 0.1f, *cpu);
+    std::printf("[ %s ] decode_batch B=%d: batch vs single %.2e (bit-equal %s), vs the CPU: batch %.3f, single "
+                "%.3f; greedy mismatches %d, near ties %d\n", GetParam().c_str(), B, r.worst,
+                r.bit_equal ? "yes" : "no", r.batch_vs_ref, r.single_vs_ref, r.greedy_mismatch, r.near_ties);
+    EXPECT_LE(r.worst, 0.03) << "B " << B;
+    EXPECT_LE(r.batch_vs_ref, 0.05) << "B " << B;
+    EXPECT_EQ(r.greedy_mismatch, 0) << "B " << B;
+    if (B <= 3) EXPECT_TRUE(r.bit_equal) << "B " << B;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, CudaDecodeBatch,
+                         ::testing::Values("tiny", "tiny-swa", "tome-25m", "tome-25m-swa", "tome-25m-fp8"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return n;
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaVsCpu,
                          ::testing::Values("gret-f32", "gret-int8", "swa-f32", "swa-bf16", "builtin:tome-25m",
-                                           "builtin:tome-25m-swa"),
+                                           "builtin:tome-25m-swa", "swa-int8", "builtin-int8:tome-25m",
+                                           "builtin-int8:tome-25m-swa"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/weight_layout.h"
 #include "util/simd.h"
 
 namespace tome {
@@ -308,6 +310,56 @@ TEST(Linear, MatchesNaiveForOneAndManyRows) {
         for (int64_t i = 0; i < in; ++i) s += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * w[static_cast<size_t>(o * in + i)];
         EXPECT_NEAR(y[static_cast<size_t>(r * out + o)], s, 1e-4);
       }
+  }
+}
+
+// Int8 weight-only twins: linear_i8 == the naive Σ (scale q) x in double (f32 sums of K <= 300
+// terms: 1e-4 absolute covers it), and equal to linear() over the dequantised matrix within the same
+// bound; dequantize_i8 is scale * q exactly.
+TEST(LinearI8, MatchesNaiveAndDequantisedLinear) {
+  std::mt19937 rng(73);
+  std::uniform_int_distribution<int> qd(-127, 127);
+  for (auto [rows, out, in] : {std::tuple<int64_t, int64_t, int64_t>{1, 23, 19}, {4, 7, 300}, {5, 1, 16}}) {
+    auto x = randn(static_cast<size_t>(rows * in), 74);
+    std::vector<int8_t> q(static_cast<size_t>(out * in));
+    for (auto& v : q) v = static_cast<int8_t>(qd(rng));
+    std::vector<float> sc(static_cast<size_t>(out)), w(q.size()), y(static_cast<size_t>(rows * out)), y2(y.size());
+    for (size_t o = 0; o < sc.size(); ++o) sc[o] = 0.01f * static_cast<float>(o + 1);
+    cpu::linear_i8(x.data(), rows, q.data(), sc.data(), out, in, y.data());
+    cpu::dequantize_i8(q.data(), sc.data(), out, in, w.data());
+    for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(w[i], sc[i / static_cast<size_t>(in)] * static_cast<float>(q[i]));
+    cpu::linear(x.data(), rows, w.data(), out, in, y2.data());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        double s = 0;
+        for (int64_t i = 0; i < in; ++i)
+          s += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * sc[static_cast<size_t>(o)] * q[static_cast<size_t>(o * in + i)];
+        EXPECT_NEAR(y[static_cast<size_t>(r * out + o)], s, 1e-4);
+        EXPECT_NEAR(y2[static_cast<size_t>(r * out + o)], s, 1e-4);
+      }
+  }
+}
+
+// The int8 quantiser of the loader (export.py's rule): scale = max|row| / 127, q = round half to
+// even of w / scale, clamped to ±127; an all-zero row gets scale 0 and zeros; dequantised values
+// are within scale / 2 of w.
+TEST(QuantizeInt8, ExportRuleRoundHalfEvenAndZeroRows) {
+  const std::vector<float> w = {127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -2.5f, -127.0f, 3.49f,  // scale 1
+                                0.0f,   0.0f, 0.0f, 0.0f, 0.0f,  0.0f,  0.0f,    0.0f};
+  std::vector<int8_t> q(w.size());
+  std::vector<float> sc(2);
+  quantize_int8_rows(w.data(), 2, 8, q.data(), sc.data());
+  EXPECT_EQ(sc[0], 1.0f);
+  EXPECT_EQ(sc[1], 0.0f);
+  const std::vector<int8_t> want = {127, 0, 2, 2, 0, -2, -127, 3, 0, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_EQ(q, want);
+  auto r = randn(64 * 40, 75);
+  std::vector<int8_t> rq(r.size());
+  std::vector<float> rs(64);
+  quantize_int8_rows(r.data(), 64, 40, rq.data(), rs.data());
+  for (size_t i = 0; i < r.size(); ++i) {
+    const float s = rs[i / 40];
+    ASSERT_LE(std::abs(s * rq[i] - r[i]), 0.5f * s * 1.0001f) << i;
   }
 }
 

@@ -2,7 +2,8 @@
 // one-shot, early-exit prefill + decode equals the full forward pass, causality (bit-identical
 // logits before a changed token, on the prefill and decode paths), snapshots round-trip to
 // identical logits and refuse corrupt or foreign bytes, cancel and progress, append, limits,
-// logits_for (teacher-forced scoring) after an early-exit prefill.
+// logits_for (teacher-forced scoring) after an early-exit prefill; batched decode steps equal
+// single ones and refused batches change nothing.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <random>
 
 #include "backend/backend.h"
+#include "decode_batch_check.h"
 #include "memory/session_state.h"
 #include "tome/engine.h"
 
@@ -376,6 +378,40 @@ TEST_P(Kinds, LogitsForAfterPrefillEqualsFullForward) {
   ASSERT_FALSE(over.ok());
   EXPECT_NE(over.message().find("maximum context"), std::string::npos);
   EXPECT_EQ((*s2)->n_tokens(), 0);
+}
+
+// session::decode_batch on the CPU (the backend's default: one decode() per session) gives every
+// session exactly what its own decode steps give, for B = 1, 3, 8 and 32 sessions of different
+// prompts and lengths (and one group of 32 + 8 through the engine's split into groups).
+TEST_P(Kinds, DecodeBatchEqualsSingleDecodeSteps) {
+  auto m = tiny(GetParam());
+  for (int B : {1, 3, 8, 32, 40}) {
+    const auto r = testing_batch::check_decode_batch(m, B, 3);
+    EXPECT_TRUE(r.bit_equal) << "B " << B << ": worst " << r.worst;
+    EXPECT_EQ(r.greedy_mismatch + r.near_ties, 0) << "B " << B;
+  }
+}
+
+TEST_P(Kinds, DecodeBatchRefusesBadBatchesAndChangesNothing) {
+  auto m = tiny(GetParam()), other = tiny(GetParam(), 8);
+  auto a = session::create(m), b = session::create(m), c = session::create(other);
+  for (auto* s : {&a, &b, &c}) ASSERT_TRUE((**s)->prefill(random_tokens(5, 3)).ok());
+  auto refused = [&](std::vector<session*> ss, std::vector<int32_t> toks, const char* why) {
+    const status st = session::decode_batch(ss, toks);
+    ASSERT_FALSE(st.ok()) << why;
+    EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
+    for (auto* s : {&a, &b, &c}) EXPECT_EQ((**s)->n_tokens(), 5);
+  };
+  refused({a->get(), a->get()}, {1, 2}, "twice");
+  refused({a->get(), c->get()}, {1, 2}, "different models");
+  refused({a->get(), b->get()}, {1, 600}, "outside the vocabulary");
+  refused({a->get(), b->get()}, {1}, "tokens");
+  EXPECT_TRUE(session::decode_batch({}, {}).ok());
+  auto e = session::create(m);  // an empty session decodes from its first token, as decode() does
+  std::vector<session*> ss{e->get(), a->get()};
+  ASSERT_TRUE(session::decode_batch(ss, std::vector<int32_t>{4, 5}).ok());
+  EXPECT_EQ((*e)->n_tokens(), 1);
+  EXPECT_EQ((*a)->n_tokens(), 6);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Kinds, ::testing::Values("tiny", "tiny-swa"));

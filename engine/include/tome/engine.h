@@ -35,10 +35,21 @@ const char* to_string(backend_kind kind);
 enum class kv_format { native, fp8 };
 const char* to_string(kv_format f);  // "native", "fp8"
 
+// How a model's matrices are held on the CUDA backend: automatic (int8 where the file stores I8
+// matrices, else bf16), bf16 (int8 matrices widened at load), or int8 weight-only (int8 with one
+// f32 scale per output row, about half the bytes of bf16; float matrices are quantised at load as
+// training/export.py does: scale = max|row| / 127, q = round-half-even(w / scale)). Activations
+// stay bf16. The CPU backend always computes in f32 from the stored values: it accepts automatic
+// and bf16, and int8 only for a file whose matrices are int8. model::create_random with int8
+// builds an int8 image (the random matrices quantised so), the same on every backend.
+enum class weight_format { automatic, bf16, int8 };
+const char* to_string(weight_format f);  // "auto", "bf16", "int8"
+
 struct load_params {
   backend_kind backend = backend_kind::automatic;
   int n_threads = 0;  // CPU threads for BLAS and the rest; 0 = all cores
   kv_format kv = kv_format::native;
+  weight_format weights = weight_format::automatic;
 };
 
 // Bytes held by one model or session, for memory plans and `tome bench`.
@@ -207,6 +218,20 @@ class session {
   result<prefill_result> prefill(std::span<const int32_t> tokens, const prefill_params& p = {});
   // One decode step: appends `token` and returns the logits for the next position.
   result<std::span<const float>> decode(int32_t token);
+  // Batched decode: one step for each of several sessions of one model, with one pass over the
+  // weights per step (the CUDA backend; the CPU backend steps them one after another):
+  // sessions[i] appends tokens[i], and then sessions[i]->logits() are its next-token logits, what
+  // decode(tokens[i]) would have returned up to rounding (docs/performance.md, "Batched decode").
+  // Sessions must be distinct and share one model; any number (run in groups of at most 32).
+  // Ids, context room and the model are checked first (a refused call changes nothing); an error
+  // inside the backend leaves the sessions as an error of decode() would.
+  static status decode_batch(std::span<session* const> sessions, std::span<const int32_t> tokens);
+  // The same step with greedy sampling: next[i] = the greedy choice after sessions[i]'s new token
+  // (tome::sampler at temperature 0 without a repetition penalty: the largest logit, ties to the
+  // lowest id). The CUDA backend picks it on the device and copies one int per session instead of
+  // the logits, which then stay on the device (logits() computes them again if asked).
+  static status decode_batch_greedy(std::span<session* const> sessions, std::span<const int32_t> tokens,
+                                    std::span<int32_t> next);
   // Appends tokens like prefill, but runs the cross-decoder at EVERY appended position and writes
   // their logits to `out` ([tokens.size(), V] f32, row i predicts the token after tokens[i]):
   // teacher-forced scoring (`tome score`). Prefill the part that needs no logits first (the early
@@ -246,6 +271,8 @@ class session {
  private:
   session() = default;
   status check_append(std::span<const int32_t> tokens, int64_t chunk_tokens);
+  static status decode_batch_impl(std::span<session* const> sessions, std::span<const int32_t> tokens,
+                                  std::span<int32_t> next);
   std::shared_ptr<const model> model_;
   std::unique_ptr<session_state> state_;
 };

@@ -72,6 +72,25 @@ class backend {
   // One step: appends `token` (self-decoder recurrent form, K/V append) and writes the logits
   // for the next position.
   virtual status decode(backend_state& st, int32_t token, std::span<float> logits) const = 0;
+  // Batched decode: one step for each of several distinct sessions of this backend, with one pass
+  // over the weights where the backend can: states[i] appends tokens[i] and logits[i] (V floats)
+  // receives its next-token logits. Each session gets what decode() alone gives it, up to
+  // rounding (CUDA: the products of more than kGemvMaxRows rows run in cuBLAS, and the attention
+  // splits its keys differently). At most max_decode_batch() states per call. The default calls
+  // decode() for each in order (the CPU backend); on an error the states before it have stepped.
+  virtual status decode_batch(std::span<backend_state* const> states, std::span<const int32_t> tokens,
+                              std::span<const std::span<float>> logits) const;
+  virtual int max_decode_batch() const { return 32; }
+  // decode_batch with greedy sampling on the device: next[i] gets the index of session i's largest
+  // logit (NaN ignored, ties to the lowest id: tome::sampler at temperature 0 without a repetition
+  // penalty) and the logits stay on the device (one int per session crosses to the host instead
+  // of V floats). Backends without it (device_greedy() false) refuse; the session then samples
+  // on the host.
+  virtual bool device_greedy() const { return false; }
+  virtual status decode_batch_greedy(std::span<backend_state* const>, std::span<const int32_t>,
+                                     std::span<int32_t>) const {
+    return error(description() + " has no device-side greedy sampling");
+  }
 
   // For tests and golden checks: a full forward over `tokens` appended to st, returning logits at
   // every new position ([tokens.size(), V]) — the cross-decoder runs for every position.
@@ -136,10 +155,12 @@ result<std::unique_ptr<backend>> make_cpu_transformer_backend(const model_config
 // which is loaded at run time; `why` says what is missing.
 bool cuda_backend_available(std::string* why);
 // kv: the global KV's precision (kv_format::fp8: YOCO configs with head_dim 16/32/64/128 only).
+// matrices: bf16 or int8 weight-only (engine.h weight_format; int8: YOCO configs only).
 result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config,
                                                    const safetensors_index& weights,
                                                    const std::string& source,
-                                                   kv_format kv = kv_format::native);
+                                                   kv_format kv = kv_format::native,
+                                                   weight_format matrices = weight_format::automatic);
 // The Transformer baseline on the GPU (engine/src/backend/cuda/transformer.cpp); make_cuda_backend
 // hands configs of kind transformer to it.
 result<std::unique_ptr<backend>> make_cuda_transformer_backend(const model_config& config,

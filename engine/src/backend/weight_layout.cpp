@@ -1,7 +1,9 @@
-// Dequantisation of stored tensors to f32 for the backends (backend/weight_layout.h).
+// Dequantisation of stored tensors to f32 for the backends, and the int8 row quantiser
+// (backend/weight_layout.h).
 #include "backend/weight_layout.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tome {
 
@@ -26,6 +28,21 @@ status dequantize_to_f32(const safetensors_index& index, const std::string& name
     for (int64_t c = 0; c < cols; ++c)
       out[static_cast<size_t>(r * cols + c)] = scales[static_cast<size_t>(r)] * q[r * cols + c];
   return {};
+}
+
+void quantize_int8_rows(const float* w, int64_t rows, int64_t cols, int8_t* q, float* scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = w + r * cols;
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::abs(row[c]));
+    const float s = amax / 127.0f;
+    const float safe = s > 0.0f ? s : 1.0f;
+    scale[r] = s;
+    for (int64_t c = 0; c < cols; ++c) {  // nearbyint: the current mode, round-half-even by default
+      const float v = std::nearbyint(row[c] / safe);
+      q[r * cols + c] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+    }
+  }
 }
 
 }  // namespace tome

@@ -6,6 +6,7 @@
 // w1, w3, w2. `get(name, member)` loads one tensor into one member.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,11 @@ namespace tome {
 // The tensor `name` as f32 (int8: scale[row] * q). Errors name `source` and the tensor.
 status dequantize_to_f32(const safetensors_index& index, const std::string& name,
                          const std::string& source, std::vector<float>& out);
+
+// Symmetric per-row int8 of w [rows, cols] as training/export.py's quantize_int8: scale[r] =
+// max|w[r, :]| / 127 (f32), q = round-half-even(w / scale[r]) (f32 division) clamped to ±127; an
+// all-zero row gets scale 0 and q 0. W ≈ scale[r] * q[r, c].
+void quantize_int8_rows(const float* w, int64_t rows, int64_t cols, int8_t* q, float* scale);
 
 template <class Buf>
 struct global_weights {

@@ -62,6 +62,16 @@ result<session_parts> export_session_parts(const session& s, int64_t kv_begin, i
   return p;
 }
 
+// backend.h's default batched decode: one decode() per session.
+status backend::decode_batch(std::span<backend_state* const> states, std::span<const int32_t> tokens,
+                             std::span<const std::span<float>> logits) const {
+  if (tokens.size() != states.size() || logits.size() != states.size())
+    return error("decode_batch: " + std::to_string(states.size()) + " sessions, " + std::to_string(tokens.size()) +
+                 " tokens, " + std::to_string(logits.size()) + " logits rows");
+  for (size_t i = 0; i < states.size(); ++i) TOME_TRY(decode(*states[i], tokens[i], logits[i]));
+  return {};
+}
+
 // backend.h's defaults for backends without a ranged KV exchange.
 status backend::begin_kv_import(backend_state&, const host_state&) const {
   return error(description() + " has no ranged KV import");

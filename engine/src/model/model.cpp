@@ -85,7 +85,7 @@ status model::init_backend(const safetensors_index& index, const std::string& so
 #ifdef TOME_HAVE_CUDA
   if (want == backend_kind::automatic) want = cuda_backend_available(nullptr) ? backend_kind::cuda : backend_kind::cpu;
   if (want == backend_kind::cuda) {
-    auto be = make_cuda_backend(config_, index, source, params.kv);
+    auto be = make_cuda_backend(config_, index, source, params.kv, params.weights);
     if (!be) return be.error_status();
     backend_ = std::move(*be);
     return {};
@@ -97,6 +97,12 @@ status model::init_backend(const safetensors_index& index, const std::string& so
   if (params.kv == kv_format::fp8)
     return error("the fp8 global KV needs the CUDA backend (the CPU backend keeps its KV in f32); "
                  "use --kv bf16 on the CPU");
+  if (params.weights == weight_format::int8) {  // the CPU computes from the stored values
+    const tensor_view* w = index.find("output.weight");  // a matrix in every model kind
+    if (!w || w->type != dtype::i8)
+      return error("int8 weights on the CPU backend need a model stored in int8 (the CPU computes in f32 from "
+                   "the stored matrices); use --weights auto, or the CUDA backend, which quantises at load");
+  }
   auto be = make_cpu_backend(config_, index, source, params.n_threads);
   if (!be) return be.error_status();
   backend_ = std::move(*be);
@@ -104,12 +110,16 @@ status model::init_backend(const safetensors_index& index, const std::string& so
 }
 
 const char* to_string(kv_format f) { return f == kv_format::fp8 ? "fp8" : "native"; }
+const char* to_string(weight_format f) {
+  return f == weight_format::int8 ? "int8" : f == weight_format::bf16 ? "bf16" : "auto";
+}
 
 result<std::shared_ptr<model>> model::create_random(const model_config& config, uint64_t seed,
                                                     const load_params& params) {
   std::shared_ptr<model> m(new model());
   m->config_ = config;
-  m->owned_weights_ = random_safetensors(config, seed);
+  const bool int8 = params.weights == weight_format::int8;  // the matrices quantised as export.py does
+  m->owned_weights_ = random_safetensors(config, seed, int8);
   const std::string source = "random weights (seed " + std::to_string(seed) + ")";
   auto index = parse_safetensors(m->owned_weights_, source);
   if (!index) return index.error_status();
@@ -119,7 +129,7 @@ result<std::shared_ptr<model>> model::create_random(const model_config& config, 
     for (int64_t d : t.shape) n *= d;
     m->n_parameters_ += n;
   }
-  m->weights_dtype_ = "f32";
+  m->weights_dtype_ = int8 ? "int8" : "f32";
   m->fingerprint_ = hash_hex(m->owned_weights_);
   TOME_TRY(m->init_backend(*index, source, params));
   return m;

@@ -231,6 +231,27 @@ status gemv(const uint16_t* w, const uint16_t* x, void* y, bool y_f32, int64_t r
 status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int64_t ab_stride, void* y,
                    bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
 
+// ---- Int8 weight-only matrices (kernels/gemv/gemv_i8.cu) ----
+// W[n, k] = scale[n] * q[n, k]: q int8 [n, k] row-major, scale f32 [n] (one per output row, the
+// model format's I8 tensors). gemv_i8: y[m, :] = x[m, :] · Wᵀ for m < rows (1..kGemvMaxRows) as
+// gemv (x bf16, y bf16 or f32, f32 accumulation of q · x, then the row scale: CPU twin
+// cpu::linear_i8), half the bytes of the bf16 weight; deterministic, a row's result independent of
+// the rows around it. Needs k % 16 == 0, rows * k * 2 <= 48 KiB, 16-byte aligned W and x
+// (gemv_i8_supported says). gemv_i8_swiglu: x = swiglu(a, b) on the fly, as gemv_swiglu.
+#define TOME_KERNELS_HAVE_GEMV_I8 1
+bool gemv_i8_supported(const void* w, const void* x, int64_t rows, int64_t k);
+status gemv_i8(const int8_t* w, const float* scale, const uint16_t* x, void* y, bool y_f32, int64_t rows, int64_t n,
+               int64_t k, stream_t stream);
+status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, const uint16_t* b, int64_t ab_stride,
+                      void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
+// out bf16 [rows, cols] = bf16(scale[r] * q[r, c]) (prefill: a block of W for cuBLAS; CPU twin
+// cpu::dequantize_i8 then a bf16 rounding).
+status dequant_i8(const int8_t* q, const float* scale, uint16_t* out, int64_t rows, int64_t cols, stream_t stream);
+// y[i] = bf16(scale * (row_scale[t] * q[t])) for t = tokens[i], q int8 [vocab, dim], row_scale f32
+// [vocab]: the embedding of an int8 table (== embedding over the f32 dequantised table, rounded).
+status embedding_i8(const int32_t* tokens, int64_t n, const int8_t* q, const float* row_scale, int64_t vocab,
+                    int64_t dim, float scale, uint16_t* y, stream_t stream);
+
 // RoPE on q and k (both [rows, heads, head_dim], rows at positions pos0..) in one launch, then
 // k *= k_scale: == rope(q), rope(k), scale(k, k_scale) with the same bf16 roundings. rope_qk_at
 // reads pos0 from device memory (decode graphs).
@@ -247,5 +268,58 @@ bool retention_decode_supported(int64_t head_dim);
 status retention_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
                         const uint16_t* gate_logits, float* state, uint16_t* o, int64_t heads, int64_t head_dim,
                         float temperature, float eps, stream_t stream);
+
+// ---- Batched decode: one step of several sessions (kernels over B rows, each its own session) ----
+// Row b of a batched step belongs to session b: its own position pos[b] (device int64 [B]), its
+// own global KV, retention state and last hidden row, named through device arrays of pointers (a
+// captured graph then serves any sessions: only the arrays' contents change). Each op gives row b
+// the bits its single-session form gives that session (the same code, the same roundings), except
+// cross_attn_decode_batch, whose split count may differ (f32 summation order of the partials).
+#define TOME_KERNELS_HAVE_DECODE_BATCH 1
+// RoPE at per-row positions: row r of q at q + r*row_stride (elements), [heads, head_dim], rotated
+// at position pos[r]; k likewise (same stride), then k *= k_scale, as rope_qk; k may be null (q
+// only: == rope_at on that row). CPU twin: cpu::rope per row.
+status rope_qk_rows(uint16_t* q, uint16_t* k, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,
+                    const int64_t* pos, const float* inv_freq, float k_scale, stream_t stream);
+// rope_store_kv for `rows` sessions: k, v bf16 [rows, kv_heads*head_dim]; row b goes to row pos[b]
+// of global_k[b] / global_v[b] (device arrays of `rows` pointers, bf16 [capacity, kv_dim] each).
+status rope_store_kv_rows(const uint16_t* k, const uint16_t* v, uint16_t* const* global_k,
+                          uint16_t* const* global_v, int64_t rows, int64_t kv_heads, int64_t head_dim,
+                          const int64_t* pos, const float* inv_freq, stream_t stream);
+// The fp8 form (rope_store_kv_fp8 per row): codes and scales through arrays of `rows` pointers.
+status rope_store_kv_fp8_rows(const uint16_t* k, const uint16_t* v, uint8_t* const* global_k,
+                              uint8_t* const* global_v, float* const* k_scale, float* const* v_scale,
+                              int64_t rows, int64_t kv_heads, int64_t head_dim, const int64_t* pos,
+                              const float* inv_freq, stream_t stream);
+// retention_decode for `rows` sessions: q, k, v, g, gate_logits of row r at + r*row_stride
+// (elements; e.g. the q|k|v|g|gate product of a row), state of row r = states[r] (device array of
+// pointers, f32 [H, hd, hd] each, updated in place), o bf16 [rows, H*hd].
+status retention_decode_rows(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
+                             const uint16_t* gate_logits, int64_t row_stride, float* const* states, uint16_t* o,
+                             int64_t rows, int64_t heads, int64_t head_dim, float temperature, float eps,
+                             stream_t stream);
+// Decode cross attention of `batch` sessions in one launch (grid Hkv x splits x batch): q, o bf16
+// [batch, Hq, hd]; session b's query at position pos[b] sees keys 0..pos[b] of its own K/V.
+struct kv_batch {
+  const void* const* k = nullptr;  // device array [batch]: bf16 rows [n, Hkv*hd] (fp8: e4m3 bytes)
+  const void* const* v = nullptr;
+  const float* const* k_scale = nullptr;  // fp8 only: f32 [n, Hkv] per session
+  const float* const* v_scale = nullptr;
+  const int64_t* pos = nullptr;  // device int64 [batch]
+  bool fp8 = false;
+};
+int cross_attn_decode_batch_splits(int64_t batch, int64_t n_kv_heads, int64_t head_dim);
+int64_t cross_attn_decode_batch_workspace_floats(int64_t batch, int64_t n_heads, int64_t head_dim, int splits);
+status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* o, int64_t batch, int64_t n_heads,
+                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream);
+// dst[r][0..dim) = x[r, 0..dim) for r < rows (dst: device array of `rows` pointers): each
+// session's last hidden row.
+status copy_rows_to(const uint16_t* x, int64_t rows, int64_t dim, uint16_t* const* dst, stream_t stream);
+
+// ---- Sampling on the device (kernels/sampling) ----
+// Greedy: out[r] = the index of the largest value of logits row r (f32 [rows, n]), NaN ignored,
+// ties to the lowest index, 0 when all are NaN: tome::sampler's choice at temperature 0 without
+// a repetition penalty (its twin; tests/kernels/test_batch_kernels.cpp compares them).
+status argmax_rows(const float* logits, int64_t rows, int64_t n, int32_t* out, stream_t stream);
 
 }  // namespace tome::kernels

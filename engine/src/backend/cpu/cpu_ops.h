@@ -12,6 +12,13 @@ namespace tome::cpu {
 // y[rows, out] = x[rows, in] · Wᵀ, W [out, in] f32 (OpenBLAS sgemm; rows == 1 uses sgemv).
 void linear(const float* x, int64_t rows, const float* w, int64_t out, int64_t in, float* y);
 
+// Int8 weight-only (the model format's I8 matrices, W[o, i] = scale[o] * q[o, i]; twins of
+// kernels::gemv_i8 and kernels::dequant_i8). linear_i8: y[r, o] = scale[o] * Σ_i q[o, i] x[r, i],
+// the sum in f32 in index order, the scale applied after it. dequantize_i8: out = scale[r] * q
+// (f32; the value the CPU backend loads, and the table kernels::embedding_i8 reads).
+void linear_i8(const float* x, int64_t rows, const int8_t* q, const float* scale, int64_t out, int64_t in, float* y);
+void dequantize_i8(const int8_t* q, const float* scale, int64_t rows, int64_t cols, float* out);
+
 // y = sqrt(D) * E[token] for each token; E [V, D].
 void embedding(const int32_t* tokens, int64_t n, const float* table, int64_t dim, float scale,
                float* y);

@@ -1,8 +1,10 @@
 // The CUDA backend: the YOCO forward pass on the GPU in bf16 activations with f32 accumulation
 // (cuBLAS GemmEx for the matrix products, tome_kernels for the rest), the same structure as the
 // CPU reference (cpu_backend.cpp): prefill runs the self-decoder only and writes the global KV
-// (bf16) in place; the cross-decoder runs only where logits are needed. Weights are converted to
-// bf16 at load (int8 dequantised). One stream per model; calls are serialised by a mutex.
+// (bf16) in place; the cross-decoder runs only where logits are needed. Matrices are held in bf16
+// or as int8 weight-only (int8 + an f32 scale per row, load_params::weights; decode products in
+// kernels::gemv_i8, many-row products from blocks of W dequantised to bf16 for cuBLAS); norms in
+// bf16. One stream per model; calls are serialised by a mutex.
 // First version: correctness and structure; the fused / tensor-core kernels, CUDA graphs and
 // batching of issue 3 build on it.
 #include <cuda_runtime.h>
@@ -36,6 +38,8 @@ namespace {
 // the RAII device buffer and the process-wide device byte counters.
 using cuda::cuda_error;
 using cuda::dbuf;
+using cuda::dweight;
+using cuda::wref;
 using cuda::g_device_bytes;
 using cuda::g_device_peak;
 using cuda::gib;
@@ -44,14 +48,14 @@ using cuda::u16;
 // Loaded one tensor per member (weight_layout.h), then the weights a step reads together are
 // stored together (concat_weights): qkv = wq|wk|wv(|wg|wgt) [3D or 4D + H, D] and w13 = w1|w3
 // [2F, D]; the parts are freed. A decode step reads each with one GEMV; prefill GEMMs take the
-// sub-blocks (self_parts).
+// sub-blocks (self_parts). Every member is a dweight: bf16, or (matrices) int8 with row scales.
 struct self_w {
-  dbuf mixer_norm, ffn_norm, w1, w3, w2, wq, wk, wv, wo, wg, wgt;
-  dbuf qkv, w13;
+  dweight mixer_norm, ffn_norm, w1, w3, w2, wq, wk, wv, wo, wg, wgt;
+  dweight qkv, w13;
 };
 struct cross_w {
-  dbuf mixer_norm, ffn_norm, wq, wo, w1, w3, w2;
-  dbuf w13;
+  dweight mixer_norm, ffn_norm, wq, wo, w1, w3, w2;
+  dweight w13;
 };
 
 struct cuda_state final : backend_state {
@@ -83,9 +87,14 @@ struct cuda_state final : backend_state {
 
 class cuda_backend final : public backend {
  public:
-  cuda_backend(const model_config& c, const cuda::cublas_api* api, bool fp8_kv)
-      : c_(c), api_(api), fp8_(fp8_kv) {}
+  cuda_backend(const model_config& c, const cuda::cublas_api* api, bool fp8_kv, bool int8_weights)
+      : c_(c), api_(api), fp8_(fp8_kv), int8_(int8_weights) {}
   ~cuda_backend() override {
+    for (auto& row : batch_graphs_)
+      for (cudaGraphExec_t& g : row)
+        if (g) cudaGraphExecDestroy(g);
+    if (host_bio_) cudaFreeHost(host_bio_);
+    if (host_blogits_) cudaFreeHost(host_blogits_);
     free_staging();
     if (host_io_) cudaFreeHost(host_io_);
     if (host_logits_) cudaFreeHost(host_logits_);
@@ -95,7 +104,9 @@ class cuda_backend final : public backend {
 
   status init(const safetensors_index& idx, const std::string& source) {
     TOME_TRY(cuda::init_stream_and_cublas(*api_, stream_, handle_, cublas_ws_, kCublasWorkspaceBytes, name_));
-    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dbuf& out) {
+    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dweight& out) {
+      const tensor_view* t = idx.find(name);
+      if (int8_ && t && t->shape.size() == 2) return cuda::upload_weight_i8(idx, name, source, out, weight_bytes_);
       return cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_);
     }));
     auto upload_f32 = [&](const std::vector<float>& h, dbuf& d) -> status {
@@ -106,21 +117,44 @@ class cuda_backend final : public backend {
     TOME_TRY(upload_f32(cpu::rope_inv_freq(c_.self_head_dim(), c_.rope_theta), self_freq_));
     TOME_TRY(upload_f32(cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta), freq_));
     TOME_TRY(concat_weights());
+    if (int8_) {  // the prefill products' dequantisation buffer, allocated once (graphs name it)
+      int64_t biggest = 0;
+      for (const self_w& w : self_)
+        for (const dweight* m : {&w.qkv, &w.w13, &w.w2, &w.wo}) biggest = std::max<int64_t>(biggest, m->bytes());
+      for (const cross_w& w : cross_)
+        for (const dweight* m : {&w.wq, &w.wo, &w.w13, &w.w2}) biggest = std::max<int64_t>(biggest, m->bytes());
+      for (const dweight* m : {&g_.kv_wk, &g_.kv_wv, &g_.out}) biggest = std::max<int64_t>(biggest, m->bytes());
+      dequant_elems_ = std::min(biggest, kDequantElems);  // int8: bytes == elements
+      TOME_TRY(dequant_ws_.ensure(static_cast<size_t>(dequant_elems_) * 2));
+    }
     const char* e = std::getenv("TOME_GEMV");  // TOME_GEMV=0: cuBLAS for every product (A/B runs)
     use_gemv_ = !(e && e[0] == '0');
     return {};
   }
 
   // One buffer from several (in order), the parts freed: one extra part's size at a time.
-  static status concat(std::initializer_list<dbuf*> parts, dbuf& out) {
-    size_t total = 0;
-    for (dbuf* p : parts) total += p->bytes();
+  // The values, and the row scales of int8 weights (the parts are all bf16 or all int8).
+  static status concat(std::initializer_list<dweight*> parts, dweight& out) {
+    const bool i8 = (*parts.begin())->int8();
+    std::vector<dbuf*> scales;
+    for (dweight* p : parts) scales.push_back(&p->scale);
+    if (i8) {
+      size_t total = 0, at = 0;
+      for (dbuf* p : scales) total += p->bytes();
+      TOME_TRY(out.scale.ensure(total));
+      for (dbuf* p : scales) {
+        CUDA_TRY(cudaMemcpy(out.scale.as<char>() + at, p->as(), p->bytes(), cudaMemcpyDeviceToDevice));
+        at += p->bytes();
+        p->reset();
+      }
+    }
+    size_t total = 0, at = 0;
+    for (dweight* p : parts) total += p->bytes();
     TOME_TRY(out.ensure(total));
-    size_t at = 0;
-    for (dbuf* p : parts) {
+    for (dweight* p : parts) {
       CUDA_TRY(cudaMemcpy(out.as<char>() + at, p->as(), p->bytes(), cudaMemcpyDeviceToDevice));
       at += p->bytes();
-      p->reset();
+      p->dbuf::reset();
     }
     return {};
   }
@@ -136,16 +170,18 @@ class cuda_backend final : public backend {
   }
   // Sub-blocks of a self layer's qkv: wq, wk, wv [D, D], then wg [D, D] and wgt [H, D].
   struct self_parts {
-    const u16 *wq, *wk, *wv, *wg, *wgt;
+    wref wq, wk, wv, wg, wgt;
   };
   self_parts parts(const self_w& w) const {
-    const int64_t DD = c_.dim * c_.dim;
-    const u16* b = w.qkv.as();
-    return {b, b + DD, b + 2 * DD, b + 3 * DD, b + 4 * DD};
+    const int64_t D = c_.dim;
+    return {cuda::rows_of(w.qkv, 0, D), cuda::rows_of(w.qkv, D, D), cuda::rows_of(w.qkv, 2 * D, D),
+            cuda::rows_of(w.qkv, 3 * D, D), cuda::rows_of(w.qkv, 4 * D, D)};
   }
 
   backend_kind kind() const override { return backend_kind::cuda; }
-  std::string description() const override { return "CUDA (" + name_ + (fp8_ ? ", bf16, fp8 e4m3 KV)" : ", bf16)"); }
+  std::string description() const override {
+    return "CUDA (" + name_ + (int8_ ? ", bf16, int8 weights" : ", bf16") + (fp8_ ? ", fp8 e4m3 KV)" : ")");
+  }
   int64_t weight_bytes() const override { return weight_bytes_; }
 
   int64_t kv_bytes_per_token() const override {  // bf16, or fp8 e4m3 + an f32 scale per KV head
@@ -166,7 +202,10 @@ class cuda_backend final : public backend {
             ? chunk * c_.n_self_heads * 4 +
                   kernels::gated_retention_chunked_workspace_floats(chunk, c_.n_self_heads, c_.self_head_dim()) * 4
             : chunk * c_.dim * 4;
-    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + scratch + c_.vocab_size * 4;
+    // int8 weights: the buffer that blocks of a matrix are dequantised into for cuBLAS (allocated at
+    // load, counted here).
+    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + scratch + c_.vocab_size * 4 +
+           dequant_elems_ * 2;
   }
   device_memory_usage device_memory() const override {
     device_memory_usage u;
@@ -276,6 +315,34 @@ class cuda_backend final : public backend {
     if (graphs_enabled()) return decode_graph(st, token, logits);
     TOME_TRY(self_pass(st, std::span<const int32_t>(&token, 1), nullptr));
     return cross_pass(st, st.n - 1, 1, logits.data());  // ws_.x holds X_s of the token
+  }
+
+  // Batched decode: one step of B sessions as one pass over the weights (decode_batch_step below).
+  int max_decode_batch() const override { return kMaxBatch; }
+  status decode_batch(std::span<backend_state* const> states, std::span<const int32_t> tokens,
+                      std::span<const std::span<float>> logits) const override {
+    if (!batch_supported()) return backend::decode_batch(states, tokens, logits);
+    const int64_t B = static_cast<int64_t>(states.size());
+    if (tokens.size() != states.size() || logits.size() != states.size())
+      return error("decode_batch: " + std::to_string(B) + " sessions, " + std::to_string(tokens.size()) + " tokens, " +
+                   std::to_string(logits.size()) + " logits rows");
+    if (B == 0) return {};
+    if (B > kMaxBatch) return error("decode_batch: at most " + std::to_string(kMaxBatch) + " sessions per step");
+    std::lock_guard lk(m_);
+    return decode_batch_step(states, tokens, logits, {});
+  }
+  bool device_greedy() const override { return batch_supported(); }
+  status decode_batch_greedy(std::span<backend_state* const> states, std::span<const int32_t> tokens,
+                             std::span<int32_t> next) const override {
+    if (!batch_supported()) return backend::decode_batch_greedy(states, tokens, next);
+    if (tokens.size() != states.size() || next.size() != states.size())
+      return error("decode_batch_greedy: " + std::to_string(states.size()) + " sessions, " +
+                   std::to_string(tokens.size()) + " tokens, " + std::to_string(next.size()) + " outputs");
+    if (states.empty()) return {};
+    if (states.size() > static_cast<size_t>(kMaxBatch))
+      return error("decode_batch: at most " + std::to_string(kMaxBatch) + " sessions per step");
+    std::lock_guard lk(m_);
+    return decode_batch_step(states, tokens, {}, next);
   }
 
   status forward_all(backend_state& base, std::span<const int32_t> tokens, std::vector<float>& logits,
@@ -660,9 +727,29 @@ class cuda_backend final : public backend {
   // y[rows, out] = x[rows, in] · Wᵀ (bf16 in, f32 accumulate; y bf16, or f32 when y_f32).
   // Up to kGemvMaxRows rows (decode steps) take Tome's GEMV, which streams W at HBM speed and
   // gives the same bits for a row of W whichever block of rows it is computed in; more rows cuBLAS.
-  status gemm(const u16* x, int64_t rows, const dbuf& w, int64_t out, int64_t in, void* y,
+  // Int8 weights (wref with scales): decode rows take Tome's int8 GEMV (half the bytes of bf16);
+  // more rows dequantise blocks of W's rows (at most dequant_elems_ weights) to bf16 in dequant_ws_
+  // and multiply each with cuBLAS into its columns of y (the dequantisation reads 1 and writes 2
+  // bytes per weight: ~2% of a 32K-row GEMM's time).
+  status gemm(const u16* x, int64_t rows, const dweight& w, int64_t out, int64_t in, void* y,
               bool y_f32 = false) const {
-    return gemm(x, rows, w.as(), out, in, y, y_f32);
+    return gemm(x, rows, cuda::rows_of(w), out, in, y, y_f32);
+  }
+  status gemm(const u16* x, int64_t rows, wref w, int64_t out, int64_t in, void* y, bool y_f32 = false) const {
+    if (!w.scale) return gemm(x, rows, w.bf16(), out, in, y, y_f32);
+    if (use_gemv_ && kernels::gemv_i8_supported(w.w, x, rows, in)) {
+      KTRY(kernels::gemv_i8(w.i8(), w.scale, x, y, y_f32, rows, out, in, stream_));
+      return {};
+    }
+    const int64_t block = std::clamp<int64_t>(dequant_elems_ / std::max<int64_t>(in, 1), 1, std::max<int64_t>(out, 1));
+    if (block * in > dequant_elems_) return error("int8 weights: a matrix row is larger than the dequantisation buffer");
+    const int64_t esize = y_f32 ? 4 : 2;
+    for (int64_t r0 = 0; r0 < out; r0 += block) {
+      const int64_t nb = std::min(block, out - r0);
+      KTRY(kernels::dequant_i8(w.i8() + r0 * in, w.scale + r0, dequant_ws_.as(), nb, in, stream_));
+      TOME_TRY(cublas_gemm(x, rows, dequant_ws_.as(), nb, in, static_cast<char*>(y) + r0 * esize, out, y_f32));
+    }
+    return {};
   }
   status gemm(const u16* x, int64_t rows, const u16* w, int64_t out, int64_t in, void* y,
               bool y_f32 = false) const {
@@ -670,12 +757,31 @@ class cuda_backend final : public backend {
       KTRY(kernels::gemv(w, x, y, y_f32, rows, out, in, stream_));
       return {};
     }
+    return cublas_gemm(x, rows, w, out, in, y, out, y_f32);
+  }
+  // cuBLAS: columns 0..out of y [rows, ldy] = x[rows, in] · Wᵀ, W bf16 [out, in].
+  status cublas_gemm(const u16* x, int64_t rows, const u16* w, int64_t out, int64_t in, void* y, int64_t ldy,
+                     bool y_f32) const {
     const float alpha = 1.0f, beta = 0.0f;
     const cublasStatus_t s = api_->gemm_ex(
         handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(rows), static_cast<int>(in),
         &alpha, w, CUDA_R_16BF, static_cast<int>(in), x, CUDA_R_16BF, static_cast<int>(in), &beta, y,
-        y_f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        y_f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS) return error("cuBLAS GemmEx failed (status " + std::to_string(static_cast<int>(s)) + ")");
+    return {};
+  }
+  // Tome's GEMV on a bf16 or int8 weight (plain, or with the SwiGLU prologue: x = swiglu(x, b)).
+  static bool gemv_ok(wref w, const void* x, int64_t rows, int64_t k) {
+    return w.scale ? kernels::gemv_i8_supported(w.w, x, rows, k) : kernels::gemv_supported(w.w, x, rows, k);
+  }
+  status gemv(wref w, const u16* x, const u16* b, int64_t x_stride, void* y, int64_t rows, int64_t n, int64_t k) const {
+    if (w.scale) {
+      if (b) KTRY(kernels::gemv_i8_swiglu(w.i8(), w.scale, x, b, x_stride, y, false, rows, n, k, stream_));
+      else KTRY(kernels::gemv_i8(w.i8(), w.scale, x, y, false, rows, n, k, stream_));
+    } else {
+      if (b) KTRY(kernels::gemv_swiglu(w.bf16(), x, b, x_stride, y, false, rows, n, k, stream_));
+      else KTRY(kernels::gemv(w.bf16(), x, y, false, rows, n, k, stream_));
+    }
     return {};
   }
 
@@ -684,22 +790,33 @@ class cuda_backend final : public backend {
   // mixer norm, or the norm that follows the stack).
   // w13 = w1|w3 [2F, D]. Decode rows: one GEMV for both into w.a [T, 2F], the SwiGLU computed
   // inside the down projection's GEMV (== swiglu then GEMV, same bits); else cuBLAS on the halves.
-  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dbuf& w13, const dbuf& w2,
+  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dweight& w13, const dweight& w2,
              const dbuf& next_norm) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), norm_w.as(), w.xn.as(), T, D, eps, stream_));
-    if (use_gemv_ && kernels::gemv_supported(w13.as(), w.xn.as(), T, D) && kernels::gemv_supported(w2.as(), w.a.as(), T, F) &&
-        F % 8 == 0) {
-      KTRY(kernels::gemv(w13.as(), w.xn.as(), w.a.as(), false, T, 2 * F, D, stream_));
-      KTRY(kernels::gemv_swiglu(w2.as(), w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), false, T, D, F, stream_));
+    const wref a13 = cuda::rows_of(w13), a2 = cuda::rows_of(w2);
+    if (use_gemv_ && gemv_ok(a13, w.xn.as(), T, D) && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
+      TOME_TRY(gemv(a13, w.xn.as(), nullptr, D, w.a.as(), T, 2 * F, D));
+      TOME_TRY(gemv(a2, w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), T, D, F));
     } else {
-      TOME_TRY(gemm(w.xn.as(), T, w13.as(), F, D, w.a.as()));
-      TOME_TRY(gemm(w.xn.as(), T, w13.as() + F * D, F, D, w.b.as()));
+      TOME_TRY(gemm(w.xn.as(), T, cuda::rows_of(w13, 0, D), F, D, w.a.as()));
+      TOME_TRY(gemm(w.xn.as(), T, cuda::rows_of(w13, F, D), F, D, w.b.as()));
       KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
       TOME_TRY(gemm(w.a.as(), T, w2, D, F, w.tmp.as()));
     }
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
+    return {};
+  }
+
+  // y [n, D] = sqrt(D) * E[tokens] (device token ids), from the bf16 or the int8 table.
+  status embed(const int32_t* tokens, int64_t n, u16* y) const {
+    const int64_t D = c_.dim, V = c_.vocab_size;
+    const float s = std::sqrt(static_cast<float>(D));
+    if (g_.embed.int8())
+      KTRY(kernels::embedding_i8(tokens, n, g_.embed.as<int8_t>(), g_.embed.scale.as<float>(), V, D, s, y, stream_));
+    else
+      KTRY(kernels::embedding(tokens, n, g_.embed.as(), V, D, s, y, stream_));
     return {};
   }
 
@@ -725,8 +842,7 @@ class cuda_backend final : public backend {
     TOME_TRY(ensure_workspace(T));
     const float eps = static_cast<float>(c_.norm_eps);
     CUDA_TRY(cudaMemcpyAsync(ws_.tokens.as(), tokens.data(), static_cast<size_t>(T) * 4, cudaMemcpyHostToDevice, stream_));
-    KTRY(kernels::embedding(ws_.tokens.as<int32_t>(), T, g_.embed.as(), c_.vocab_size, D,
-                            std::sqrt(static_cast<float>(D)), ws_.x.as(), stream_));
+    TOME_TRY(embed(ws_.tokens.as<int32_t>(), T, ws_.x.as()));
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
     const size_t L = static_cast<size_t>(c_.n_self_layers);
     int64_t new_ring_rows = 0;
@@ -951,8 +1067,7 @@ class cuda_backend final : public backend {
     const workspace& w = dws_;
     const int64_t* pos = reinterpret_cast<const int64_t*>(w.tokens.as<char>() + offsetof(decode_io, pos));
     CUDA_TRY(cudaMemcpyAsync(w.tokens.as(), host_io_, sizeof(decode_io), cudaMemcpyHostToDevice, stream_));
-    KTRY(kernels::embedding(w.tokens.as<int32_t>(), 1, g_.embed.as(), V, D, std::sqrt(static_cast<float>(D)), w.x.as(),
-                            stream_));
+    TOME_TRY(embed(w.tokens.as<int32_t>(), 1, w.x.as()));
     KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
     const size_t L = self_.size();
     for (size_t l = 0; l < L; ++l) {
@@ -1031,17 +1146,255 @@ class cuda_backend final : public backend {
     return {};
   }
 
+  // ---- Batched decode (decode_batch) ----
+  static constexpr int kMaxBatch = 32;  // sessions per step
+  // B sessions step together: the products run with B rows (Tome's GEMV up to kGemvMaxRows rows,
+  // cuBLAS beyond, each weight read once per step), RoPE / retention / K-V writes over B rows at
+  // per-row positions, the cross attention of every session in one launch over its own KV
+  // (cross_attn_decode_batch), the logits [B, V] in one copy. Every per-session address and
+  // position travels in one pinned io block copied by the step's first node, so with gated
+  // retention the step is captured once per batch size and output (logits, or greedy ids from
+  // kernels::argmax_rows) and replayed for any sessions (after one eager run of that kind: cuBLAS
+  // and the kernels' lazy set-up stay outside the capture). The
+  // sliding-window kind runs eagerly: its window attention and ring update loop over the sessions
+  // (the same calls as a single step's), everything else is batched.
+  struct batch_io {
+    int32_t tokens[kMaxBatch];
+    int64_t pos[kMaxBatch];
+    void* k[kMaxBatch];  // global K / V rows (bf16, or e4m3 codes)
+    void* v[kMaxBatch];
+    float* ks[kMaxBatch];  // fp8 scales
+    float* vs[kMaxBatch];
+    u16* last_hidden[kMaxBatch];
+    // followed by float* ret[n_self_layers][kMaxBatch] (gated retention states)
+  };
+
+  bool batch_supported() const {
+    const int64_t hd = c_.head_dim();  // what cross_attn_decode_batch supports
+    if ((hd != 16 && hd != 32 && hd != 64 && hd != 128) || c_.n_heads / c_.n_kv_heads > 16) return false;
+    if (c_.self_kind == self_decoder_kind::gated_retention) return kernels::retention_decode_supported(c_.self_head_dim());
+    return true;
+  }
+
+  status ensure_batch_buffers() const {
+    if (host_bio_) return {};
+    const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim), B = kMaxBatch;
+    const size_t H = static_cast<size_t>(c_.n_self_heads), kvd = static_cast<size_t>(c_.kv_dim());
+    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
+    for (dbuf* b : {&bws_.x, &bws_.xn, &bws_.o, &bws_.tmp}) TOME_TRY(b->ensure(B * D * 2));
+    TOME_TRY(bws_.q.ensure(B * (gret ? 4 * D + H : 3 * D) * 2));  // a row's q|k|v(|g|gate) product
+    TOME_TRY(bws_.k.ensure(B * kvd * 2));
+    TOME_TRY(bws_.v.ensure(B * kvd * 2));
+    TOME_TRY(bws_.a.ensure(B * 2 * F * 2));
+    TOME_TRY(bws_.b.ensure(B * F * 2));
+    TOME_TRY(bws_.logits.ensure(B * static_cast<size_t>(c_.vocab_size) * 4));
+    TOME_TRY(bws_.lg.ensure(B * 4));  // the greedy step's token ids
+    int64_t attn_floats = 0;
+    for (int b = 1; b <= kMaxBatch; ++b) {  // (also initialises the attention's occupancy query outside any capture)
+      batch_attn_splits_[b] = kernels::cross_attn_decode_batch_splits(b, c_.n_kv_heads, c_.head_dim());
+      attn_floats = std::max(attn_floats, kernels::cross_attn_decode_batch_workspace_floats(
+                                              b, c_.n_heads, c_.head_dim(), batch_attn_splits_[b]));
+    }
+    TOME_TRY(bws_.attn.ensure(static_cast<size_t>(std::max<int64_t>(attn_floats, 1)) * 4));
+    if (!gret) {  // the window's keys and values of one session (ring + the new row)
+      const size_t rows = static_cast<size_t>(std::max<int64_t>(c_.window, 1));
+      TOME_TRY(bws_.catk.ensure(rows * D * 2));
+      TOME_TRY(bws_.catv.ensure(rows * D * 2));
+    }
+    bio_bytes_ = sizeof(batch_io) + static_cast<size_t>(c_.n_self_layers) * B * sizeof(float*);
+    TOME_TRY(bws_.tokens.ensure(bio_bytes_));
+    void* io = nullptr;
+    TOME_TRY(cuda::alloc_pinned_decode(bio_bytes_, B * static_cast<size_t>(c_.vocab_size), &io, &host_blogits_));
+    host_bio_ = static_cast<char*>(io);
+    std::memset(host_bio_, 0, bio_bytes_);
+    return {};
+  }
+
+  // logits: one row of V floats per session; or, with `next` non-empty (greedy), the argmax of
+  // each row on the device into next.
+  status decode_batch_step(std::span<backend_state* const> states, std::span<const int32_t> tokens,
+                           std::span<const std::span<float>> logits, std::span<int32_t> next) const {
+    const bool greedy = !next.empty();
+    const int64_t B = static_cast<int64_t>(states.size()), V = c_.vocab_size;
+    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
+    std::vector<cuda_state*> sts(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) {
+      auto* st = static_cast<cuda_state*>(states[static_cast<size_t>(i)]);
+      TOME_TRY(st->alloc_status);
+      const int32_t t = tokens[static_cast<size_t>(i)];
+      if (t < 0 || t >= V) return error("token id " + std::to_string(t) + " is outside the vocabulary");
+      if (!greedy && static_cast<int64_t>(logits[static_cast<size_t>(i)].size()) != V)
+        return error("decode_batch: wrong logits size");
+      for (int64_t j = 0; j < i; ++j)
+        if (sts[static_cast<size_t>(j)] == st) return error("decode_batch: a session appears twice in the batch");
+      sts[static_cast<size_t>(i)] = st;
+    }
+    for (cuda_state* st : sts)
+      if (st->n + 1 > st->capacity) TOME_TRY(reserve(*st, std::max(st->n + 1, st->capacity + st->capacity / 8 + 4096)));
+    TOME_TRY(ensure_batch_buffers());
+    auto* io = reinterpret_cast<batch_io*>(host_bio_);
+    auto** ret = reinterpret_cast<float**>(host_bio_ + sizeof(batch_io));
+    for (int64_t i = 0; i < B; ++i) {
+      cuda_state& st = *sts[static_cast<size_t>(i)];
+      io->tokens[i] = tokens[static_cast<size_t>(i)];
+      io->pos[i] = st.n;
+      io->k[i] = st.k.as<void>();
+      io->v[i] = st.v.as<void>();
+      io->ks[i] = st.ks.as<float>();
+      io->vs[i] = st.vs.as<float>();
+      io->last_hidden[i] = st.last_hidden.as();
+      for (size_t l = 0; l < st.ret.size(); ++l) ret[l * kMaxBatch + static_cast<size_t>(i)] = st.ret[l].as<float>();
+    }
+    if (gret && graphs_enabled() && batch_warm_[greedy][B]) {
+      cudaGraphExec_t& g = batch_graphs_[greedy][B];
+      if (!g) TOME_TRY(cuda::capture_graph(stream_, g, [&] { return enqueue_decode_batch(B, sts, greedy); }));
+      CUDA_TRY(cudaGraphLaunch(g, stream_));
+    } else {
+      TOME_TRY(enqueue_decode_batch(B, sts, greedy));
+    }
+    CUDA_TRY(cudaStreamSynchronize(stream_));
+    batch_warm_[greedy][B] = true;
+    for (int64_t i = 0; i < B; ++i) {
+      if (greedy)
+        next[static_cast<size_t>(i)] = reinterpret_cast<const int32_t*>(host_blogits_)[i];
+      else
+        std::memcpy(logits[static_cast<size_t>(i)].data(), host_blogits_ + i * V, static_cast<size_t>(V) * 4);
+      cuda_state& st = *sts[static_cast<size_t>(i)];
+      st.n += 1;
+      if (!gret) st.ring_rows = std::min<int64_t>(st.n, std::max<int64_t>(c_.window - 1, 0));
+    }
+    return {};
+  }
+
+  // The batched step on stream_ (captured for gated retention: then no host work depends on the
+  // sessions; `sts` is read only by the sliding-window mixing, which runs eagerly).
+  status enqueue_decode_batch(int64_t B, const std::vector<cuda_state*>& sts, bool greedy) const {
+    const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), V = c_.vocab_size;
+    const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, Hkv = c_.n_kv_heads, chd = c_.head_dim();
+    const float eps = static_cast<float>(c_.norm_eps);
+    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
+    const workspace& w = bws_;
+    char* dio = w.tokens.as<char>();
+    const auto* dev = reinterpret_cast<const batch_io*>(dio);
+    const int64_t* pos = dev->pos;
+    CUDA_TRY(cudaMemcpyAsync(dio, host_bio_, bio_bytes_, cudaMemcpyHostToDevice, stream_));
+    TOME_TRY(embed(dev->tokens, B, w.x.as()));
+    KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), B, D, eps, stream_));
+    const size_t L = self_.size();
+    const int64_t qw = gret ? 4 * D + H : 3 * D;  // one row of the fused q|k|v(|g|gate) product
+    for (size_t l = 0; l < L; ++l) {
+      const self_w& sw = self_[l];
+      u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
+      TOME_TRY(gemm(w.xn.as(), B, sw.qkv, qw, D, q));
+      KTRY(kernels::rope_qk_rows(q, k, B, qw, H, hd, pos, self_freq_.as<float>(),
+                                 gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
+      if (gret) {
+        auto* const* states = reinterpret_cast<float* const*>(dio + sizeof(batch_io)) + l * kMaxBatch;
+        KTRY(kernels::retention_decode_rows(q, k, v, q + 3 * D, q + 4 * D, qw, states, w.o.as(), B, H, hd,
+                                            static_cast<float>(c_.retention_gate_temperature), eps, stream_));
+      } else {
+        TOME_TRY(window_mix_batch(sts, l, qw));
+      }
+      TOME_TRY(gemm(w.o.as(), B, sw.wo, D, D, w.tmp.as()));
+      TOME_TRY(ffn(w, B, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+    }
+    // w.xn = RMSNorm_kv(X_s): each session's global K/V row at its position; X_s its last hidden row.
+    TOME_TRY(gemm(w.xn.as(), B, g_.kv_wk, kvd, D, w.k.as()));
+    TOME_TRY(gemm(w.xn.as(), B, g_.kv_wv, kvd, D, w.v.as()));
+    if (fp8_)
+      KTRY(kernels::rope_store_kv_fp8_rows(w.k.as(), w.v.as(), reinterpret_cast<uint8_t* const*>(dev->k),
+                                           reinterpret_cast<uint8_t* const*>(dev->v), dev->ks, dev->vs, B, Hkv, chd,
+                                           pos, freq_.as<float>(), stream_));
+    else
+      KTRY(kernels::rope_store_kv_rows(w.k.as(), w.v.as(), reinterpret_cast<u16* const*>(dev->k),
+                                       reinterpret_cast<u16* const*>(dev->v), B, Hkv, chd, pos, freq_.as<float>(),
+                                       stream_));
+    KTRY(kernels::copy_rows_to(w.x.as(), B, D, dev->last_hidden, stream_));
+    KTRY(kernels::rms_norm(w.x.as(), cross_[0].mixer_norm.as(), w.xn.as(), B, D, eps, stream_));
+    kernels::kv_batch kv;
+    kv.k = reinterpret_cast<const void* const*>(dev->k);
+    kv.v = reinterpret_cast<const void* const*>(dev->v);
+    kv.k_scale = reinterpret_cast<const float* const*>(dev->ks);
+    kv.v_scale = reinterpret_cast<const float* const*>(dev->vs);
+    kv.pos = pos;
+    kv.fp8 = fp8_;
+    const int splits = batch_attn_splits_[B];
+    for (size_t l = 0; l < cross_.size(); ++l) {
+      const cross_w& cw = cross_[l];
+      TOME_TRY(gemm(w.xn.as(), B, cw.wq, D, D, w.q.as()));
+      KTRY(kernels::rope_qk_rows(w.q.as(), nullptr, B, D, Hq, chd, pos, freq_.as<float>(), 1.0f, stream_));
+      KTRY(kernels::cross_attn_decode_batch(w.q.as(), kv, w.o.as(), B, Hq, Hkv, chd, splits, w.attn.as<float>(),
+                                            stream_));
+      TOME_TRY(gemm(w.o.as(), B, cw.wo, D, D, w.tmp.as()));
+      TOME_TRY(ffn(w, B, cw.ffn_norm, cw.w13, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
+    }
+    TOME_TRY(gemm(w.xn.as(), B, g_.out, V, D, w.logits.as<float>(), true));
+    if (greedy) {  // B ints cross to the host instead of B * V floats
+      KTRY(kernels::argmax_rows(w.logits.as<float>(), B, V, w.lg.as<int32_t>(), stream_));
+      CUDA_TRY(cudaMemcpyAsync(host_blogits_, w.lg.as<int32_t>(), static_cast<size_t>(B) * 4, cudaMemcpyDeviceToHost,
+                               stream_));
+      return {};
+    }
+    CUDA_TRY(cudaMemcpyAsync(host_blogits_, w.logits.as<float>(), static_cast<size_t>(B * V) * 4,
+                             cudaMemcpyDeviceToHost, stream_));
+    return {};
+  }
+
+  // Sliding window, layer l of a batched step: each session's new row (q, k, v at row i of bws_.q,
+  // stride qw, post-RoPE) attends over its ring + itself, as self_pass does for one token (the same
+  // concatenation, attention call and splits); the ring then takes the new row (in place: the
+  // concatenation holds the old rows). Output row i of bws_.o. Host-side loop: eager only.
+  status window_mix_batch(const std::vector<cuda_state*>& sts, size_t l, int64_t qw) const {
+    const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), W = c_.window;
+    const size_t row = static_cast<size_t>(D) * 2;
+    const int64_t cap = std::max<int64_t>(W - 1, 0);
+    for (size_t i = 0; i < sts.size(); ++i) {
+      cuda_state& st = *sts[i];
+      const u16* q = bws_.q.as() + static_cast<int64_t>(i) * qw;
+      const int64_t rr = st.ring_rows;
+      const size_t r = static_cast<size_t>(rr);
+      if (rr) {
+        CUDA_TRY(cudaMemcpyAsync(bws_.catk.as(), st.ring_k[l].as(), r * row, cudaMemcpyDeviceToDevice, stream_));
+        CUDA_TRY(cudaMemcpyAsync(bws_.catv.as(), st.ring_v[l].as(), r * row, cudaMemcpyDeviceToDevice, stream_));
+      }
+      CUDA_TRY(cudaMemcpyAsync(bws_.catk.as<char>() + r * row, q + D, row, cudaMemcpyDeviceToDevice, stream_));
+      CUDA_TRY(cudaMemcpyAsync(bws_.catv.as<char>() + r * row, q + 2 * D, row, cudaMemcpyDeviceToDevice, stream_));
+      const int splits = kernels::attention_splits(1, rr, H, H, hd, W);
+      if (splits > 1)
+        TOME_TRY(bws_.ret_ws.ensure(static_cast<size_t>(kernels::cross_attn_workspace_floats(1, H, hd, splits)) * 4));
+      KTRY(kernels::attention(q, bws_.catk.as(), bws_.catv.as(), bws_.o.as() + static_cast<int64_t>(i) * D, 1, rr, H,
+                              H, hd, W, splits, bws_.ret_ws.as<float>(), stream_));
+      if (rr < cap) {  // the ring grows by the new row
+        CUDA_TRY(cudaMemcpyAsync(st.ring_k[l].as<char>() + r * row, q + D, row, cudaMemcpyDeviceToDevice, stream_));
+        CUDA_TRY(cudaMemcpyAsync(st.ring_v[l].as<char>() + r * row, q + 2 * D, row, cudaMemcpyDeviceToDevice, stream_));
+      } else if (cap > 0) {  // full: the oldest row drops out
+        const size_t keep = static_cast<size_t>(cap);
+        CUDA_TRY(cudaMemcpyAsync(st.ring_k[l].as(), bws_.catk.as<char>() + (r + 1 - keep) * row, keep * row,
+                                 cudaMemcpyDeviceToDevice, stream_));
+        CUDA_TRY(cudaMemcpyAsync(st.ring_v[l].as(), bws_.catv.as<char>() + (r + 1 - keep) * row, keep * row,
+                                 cudaMemcpyDeviceToDevice, stream_));
+      }
+    }
+    return {};
+  }
+
   static constexpr int64_t kAnswerRoom = 4096;  // tokens reserved beyond a prefill
   static constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
   static constexpr int64_t kChunkedRetentionMinRows = 64;
   model_config c_;
   const cuda::cublas_api* api_;
   bool fp8_ = false;  // the global KV in fp8 e4m3 (load_params::kv)
+  bool int8_ = false;  // int8 weight-only matrices (load_params::weights)
+  // int8: the buffer blocks of a matrix are dequantised into for many-row products (bf16
+  // elements; allocated at load, never moved, so captured graphs may name it).
+  static constexpr int64_t kDequantElems = int64_t{32} << 20;  // 64 MiB of bf16
+  int64_t dequant_elems_ = 0;
+  mutable dbuf dequant_ws_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
   std::string name_ = "GPU";
   int64_t weight_bytes_ = 0;
-  global_weights<dbuf> g_;
+  global_weights<dweight> g_;
   dbuf self_freq_, freq_;
   std::vector<self_w> self_;
   std::vector<cross_w> cross_;
@@ -1056,6 +1409,17 @@ class cuda_backend final : public backend {
   mutable int decode_splits_ = 1;  // key splits of the decode attention: fixed, one wave of CTAs
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   dbuf cublas_ws_;
+  // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
+  // the pinned io block (batch_io + the retention state pointers) and logits [kMaxBatch, V], one
+  // captured step per batch size (gated retention; it reads every session's pointers from the io
+  // block, so it serves any sessions), and whether a batch size has run once eagerly.
+  mutable workspace bws_;
+  mutable char* host_bio_ = nullptr;
+  mutable float* host_blogits_ = nullptr;
+  mutable size_t bio_bytes_ = 0;
+  mutable int batch_attn_splits_[kMaxBatch + 1] = {};
+  mutable cudaGraphExec_t batch_graphs_[2][kMaxBatch + 1] = {};  // [greedy][B]
+  mutable bool batch_warm_[2][kMaxBatch + 1] = {};
 };
 
 }  // namespace
@@ -1076,19 +1440,25 @@ bool cuda_backend_available(std::string* why) {
 }
 
 result<std::unique_ptr<backend>> make_cuda_backend(const model_config& config, const safetensors_index& weights,
-                                                   const std::string& source, kv_format kv) {
+                                                   const std::string& source, kv_format kv, weight_format matrices) {
   std::string why;
   if (!cuda_backend_available(&why)) return error("the CUDA backend is unavailable: " + why);
   const bool fp8 = kv == kv_format::fp8;
   if (fp8 && config.is_transformer())
     return error("the fp8 global KV is implemented for YOCO models only, not the Transformer baseline");
+  if (matrices == weight_format::int8 && config.is_transformer())
+    return error("int8 weights are implemented for YOCO models only, not the Transformer baseline (use --weights bf16)");
+  // automatic: int8 where the file stores its matrices in int8 (model::weights_dtype's tensor).
+  const tensor_view* probe = weights.find("self.0.ffn.w1.weight");
+  const bool int8 = matrices == weight_format::int8 ||
+                    (matrices == weight_format::automatic && probe && probe->type == dtype::i8);
   if (config.is_transformer()) return make_cuda_transformer_backend(config, weights, source);
   const int64_t hd = config.head_dim();
   if (fp8 && hd != 16 && hd != 32 && hd != 64 && hd != 128)
     return error("the fp8 global KV needs a cross-decoder head dim of 16, 32, 64 or 128 (this model: " +
                  std::to_string(hd) + ")");
   const cuda::cublas_api* api = cuda::load_cublas(nullptr);
-  auto be = std::make_unique<cuda_backend>(config, api, fp8);
+  auto be = std::make_unique<cuda_backend>(config, api, fp8, int8);
   status s = be->init(weights, source);
   if (!s.ok()) return s;
   return std::unique_ptr<backend>(std::move(be));

@@ -1,7 +1,8 @@
 // Helpers shared by the CUDA backends (cuda_backend.cpp: YOCO; transformer.cpp: the Transformer
 // baseline): bf16 storage type, CUDA_TRY / KTRY (a failed CUDA call or kernel launch returns a
 // tome::status), the RAII device buffer and the process-wide counters of its bytes (current and
-// peak: tome bench's "peak GPU"). Host code only; no kernels here.
+// peak: tome bench's "peak GPU"), weights in bf16 or int8 weight-only form and their upload.
+// Host code only; no kernels here.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -133,6 +134,54 @@ inline status upload_weight_bf16(const safetensors_index& idx, const std::string
   TOME_TRY(out.ensure(host.size() * 2));
   CUDA_TRY(cudaMemcpy(out.as(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
   weight_bytes += static_cast<int64_t>(host.size() * 2);
+  return {};
+}
+
+// A weight on the device: bf16 (norms, and matrices by default), or an int8 weight-only matrix:
+// q int8 [rows, cols] in the buffer itself and one f32 scale per row in `scale` (W[r, c] =
+// scale[r] * q[r, c], the model format's I8 tensors).
+struct dweight : dbuf {
+  dbuf scale;
+  bool int8() const { return scale.bytes() > 0; }
+};
+// Rows row0.. of a weight (cols per row) for the products: bf16, or int8 with its row scales.
+struct wref {
+  const void* w = nullptr;
+  const float* scale = nullptr;  // null: bf16
+  const u16* bf16() const { return static_cast<const u16*>(w); }
+  const int8_t* i8() const { return static_cast<const int8_t*>(w); }
+};
+inline wref rows_of(const dweight& d, int64_t row0 = 0, int64_t cols = 0) {
+  if (d.int8()) return {d.as<int8_t>() + row0 * cols, d.scale.as<float>() + row0};
+  return {d.as<u16>() + row0 * cols, nullptr};
+}
+
+// One matrix onto the device as int8 weight-only (`out` and out.scale): stored I8 goes up as is
+// (its scales widened to f32); float matrices are quantised per row (quantize_int8_rows, as
+// training/export.py). Adds q and scale bytes to `weight_bytes`.
+inline status upload_weight_i8(const safetensors_index& idx, const std::string& name, const std::string& source,
+                               dweight& out, int64_t& weight_bytes) {
+  const tensor_view* t = idx.find(name);
+  if (!t || t->shape.size() != 2) return error(source + ": '" + name + "' is not a matrix");
+  const int64_t rows = t->shape[0], cols = t->shape[1];
+  std::vector<int8_t> q;
+  std::vector<float> scale(static_cast<size_t>(rows));
+  if (t->type == dtype::i8) {
+    const tensor_view* s = idx.find(name + "_scale");
+    if (!s || s->numel() != rows) return error(source + ": tensor '" + name + "_scale' missing or of the wrong size");
+    q.assign(reinterpret_cast<const int8_t*>(t->data), reinterpret_cast<const int8_t*>(t->data) + rows * cols);
+    to_f32(s->data, s->type, scale.data(), scale.size());
+  } else {
+    std::vector<float> f;
+    TOME_TRY(dequantize_to_f32(idx, name, source, f));
+    q.resize(f.size());
+    quantize_int8_rows(f.data(), rows, cols, q.data(), scale.data());
+  }
+  TOME_TRY(out.ensure(q.size()));
+  TOME_TRY(out.scale.ensure(scale.size() * 4));
+  CUDA_TRY(cudaMemcpy(out.as(), q.data(), q.size(), cudaMemcpyHostToDevice));
+  CUDA_TRY(cudaMemcpy(out.scale.as(), scale.data(), scale.size() * 4, cudaMemcpyHostToDevice));
+  weight_bytes += static_cast<int64_t>(q.size() + scale.size() * 4);
   return {};
 }
 
