@@ -287,6 +287,28 @@ result<generate_result> session::generate(const generate_params& p, const token_
   const auto t0 = clock_type::now();
   if (n_tokens() == 0) return error("the session is empty: prefill a prompt before generating");
   sampler smp(p.sampling);
+  // Pre-selection (generate_params::preselect_k): after the first step, each decode also selects
+  // the candidates; sample_candidates decides from them when it provably can.
+  const int pre_k = preselect_applies(p.sampling, p.preselect_k) ? p.preselect_k : 0;
+  candidate_set cands;
+  bool have_cands = false;
+  // decode() with the pre-selection: the same checks, and the logits come back too.
+  const auto decode_select = [&](int32_t token) -> status {
+    const model_config& c = model_->config();
+    if (token < 0 || token >= c.vocab_size)
+      return error("token id " + std::to_string(token) + " is outside the vocabulary");
+    if (n_tokens() + 1 > c.max_context)
+      return error("the session is at the model's maximum context of " + std::to_string(c.max_context) + " tokens");
+    state_->tokens.push_back(token);  // the penalty of the next step looks at the token too
+    const std::vector<int32_t> pen = penalized_tokens(state_->tokens, p.sampling, c.vocab_size);
+    state_->tokens.pop_back();
+    state_->logits_valid = false;
+    TOME_TRY(model_->be().decode_select(*state_->dev, token, state_->logits, pen,
+                                        p.sampling.repetition_penalty, pre_k, cands));
+    state_->tokens.push_back(token);
+    state_->logits_valid = true;
+    return {};
+  };
   // A model without a tokenizer (random weights for benchmarks) generates token ids only.
   std::optional<detokenizer> detok;
   if (model_->has_tokenizer()) detok.emplace(model_->tok());
@@ -308,9 +330,17 @@ result<generate_result> session::generate(const generate_params& p, const token_
       p.attention->resize(am->size(), 0.0f);
       for (size_t j = 0; j < am->size(); ++j) (*p.attention)[j] += (*am)[j];
     }
-    const int32_t id = smp.sample(*lg, state_->tokens);
-    auto next = decode(id);
-    if (!next) return next.error_status();
+    std::optional<int32_t> picked;
+    if (have_cands) picked = smp.sample_candidates(cands);  // draws nothing when it cannot decide
+    const int32_t id = picked ? *picked : smp.sample(*lg, state_->tokens);
+    have_cands = false;
+    if (pre_k > 0) {
+      TOME_TRY(decode_select(id));
+      have_cands = true;
+    } else {
+      auto next = decode(id);
+      if (!next) return next.error_status();
+    }
     out.tokens.push_back(id);
     if (p.stop_at_eos && id == eos) {
       out.reason = stop_reason::eos;

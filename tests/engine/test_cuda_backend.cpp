@@ -553,7 +553,9 @@ TEST_P(CudaDecodeBatch, BatchedStepsEqualSingleSteps) {
     EXPECT_LE(r.worst, 0.03) << "B " << B;
     EXPECT_LE(r.batch_vs_ref, 0.05) << "B " << B;
     EXPECT_EQ(r.greedy_mismatch, 0) << "B " << B;
-    if (B <= 3) EXPECT_TRUE(r.bit_equal) << "B " << B;
+    if (B <= 3) {
+      EXPECT_TRUE(r.bit_equal) << "B " << B;
+    }
   }
 }
 

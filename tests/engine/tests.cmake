@@ -6,6 +6,8 @@ tome_add_test(NAME test_kv_rows LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST
 tome_add_test(NAME test_transformer LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer.cpp)
 tome_add_test(NAME test_golden LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_golden.cpp
   LIBS nlohmann_json::nlohmann_json)
+# Generation with the sampling pre-selection on and off gives the same tokens (CPU; CUDA where a GPU is).
+tome_add_test(NAME test_engine_preselect LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_preselect.cpp)
 if(TOME_HAVE_CUDA)
   tome_add_test(NAME test_cuda_backend LABELS "gpu;model" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_cuda_transformer.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cuda_int8.cpp)

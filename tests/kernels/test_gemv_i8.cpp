@@ -15,44 +15,15 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "gpu_op_test.h"
 #include "model/dtype.h"
 #include "tome/kernels.h"
 
 namespace tome {
 namespace {
 
-class GemvI8 : public ::testing::Test {
+class GemvI8 : public test::GpuOpTest {
  protected:
-  void SetUp() override {
-    if (kernels::device_count() == 0) GTEST_SKIP() << "no CUDA device";
-    ASSERT_EQ(cudaStreamCreate(&stream_), cudaSuccess);
-  }
-  void TearDown() override {
-    for (void* p : allocs_) cudaFree(p);
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  template <class T>
-  T* upload(const std::vector<T>& v) {
-    void* p = nullptr;
-    EXPECT_EQ(cudaMalloc(&p, std::max<size_t>(16, v.size() * sizeof(T))), cudaSuccess);
-    allocs_.push_back(p);
-    EXPECT_EQ(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-    return static_cast<T*>(p);
-  }
-  template <class T>
-  std::vector<T> download(const T* p, size_t n) {
-    EXPECT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
-    std::vector<T> v(n);
-    EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return v;
-  }
-  static std::vector<uint16_t> random_bf16(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<uint16_t> v(n);
-    for (auto& x : v) x = f32_to_bf16(d(rng));
-    return v;
-  }
   static std::vector<int8_t> random_q(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> d(-127, 127);
@@ -67,13 +38,6 @@ class GemvI8 : public ::testing::Test {
     for (auto& x : v) x = d(rng);
     return v;
   }
-  static std::vector<float> widen(const std::vector<uint16_t>& v) {
-    std::vector<float> f(v.size());
-    for (size_t i = 0; i < v.size(); ++i) f[i] = bf16_to_f32(v[i]);
-    return f;
-  }
-  cudaStream_t stream_ = nullptr;
-  std::vector<void*> allocs_;
 };
 
 // 1..4 rows; N not a multiple of the 8 rows of a block; K tails that are not a multiple of the 512

@@ -11,3 +11,7 @@ if(TOME_HAVE_CUDA)  # the batched-decode kernels against their single-session fo
   tome_add_test(NAME test_batch_kernels LABELS "gpu;ops" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_batch_kernels.cpp
     LIBS tome_kernels CUDA::cudart_static)
 endif()
+if(TOME_HAVE_CUDA)  # the sampling pre-selection against its CPU twin (tome::select_candidates)
+  tome_add_test(NAME test_select_candidates LABELS "gpu;ops" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_select_candidates.cpp
+    LIBS tome_kernels CUDA::cudart_static)
+endif()

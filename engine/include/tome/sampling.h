@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <span>
 #include <vector>
@@ -20,12 +21,42 @@ struct sampling_params {
   uint64_t seed = 0;
 };
 
+using token_logit = std::pair<float, int32_t>;  // (value, token id)
+
+// Pre-selection (the CUDA backend does it on the device, kernels::select_candidates_rows; the
+// CPU twin is select_candidates below): the repetition penalty applied, then the k entries that
+// come first in the sampler's total order (larger value first, lower id on ties; NaN and -inf
+// never selected), in id order. Only these cross to the host; sampler::sample_candidates
+// finishes on them and gives sample()'s token whenever that is provably the same.
+constexpr int kPreselectK = 1024;
+struct candidate_set {
+  std::vector<token_logit> items;  // penalised values, in id order
+  int64_t n_valid = 0;             // entries of the row that are neither NaN nor -inf
+};
+// Whether pre-selecting k candidates can reproduce sample() for p at all: sampled (temperature
+// > 0), and top_k in 1..k (everything after top-k sees only those), or min_p > 0 with top_p off
+// (then sample_candidates checks per row that the min-p cut lies inside the candidates).
+bool preselect_applies(const sampling_params& p, int k);
+// The distinct in-vocabulary ids among the last repetition_window of history, sorted: the tokens
+// the penalty touches. Empty when the penalty is off (1, <= 0, not finite, or window <= 0).
+std::vector<int32_t> penalized_tokens(std::span<const int32_t> history, const sampling_params& p,
+                                      int64_t vocab);
+// The CPU twin of the device pre-selection: `penalized` from penalized_tokens, penalty =
+// p.repetition_penalty (ignored when penalized is empty).
+void select_candidates(std::span<const float> logits, std::span<const int32_t> penalized, float penalty,
+                       int k, candidate_set& out);
+
 class sampler {
  public:
   explicit sampler(const sampling_params& p);
   // Picks the next token from `logits` given the tokens so far (for the penalty).
   // Returns -1 for empty logits.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  // The same choice from a pre-selected candidate set (already penalised: the penalty is not
+  // applied again; any order; distinct ids) when the chain's kept set provably lies inside it:
+  // then exactly sample()'s token on the full logits, with the same one draw. Otherwise nullopt
+  // and nothing is drawn (the caller falls back to sample() on the full logits).
+  std::optional<int32_t> sample_candidates(const candidate_set& c);
   const sampling_params& params() const { return params_; }
 
  private:

@@ -13,6 +13,7 @@
 
 #include "tome/engine.h"
 #include "tome/model_config.h"
+#include "tome/sampling.h"
 #include "tome/session_parts.h"
 #include "tome/status.h"
 
@@ -91,6 +92,16 @@ class backend {
                                      std::span<int32_t>) const {
     return error(description() + " has no device-side greedy sampling");
   }
+
+  // A sampled decode step with pre-selection (tome/sampling.h): decode(st, token, logits), then
+  // out = the candidates of those logits (the repetition penalty on `penalized`, sorted distinct
+  // ids from tome::penalized_tokens, then the k first in the sampler's order), for
+  // sampler::sample_candidates. `logits` is filled too (the exact fallback when the candidates
+  // cannot decide). The default selects on the host (tome::select_candidates, the reference);
+  // CUDA selects on the device, where the logits are.
+  virtual status decode_select(backend_state& st, int32_t token, std::span<float> logits,
+                               std::span<const int32_t> penalized, float penalty, int k,
+                               candidate_set& out) const;
 
   // For tests and golden checks: a full forward over `tokens` appended to st, returning logits at
   // every new position ([tokens.size(), V]) — the cross-decoder runs for every position.

@@ -72,6 +72,15 @@ status backend::decode_batch(std::span<backend_state* const> states, std::span<c
   return {};
 }
 
+// backend.h's default pre-selecting decode: on the host, with the CPU twin.
+status backend::decode_select(backend_state& st, int32_t token, std::span<float> logits,
+                              std::span<const int32_t> penalized, float penalty, int k,
+                              candidate_set& out) const {
+  TOME_TRY(decode(st, token, logits));
+  select_candidates(logits, penalized, penalty, k, out);
+  return {};
+}
+
 // backend.h's defaults for backends without a ranged KV exchange.
 status backend::begin_kv_import(backend_state&, const host_state&) const {
   return error(description() + " has no ranged KV import");

@@ -57,6 +57,14 @@ int32_t greedy(const std::vector<candidate>& c) {
   return best;
 }
 
+bool penalty_active(const sampling_params& p) {
+  const float penalty = p.repetition_penalty;
+  return penalty > 0.0f && std::isfinite(penalty) && penalty != 1.0f && p.repetition_window > 0;
+}
+
+// The penalised value of one logit (NaN stays NaN).
+float penalize(float v, float penalty) { return v > 0.0f ? v / penalty : v * penalty; }
+
 // CTRL-style penalty on c (indexed by token id) for each distinct token among the last `window`
 // of history: positive values divided by the penalty, the others multiplied. Ids outside the
 // vocabulary are skipped. Duplicates are found without allocating: a penalised entry's id is
@@ -64,16 +72,14 @@ int32_t greedy(const std::vector<candidate>& c) {
 void apply_repetition_penalty(std::vector<candidate>& c, std::span<const int32_t> history,
                               const sampling_params& p) {
   const float penalty = p.repetition_penalty;
-  if (!(penalty > 0.0f) || !std::isfinite(penalty) || penalty == 1.0f || p.repetition_window <= 0) {
-    return;
-  }
+  if (!penalty_active(p)) return;
   const size_t window = std::min(history.size(), static_cast<size_t>(p.repetition_window));
   const auto recent = history.last(window);
   const auto in_vocab = [&](int32_t t) { return t >= 0 && static_cast<size_t>(t) < c.size(); };
   for (int32_t t : recent) {
     if (!in_vocab(t) || c[static_cast<size_t>(t)].second != t) continue;
     candidate& x = c[static_cast<size_t>(t)];
-    x.first = x.first > 0.0f ? x.first / penalty : x.first * penalty;  // NaN stays NaN
+    x.first = penalize(x.first, penalty);
     x.second = ~t;
   }
   for (int32_t t : recent) {
@@ -220,6 +226,16 @@ int32_t draw(const std::vector<candidate>& c, double u) {
   return c.back().second;  // rounding put target at the very end of the sum
 }
 
+// The chain after the penalty and the exclusions: top-k, weights, top-p, min-p, the draw with u.
+// c: in id order, no NaN / -inf, v_max its largest value (finite).
+int32_t finish(std::vector<candidate>& c, float v_max, const sampling_params& p, double u) {
+  keep_top_k(c, p.top_k);
+  to_weights(c, v_max, p.temperature);
+  keep_top_p(c, p.top_p);
+  keep_min_p(c, p.min_p);
+  return draw(c, u);
+}
+
 }  // namespace
 
 sampler::sampler(const sampling_params& p) : params_(p), rng_(p.seed) {}
@@ -247,11 +263,85 @@ int32_t sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     v_max = 0.0f;
   }
 
-  keep_top_k(candidates_, params_.top_k);
-  to_weights(candidates_, v_max, params_.temperature);
-  keep_top_p(candidates_, params_.top_p);
-  keep_min_p(candidates_, params_.min_p);
-  return draw(candidates_, u);
+  return finish(candidates_, v_max, params_, u);
+}
+
+std::optional<int32_t> sampler::sample_candidates(const candidate_set& cs) {
+  // Sorted in `before` order for the checks; candidates_ then in id order for the chain.
+  std::vector<candidate>& c = candidates_;
+  c.assign(cs.items.begin(), cs.items.end());
+  std::erase_if(c, [](const candidate& x) { return excluded(x.first); });
+  if (c.empty()) return std::nullopt;  // sample() would need the raw logits (raw_argmax)
+  std::sort(c.begin(), c.end(), before);
+  const candidate first = c.front(), last = c.back();
+  // Every valid entry of the row is here: the chain sees exactly sample()'s set.
+  const bool all = cs.n_valid <= static_cast<int64_t>(c.size());
+  if (!(params_.temperature > 0.0f)) return first.second;  // greedy: the first in the order
+  float v_max = first.first;
+  // Top-k of the row = top-k of its first entries (also among +inf ones); the rest follow on that.
+  const int k = params_.top_k;
+  bool exact = all || (k >= 1 && static_cast<size_t>(k) <= c.size());
+  if (!exact) {
+    if (v_max == kInf) {
+      // sample() keeps only the +inf entries: all here unless the last candidate is +inf too.
+      exact = last.first != kInf;
+    } else if (params_.min_p > 0.0f && !(params_.top_p < 1.0f)) {
+      // Min-p keeps weights >= min(min_p, 1); entries outside come after `last` in the order,
+      // so their weights are <= last's (exp is monotone; a margin of 1e-6 covers a library exp
+      // off by an ulp). If last is cut, so are they.
+      std::vector<candidate> one{last};
+      to_weights(one, v_max, params_.temperature);
+      const float w_last = one.empty() ? 0.0f : one[0].first;
+      exact = w_last * (1.0f + 1e-6f) < std::min(params_.min_p, 1.0f);
+    }
+  }
+  if (!exact) return std::nullopt;
+  const double u = unit_interval(rng_());  // the one draw, as in sample()
+  std::sort(c.begin(), c.end(), [](const candidate& a, const candidate& b) { return a.second < b.second; });
+  if (v_max == kInf) {
+    std::erase_if(c, [](const candidate& x) { return x.first != kInf; });
+    for (candidate& x : c) x.first = 0.0f;
+    v_max = 0.0f;
+  }
+  return finish(c, v_max, params_, u);
+}
+
+bool preselect_applies(const sampling_params& p, int k) {
+  if (!(p.temperature > 0.0f) || k < 1) return false;
+  if (p.top_k >= 1 && p.top_k <= k) return true;
+  return p.min_p > 0.0f && !(p.top_p < 1.0f);
+}
+
+std::vector<int32_t> penalized_tokens(std::span<const int32_t> history, const sampling_params& p,
+                                      int64_t vocab) {
+  std::vector<int32_t> ids;
+  if (!penalty_active(p)) return ids;
+  const size_t window = std::min(history.size(), static_cast<size_t>(p.repetition_window));
+  for (int32_t t : history.last(window)) {
+    if (t >= 0 && t < vocab) ids.push_back(t);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+void select_candidates(std::span<const float> logits, std::span<const int32_t> penalized, float penalty,
+                       int k, candidate_set& out) {
+  std::vector<candidate>& c = out.items;
+  c.clear();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const auto id = static_cast<int32_t>(i);
+    float v = logits[i];
+    if (std::binary_search(penalized.begin(), penalized.end(), id)) v = penalize(v, penalty);
+    if (!excluded(v)) c.emplace_back(v, id);
+  }
+  out.n_valid = static_cast<int64_t>(c.size());
+  const size_t kk = static_cast<size_t>(std::max(k, 0));
+  if (c.size() > kk) {
+    std::nth_element(c.begin(), c.begin() + static_cast<ptrdiff_t>(kk), c.end(), before);
+    c.resize(kk);
+    std::sort(c.begin(), c.end(), [](const candidate& a, const candidate& b) { return a.second < b.second; });
+  }
 }
 
 }  // namespace tome

@@ -19,6 +19,7 @@
 #include <initializer_list>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
@@ -315,6 +316,52 @@ class cuda_backend final : public backend {
     if (graphs_enabled()) return decode_graph(st, token, logits);
     TOME_TRY(self_pass(st, std::span<const int32_t>(&token, 1), nullptr));
     return cross_pass(st, st.n - 1, 1, logits.data());  // ws_.x holds X_s of the token
+  }
+
+  // decode(), then the pre-selection on the device over the logits it left there (dws_.logits
+  // after a graph step, ws_.logits after an eager one): kernels::select_candidates_rows, k
+  // (value, id) pairs back. Beyond kSelectMaxPenalized penalised ids: the host's selection.
+  status decode_select(backend_state& base, int32_t token, std::span<float> logits,
+                       std::span<const int32_t> penalized, float penalty, int k,
+                       candidate_set& out) const override {
+    // The device pre-selection (kernels::select_candidates_rows) is written and op-tested against
+    // its CPU twin, but those tests have not run on a GPU yet (no device time was left in the
+    // session that wrote it): off unless TOME_GPU_PRESELECT=1. Otherwise the host twin selects from
+    // the logits decode() copied back, which is what the CPU backend does (exact either way).
+    static const bool device_select = [] {
+      const char* e = std::getenv("TOME_GPU_PRESELECT");
+      return e && std::string_view(e) == "1";
+    }();
+    if (!device_select || k < 1 || penalized.size() > static_cast<size_t>(kernels::kSelectMaxPenalized))
+      return backend::decode_select(base, token, logits, penalized, penalty, k, out);
+    std::lock_guard lk(m_);  // recursive: decode() takes it too; nothing runs between
+    TOME_TRY(decode(base, token, logits));
+    const float* dev_logits = graphs_enabled() ? dws_.logits.as<float>() : ws_.logits.as<float>();
+    const size_t np = penalized.size(), kk = static_cast<size_t>(k);
+    // One buffer: penalised ids, offsets {0, np}, values [k], ids [k], count, valid.
+    std::vector<int32_t> in(np + 2);
+    std::copy(penalized.begin(), penalized.end(), in.begin());
+    in[np] = 0;
+    in[np + 1] = static_cast<int32_t>(np);
+    TOME_TRY(sel_.ensure((np + 2 + 2 * kk + 2) * 4));
+    int32_t* d = sel_.as<int32_t>();
+    CUDA_TRY(cudaMemcpyAsync(d, in.data(), in.size() * 4, cudaMemcpyHostToDevice, stream_));
+    int32_t* d_out = d + np + 2;
+    KTRY(kernels::select_candidates_rows(dev_logits, 1, c_.vocab_size, np ? d : nullptr, np ? d + np : nullptr,
+                                         penalty, k, reinterpret_cast<float*>(d_out), d_out + kk, d_out + 2 * kk,
+                                         d_out + 2 * kk + 1, stream_));
+    std::vector<int32_t> res(2 * kk + 2);
+    CUDA_TRY(cudaMemcpyAsync(res.data(), d_out, res.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    CUDA_TRY(cudaStreamSynchronize(stream_));
+    const size_t count = std::min(static_cast<size_t>(std::max(res[2 * kk], 0)), kk);
+    out.items.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      float v;
+      std::memcpy(&v, &res[i], 4);
+      out.items[i] = {v, res[kk + i]};
+    }
+    out.n_valid = res[2 * kk + 1];
+    return {};
   }
 
   // Batched decode: one step of B sessions as one pass over the weights (decode_batch_step below).
@@ -1403,6 +1450,7 @@ class cuda_backend final : public backend {
   mutable std::mutex staging_m_;  // import_kv_rows' pinned slots (not the stream: m_)
   mutable std::condition_variable staging_cv_;
   mutable std::vector<staging_slot> staging_;
+  mutable dbuf sel_;  // decode_select's ids in and candidates out
   mutable workspace dws_;  // decode-graph buffers (one row), allocated once: graphs name them
   mutable decode_io* host_io_ = nullptr;
   mutable float* host_logits_ = nullptr;
