@@ -14,6 +14,12 @@
 
 #include "writeback_vfs.h"
 
+#if defined(__linux__)
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
 namespace tome::store {
 namespace {
 
@@ -100,6 +106,59 @@ TEST(WritebackVfs, WalWrittenThroughItReadsBackThroughTheDefaultVfs) {
   EXPECT_EQ(n, kRows);
   sqlite3_finalize(st);
   sqlite3_close(h);
+}
+
+// SQLite keeps its POSIX advisory locks on the database file; closing any other descriptor of
+// that file in the same process drops all of them. After the shim has hinted (WAL writes, a
+// checkpoint into the database file) and closed its descriptors, another process must still see
+// the open connection's SHARED lock on the database file.
+TEST(WritebackVfs, SqliteKeepsItsDatabaseFileLocks) {
+#if !defined(__linux__)
+  GTEST_SKIP() << "Linux only";
+#else
+  const char* name = writeback_vfs_name();
+  ASSERT_NE(name, nullptr);
+  const auto dir = std::filesystem::path(TOME_BINARY_DIR) / "store-tests" / "writeback_vfs_locks";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto file = (dir / "l.db").string();
+  sqlite3* h = nullptr;
+  ASSERT_EQ(SQLITE_OK, sqlite3_open_v2(file.c_str(), &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, name));
+  exec(h, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+  exec(h, "BEGIN");
+  for (int i = 0; i < 24; ++i) {
+    const auto b = row_bytes(i, size_t{1} << 20);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(SQLITE_OK, sqlite3_prepare_v2(h, "INSERT INTO t(id, b) VALUES (?, ?)", -1, &st, nullptr));
+    sqlite3_bind_int(st, 1, i);
+    sqlite3_bind_blob(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    ASSERT_EQ(SQLITE_DONE, sqlite3_step(st));
+    sqlite3_finalize(st);
+  }
+  exec(h, "COMMIT");
+  exec(h, "PRAGMA wal_checkpoint(PASSIVE)");  // 24 MiB written into the database file
+  exec(h, "BEGIN");
+  exec(h, "SELECT count(*) FROM t");  // a read transaction: SHARED on the database file
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // queued hints done, fds closed
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // another process: is any lock held on SQLite's shared byte range?
+    const int fd = ::open(file.c_str(), O_RDONLY);
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    lk.l_start = 0x40000000 + 2;  // SQLite's SHARED range (PENDING_BYTE + 2, 510 bytes)
+    lk.l_len = 510;
+    const bool seen = fd >= 0 && ::fcntl(fd, F_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+    ::_exit(seen ? 0 : 1);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(pid, ::waitpid(pid, &wstatus, 0));
+  exec(h, "COMMIT");
+  sqlite3_close(h);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(0, WEXITSTATUS(wstatus)) << "the connection's SHARED lock on the database file is gone";
+#endif
 }
 
 }  // namespace

@@ -223,8 +223,12 @@ int v_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
   const int rc = real_vfs->xOpen(real_vfs, name, r, flags, out_flags);
   if (rc != SQLITE_OK || !r->pMethods) return rc;  // SQLite calls no method of a failed open
   w->base.pMethods = &io_methods;
-  const bool hinted = (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) != 0 &&
-                      (flags & SQLITE_OPEN_READWRITE) != 0 && name != nullptr;
+  // WAL files only. SQLite holds POSIX advisory locks on the database file, and closing ANY
+  // descriptor of a file drops all of the process's locks on it: a second descriptor of the
+  // database file would silently release SQLite's. The WAL file carries no locks (WAL-mode locks
+  // live in the -shm file), so our descriptor of it can come and go.
+  const bool hinted = (flags & SQLITE_OPEN_WAL) != 0 && (flags & SQLITE_OPEN_READWRITE) != 0 &&
+                      name != nullptr;
   if (hinted) w->fd = ::open(name, O_RDONLY | O_CLOEXEC);  // a hint needs no write access
   return rc;
 }

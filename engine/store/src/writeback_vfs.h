@@ -1,6 +1,6 @@
-// A SQLite VFS shim that starts the kernel's writeback of the WAL and database files while SQLite
-// is still writing them, so that the fsync of a commit (or of a checkpoint) finds most of the
-// bytes already on the disk instead of writing all of them then. Without it, a 1 GiB save writes
+// A SQLite VFS shim that starts the kernel's writeback of the WAL file while SQLite is still
+// writing it, so that the fsync of a commit finds most of the bytes already on the disk instead of
+// writing all of them then. (Not the database file: see v_open on POSIX locks.) Without it, a 1 GiB save writes
 // 1 GiB into the page cache first and only then, inside the commit's fsync, to the disk: the two
 // phases add up instead of overlapping.
 //
