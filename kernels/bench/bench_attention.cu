@@ -13,15 +13,6 @@ using namespace tome::bench;
 
 namespace {
 
-#define KCHECK(expr)                                                            \
-  do {                                                                          \
-    const kernels::status s_ = (expr);                                          \
-    if (!s_.ok()) {                                                             \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, s_.message); \
-      std::exit(1);                                                             \
-    }                                                                           \
-  } while (0)
-
 // Visible (row, key) pairs of rows at positions first_key_offset.. with a window (0 = causal).
 double visible_pairs(int64_t rows, int64_t off, int64_t window) {
   double n = 0;

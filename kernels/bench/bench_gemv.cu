@@ -17,15 +17,6 @@ using namespace tome::bench;
 
 namespace {
 
-#define KCHECK(expr)                                                                  \
-  do {                                                                                \
-    const kernels::status s_ = (expr);                                                \
-    if (!s_.ok()) {                                                                   \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, s_.message); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
-
 float bf(uint16_t h) {
   uint32_t u = static_cast<uint32_t>(h) << 16;
   float f;

@@ -16,15 +16,6 @@ using namespace tome::bench;
 
 namespace {
 
-#define KCHECK(expr)                                                                 \
-  do {                                                                               \
-    const kernels::status s_ = (expr);                                               \
-    if (!s_.ok()) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, s_.message); \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
-
 struct shape {
   const char* name;
   int64_t n, k;

@@ -15,15 +15,6 @@ using namespace tome::bench;
 
 namespace {
 
-#define KCHECK(expr)                                                            \
-  do {                                                                          \
-    const kernels::status s_ = (expr);                                          \
-    if (!s_.ok()) {                                                             \
-      std::fprintf(stderr, "%s failed: %s\n", #expr, s_.message);               \
-      std::exit(1);                                                             \
-    }                                                                           \
-  } while (0)
-
 // Pseudo-random bf16 values in [-a, a] made on the device (the 1M-key buffers are 1G elements).
 __global__ void fill_kernel(uint16_t* x, size_t n, float a, uint32_t seed) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;

@@ -14,6 +14,16 @@
 #include <random>
 #include <vector>
 
+// Exits with the file, line, call and message when a tome::kernels call fails.
+#define KCHECK(expr)                                                                 \
+  do {                                                                               \
+    const ::tome::kernels::status s_ = (expr);                                       \
+    if (!s_.ok()) {                                                                  \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, s_.message); \
+      std::exit(1);                                                                  \
+    }                                                                                \
+  } while (0)
+
 namespace tome::bench {
 
 #define BENCH_CHECK(expr)                                                                     \
