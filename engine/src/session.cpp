@@ -14,6 +14,15 @@
 namespace tome {
 namespace {
 
+// What decode() checks before a step: the token is in the vocabulary and the context has room.
+status check_decode_token(const model_config& c, int64_t n_tokens, int32_t token) {
+  if (token < 0 || token >= c.vocab_size)
+    return error("token id " + std::to_string(token) + " is outside the vocabulary");
+  if (n_tokens + 1 > c.max_context)
+    return error("the session is at the model's maximum context of " + std::to_string(c.max_context) + " tokens");
+  return {};
+}
+
 using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) {
@@ -205,11 +214,7 @@ result<std::span<const float>> session::logits() {
 }
 
 result<std::span<const float>> session::decode(int32_t token) {
-  const model_config& c = model_->config();
-  if (token < 0 || token >= c.vocab_size)
-    return error("token id " + std::to_string(token) + " is outside the vocabulary");
-  if (n_tokens() + 1 > c.max_context)
-    return error("the session is at the model's maximum context of " + std::to_string(c.max_context) + " tokens");
+  TOME_TRY(check_decode_token(model_->config(), n_tokens(), token));
   state_->logits_valid = false;
   TOME_TRY(model_->be().decode(*state_->dev, token, state_->logits));
   state_->tokens.push_back(token);
@@ -295,10 +300,7 @@ result<generate_result> session::generate(const generate_params& p, const token_
   // decode() with the pre-selection: the same checks, and the logits come back too.
   const auto decode_select = [&](int32_t token) -> status {
     const model_config& c = model_->config();
-    if (token < 0 || token >= c.vocab_size)
-      return error("token id " + std::to_string(token) + " is outside the vocabulary");
-    if (n_tokens() + 1 > c.max_context)
-      return error("the session is at the model's maximum context of " + std::to_string(c.max_context) + " tokens");
+    TOME_TRY(check_decode_token(c, n_tokens(), token));
     state_->tokens.push_back(token);  // the penalty of the next step looks at the token too
     const std::vector<int32_t> pen = penalized_tokens(state_->tokens, p.sampling, c.vocab_size);
     state_->tokens.pop_back();
