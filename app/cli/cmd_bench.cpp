@@ -22,6 +22,7 @@ struct bench_options {
   std::vector<int> batches;  // --batch: batched decode (session::decode_batch) at these batch sizes
   int64_t chunk = 32768;
   uint64_t seed = 1;
+  bool sampled = false;  // --sampled: also time session::generate with top-k sampling
   backend_options be;
 };
 
@@ -36,6 +37,44 @@ result<int64_t> parse_length(const std::string& text) {
   if (t.empty() || *end != '\0' || v <= 0 || v > (int64_t{1} << 40) / mult)
     return error("--lengths: '" + text + "' is not a length (e.g. 4096, 32k, 1m)");
   return static_cast<int64_t>(v) * mult;
+}
+
+// --sampled: session::generate for `steps` tokens from the session's current position, three
+// ways, each from the same mark (so each sees the same context): the pre-selection on the device
+// (the CUDA default), on the host (TOME_GPU_PRESELECT=0), and sampling on the full logits
+// (preselect_k 0). Returns the row's three tokens/s cells.
+result<std::string> time_sampled(session& s, int steps, int64_t max_context) {
+  const int64_t room = max_context - s.n_tokens();
+  steps = static_cast<int>(std::min<int64_t>(steps, room));
+  if (steps < 1) return std::string("- | - | -");
+  auto mk = s.mark();
+  if (!mk) return mk.error_status();
+  const char* old_env = std::getenv("TOME_GPU_PRESELECT");
+  const std::string saved = old_env ? old_env : "";
+  std::string cells;
+  for (int variant = 0; variant < 3; ++variant) {
+    TOME_TRY(s.rewind(*mk));
+    if (variant == 1) ::setenv("TOME_GPU_PRESELECT", "0", 1);
+    generate_params p;
+    p.max_tokens = steps;
+    p.stop_at_eos = false;
+    p.sampling.temperature = 0.8f;
+    p.sampling.top_k = 40;
+    p.sampling.repetition_penalty = 1.1f;
+    p.sampling.seed = 7;
+    if (variant == 2) p.preselect_k = 0;
+    auto g = s.generate(p);
+    if (variant == 1) {
+      if (old_env) ::setenv("TOME_GPU_PRESELECT", saved.c_str(), 1);
+      else ::unsetenv("TOME_GPU_PRESELECT");
+    }
+    if (!g) return g.error_status();
+    char cell[48];
+    std::snprintf(cell, sizeof cell, "%s%.1f", variant ? " | " : "", g->tokens.size() / std::max(g->seconds, 1e-9));
+    cells += cell;
+  }
+  TOME_TRY(s.rewind(*mk));
+  return cells;
 }
 
 // The cost model of ANCHORS.md (multiply-add = 2 FLOPs): YOCO prefill FLOPs of n tokens =
@@ -201,6 +240,7 @@ int run(const bench_options& o) {
               static_cast<long long>(c.dim), md.backend_description().c_str());
   std::printf("weights in memory: %s\n\n", human_bytes(md.memory().weights).c_str());
   const bool gpu = md.device_memory().current >= 0;
+  std::vector<std::string> sampled_lines;  // --sampled: one row per length, printed after the table
   std::printf("| context | prefill tokens/s | prefill s | of floor | decode tokens/s | of floor | global KV | self state | workspace (plan) | peak%s | free |\n",
               gpu ? " GPU (Tome / device)" : " memory");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -255,11 +295,26 @@ int run(const bench_options& o) {
     char decode_cols[64] = "- (context full) | -";
     if (n_decode > 0)
       std::snprintf(decode_cols, sizeof decode_cols, "%.1f | %.0f%%", n_decode / dsec, 100.0 * step_floor * n_decode / dsec);
+    if (o.sampled && n_decode > 0) {
+      auto line = time_sampled(**s, n_decode, c.max_context);
+      if (!line) {
+        std::fprintf(stderr, "tome: %s\n", line.message().c_str());
+        return 1;
+      }
+      sampled_lines.push_back("| " + std::to_string(len) + " | " + *line + " |");
+    }
     std::printf("| %lld | %.0f | %.2f | %.0f%% | %s | %s | %s | %s | %s | %s |\n", static_cast<long long>(len),
                 len / pr->seconds, pr->seconds, 100.0 * prefill_floor / pr->seconds, decode_cols,
                 human_bytes(mem.global_kv).c_str(),
                 human_bytes(mem.self_state).c_str(), human_bytes(plan.need.workspace).c_str(), peak.c_str(),
                 plan.available >= 0 ? human_bytes(plan.available).c_str() : "?");
+    std::fflush(stdout);
+  }
+  if (!sampled_lines.empty()) {
+    std::printf("\nsampled generation (session::generate, temperature 0.8, top_k 40, repetition penalty 1.1; "
+                "tokens/s):\n\n| context | pre-selection where the logits are (the device on CUDA) | pre-selection on the host | full logits |\n"
+                "|---:|---:|---:|---:|\n");
+    for (const std::string& l : sampled_lines) std::printf("%s\n", l.c_str());
     std::fflush(stdout);
   }
   if (!o.batches.empty()) return run_batches(*m, lengths, o, rng);
@@ -285,6 +340,9 @@ void register_bench(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--chunk", o->chunk, "prefill chunk (tokens)")->capture_default_str();
   cmd->add_option("--seed", o->seed)->capture_default_str();
+  cmd->add_flag("--sampled", o->sampled,
+                "also time sampled generation (top-k 40): candidates selected on the device, on the host, and "
+                "sampling on the full logits");
   o->be.add(*cmd);
   cmd->callback([o] {
     if (o->model_dir.empty() && o->config_name.empty()) throw CLI::ValidationError("bench", "give --model DIR or --config NAME --random-weights");

@@ -625,22 +625,45 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_arg
   attn_decode_body<HD, F8>(a);
 }
 
-// Merges the splits' partials of each (row, head): grid rows*Hq, block 128.
+// Merges the splits' partials of each (row, head): grid rows*Hq, block 128, dynamic shared
+// memory 2 * splits floats. The splits' m and l are read once, in parallel, and their weights
+// 2^(m_s - m) kept in shared memory; then each thread sums its output dims over the splits in
+// split order (the same sums, in the same order, as a thread walking the splits alone).
 __global__ void combine_log2_kernel(const float* partial, uint16_t* o, int hd, int splits) {
+  extern __shared__ float s_comb[];
+  float* sw = s_comb;           // [splits] weights
+  float* sl = s_comb + splits;  // [splits] l (a split with l <= 0 saw no key: skipped)
+  __shared__ float s_red[4], s_den;
   const int64_t rh = blockIdx.x;
-  const float* p = partial + rh * splits * (hd + 2);
+  const int stride = hd + 2, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float* p = partial + rh * splits * stride;
   float m = -INFINITY;
-  for (int s = 0; s < splits; ++s)
-    if (p[s * (hd + 2) + 1] > 0.0f) m = fmaxf(m, p[s * (hd + 2)]);
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    const float ms = p[s * stride], ls = p[s * stride + 1];
+    sw[s] = ms;
+    sl[s] = ls;
+    if (ls > 0.0f) m = fmaxf(m, ms);
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  if (lane == 0) s_red[warp] = m;
+  __syncthreads();
+  m = fmaxf(fmaxf(s_red[0], s_red[1]), fmaxf(s_red[2], s_red[3]));
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) sw[s] = sl[s] <= 0.0f ? 0.0f : fast_exp2(sw[s] - m);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float den = 0.0f;
+    for (int s = 0; s < splits; ++s)
+      if (!(sl[s] <= 0.0f)) den += sw[s] * sl[s];
+    s_den = den;
+  }
+  __syncthreads();
+  const float den = s_den;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float* ps = p + s * (hd + 2);
-      if (ps[1] <= 0.0f) continue;
-      const float f = fast_exp2(ps[0] - m);
-      num += f * ps[2 + d];
-      den += f * ps[1];
-    }
+    float num = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < splits; ++s)
+      if (!(sl[s] <= 0.0f)) num += sw[s] * p[s * stride + 2 + d];
     st(o, rh * hd + d, den > 0.0f ? num / den : 0.0f);
   }
 }
@@ -801,7 +824,8 @@ status launch(const attn_args& a, stream_t stream) {
     s = launch_status();
   }
   if (!s.ok() || a.splits == 1) return s;
-  combine_log2_kernel<<<static_cast<unsigned>(a.rows * a.hq), 128, 0, stream>>>(a.partial, a.o, a.hd, a.splits);
+  combine_log2_kernel<<<static_cast<unsigned>(a.rows * a.hq), 128, 2 * a.splits * sizeof(float), stream>>>(
+      a.partial, a.o, a.hd, a.splits);
   return launch_status();
 }
 
@@ -936,7 +960,8 @@ status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* 
     default: s = kv.fp8 ? launch_decode_batch<128, true>(a, bp, batch, stream) : launch_decode_batch<128, false>(a, bp, batch, stream); break;
   }
   if (!s.ok() || a.splits == 1) return s;
-  combine_log2_kernel<<<static_cast<unsigned>(batch * n_heads), 128, 0, stream>>>(workspace, o, a.hd, a.splits);
+  combine_log2_kernel<<<static_cast<unsigned>(batch * n_heads), 128, 2 * a.splits * sizeof(float), stream>>>(
+      workspace, o, a.hd, a.splits);
   return launch_status();
 }
 

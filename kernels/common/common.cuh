@@ -1,6 +1,8 @@
 // Shared device helpers for Tome's kernels: bf16 conversion, warp/block reductions, status.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -36,6 +38,27 @@ __device__ __forceinline__ float block_sum(float v) {
   __syncthreads();
   return total;
 }
+
+// 8 bf16 values in one 16-byte word (the vectorised elementwise kernels: one load or store per 8
+// values; each value converted exactly as ld() / st() convert it, so results are bit-identical).
+__device__ __forceinline__ void unpack_bf16x8(const uint4& v, float f[8]) {
+  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 t = __bfloat1622float2(p[j]);
+    f[2 * j] = t.x;
+    f[2 * j + 1] = t.y;
+  }
+}
+__device__ __forceinline__ uint4 pack_bf16x8(const float f[8]) {
+  uint4 v;
+  __nv_bfloat162* p = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) p[j] = __floats2bfloat162_rn(f[2 * j], f[2 * j + 1]);
+  return v;
+}
+__device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+inline bool is_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 inline status launch_status() {
   const cudaError_t e = cudaGetLastError();

@@ -77,6 +77,32 @@ __global__ void retention_output_kernel(uint16_t* __restrict__ o, const uint16_t
   }
 }
 
+// The same with 16-byte words (hd % 8 == 0, hd / 8 a power of two <= 32, aligned): L = hd / 8
+// lanes per (row, head), one word of o and of g each, the sum of squares over the L lanes by
+// shuffles. 256 threads = 256 / L items per block.
+template <int L>
+__global__ void retention_output_x8_kernel(uint4* __restrict__ o, const uint4* __restrict__ g, int64_t items,
+                                           int hd, float eps) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t item = t / L;
+  const bool active = item < items;  // whole groups are active or not: the shuffles stay inside one
+  const int64_t i = active ? t : 0;
+  float x[8], gv[8];
+  uint4 ov = active ? o[i] : make_uint4(0, 0, 0, 0);
+  unpack_bf16x8(ov, x);
+  float ss = 0.0f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) ss += x[e] * x[e];
+#pragma unroll
+  for (int off = L / 2; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if (!active) return;
+  const float inv = rsqrtf(ss / static_cast<float>(hd) + eps);
+  unpack_bf16x8(g[i], gv);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) x[e] = x[e] * inv * (gv[e] / (1.0f + __expf(-gv[e])));
+  o[i] = pack_bf16x8(x);
+}
+
 }  // namespace
 
 status gated_retention(const uint16_t* q, const uint16_t* k, const uint16_t* v,
@@ -107,6 +133,23 @@ status retention_output(uint16_t* o, const uint16_t* g, int64_t rows, int64_t he
   if (rows < 0 || heads <= 0 || head_dim <= 0 || rows * heads > 0x7fffffff)
     return bad_argument("retention_output: bad shape");
   if (rows == 0) return {};
+  const int64_t L = head_dim / 8;
+  if (head_dim % 8 == 0 && L >= 1 && L <= 32 && (L & (L - 1)) == 0 && is_aligned16(o) && is_aligned16(g)) {
+    const int64_t items = rows * heads, threads = 256;
+    const unsigned blocks = static_cast<unsigned>((items * L + threads - 1) / threads);
+    auto* ov = reinterpret_cast<uint4*>(o);
+    const auto* gv = reinterpret_cast<const uint4*>(g);
+    const int d = static_cast<int>(head_dim);
+    switch (L) {
+      case 1: retention_output_x8_kernel<1><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+      case 2: retention_output_x8_kernel<2><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+      case 4: retention_output_x8_kernel<4><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+      case 8: retention_output_x8_kernel<8><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+      case 16: retention_output_x8_kernel<16><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+      default: retention_output_x8_kernel<32><<<blocks, threads, 0, stream>>>(ov, gv, items, d, eps); break;
+    }
+    return launch_status();
+  }
   const int threads = head_dim >= 128 ? 128 : 32;
   retention_output_kernel<<<static_cast<unsigned>(rows * heads), threads, 0, stream>>>(
       o, g, static_cast<int>(head_dim), eps);

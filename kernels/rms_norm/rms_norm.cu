@@ -1,6 +1,11 @@
 // RMSNorm kernel: one block per row, f32 sum of squares, normalise in f32, cast to bf16, then
 // multiply by the weight (YOCO.md: "normalise in fp32, cast to the activation dtype, then
-// multiply"). CPU twin: cpu::rms_norm. Layout: x, y [rows, dim] bf16; w [dim] bf16.
+// multiply"). CPU twin: cpu::rms_norm. Layout: x, y [rows, dim] bf16; w [dim] bf16. Rows of
+// dim % 8 == 0 up to 4096 (16-byte aligned) run a warp per row with 16-byte loads (the _x8 forms).
+#include <algorithm>
+#include <initializer_list>
+#include <type_traits>
+
 #include "common/common.cuh"
 
 namespace tome::kernels {
@@ -44,12 +49,128 @@ __global__ void add_rms_norm_kernel(uint16_t* __restrict__ x, const uint16_t* __
   }
 }
 
+// Warp-per-row forms for dim % 8 == 0, dim <= 32 * 8 * VPL, 16-byte aligned rows (the model's
+// hidden rows): each lane holds VPL 16-byte words of the row in registers, so x and y are read
+// once; the sum of squares is each lane's (in element order) then warp_sum. rms_norm_x8 and
+// add_rms_norm_x8 sum alike, so add_rms_norm == add then rms_norm stays bit-exact.
+template <int VPL>
+__global__ void rms_norm_x8_kernel(const uint16_t* __restrict__ x, const uint16_t* __restrict__ w,
+                                   uint16_t* __restrict__ y, int64_t rows, int dim, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const int nv = dim / 8;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * dim);
+  uint4* yr = reinterpret_cast<uint4*>(y + row * dim);
+  uint4 xv[VPL];
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int c = lane + 32 * j;
+    if (c < nv) {
+      xv[j] = xr[c];
+      float f[8];
+      unpack_bf16x8(xv[j], f);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
+    }
+  }
+  const float inv = rsqrtf(warp_sum(ss) / static_cast<float>(dim) + eps);
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int c = lane + 32 * j;
+    if (c < nv) {
+      float f[8], g[8];
+      unpack_bf16x8(xv[j], f);
+      if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
+      yr[c] = pack_bf16x8(f);
+    }
+  }
+}
+
+template <int VPL>
+__global__ void add_rms_norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t* __restrict__ y,
+                                       const uint16_t* __restrict__ w, uint16_t* __restrict__ out, int64_t rows,
+                                       int dim, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const int nv = dim / 8;
+  uint4* xr = reinterpret_cast<uint4*>(x + row * dim);
+  const uint4* yr = reinterpret_cast<const uint4*>(y + row * dim);
+  uint4* orow = reinterpret_cast<uint4*>(out + row * dim);
+  uint4 xv[VPL];
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int c = lane + 32 * j;
+    if (c < nv) {
+      float a[8], b[8];
+      unpack_bf16x8(xr[c], a);
+      unpack_bf16x8(yr[c], b);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) a[e] = round_bf16(a[e] + b[e]);
+      xv[j] = pack_bf16x8(a);  // exact: the values are bf16 already
+      xr[c] = xv[j];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += a[e] * a[e];
+    }
+  }
+  const float inv = rsqrtf(warp_sum(ss) / static_cast<float>(dim) + eps);
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int c = lane + 32 * j;
+    if (c < nv) {
+      float f[8], g[8];
+      unpack_bf16x8(xv[j], f);
+      if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
+      orow[c] = pack_bf16x8(f);
+    }
+  }
+}
+
+// Words per lane for the warp-per-row forms, 0 when the row does not suit them.
+int x8_words_per_lane(int64_t dim, std::initializer_list<const void*> ptrs) {
+  if (dim % 8 != 0 || dim > 32 * 8 * 16) return 0;
+  for (const void* p : ptrs)
+    if (p && !is_aligned16(p)) return 0;
+  const int64_t vpl = (dim / 8 + 31) / 32;
+  return vpl <= 1 ? 1 : vpl <= 2 ? 2 : vpl <= 4 ? 4 : vpl <= 8 ? 8 : vpl <= 12 ? 12 : 16;
+}
+
+template <typename Launch>
+status dispatch_x8(int vpl, Launch&& launch) {
+  switch (vpl) {
+    case 1: launch(std::integral_constant<int, 1>{}); break;
+    case 2: launch(std::integral_constant<int, 2>{}); break;
+    case 4: launch(std::integral_constant<int, 4>{}); break;
+    case 8: launch(std::integral_constant<int, 8>{}); break;
+    case 12: launch(std::integral_constant<int, 12>{}); break;
+    default: launch(std::integral_constant<int, 16>{}); break;
+  }
+  return launch_status();
+}
+
+constexpr int kRowsPerBlock = 8;  // warps (rows) per block of the x8 forms
+
 }  // namespace
 
 status add_rms_norm(uint16_t* x, const uint16_t* y, const uint16_t* w, uint16_t* out, int64_t rows,
                     int64_t dim, float eps, stream_t stream) {
   if (rows < 0 || dim <= 0 || rows > 0x7fffffff) return bad_argument("add_rms_norm: bad shape");
   if (rows == 0) return {};
+  if (const int vpl = x8_words_per_lane(dim, {x, y, w, out})) {
+    const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    const int threads = 32 * static_cast<int>(std::min<int64_t>(rows, kRowsPerBlock));
+    return dispatch_x8(vpl, [&](auto v) {
+      add_rms_norm_x8_kernel<decltype(v)::value><<<blocks, threads, 0, stream>>>(x, y, w, out, rows,
+                                                                                 static_cast<int>(dim), eps);
+    });
+  }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
   add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, y, w, out, dim, eps);
   return launch_status();
@@ -59,6 +180,13 @@ status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows,
                 float eps, stream_t stream) {
   if (rows < 0 || dim <= 0 || rows > 0x7fffffff) return bad_argument("rms_norm: bad shape");
   if (rows == 0) return {};
+  if (const int vpl = x8_words_per_lane(dim, {x, w, y})) {
+    const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    const int threads = 32 * static_cast<int>(std::min<int64_t>(rows, kRowsPerBlock));
+    return dispatch_x8(vpl, [&](auto v) {
+      rms_norm_x8_kernel<decltype(v)::value><<<blocks, threads, 0, stream>>>(x, w, y, rows, static_cast<int>(dim), eps);
+    });
+  }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
   rms_norm_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, w, y, dim, eps);
   return launch_status();

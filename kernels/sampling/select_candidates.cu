@@ -114,9 +114,15 @@ __global__ void __launch_bounds__(kThreads)
       if ((tid & 31) == 0 && valid) atomicAdd(&s_valid, valid);
     }
     __syncthreads();
-    if (pass == 0 && s_valid <= k) {  // every valid entry is selected
-      all = true;
-      break;
+    if (pass == 0) {
+      const bool everything = s_valid <= k;  // every valid entry is selected
+      // Every thread has read s_valid before thread 0 writes s_krem / s_prefix beside it (the
+      // compiler may widen the read over them; racecheck reported that as a hazard).
+      __syncthreads();
+      if (everything) {
+        all = true;
+        break;
+      }
     }
     if (tid == 0) {
       int krem = s_krem, above = 0, d = 255;

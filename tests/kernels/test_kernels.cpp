@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -23,7 +24,10 @@ class Kernels : public test::GpuOpTest {
 };
 
 TEST_F(Kernels, RmsNormMatchesCpuTwin) {
-  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {5, 1000}, {2, 3072}, {129, 64}}) {
+  // Scalar rows (dim % 8 != 0, dim > 4096) and the warp-per-row x8 forms (1..16 words a lane,
+  // row counts that do not fill the last block).
+  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {5, 1000}, {2, 3072}, {129, 64},
+                           {33, 3072}, {4, 4096}, {3, 4104}, {9, 8}, {2, 2048}}) {
     auto x = random_bf16(static_cast<size_t>(rows * dim), 1, 3.0f), w = random_bf16(static_cast<size_t>(dim), 2);
     auto* dx = upload(x);
     auto* dw = upload(w);
@@ -51,7 +55,8 @@ TEST_F(Kernels, RopeMatchesCpuTwin) {
 
 // The fused residual add + norm equals add() then rms_norm() bit for bit (both rows: x and out).
 TEST_F(Kernels, AddRmsNormEqualsAddThenRmsNorm) {
-  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {2, 3072}, {129, 64}}) {
+  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {2, 3072}, {129, 64}, {33, 3072},
+                           {4, 4096}, {3, 4104}, {9, 8}}) {
     auto x = random_bf16(static_cast<size_t>(rows * dim), 21, 3.0f), y = random_bf16(x.size(), 22, 2.0f);
     auto w = random_bf16(static_cast<size_t>(dim), 23);
     auto *dx1 = upload(x), *dx2 = upload(x), *dy = upload(y), *dw = upload(w);
@@ -99,7 +104,7 @@ TEST_F(Kernels, RopeAtAndStoreKvEqualRopeAtTheDevicePosition) {
 }
 
 TEST_F(Kernels, SwiGluMatchesCpuTwin) {
-  for (int64_t n : {1, 33, 1024, 100003}) {
+  for (int64_t n : {1, 33, 1024, 100003, 8, 800000}) {
     auto a = random_bf16(static_cast<size_t>(n), 4, 3.0f), b = random_bf16(static_cast<size_t>(n), 5);
     auto* da = upload(a);
     auto* db = upload(b);
@@ -107,7 +112,19 @@ TEST_F(Kernels, SwiGluMatchesCpuTwin) {
     ASSERT_TRUE(kernels::swiglu(da, db, dout, n, stream_).ok());
     std::vector<float> ref(static_cast<size_t>(n));
     cpu::swiglu(widen(a).data(), widen(b).data(), ref.data(), n);
-    expect_close(download(dout, static_cast<size_t>(n)), ref, "swiglu");
+    const auto got = download(dout, static_cast<size_t>(n));
+    expect_close(got, ref, "swiglu");
+    // In place (out == a, as the FFN calls it) and from a 2-byte offset (the scalar form): the same bits.
+    ASSERT_TRUE(kernels::swiglu(da, db, da, n, stream_).ok());
+    EXPECT_EQ(download(da, static_cast<size_t>(n)), got) << n;
+    if (n > 1) {
+      auto* da2 = upload(a);
+      auto* db2 = upload(b);
+      auto* dout2 = upload(std::vector<uint16_t>(static_cast<size_t>(n)));
+      ASSERT_TRUE(kernels::swiglu(da2 + 1, db2 + 1, dout2 + 1, n - 1, stream_).ok());
+      const auto got2 = download(dout2, static_cast<size_t>(n));
+      EXPECT_TRUE(std::equal(got2.begin() + 1, got2.end(), got.begin() + 1)) << n;
+    }
   }
 }
 
@@ -222,7 +239,7 @@ TEST_F(Kernels, ChunkedGatedRetentionMatchesCpuTwin) {
 }
 
 TEST_F(Kernels, RetentionGateAndOutputMatchCpuTwins) {
-  const int64_t rows = 9, H = 3, hd = 32, n = rows * H * hd;
+  const int64_t rows = 9, H = 3, hd = 32;
   auto gt = random_bf16(static_cast<size_t>(rows * H), 21, 4.0f);
   auto* dgt = upload(gt);
   auto* dlg = upload(std::vector<float>(gt.size()));
@@ -231,13 +248,18 @@ TEST_F(Kernels, RetentionGateAndOutputMatchCpuTwins) {
   cpu::retention_log_gamma(ref.data(), rows * H, 16.0f);
   auto got = download(dlg, gt.size());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-5f + 1e-4f * std::abs(ref[i]));
-  auto o = random_bf16(static_cast<size_t>(n), 22), g = random_bf16(static_cast<size_t>(n), 23);
-  auto* dout = upload(o);
-  auto* dg = upload(g);
-  ASSERT_TRUE(kernels::retention_output(dout, dg, rows, H, hd, 1e-5f, stream_).ok());
-  auto oref = widen(o);
-  cpu::retention_output(oref.data(), widen(g).data(), rows, H, hd, 1e-5f);
-  expect_close(download(dout, static_cast<size_t>(n)), oref, "retention_output");
+  // The output stage: 16-byte forms (hd / 8 lanes a head: 1..32) and the scalar one (hd 24, 36).
+  for (auto [r, h, d] : {std::tuple<int64_t, int64_t, int64_t>{rows, H, hd}, {7, 24, 128}, {5, 2, 256}, {4, 3, 24},
+                         {3, 2, 8}, {11, 5, 64}, {2, 3, 36}, {1, 24, 128}}) {
+    const int64_t m = r * h * d;
+    auto o = random_bf16(static_cast<size_t>(m), 22), g = random_bf16(static_cast<size_t>(m), 23);
+    auto* dout = upload(o);
+    auto* dg = upload(g);
+    ASSERT_TRUE(kernels::retention_output(dout, dg, r, h, d, 1e-5f, stream_).ok());
+    auto oref = widen(o);
+    cpu::retention_output(oref.data(), widen(g).data(), r, h, d, 1e-5f);
+    expect_close(download(dout, static_cast<size_t>(m)), oref, "retention_output");
+  }
 }
 
 TEST_F(Kernels, SlidingWindowAttnMatchesCpuTwinWithRing) {

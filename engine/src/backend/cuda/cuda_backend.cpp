@@ -324,14 +324,11 @@ class cuda_backend final : public backend {
   status decode_select(backend_state& base, int32_t token, std::span<float> logits,
                        std::span<const int32_t> penalized, float penalty, int k,
                        candidate_set& out) const override {
-    // The device pre-selection (kernels::select_candidates_rows) is written and op-tested against
-    // its CPU twin, but those tests have not run on a GPU yet (no device time was left in the
-    // session that wrote it): off unless TOME_GPU_PRESELECT=1. Otherwise the host twin selects from
-    // the logits decode() copied back, which is what the CPU backend does (exact either way).
-    static const bool device_select = [] {
-      const char* e = std::getenv("TOME_GPU_PRESELECT");
-      return e && std::string_view(e) == "1";
-    }();
+    // The device pre-selection (kernels::select_candidates_rows, op-tested against its CPU twin on
+    // the H100). TOME_GPU_PRESELECT=0: the host twin selects from the logits decode() copied back,
+    // as the CPU backend does (exact either way; read per call so a benchmark can compare both).
+    const char* e = std::getenv("TOME_GPU_PRESELECT");
+    const bool device_select = !(e && std::string_view(e) == "0");
     if (!device_select || k < 1 || penalized.size() > static_cast<size_t>(kernels::kSelectMaxPenalized))
       return backend::decode_select(base, token, logits, penalized, penalty, k, out);
     std::lock_guard lk(m_);  // recursive: decode() takes it too; nothing runs between
