@@ -3,17 +3,23 @@
 // random model shaped for it (kv_dim 1024, like YOCO-3B's 8 KV heads x 128). A "cold" load first
 // asks the kernel to drop the file's cached pages (posix_fadvise DONTNEED).
 //   tome_store_bench [--dir DIR] [--gib 1] [--storage f32|bf16|fp8] [--compression none|zstd]
-//                    [--row-tokens 4096] [--keep]
+//                    [--row-tokens 4096] [--saves 1] [--no-load] [--keep]
+// --saves N saves the same KV N times (into sessions of their own, each after the previous one's
+// checkpoint); --no-load skips the loads. Each save also prints the CPU time of the saving thread
+// (SQLite's writer) and of the whole process.
 // scripts/bench_store.sh runs it with dd's sequential speeds of the same folder beside it.
 //   tome_store_bench --restore --config yoco-3b --backend cuda --tokens 131072 [--storage bf16]
 // Restore against prefill: prefills N random tokens on a random model of a built-in config
 // through the store (checkpointed, as `tome ingest` does), then restores the session onto the
 // same backend from the file (cold: cached pages dropped), and prints both times and their ratio.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -26,6 +32,16 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// CPU seconds (user + system) of the calling thread and of the whole process: the save's
+// SQLite work runs on the calling thread, so its CPU time says what that thread did even when
+// other processes share the cores (wall times then vary).
+double cpu_seconds(int who) {
+  rusage u{};
+  ::getrusage(who, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 void drop_cache(const std::filesystem::path& p) {
@@ -165,7 +181,8 @@ int main(int argc, char** argv) {
   double gib = 1.0;
   std::string storage = "f32", comp = "none";
   int64_t row_tokens = tome::store::k_default_row_tokens;
-  bool keep = false, restore = false;
+  bool keep = false, restore = false, load = true;
+  int saves = 1;
   std::string config = "yoco-3b", backend = "cuda";
   int64_t tokens = 131072;
   for (int i = 1; i < argc; ++i) {
@@ -183,6 +200,10 @@ int main(int argc, char** argv) {
       row_tokens = std::stoll(next());
     else if (a == "--keep")
       keep = true;
+    else if (a == "--saves")
+      saves = std::max(1, std::stoi(next()));
+    else if (a == "--no-load")
+      load = false;
     else if (a == "--restore")
       restore = true;
     else if (a == "--config")
@@ -192,11 +213,12 @@ int main(int argc, char** argv) {
     else if (a == "--tokens")
       tokens = std::stoll(next());
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
-                   "[--compression none|zstd] [--row-tokens N] [--keep]\n"
-                   "       %s --restore [--config NAME] [--backend cpu|cuda] [--tokens N] [--storage S]\n",
-                   argv[0], argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--dir DIR] [--gib N] [--storage f32|bf16|fp8] "
+          "[--compression none|zstd] [--row-tokens N] [--saves N] [--no-load] [--keep]\n"
+          "       %s --restore [--config NAME] [--backend cpu|cuda] [--tokens N] [--storage S]\n",
+          argv[0], argv[0]);
       return 2;
     }
   }
@@ -278,32 +300,65 @@ int main(int argc, char** argv) {
       "rows of %lld tokens; %s\n",
       static_cast<long long>(n), static_cast<long long>(kvd), raw / (1 << 30), storage.c_str(),
       comp.c_str(), static_cast<long long>(row_tokens), file.c_str());
-  auto t0 = clock_type::now();
-  if (auto st = (*lib)->save("bench", **s); !st.ok()) {
-    std::fprintf(stderr, "%s\n", st.message().c_str());
-    return 1;
+  auto knob = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, "0") == 0 ? "off" : "on";
+  };
+  std::printf("WAL shim (TOME_STORE_WRITEBACK): %s; write-behind (TOME_STORE_WRITEBEHIND): %s\n",
+              knob("TOME_STORE_WRITEBACK"),
+              std::strcmp(knob("TOME_STORE_WRITEBACK"), "off") == 0
+                  ? "off"
+                  : knob("TOME_STORE_WRITEBEHIND"));
+  // Each save goes into a session of its own ("bench", "bench-2", ...), after the previous one's
+  // checkpoint: every round writes the whole KV into a fresh WAL, as the first does.
+  for (int round = 0; round < saves; ++round) {
+    const std::string name = round == 0 ? "bench" : "bench-" + std::to_string(round + 1);
+    if (round > 0) {
+      tome::store::session_spec more = spec;
+      more.name = name;
+      if (auto r = (*lib)->create_session(**m, more); !r) {
+        std::fprintf(stderr, "%s\n", r.message().c_str());
+        return 1;
+      }
+    }
+    auto t0 = clock_type::now();
+    const double thread_cpu0 = cpu_seconds(RUSAGE_THREAD), cpu0 = cpu_seconds(RUSAGE_SELF);
+    if (auto st = (*lib)->save(name, **s); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+    const double save_s = since(t0);
+    const double thread_cpu = cpu_seconds(RUSAGE_THREAD) - thread_cpu0;
+    const double cpu = cpu_seconds(RUSAGE_SELF) - cpu0;
+    std::printf(
+        "save (one transaction, synchronous=FULL: durable in the WAL at commit): %.3f s = %.2f "
+        "GB/s "
+        "of KV (%.3f GiB written); CPU: %.3f s on the saving thread, %.3f s in all threads\n",
+        save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30), thread_cpu, cpu);
+    // The second copy (WAL -> database file) runs in the background after a large commit; wait
+    // for it and finish it here, timed apart, so that the loads below read the database file.
+    t0 = clock_type::now();
+    if (auto st = (*lib)->checkpoint(); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+    const double ckpt_s = since(t0);
+    std::printf(
+        "checkpoint (WAL copied into the database file, in the background after the commit; "
+        "waited for here): %.3f s more; save + checkpoint %.3f s = %.2f GB/s\n",
+        ckpt_s, save_s + ckpt_s, raw / (save_s + ckpt_s) / 1e9);
   }
-  const double save_s = since(t0);
-  std::printf(
-      "save (one transaction, synchronous=FULL: durable in the WAL at commit): %.3f s = %.2f GB/s "
-      "of KV (%.3f GiB written)\n",
-      save_s, raw / save_s / 1e9, file_bytes(file) / double(1 << 30));
-  // The second copy (WAL -> database file) runs in the background after a large commit; wait for
-  // it and finish it here, timed apart, so that the loads below read the database file.
-  t0 = clock_type::now();
-  if (auto st = (*lib)->checkpoint(); !st.ok()) {
-    std::fprintf(stderr, "%s\n", st.message().c_str());
-    return 1;
+  if (!load) {
+    lib->reset();
+    if (!keep)
+      for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(file.string() + suffix);
+    return 0;
   }
-  const double ckpt_s = since(t0);
-  std::printf(
-      "checkpoint (WAL copied into the database file, in the background after the commit; "
-      "waited for here): %.3f s more; save + checkpoint %.3f s = %.2f GB/s\n",
-      ckpt_s, save_s + ckpt_s, raw / (save_s + ckpt_s) / 1e9);
   s->reset();
   for (int cold = 0; cold < 2; ++cold) {
     if (cold) drop_cache(file);
-    t0 = clock_type::now();
+    auto t0 = clock_type::now();
     auto back = (*lib)->load("bench", *m);
     const double load_s = since(t0);
     if (!back) {
