@@ -39,6 +39,16 @@ __device__ __forceinline__ float block_sum(float v) {
   return total;
 }
 
+// Lets the next kernel start its CTAs now if it is a programmatic dependent launch (the decode
+// GEMVs: they prefetch their weights, then griddepcontrol.wait for this grid to complete and its
+// writes to be visible before reading x, and store only after that). No effect on kernels launched
+// the ordinary way. Called first thing by the small kernels that precede GEMVs in a decode step.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // 8 bf16 values in one 16-byte word (the vectorised elementwise kernels: one load or store per 8
 // values; each value converted exactly as ld() / st() convert it, so results are bit-identical).
 __device__ __forceinline__ void unpack_bf16x8(const uint4& v, float f[8]) {

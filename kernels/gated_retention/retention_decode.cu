@@ -27,6 +27,7 @@ __global__ void __launch_bounds__(decode_shape<HD>::kThreads)
                             const uint16_t* __restrict__ gt, float* __restrict__ state, uint16_t* __restrict__ o,
                             float temperature, float eps, int64_t row_stride, float* const* __restrict__ states) {
   using S = decode_shape<HD>;
+  allow_dependent_launch();  // the wo GEMV after it prefetches its weights meanwhile
   const int h = blockIdx.x, t = threadIdx.x;
   if (states) {  // batched (retention_decode_rows): row blockIdx.y, its own state; o rows [H*HD]
     const int64_t b = blockIdx.y;

@@ -103,11 +103,17 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     const uint32_t prefix = s_prefix;
     int valid = 0;
-    for (int64_t j = tid; j < n; j += kThreads) {
-      const uint32_t key = order_key(value(j));
-      if (key == 0u) continue;
-      ++valid;
-      if ((key & mask) == prefix) atomicAdd(&s_hist[(key >> shift) & 255u], 1);
+    // Every thread runs the same trip count (the warp-wide match below needs all lanes). Logits
+    // crowd into a few bins in the first passes, so the lanes of a warp that share a bin add once
+    // (one shared atomic per distinct bin instead of one per entry).
+    for (int64_t base = 0; base < n; base += kThreads) {
+      const int64_t j = base + tid;
+      const uint32_t key = j < n ? order_key(value(j)) : 0u;
+      valid += key != 0u;
+      const bool in = key != 0u && (key & mask) == prefix;
+      const uint32_t bin = in ? (key >> shift) & 255u : 256u + (tid & 31);  // a lane of its own when out
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (in && (tid & 31) == __ffs(peers) - 1) atomicAdd(&s_hist[bin], __popc(peers));
     }
     if (pass == 0) {
       for (int o = 16; o > 0; o >>= 1) valid += __shfl_xor_sync(0xffffffffu, valid, o);

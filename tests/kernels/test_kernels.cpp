@@ -24,10 +24,10 @@ class Kernels : public test::GpuOpTest {
 };
 
 TEST_F(Kernels, RmsNormMatchesCpuTwin) {
-  // Scalar rows (dim % 8 != 0, dim > 4096) and the warp-per-row x8 forms (1..16 words a lane,
-  // row counts that do not fill the last block).
+  // Block-per-row (few rows, dim % 8 != 0, dim > 4096) and the warp-per-row x8 forms (128+ rows;
+  // 1..16 words a lane; row counts that do not fill the last block).
   for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {5, 1000}, {2, 3072}, {129, 64},
-                           {33, 3072}, {4, 4096}, {3, 4104}, {9, 8}, {2, 2048}}) {
+                           {133, 3072}, {128, 4096}, {130, 4104}, {129, 8}, {200, 2048}, {131, 384}}) {
     auto x = random_bf16(static_cast<size_t>(rows * dim), 1, 3.0f), w = random_bf16(static_cast<size_t>(dim), 2);
     auto* dx = upload(x);
     auto* dw = upload(w);
@@ -55,8 +55,8 @@ TEST_F(Kernels, RopeMatchesCpuTwin) {
 
 // The fused residual add + norm equals add() then rms_norm() bit for bit (both rows: x and out).
 TEST_F(Kernels, AddRmsNormEqualsAddThenRmsNorm) {
-  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {2, 3072}, {129, 64}, {33, 3072},
-                           {4, 4096}, {3, 4104}, {9, 8}}) {
+  for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {2, 3072}, {129, 64}, {133, 3072},
+                           {128, 4096}, {130, 4104}, {129, 8}}) {
     auto x = random_bf16(static_cast<size_t>(rows * dim), 21, 3.0f), y = random_bf16(x.size(), 22, 2.0f);
     auto w = random_bf16(static_cast<size_t>(dim), 23);
     auto *dx1 = upload(x), *dx2 = upload(x), *dy = upload(y), *dw = upload(w);
