@@ -140,6 +140,8 @@ def engine_tasks(args):
     enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, cfg.templates)
     torch_lengths = [int(x) for x in args.torch_lengths.split(",")]
     lengths = [int(x) for x in (args.lengths or "4096,16384").split(",")]
+    if args.no_needles:
+        lengths = []
     task_lengths = [int(x) for x in args.task_lengths.split(",")] if args.task_lengths else []
     n = args.torch_needles if args.n is None else args.n
     task_n = args.torch_task_n if args.task_n is None else args.task_n
@@ -221,6 +223,7 @@ def main(argv=None):
     et.add_argument("--task-n", type=int, help="task episodes per kind scored (the first "
                     "of --torch-task-n; default all)")
     et.add_argument("--no-loss", action="store_true", help="skip the held-out loss rows")
+    et.add_argument("--no-needles", action="store_true", help="skip the needle rows")
     et.add_argument("--backend", default="cpu", choices=("auto", "cpu", "cuda"))
     et.add_argument("--logits-chunk", type=int, default=512)
     args = ap.parse_args(argv)

@@ -123,19 +123,24 @@ def task_rows(ev, T, n):
     return out
 
 
-def plan(valid, ev, lengths, needles, task_n, loss_rows):
+def plan(valid, ev, lengths, needles, task_n, loss_rows, long_loss=(), task_lengths=TASK_LENGTHS):
     """Every row group of an eval_torch.py run, in its order (the makers' random streams depend on
     it): yields (section, key, rows) with section "loss" (key valid_2048, mhcc_2048,
-    heldout_repos_2048), "needle" (key (T, kind)) or "tasks" (key "<kind>_<T>")."""
+    heldout_repos_2048), "needle" (key (T, kind)) or "tasks" (key "<kind>_<T>"). long_loss
+    [(T, n)]: then n validation rows of T each ("loss", key valid_<T>), last, so that the rows
+    before them do not depend on it. task_lengths: the task rows' lengths (eval.py --engine-tasks
+    reproduces the default only)."""
     yield "loss", "valid_2048", heldout_rows(valid, 2048, loss_rows)
     yield "loss", "mhcc_2048", heldout_rows(ev, 2048, loss_rows, kinds=(0,))
     yield "loss", "heldout_repos_2048", heldout_rows(ev, 2048, loss_rows, kinds=(2,))
     for T in lengths:
         for kind, rows in needle_rows(ev, T, needles).items():
             yield "needle", (T, kind), rows
-    for T in TASK_LENGTHS:
+    for T in task_lengths:
         for kind, rows in task_rows(ev, T, task_n).items():
             yield "tasks", f"{kind}_{T}", rows
+    for T, n in long_loss:
+        yield "loss", f"valid_{T}", heldout_rows(valid, T, n)
 
 
 # ---- summaries (the JSON of eval_torch.py) -----------------------------------------------------

@@ -7,6 +7,8 @@
 #
 #   python3 training/eval_torch.py --weights weights.pt --shards training/shards \
 #       --eval-shards training/evalshards --lengths 4096,16384,32768,65536,131072 --out eval.json
+# Several --weights (and as many --out files) score every model on the same rows, built once;
+# checkpoints of train.py --arch transformer load too (the comparison in the model card).
 import argparse
 import json
 import sys
@@ -20,20 +22,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "data"))
 from yoco.config import YocoConfig  # noqa: E402
-from yoco.model import Yoco  # noqa: E402
+from yoco.transformer import make_model  # noqa: E402
 import eval_rows  # noqa: E402
 import tasks  # noqa: E402
 
 
 def load_weights(path, device):
-    """ckpt.pt / weights.pt (train.py) or a model directory (export.py)."""
+    """ckpt.pt / weights.pt (train.py; either --arch) or a model directory (export.py)."""
     p = Path(path)
     if p.is_dir():
         from export import load_model_dir
         model = load_model_dir(p)
     else:
         ck = torch.load(p, map_location="cpu", weights_only=False)
-        model = Yoco(YocoConfig.from_json_dict(ck["config"]))
+        model = make_model(YocoConfig.from_json_dict(ck["config"]), ck.get("arch", "yoco"))
         model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model.to(device).eval()
 
@@ -68,46 +70,59 @@ def task_accuracy(model, rows, device, amp):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", required=True)
+    ap.add_argument("--weights", required=True, nargs="+",
+                    help="one or more models, each scored on the same rows (built once)")
     ap.add_argument("--shards", default=str(HERE / "shards"))
     ap.add_argument("--eval-shards", default=str(HERE / "evalshards"))
     ap.add_argument("--lengths", default="4096,16384,32768,65536,131072")
     ap.add_argument("--needles", type=int, default=20, help="episodes per length and kind")
     ap.add_argument("--task-n", type=int, default=40)
     ap.add_argument("--loss-rows", type=int, default=16)
-    ap.add_argument("--out")
+    ap.add_argument("--task-lengths", default=",".join(map(str, eval_rows.TASK_LENGTHS)),
+                    help="lengths of the task rows (eval.py --engine-tasks knows the default only)")
+    ap.add_argument("--long-loss", default="",
+                    help="T:n,...: n more validation rows of T each (e.g. 8192:8,32768:4)")
+    ap.add_argument("--out", nargs="+", help="one JSON file per --weights")
     args = ap.parse_args(argv)
+    if args.out and len(args.out) != len(args.weights):
+        raise SystemExit("--out needs one file per --weights")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = device.type == "cuda"
-    model = load_weights(args.weights, device)
-    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, model.cfg.templates)
+    models = [load_weights(w, device) for w in args.weights]
+    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, models[0].cfg.templates)
     t0 = time.time()
-    res = {"device": torch.cuda.get_device_name() if amp else "cpu", "weights": args.weights,
-           "loss": {}, "needle": {}, "tasks": {}}
-    lengths = [int(x) for x in args.lengths.split(",")]
+    results = [{"device": torch.cuda.get_device_name() if amp else "cpu", "weights": w,
+                "arch": getattr(m, "arch", "yoco"),
+                "params": sum(p.numel() for p in m.parameters()),
+                "loss": {}, "needle": {}, "tasks": {}} for w, m in zip(args.weights, models)]
+    lengths = [int(x) for x in args.lengths.split(",") if x]
+    long_loss = [tuple(int(v) for v in x.split(":")) for x in args.long_loss.split(",") if x]
     # The rows of eval_rows.plan, in its order (the makers' random streams depend on it).
     for section, key, rows in eval_rows.plan(valid, ev, lengths, args.needles, args.task_n,
-                                             args.loss_rows):
-        if section == "loss":
-            res["loss"][key] = heldout_loss(model, enc, rows, device, amp)
-            if key == "heldout_repos_2048":
-                print(json.dumps(res["loss"]), flush=True)
-        elif section == "needle":
-            T, kind = key
-            res["needle"].setdefault(T, {})[kind] = task_accuracy(model, rows, device, amp)
-            if kind == eval_rows.NEEDLE_KINDS[-1]:
-                print(json.dumps({"T": T, **res["needle"][T]}), flush=True)
-        else:
-            res["tasks"][key] = task_accuracy(model, rows, device, amp)
-            if key.startswith(eval_rows.TASK_KINDS[-1] + "_"):
-                T = key.rsplit("_", 1)[1]
-                print(json.dumps({k: v for k, v in res["tasks"].items() if k.endswith(T)}),
-                      flush=True)
-    res["seconds"] = round(time.time() - t0, 1)
-    if args.out:
-        Path(args.out).write_text(json.dumps(res, indent=1))
-    print(json.dumps(res))
-
+                                             args.loss_rows, long_loss,
+                                             [int(x) for x in args.task_lengths.split(",") if x]):
+        for w, model, res in zip(args.weights, models, results):
+            tag = {"weights": w} if len(models) > 1 else {}
+            if section == "loss":
+                res["loss"][key] = heldout_loss(model, enc, rows, device, amp)
+                if key == "heldout_repos_2048" or key.startswith("valid_") and key != "valid_2048":
+                    print(json.dumps({**tag, **res["loss"]}), flush=True)
+            elif section == "needle":
+                T, kind = key
+                res["needle"].setdefault(T, {})[kind] = task_accuracy(model, rows, device, amp)
+                if kind == eval_rows.NEEDLE_KINDS[-1]:
+                    print(json.dumps({**tag, "T": T, **res["needle"][T]}), flush=True)
+            else:
+                res["tasks"][key] = task_accuracy(model, rows, device, amp)
+                if key.startswith(eval_rows.TASK_KINDS[-1] + "_"):
+                    T = key.rsplit("_", 1)[1]
+                    print(json.dumps({**tag, **{k: v for k, v in res["tasks"].items()
+                                                if k.endswith(T)}}), flush=True)
+    for i, res in enumerate(results):
+        res["seconds"] = round(time.time() - t0, 1)  # all models together
+        if args.out:
+            Path(args.out[i]).write_text(json.dumps(res, indent=1))
+        print(json.dumps(res))
 
 if __name__ == "__main__":
     main()

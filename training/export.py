@@ -136,6 +136,9 @@ def save_checkpoint(model, path, extra=None):
 
 def load_checkpoint(path):
     ckpt = torch.load(path, map_location="cpu")
+    if ckpt.get("arch", "yoco") != "yoco":
+        raise SystemExit(f"{path}: a {ckpt['arch']} checkpoint (train.py --arch), not a YOCO: "
+                         "only YOCO models export to a Tome model directory")
     model = Yoco(YocoConfig.from_json_dict(ckpt["config"], str(path)))
     model.load_state_dict({n: t.to(torch.float32) for n, t in ckpt["model"].items()}, strict=True)
     return model

@@ -22,6 +22,17 @@
 # --skip-prob: share of steps whose positions jump once inside the row (0..c-1, then c+s..):
 # the row's T tokens then span relative distances up to --skip-max (PoSE-style long-distance
 # training at the compute of T). --checkpoint-from T: recompute layers in backward at T and up.
+# --skip-from T: jumps only in rows of T and longer.
+#
+# --interleave: the stages' steps are interleaved (each step goes to the stage furthest behind its
+# share of steps, one loader per stage) instead of run one after the other; --stage-mix
+# T=task:share,... gives a stage its own task mix. E.g. short which-file / next-line rows mixed
+# with long pass-key rows: --stages 4096:0.35,16384:0.35,131072:0.3 --interleave
+#   --stage-mix 4096=whichfile:0.2,nextline:0.15,... --stage-mix 131072=passkey:0.3,...
+#
+# --arch transformer: the same-size plain Transformer (yoco/transformer.py: every layer causal
+# GQA attention with its own K/V) with the same recipe, for the comparison in the model card. Its
+# checkpoints carry "arch": "transformer"; export.py refuses them (not a Tome model).
 import argparse
 import json
 import math
@@ -39,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "data"))
 from yoco.config import YocoConfig  # noqa: E402
-from yoco.model import Yoco  # noqa: E402
+from yoco.transformer import ARCHS, make_model  # noqa: E402
 import shards  # noqa: E402
 import tasks  # noqa: E402
 import tokenizer as tok  # noqa: E402
@@ -257,9 +268,39 @@ def probe(model, stages, rows_of, vocab, device, amp, reps=3, ckpt_of=lambda T: 
     return out
 
 
+def arch_of(model):
+    return getattr(model, "arch", "yoco")
+
+
+def parse_stage_mixes(items):
+    """["4096=whichfile:0.2,fim:0.1", ...] -> {4096: {task: share}}."""
+    out = {}
+    for it in items or []:
+        T, _, mix = it.partition("=")
+        if not T.isdigit() or not mix:
+            raise SystemExit(f"--stage-mix {it!r}: expected T=task:share,...")
+        out[int(T)] = parse_mix(mix)
+    return out
+
+
+def schedule(plan, interleave):
+    """The stage index of every step: stages in sequence, or interleaved (each step to the stage
+    whose next step is due earliest, (done + 1) / steps; ties to the earlier stage)."""
+    if not interleave:
+        return [i for i, p in enumerate(plan) for _ in range(p["steps"])]
+    done, out = [0] * len(plan), []
+    for _ in range(sum(p["steps"] for p in plan)):
+        i = min((i for i, p in enumerate(plan) if done[i] < p["steps"]),
+                key=lambda i: ((done[i] + 1) / plan[i]["steps"], i))
+        done[i] += 1
+        out.append(i)
+    return out
+
+
 def save_checkpoint(path, model, opt, state):
     tmp = Path(str(path) + ".tmp")
-    torch.save({"config": model.cfg.to_json_dict(), "model": model.state_dict(),
+    torch.save({"config": model.cfg.to_json_dict(), "arch": arch_of(model),
+                "model": model.state_dict(),
                 "optim": opt.state_dict(), **state}, tmp)
     os.replace(tmp, path)
 
@@ -269,7 +310,7 @@ def export_weights(out_dir, model, state, part_mib=15):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "weights.pt.tmp"
-    torch.save({"config": model.cfg.to_json_dict(),
+    torch.save({"config": model.cfg.to_json_dict(), "arch": arch_of(model),
                 "model": {k: v.detach().to(torch.bfloat16).cpu()
                           for k, v in model.state_dict().items()},
                 **{k: state[k] for k in ("step", "plan", "tokens_seen") if k in state}}, tmp)
@@ -291,6 +332,8 @@ def main(argv=None):
     ap.add_argument("--init-model", help="a model directory (export.py; int8 dequantised) to "
                     "continue training from, with a fresh optimiser and plan (no ckpt.pt yet)")
     ap.add_argument("--preset", default="tome-25m", choices=sorted(PRESETS))
+    ap.add_argument("--arch", default="yoco", choices=ARCHS,
+                    help="transformer: the same-size baseline (comparison only, not exportable)")
     ap.add_argument("--name", default="tome-25m")
     ap.add_argument("--self-decoder", default="gated_retention",
                     choices=("gated_retention", "sliding_window"))
@@ -313,12 +356,18 @@ def main(argv=None):
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--task-scale", type=float, default=1.0, help="scales TASK_MIX")
     ap.add_argument("--task-mix", help="task:share,... replaces TASK_MIX (rest: LM rows)")
+    ap.add_argument("--stage-mix", action="append",
+                    help="T=task:share,...: the task mix of the stage of length T (repeatable)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="interleave the stages' steps instead of running them in sequence")
     ap.add_argument("--far-share", type=float, default=0.0,
                     help="share of pass-key needles placed in the first quarter of the row")
     ap.add_argument("--skip-prob", type=float, default=0.0,
                     help="share of steps with one position jump inside the row")
     ap.add_argument("--skip-max", type=int, help="largest position + 1 with a jump "
                     "(default: the config's max_context)")
+    ap.add_argument("--skip-from", type=int, default=0,
+                    help="position jumps only in rows of T >= this (0: every row)")
     ap.add_argument("--checkpoint-from", type=int, default=0,
                     help="activation checkpointing (layers recomputed) for rows of T >= this "
                     "(0: never)")
@@ -367,9 +416,16 @@ def main(argv=None):
         resume = torch.load(args.init_from, map_location="cpu", weights_only=False)
         log({"event": "init_from_bf16", "step": resume.get("step")})
     init_sd = None
+    arch = args.arch
     if resume is not None:
         cfg = YocoConfig.from_json_dict(resume["config"])
+        arch = resume.get("arch", "yoco")
+        if arch != args.arch:
+            log({"warning": f"resuming a {arch} checkpoint (--arch {args.arch} ignored)"})
     elif args.init_model:
+        if arch != "yoco":
+            raise SystemExit("--init-model loads a Tome (YOCO) model directory: not with "
+                             f"--arch {arch}")
         from export import load_model_dir
         src = load_model_dir(args.init_model)
         cfg, init_sd = src.cfg, src.state_dict()
@@ -379,8 +435,10 @@ def main(argv=None):
         log({"event": "init_model", "dir": args.init_model, "rope_theta": cfg.rope_theta})
     else:
         from yoco.config import DEFAULT_TEMPLATES
+        if arch != "yoco" and args.self_decoder != "gated_retention":
+            raise SystemExit("--self-decoder applies to --arch yoco only")
         cfg = make_config(args, sp.get_piece_size(), DEFAULT_TEMPLATES)
-    model = Yoco(cfg)
+    model = make_model(cfg, arch)
     model.reset_parameters(seed=args.seed)
     model.set_retention(chunk_size=args.chunk_size)
     if init_sd is not None:
@@ -394,6 +452,11 @@ def main(argv=None):
     valid_maker = tasks.TaskMaker(valid_split, enc, cfg.templates, seed=4321)
     mix = {k: v * args.task_scale
            for k, v in (parse_mix(args.task_mix) if args.task_mix else TASK_MIX).items()}
+    stage_mix = {T: {k: v * args.task_scale for k, v in m.items()}
+                 for T, m in parse_stage_mixes(args.stage_mix).items()}
+    if set(stage_mix) - {T for T, _ in stages}:
+        raise SystemExit(f"--stage-mix for lengths not in --stages: "
+                         f"{sorted(set(stage_mix) - {T for T, _ in stages})}")
     train_maker.far_share = args.far_share
     skip_max = args.skip_max or cfg.max_context
     ckpt_of = lambda T: bool(args.checkpoint_from) and T >= args.checkpoint_from  # noqa: E731
@@ -421,7 +484,11 @@ def main(argv=None):
         state["plan"], state["probe"] = D.broadcast(plan), secs
     plan = state["plan"]
     total = sum(p["steps"] for p in plan)
-    log({"event": "start", "params": n_params, "config": cfg.to_json_dict(), "plan": plan,
+    order = schedule(plan, args.interleave)
+    last_of = {order[s]: s for s in range(len(order))}  # stage -> its last step
+    log({"event": "start", "arch": arch, "params": n_params, "config": cfg.to_json_dict(),
+         "plan": plan, "interleave": args.interleave, "stage_mix": stage_mix,
+         "skip_from": args.skip_from,
          "probe_s_per_step": state.get("probe"), "world": D.world, "device": str(device),
          "torch": torch.__version__, "task_mix": mix, "far_share": args.far_share,
          "skip_prob": args.skip_prob, "skip_max": skip_max,
@@ -429,35 +496,28 @@ def main(argv=None):
     dmodel = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[D.local] if device.type == "cuda" else None) if D.on else model
 
-    def stage_of(step):
-        acc = 0
-        for i, p in enumerate(plan):
-            acc += p["steps"]
-            if step < acc:
-                return i, acc
-        return len(plan) - 1, acc
-
     step = state["step"]
-    cur_stage, it = None, None
+    loaders = {}                           # stage index -> batch iterator
     t_log, tok_log = time.time(), 0
     t_eval = t_save = time.time()
-    agg = {"lm": 0.0, "ans": 0.0, "rows": 0, "ok": 0, "n": 0}
+    aggs = {}                              # T -> sums since the last log line
     stop = False
     while step < total and not stop:
-        si, stage_end = stage_of(step)
+        si = order[step]
         T = plan[si]["T"]
-        if si != cur_stage:
-            cur_stage, it = si, None
-            it = loader(train_maker, T, rows_of(T), mix, args.seed * 7919 + step * 31 + D.rank,
-                        args.workers)
+        if si not in loaders:
+            if not args.interleave:
+                loaders.clear()            # sequential: the previous stage's workers end
+            loaders[si] = loader(train_maker, T, rows_of(T), stage_mix.get(T, mix),
+                                 args.seed * 7919 + step * 31 + D.rank, args.workers)
             log({"event": "stage", "T": T, "rows_per_rank": rows_of(T), "step": step,
-                 "until": stage_end})
-        tokens, lm_mask, ans_mask = (x.to(device, non_blocking=True) for x in next(it))
+                 "until": last_of[si] + 1, "task_mix": stage_mix.get(T, mix)})
+        tokens, lm_mask, ans_mask = (x.to(device, non_blocking=True) for x in next(loaders[si]))
         lr = lr_at(step, total, args.warmup, args.lr, args.min_lr)
         for g in opt.param_groups:
             g["lr"] = lr
         pos = None
-        if args.skip_prob > 0:
+        if args.skip_prob > 0 and T >= args.skip_from:
             pos = skip_positions(T, np.random.default_rng(args.seed * 100003 + step),
                                  args.skip_prob, skip_max, device)
         lm, ans, n_rows, n_ok = losses(dmodel, tokens, lm_mask, ans_mask, amp, pos, ckpt_of(T))
@@ -469,6 +529,7 @@ def main(argv=None):
         step += 1
         state["tokens_seen"] += tokens.shape[0] * T * D.world
         tok_log += tokens.shape[0] * T * D.world
+        agg = aggs.setdefault(T, {"lm": 0.0, "ans": 0.0, "rows": 0, "ok": 0, "n": 0})
         agg["lm"] += lm.detach()
         agg["ans"] += ans.detach()
         agg["rows"] += n_rows
@@ -476,17 +537,19 @@ def main(argv=None):
         agg["n"] += 1
         if step % args.log_every == 0 or step == total:
             now = time.time()
-            n = agg["n"]
-            log({"step": step, "T": T, "lr": round(lr, 6), "loss": round(agg["lm"].item() / n, 4),
-                 "ans_loss": round(agg["ans"].item() / n, 4),
-                 "ans_acc": round(agg["ok"].item() / max(1, agg["rows"].item()), 3),
-                 "gnorm": round(gnorm.item(), 3), "tok_s": round(tok_log / (now - t_log)),
-                 "tokens": state["tokens_seen"],
-                 **({"peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
-                    if device.type == "cuda" else {})})
+            for T_, agg in sorted(aggs.items()):   # one line per row length in the window
+                n = agg["n"]
+                log({"step": step, "T": T_, "steps": n, "lr": round(lr, 6),
+                     "loss": round(agg["lm"].item() / n, 4),
+                     "ans_loss": round(agg["ans"].item() / n, 4),
+                     "ans_acc": round(agg["ok"].item() / max(1, agg["rows"].item()), 3),
+                     "gnorm": round(gnorm.item(), 3), "tok_s": round(tok_log / (now - t_log)),
+                     "tokens": state["tokens_seen"],
+                     **({"peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+                        if device.type == "cuda" else {})})
             t_log, tok_log = now, 0
-            agg = {"lm": 0.0, "ans": 0.0, "rows": 0, "ok": 0, "n": 0}
-        stage_done = step == stage_end
+            aggs = {}
+        stage_done = step - 1 == last_of[si]
         if D.main and (time.time() - t_eval > args.eval_seconds or stage_done or step == total):
             small, n = T <= 8192, args.eval_n     # past 8K: n/4 LM rows, 3n/8 episodes
             ev = evaluate(model, valid_maker, T, device, amp,

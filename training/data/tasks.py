@@ -7,6 +7,8 @@
 #   follows      "Which line comes right after "<line>" in the document?" -> that line
 #   whichfile    a repository in context, "Which file defines `SYMBOL`?" -> its path
 #   fim          a repository in context, then the completion template: prefix/suffix -> middle
+#   nextline     fim with the cursor at a line start and an empty suffix: the next line (the
+#                target file in the context on a quarter of the rows; eval_rows' "nextline")
 # Layouts (special tokens as ids, text runs encoded as one piece each, as the engine does):
 #   document  = template "document" with {text} = the document's text
 #   repository = <s><|doc|> then per file template "file" (<|file|>{path}\n{text}) then <|/doc|>
@@ -21,7 +23,8 @@ import numpy as np
 
 BOS, EOS, PAD = 1, 2, 3
 
-TASKS = ("passkey", "passkey_plain", "multikey", "quote", "follows", "whichfile", "fim")
+TASKS = ("passkey", "passkey_plain", "multikey", "quote", "follows", "whichfile", "fim",
+         "nextline")
 NAMES = ("Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
          "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",
          "Yusuf", "Zoe", "Ada", "Linus", "Guido", "Bjarne", "Ken", "Dennis", "Grace", "Barbara")
@@ -347,7 +350,9 @@ class TaskMaker:
     def episode(self, task, T):
         fn = {"passkey": self.passkey, "multikey": self.multikey, "quote": self.quote,
               "follows": self.follows, "whichfile": self.whichfile, "fim": self.fim,
-              "passkey_plain": lambda T: self.passkey(T, plain=True)}[task]
+              "passkey_plain": lambda T: self.passkey(T, plain=True),
+              "nextline": lambda T: self.fim(T, keep_target=self.rng.random() < 0.25,
+                                             empty_suffix=True, n_lines=1, col=0)}[task]
         return fn(T)
 
     def row(self, T, task_mix):

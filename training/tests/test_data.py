@@ -189,7 +189,12 @@ def test_task_rows(shard_dir, enc, T):
                 assert answer in (s for s in shards.Split(shard_dir, "train").paths)
             if task in ("quote", "follows"):
                 assert answer.strip() in context
-        if T >= 1024 or task not in ("whichfile", "fim"):
+            if task == "nextline":   # one whole line, cursor at a line start, empty suffix
+                assert answer.endswith("\n") and answer.count("\n") == 1
+                a0 = int(np.argmax(ans)) + 1          # first answer token
+                assert tokens[a0 - 2] == 10 and tokens[a0 - 1] == 11   # <|fim_suffix|> ""
+                assert context.endswith("\n")              # <|fim_middle|>, prefix ends a line
+        if T >= 1024 or task not in ("whichfile", "fim", "nextline"):
             assert built > 0, task
     row = m.lm_row(T)
     assert row[0].shape == (T + 1,) and row[1].all() and not row[2].any()
@@ -284,6 +289,75 @@ def test_train_continue_from_model_dir(shard_dir, tmp_path):
     pos = train.skip_positions(100, np.random.default_rng(0), 1.0, 4096, "cpu")
     d = np.diff(pos.numpy())
     assert (d >= 1).all() and (d > 1).sum() <= 1 and pos[-1] < 4096
+
+
+def test_train_transformer_interleaved(shard_dir, tmp_path):
+    """--arch transformer with the interleaved two-length plan and per-stage mixes: the checkpoint
+    says its arch, resumes as one, loads through eval_torch, and export.py refuses it."""
+    import train
+    from eval_torch import load_weights
+    from export import load_checkpoint
+    from yoco.transformer import Transformer
+    ck = tmp_path / "ck"
+    common = ["--shards", str(shard_dir), "--ckpt-dir", str(ck), "--arch", "transformer",
+              "--preset", "tiny", "--stages", "64:0.5,128:0.5", "--total-steps", "12",
+              "--tokens-per-step", "256", "--workers", "0", "--log-every", "1", "--warmup", "2",
+              "--interleave", "--stage-mix", "64=whichfile:0.5,nextline:0.5",
+              "--stage-mix", "128=passkey:1", "--skip-prob", "1", "--skip-from", "128",
+              "--max-context", "4096", "--eval-seconds", "1e9", "--eval-n", "1", "--no-amp"]
+    train.main(common + ["--piece-seconds", "0"])             # stops after its first 10 steps
+    train.main(common[:5] + ["yoco"] + common[6:])            # resumes as the checkpoint's arch
+    state = torch.load(ck / "ckpt.pt")
+    assert state["arch"] == "transformer" and state["step"] == 12
+    logs = [json.loads(x) for x in (ck / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in logs if "loss" in r and "step" in r]
+    assert {r["T"] for r in steps} == {64, 128} and sum(r["steps"] for r in steps) == 12
+    stages = [r for r in logs if r.get("event") == "stage"]
+    assert {r["T"]: r["task_mix"] for r in stages} == {64: {"whichfile": 0.5, "nextline": 0.5},
+                                                      128: {"passkey": 1.0}}
+    assert any("resuming a transformer" in r.get("warning", "") for r in logs)
+    assert isinstance(load_weights(ck / "ckpt.pt", torch.device("cpu")), Transformer)
+    with pytest.raises(SystemExit):
+        load_checkpoint(ck / "ckpt.pt")
+    with pytest.raises(SystemExit):
+        train.main(common[:-2] + ["--stage-mix", "512=passkey:1"])   # no stage of 512
+
+    # eval_torch.py scores several models on the same rows: a YOCO, this Transformer, the YOCO again
+    import eval_torch
+    ck_y = tmp_path / "ck_y"
+    train.main(["--shards", str(shard_dir), "--ckpt-dir", str(ck_y), "--preset", "tiny",
+                "--stages", "64:1", "--total-steps", "2", "--tokens-per-step", "128", "--workers",
+                "0", "--eval-seconds", "1e9", "--eval-n", "1", "--no-amp",
+                "--max-context", "32768"])
+    ev = tmp_path / "ev"                     # the train split doubling as an "eval" split
+    ev.mkdir()
+    for name in ("tokens.xz", "docs.npy"):
+        (ev / f"eval.{name}").write_bytes((shard_dir / f"train.{name}").read_bytes())
+    meta = json.loads((shard_dir / "meta.json").read_text())
+    meta["eval"] = meta["train"]
+    (ev / "meta.json").write_text(json.dumps(meta))
+    outs = [tmp_path / f"e{i}.json" for i in range(3)]
+    eval_torch.main(["--weights", str(ck_y / "ckpt.pt"), str(ck / "ckpt.pt"), str(ck_y / "ckpt.pt"),
+                     "--shards", str(shard_dir), "--eval-shards", str(ev), "--lengths", "256",
+                     "--needles", "2", "--task-n", "1", "--loss-rows", "2", "--task-lengths", "384",
+                     "--long-loss", "512:1", "--out", *map(str, outs)])
+    r = [json.loads(o.read_text()) for o in outs]
+    assert [x["arch"] for x in r] == ["yoco", "transformer", "yoco"]
+    assert set(r[0]["loss"]) == {"valid_2048", "mhcc_2048", "heldout_repos_2048", "valid_512"}
+    for k in ("loss", "needle", "tasks"):
+        assert r[0][k] == r[2][k]            # the same rows for every model
+    assert r[0]["loss"] != r[1]["loss"] and r[0]["params"] != r[1]["params"]
+
+
+def test_schedule():
+    import train
+    plan = [{"T": 4, "steps": 3}, {"T": 8, "steps": 6}, {"T": 16, "steps": 1}]
+    assert train.schedule(plan, False) == [0] * 3 + [1] * 6 + [2]
+    inter = train.schedule(plan, True)
+    assert sorted(inter) == [0] * 3 + [1] * 6 + [2] and inter != sorted(inter)
+    for k in (3, 6, 10):   # every prefix keeps each stage near its share
+        assert all(abs(inter[:k].count(i) - k * p["steps"] / 10) <= 1 for i, p in
+                   enumerate(plan)), inter
 
 
 def enc_size(shard_dir):
