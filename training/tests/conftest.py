@@ -31,16 +31,45 @@ def kind(request):
     return request.param
 
 
-def random_model(kind, seed=0, dtype=torch.float64, **over):
-    """A Yoco with lively random weights (unit-scale residual writers, norm weights in 0.6..1.4)."""
-    from yoco.model import Yoco
-    model = Yoco(tiny_config(kind, **over))
+def enliven(model, seed, dtype=torch.float64, gains=None):
+    """Lively random weights for a model (Yoco or the Transformer baseline): unit-scale matrices
+    (residual writers included), norm weights in 0.6..1.4, `gains` {name suffix: factor}."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
                 p.copy_(0.6 + 0.8 * torch.rand(p.shape, generator=gen))
             else:
-                gain = 3.0 if name.endswith("wgt.weight") else 1.0
+                gain = next((g for suffix, g in (gains or {}).items() if name.endswith(suffix)), 1.0)
                 p.copy_(torch.randn(p.shape, generator=gen) * gain / p.shape[1] ** 0.5)
     return model.to(dtype)
+
+
+def random_model(kind, seed=0, dtype=torch.float64, **over):
+    """A Yoco with lively random weights (enliven; the retention gate's logits 3x livelier)."""
+    from yoco.model import Yoco
+    return enliven(Yoco(tiny_config(kind, **over)), seed, dtype, gains={"wgt.weight": 3.0})
+
+
+def check_positions_and_checkpoint(model, T, cut):
+    """The training path with explicit positions: a constant shift of every position changes
+    (almost) nothing (RoPE is relative; its angles are fp32 even in float64 mode: ~6e-5 rad at
+    p ~ 1000); a jump at `cut` keeps the logits before it and changes those after; activation
+    checkpointing gives the same gradients."""
+    tokens = torch.randint(12, 512, (2, T), generator=torch.Generator().manual_seed(6))
+    pos = torch.arange(T)
+    with torch.no_grad():
+        ref = model(tokens)
+        assert (model(tokens, pos) - ref).abs().max() < 1e-10
+        assert (model(tokens, pos + 1000) - ref).abs().max() < 1e-3
+        jump = pos + (pos >= cut) * 5000
+        got = model(tokens, jump)
+    assert (got[:, :cut] - ref[:, :cut]).abs().max() < 1e-10
+    assert (got[:, cut:] - ref[:, cut:]).abs().max() > 1e-4
+    grads = []
+    for ck in (False, True):
+        model.zero_grad()
+        model(tokens, jump, checkpoint=ck).square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for n in grads[0]:
+        assert (grads[0][n] - grads[1][n]).abs().max() < 1e-10, n

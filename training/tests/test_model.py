@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_model, tiny_config
+from conftest import check_positions_and_checkpoint, random_model, tiny_config
 from naive import naive_forward
 from yoco.model import Yoco
 from yoco.tensor_table import expected_tensors
@@ -110,22 +110,4 @@ def test_trunk_positions_and_checkpoint(kind):
     row keeps the logits before it and changes those after; checkpointing gives the same grads."""
     model = random_model(kind, seed=11)
     model.set_retention(chunk_size=4)
-    T = 23
-    tokens = torch.randint(12, 512, (2, T), generator=torch.Generator().manual_seed(6))
-    pos = torch.arange(T)
-    with torch.no_grad():
-        ref = model(tokens)
-        assert (model(tokens, pos) - ref).abs().max() < 1e-10
-        # RoPE angles are fp32 (YOCO.md) even in float64 mode: ~6e-5 rad rounding at p ~ 1000
-        assert (model(tokens, pos + 1000) - ref).abs().max() < 1e-3
-        jump = pos + (pos >= 9) * 5000
-        got = model(tokens, jump)
-    assert (got[:, :9] - ref[:, :9]).abs().max() < 1e-10
-    assert (got[:, 9:] - ref[:, 9:]).abs().max() > 1e-4
-    grads = []
-    for ck in (False, True):
-        model.zero_grad()
-        model(tokens, jump, checkpoint=ck).square().mean().backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-    for n in grads[0]:
-        assert (grads[0][n] - grads[1][n]).abs().max() < 1e-10, n
+    check_positions_and_checkpoint(model, T=23, cut=9)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import check_positions_and_checkpoint, enliven, tiny_config
 from naive import _ffn, _rms, _rope, _softmax
 from yoco.config import YocoConfig
 from yoco.model import Yoco
@@ -21,17 +21,9 @@ def tome_25m():
 
 
 def lively(cfg, seed, dtype=torch.float64):
-    """A Transformer with unit-scale random weights (residual writers included) and norm weights
-    in 0.6..1.4, so that every piece visibly changes the logits."""
-    model = Transformer(cfg)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(0.6 + 0.8 * torch.rand(p.shape, generator=gen))
-            else:
-                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[1] ** 0.5)
-    return model.to(dtype)
+    """A Transformer with lively random weights (conftest.enliven), so that every piece visibly
+    changes the logits."""
+    return enliven(Transformer(cfg), seed, dtype)
 
 
 def test_parameter_count_next_to_yoco():
@@ -128,24 +120,7 @@ def test_causality_bit_identical(dtype, t):
 
 
 def test_positions_and_checkpoint():
-    model = lively(tiny_config("gated_retention"), seed=11)
-    T = 21
-    tokens = torch.randint(12, 512, (2, T), generator=torch.Generator().manual_seed(6))
-    pos = torch.arange(T)
-    with torch.no_grad():
-        ref = model(tokens)
-        assert (model(tokens, pos + 1000) - ref).abs().max() < 1e-3   # RoPE is relative
-        jump = pos + (pos >= 8) * 5000
-        got = model(tokens, jump)
-    assert (got[:, :8] - ref[:, :8]).abs().max() < 1e-10
-    assert (got[:, 8:] - ref[:, 8:]).abs().max() > 1e-4
-    grads = []
-    for ck in (False, True):
-        model.zero_grad()
-        model(tokens, jump, checkpoint=ck).square().mean().backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-    for n in grads[0]:
-        assert (grads[0][n] - grads[1][n]).abs().max() < 1e-10, n
+    check_positions_and_checkpoint(lively(tiny_config("gated_retention"), seed=11), T=21, cut=8)
 
 
 def test_tiny_overfit():
