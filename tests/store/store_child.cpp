@@ -3,7 +3,8 @@
 // moment, or run it under a file-size limit (disk full) or as an unprivileged user (read-only
 // folder). Errors are printed on stdout; exit 0 = done, 3 = the store refused, 1 = other failure.
 //   store_child prefill DB NAME KIND N CHUNK       checkpointed prefill of N tokens (resumes)
-//   store_child save-loop DB NAME KIND N           save an N-token session again and again
+//   store_child save-loop DB NAME KIND N [PAUSE_MS]  save an N-token session again and again
+//                                                  (PAUSE_MS: print "saved" after each save, then pause)
 //   store_child save DB NAME KIND N [FSIZE_LIMIT] [as-nobody]   one save of N tokens
 #include <signal.h>
 #include <sys/resource.h>
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   auto s = session::create(m);
   if (!s || !(*s)->prefill(tokens).ok()) return 1;
   if (mode == "save-loop") {
+    const long pause_ms = argc >= 7 ? std::stol(argv[6]) : 0;
     auto lib = store::library::open(db);
     if (!lib) return refuse(lib.message());
     store::session_spec spec;
@@ -55,6 +57,11 @@ int main(int argc, char** argv) {
       (void)(*lib)->remove_session(name);
       if (auto c = (*lib)->create_session(*m, spec); !c) return refuse(c.message());
       if (auto st = (*lib)->save(name, **s); !st.ok()) return refuse(st.message());
+      if (pause_ms > 0) {  // the save is committed: say so, and give the parent time to kill here
+        std::printf("saved\n");
+        std::fflush(stdout);
+        ::usleep(static_cast<useconds_t>(pause_ms) * 1000);
+      }
     }
     return 0;
   }
