@@ -73,3 +73,14 @@ def check_positions_and_checkpoint(model, T, cut):
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for n in grads[0]:
         assert (grads[0][n] - grads[1][n]).abs().max() < 1e-10, n
+
+
+def check_causality(model, T, t):
+    """Changing token t leaves the logits before t bit-identical and changes those at t."""
+    tokens = torch.randint(12, 512, (1, T), generator=torch.Generator().manual_seed(4))
+    other = tokens.clone()
+    other[0, t] = 12 + (tokens[0, t] - 12 + 1) % 500
+    with torch.no_grad():
+        a, b = model(tokens), model(other)
+    assert torch.equal(a[:, :t], b[:, :t])
+    assert (a[:, t] - b[:, t]).abs().max() > 1e-3  # and the change does reach position t
