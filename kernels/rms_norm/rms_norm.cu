@@ -162,7 +162,8 @@ status dispatch_x8(int vpl, Launch&& launch) {
 
 constexpr int kRowsPerBlock = 8;  // warps (rows) per block of the x8 forms
 // Below this many rows (decode steps, batched decode) a block per row is faster: one warp alone
-// is latency-bound on a 3072-wide row (the YOCO-3B decode step lost 7% with it). Both kernels
+// is latency-bound on a 3072-wide row (with it for all row counts the YOCO-3B decode step ran 7%
+// slower, device run 3; the combine rewrite changed in the same run). Both kernels
 // choose by the same rule, so add_rms_norm == add then rms_norm holds at every row count.
 constexpr int64_t kX8MinRows = 128;
 
