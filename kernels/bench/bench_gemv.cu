@@ -111,6 +111,19 @@ int main() {
       const std::string k = "tome gemv" + std::string(s.swiglu ? "_swiglu" : "") + " M=" + std::to_string(rows);
       print_row(k.c_str(), label.c_str(), ms, 2.0 * rows * s.n * s.k, bytes + (rows - 1) * (s.k * 2.0));
     }
+    {  // 16 back to back at M = 1, as in a decode step (PDL overlaps each with the one before)
+      it = 0;
+      const double ms = time_ms(stream, [&] {
+        for (int r = 0; r < 16; ++r) {
+          const uint16_t* w = ws[static_cast<size_t>(it++ % copies)]->p;
+          if (s.swiglu)
+            KCHECK(kernels::gemv_swiglu(w, x.p, x.p + s.k, xk, out, s.f32, 1, s.n, s.k, stream));
+          else
+            KCHECK(kernels::gemv(w, x.p, out, s.f32, 1, s.n, s.k, stream));
+        }
+      }, 2, 10) / 16;
+      print_row("tome gemv M=1, 16 in a row (each)", label.c_str(), ms, 2.0 * s.n * s.k, bytes);
+    }
     if (!s.f32) {  // agreement with cuBLAS at M = 1 (both f32 accumulation, bf16 out)
       if (s.swiglu) KCHECK(kernels::gemv_swiglu(ws[0]->p, x.p, x.p + s.k, xk, y.p, false, 1, s.n, s.k, stream));
       else KCHECK(kernels::gemv(ws[0]->p, x.p, y.p, false, 1, s.n, s.k, stream));

@@ -2,7 +2,7 @@
 // multiply by the weight (YOCO.md: "normalise in fp32, cast to the activation dtype, then
 // multiply"). CPU twin: cpu::rms_norm. Layout: x, y [rows, dim] bf16; w [dim] bf16. Rows of
 // dim % 8 == 0 up to 4096 (16-byte aligned), 128 rows and more (prefill), run a warp per row with
-// 16-byte loads (the _x8 forms).
+// 16-byte loads (norm_x8_kernel).
 #include <algorithm>
 #include <initializer_list>
 #include <type_traits>
@@ -53,58 +53,20 @@ __global__ void add_rms_norm_kernel(uint16_t* __restrict__ x, const uint16_t* __
 }
 
 // Warp-per-row forms for dim % 8 == 0, dim <= 32 * 8 * VPL, 16-byte aligned rows (the model's
-// hidden rows): each lane holds VPL 16-byte words of the row in registers, so x and y are read
-// once; the sum of squares is each lane's (in element order) then warp_sum. rms_norm_x8 and
-// add_rms_norm_x8 sum alike, so add_rms_norm == add then rms_norm stays bit-exact.
-template <int VPL>
-__global__ void rms_norm_x8_kernel(const uint16_t* __restrict__ x, const uint16_t* __restrict__ w,
-                                   uint16_t* __restrict__ y, int64_t rows, int dim, float eps) {
-  allow_dependent_launch();
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const int nv = dim / 8;
-  const uint4* xr = reinterpret_cast<const uint4*>(x + row * dim);
-  uint4* yr = reinterpret_cast<uint4*>(y + row * dim);
-  uint4 xv[VPL];
-  float ss = 0.0f;
-#pragma unroll
-  for (int j = 0; j < VPL; ++j) {
-    const int c = lane + 32 * j;
-    if (c < nv) {
-      xv[j] = xr[c];
-      float f[8];
-      unpack_bf16x8(xv[j], f);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
-    }
-  }
-  const float inv = rsqrtf(warp_sum(ss) / static_cast<float>(dim) + eps);
-#pragma unroll
-  for (int j = 0; j < VPL; ++j) {
-    const int c = lane + 32 * j;
-    if (c < nv) {
-      float f[8], g[8];
-      unpack_bf16x8(xv[j], f);
-      if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
-      yr[c] = pack_bf16x8(f);
-    }
-  }
-}
-
-template <int VPL>
-__global__ void add_rms_norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t* __restrict__ y,
-                                       const uint16_t* __restrict__ w, uint16_t* __restrict__ out, int64_t rows,
-                                       int dim, float eps) {
+// hidden rows): each lane holds VPL 16-byte words of the row in registers, so x (and the residual
+// delta) are read once; the sum of squares is each lane's (in element order) then warp_sum. With
+// kAdd, x += delta (rounded to bf16, as kernels::add) is written back first and normalised; the
+// two forms sum alike, so add_rms_norm == add then rms_norm stays bit-exact.
+template <int VPL, bool kAdd>
+__global__ void norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t* __restrict__ delta,
+                               const uint16_t* __restrict__ w, uint16_t* __restrict__ out, int64_t rows, int dim,
+                               float eps) {
   allow_dependent_launch();
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= rows) return;
   const int nv = dim / 8;
   uint4* xr = reinterpret_cast<uint4*>(x + row * dim);
-  const uint4* yr = reinterpret_cast<const uint4*>(y + row * dim);
   uint4* orow = reinterpret_cast<uint4*>(out + row * dim);
   uint4 xv[VPL];
   float ss = 0.0f;
@@ -112,13 +74,18 @@ __global__ void add_rms_norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t*
   for (int j = 0; j < VPL; ++j) {
     const int c = lane + 32 * j;
     if (c < nv) {
-      float a[8], b[8];
+      float a[8];
       unpack_bf16x8(xr[c], a);
-      unpack_bf16x8(yr[c], b);
+      if constexpr (kAdd) {
+        float b[8];
+        unpack_bf16x8(reinterpret_cast<const uint4*>(delta + row * dim)[c], b);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) a[e] = round_bf16(a[e] + b[e]);
-      xv[j] = pack_bf16x8(a);  // exact: the values are bf16 already
-      xr[c] = xv[j];
+        for (int e = 0; e < 8; ++e) a[e] = round_bf16(a[e] + b[e]);
+        xv[j] = pack_bf16x8(a);  // exact: the values are bf16 already
+        xr[c] = xv[j];
+      } else {
+        xv[j] = pack_bf16x8(a);
+      }
 #pragma unroll
       for (int e = 0; e < 8; ++e) ss += a[e] * a[e];
     }
@@ -177,8 +144,8 @@ status add_rms_norm(uint16_t* x, const uint16_t* y, const uint16_t* w, uint16_t*
     const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
     const int threads = 32 * static_cast<int>(std::min<int64_t>(rows, kRowsPerBlock));
     return dispatch_x8(vpl, [&](auto v) {
-      add_rms_norm_x8_kernel<decltype(v)::value><<<blocks, threads, 0, stream>>>(x, y, w, out, rows,
-                                                                                 static_cast<int>(dim), eps);
+      norm_x8_kernel<decltype(v)::value, true>
+          <<<blocks, threads, 0, stream>>>(x, y, w, out, rows, static_cast<int>(dim), eps);
     });
   }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
@@ -194,7 +161,9 @@ status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows,
     const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
     const int threads = 32 * static_cast<int>(std::min<int64_t>(rows, kRowsPerBlock));
     return dispatch_x8(vpl, [&](auto v) {
-      rms_norm_x8_kernel<decltype(v)::value><<<blocks, threads, 0, stream>>>(x, w, y, rows, static_cast<int>(dim), eps);
+      // x is only read (kAdd false): the const_cast never writes through it.
+      norm_x8_kernel<decltype(v)::value, false>
+          <<<blocks, threads, 0, stream>>>(const_cast<uint16_t*>(x), nullptr, w, y, rows, static_cast<int>(dim), eps);
     });
   }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
