@@ -504,7 +504,35 @@ TEST_F(Kernels, GemvMatchesCpuTwin) {
   EXPECT_FALSE(kernels::gemv_supported(dw, dx + 1, 1, 64));
 }
 
-// rope_qk == cpu::rope on q; cpu::rope, a bf16 rounding, then * k_scale on k; and rope_qk_at
+// ring_store: the row lands in slot pos mod slots (bytes exact), no other slot changes, and
+// n_last = min(pos, slots - 1); bad shapes are refused.
+TEST_F(Kernels, RingStoreWritesTheSlot) {
+  for (auto [dim, slots] : {std::pair<int64_t, int64_t>{8, 1}, {64, 5}, {3072, 1024}, {1000, 7}}) {
+    const size_t ring_elems = static_cast<size_t>(slots * dim);
+    auto rk = random_bf16(ring_elems, 61), rv = random_bf16(ring_elems, 62);
+    auto *dk_ring = upload(rk), *dv_ring = upload(rv);
+    for (int64_t pos : {int64_t{0}, int64_t{3}, slots - 1, slots, 5 * slots + 2, int64_t{1} << 40}) {
+      auto k = random_bf16(static_cast<size_t>(dim), 63 + static_cast<uint32_t>(pos % 97)),
+           v = random_bf16(static_cast<size_t>(dim), 64);
+      auto *dk = upload(k), *dv = upload(v);
+      auto* dpos = upload(std::vector<int64_t>{pos});
+      auto* dlast = upload(std::vector<int64_t>{-7});
+      ASSERT_TRUE(kernels::ring_store(dk, dv, dk_ring, dv_ring, dim, dpos, slots, dlast, stream_).ok());
+      const size_t at = static_cast<size_t>((pos % slots) * dim);
+      std::copy(k.begin(), k.end(), rk.begin() + static_cast<std::ptrdiff_t>(at));
+      std::copy(v.begin(), v.end(), rv.begin() + static_cast<std::ptrdiff_t>(at));
+      EXPECT_EQ(download(dk_ring, ring_elems), rk) << dim << " " << slots << " pos " << pos;
+      EXPECT_EQ(download(dv_ring, ring_elems), rv) << dim << " " << slots << " pos " << pos;
+      EXPECT_EQ(download(dlast, 1)[0], std::min(pos, slots - 1)) << pos;
+    }
+  }
+  auto* d = upload(random_bf16(64, 65));
+  auto* dpos = upload(std::vector<int64_t>{0});
+  EXPECT_FALSE(kernels::ring_store(d, d, d, d, 12, dpos, 4, nullptr, stream_).ok());     // dim % 8
+  EXPECT_FALSE(kernels::ring_store(d + 1, d, d, d, 8, dpos, 4, nullptr, stream_).ok());  // alignment
+}
+
+// rope_qk == cpu::rope on q;// rope_qk == cpu::rope on q; cpu::rope, a bf16 rounding, then * k_scale on k; and rope_qk_at
 // (position from device memory) gives the same bits as rope_qk.
 TEST_F(Kernels, RopeQkMatchesCpuTwins) {
   for (auto [rows, heads, hd, pos0] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 2, 0}, {5, 3, 16, 7},

@@ -53,6 +53,13 @@ status rope(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t 
 // CUDA graph, whose arguments are fixed.
 status rope_at(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,
                const float* inv_freq, stream_t stream);
+// The sliding-window decode ring (kernels/window/ring_store.cu): k, v bf16 [dim] into row
+// (*pos mod slots) of ring_k, ring_v bf16 [slots, dim], and (n_last non-null) *n_last =
+// min(*pos, slots - 1): the decode attention then reads keys 0..*n_last of the ring, in slot order
+// (keys carry their RoPE already; the attention's sum does not depend on their order). dim % 8 == 0,
+// 16-byte aligned rows.
+status ring_store(const uint16_t* k, const uint16_t* v, uint16_t* ring_k, uint16_t* ring_v, int64_t dim,
+                  const int64_t* pos, int64_t slots, int64_t* n_last, stream_t stream);
 // One decode token's global KV row, p = *pos (device): global_k[p] = RoPE(k) at position p,
 // global_v[p] = v; k, v bf16 [kv_heads * head_dim]; global_k/v bf16 [capacity, kv_heads * head_dim].
 status rope_store_kv(const uint16_t* k, const uint16_t* v, uint16_t* global_k, uint16_t* global_v,

@@ -65,8 +65,12 @@ struct cuda_state final : backend_state {
   bool fp8 = false;             // the fp8 KV (cuda_backend::fp8_): k, v e4m3 with scales ks, vs
   dbuf ks, vs;                  // fp8: f32 [capacity, Hkv], one per (token, KV head)
   std::vector<dbuf> ret;        // gated retention f32 [H, hd, hd] per layer
-  std::vector<dbuf> ring_k, ring_v;  // SWA bf16 [W-1, D] per layer, oldest first
+  // SWA bf16 [W, D] per layer: the last ring_rows (<= W-1) keys and values. In order (oldest
+  // first, rows 0..ring_rows-1) for prefill, the batched step and export; "slotted" (position p at
+  // row p mod W) while decode graphs run, so a step writes one row instead of shifting the window.
+  std::vector<dbuf> ring_k, ring_v;
   int64_t ring_rows = 0;
+  bool ring_slotted = false;
   dbuf last_hidden;             // bf16 [D]
   int64_t self_bytes = 0;
   status alloc_status;          // a failed allocation in new_state, reported by every later call
@@ -193,7 +197,7 @@ class cuda_backend final : public backend {
       const int64_t hd = c_.self_head_dim();
       return c_.n_self_layers * c_.n_self_heads * hd * hd * 4;
     }
-    return 2 * c_.n_self_layers * std::max<int64_t>(c_.window - 1, 1) * c_.dim * 2;
+    return 2 * c_.n_self_layers * std::max<int64_t>(c_.window, 1) * c_.dim * 2;
   }
   int64_t workspace_bytes(int64_t chunk) const override {
     // bf16 activations of one chunk, the f32 scratch (gated retention: log γ and the chunkwise
@@ -243,7 +247,7 @@ class cuda_backend final : public backend {
       }
       st->self_bytes = static_cast<int64_t>(L * bytes);
     } else {
-      const size_t bytes = static_cast<size_t>(std::max<int64_t>(c_.window - 1, 1) * c_.dim) * 2;
+      const size_t bytes = static_cast<size_t>(std::max<int64_t>(c_.window, 1) * c_.dim) * 2;  // W slots
       st->ring_k.resize(L);
       st->ring_v.resize(L);
       for (size_t l = 0; l < L; ++l) {
@@ -444,8 +448,10 @@ class cuda_backend final : public backend {
       const size_t used = static_cast<size_t>(st.ring_rows * c_.dim);
       for (size_t l = 0; l < st.ring_k.size(); ++l) {
         std::vector<float> kk, vv;
-        TOME_TRY(download_f32(st.ring_k[l].as(), used, kk));
-        TOME_TRY(download_f32(st.ring_v[l].as(), used, vv));
+        TOME_TRY(download_ring(st, st.ring_k[l], kk));
+        TOME_TRY(download_ring(st, st.ring_v[l], vv));
+        kk.resize(used);
+        vv.resize(used);
         kk.insert(kk.end(), vv.begin(), vv.end());
         out.self_state.push_back(std::move(kk));
       }
@@ -697,6 +703,7 @@ class cuda_backend final : public backend {
         TOME_TRY(upload_bf16(in.self_state[l].data() + used, used, st.ring_v[l].as()));
       }
       st.ring_rows = want;
+      st.ring_slotted = false;
     }
     TOME_TRY(upload_bf16(in.last_hidden.data(), in.last_hidden.size(), st.last_hidden.as()));
     return {};
@@ -759,6 +766,51 @@ class cuda_backend final : public backend {
     CUDA_TRY(cudaStreamSynchronize(stream_));
     out.resize(n);
     for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(h[i]);
+    return {};
+  }
+  // A sliding-window ring's ring_rows rows in order (oldest first) as f32, slotted or not; m_ held.
+  status download_ring(const cuda_state& st, const dbuf& ring, std::vector<float>& out) const {
+    const size_t D = static_cast<size_t>(c_.dim), rr = static_cast<size_t>(st.ring_rows);
+    if (!st.ring_slotted) return download_f32(ring.as(), rr * D, out);
+    const size_t W = static_cast<size_t>(c_.window);
+    std::vector<float> all;
+    TOME_TRY(download_f32(ring.as(), W * D, all));
+    out.resize(rr * D);
+    for (size_t i = 0; i < rr; ++i) {
+      const size_t slot = (static_cast<size_t>(st.n) - rr + i) % W;
+      std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(slot * D), D, out.begin() + static_cast<std::ptrdiff_t>(i * D));
+    }
+    return {};
+  }
+  // Puts a sliding-window state's rings in the slotted layout (decode graphs: the key of position
+  // p at row p mod W) or back in order (rows 0..ring_rows-1, oldest first: prefill, the batched
+  // step); a no-op when already so. Through ws_.catk; m_ held.
+  status set_ring_layout(cuda_state& st, bool slotted) const {
+    if (c_.self_kind == self_decoder_kind::gated_retention || st.ring_slotted == slotted) return {};
+    const int64_t rr = st.ring_rows, W = c_.window;
+    if (rr > 0) {
+      if (rr > W - 1) return error("sliding-window state holds more rows than its window");
+      const size_t row = static_cast<size_t>(c_.dim) * 2;
+      TOME_TRY(ws_.catk.ensure(static_cast<size_t>(rr) * row));
+      const int64_t s0 = (st.n - rr) % W, len1 = std::min(rr, W - s0);  // rows 0..len1-1 at slots s0..
+      const size_t a = static_cast<size_t>(len1) * row, b = static_cast<size_t>(rr - len1) * row;
+      char* tmp = ws_.catk.as<char>();
+      for (size_t l = 0; l < st.ring_k.size(); ++l)
+        for (dbuf* ring : {&st.ring_k[l], &st.ring_v[l]}) {
+          char* r = ring->as<char>();
+          char* at = r + static_cast<size_t>(s0) * row;
+          if (slotted) {
+            CUDA_TRY(cudaMemcpyAsync(tmp, r, a + b, cudaMemcpyDeviceToDevice, stream_));
+            CUDA_TRY(cudaMemcpyAsync(at, tmp, a, cudaMemcpyDeviceToDevice, stream_));
+            if (b) CUDA_TRY(cudaMemcpyAsync(r, tmp + a, b, cudaMemcpyDeviceToDevice, stream_));
+          } else {
+            CUDA_TRY(cudaMemcpyAsync(tmp, at, a, cudaMemcpyDeviceToDevice, stream_));
+            if (b) CUDA_TRY(cudaMemcpyAsync(tmp + a, r, b, cudaMemcpyDeviceToDevice, stream_));
+            CUDA_TRY(cudaMemcpyAsync(r, tmp, a + b, cudaMemcpyDeviceToDevice, stream_));
+          }
+        }
+    }
+    st.ring_slotted = slotted;
     return {};
   }
   status upload_bf16(const float* src, size_t n, u16* dst) const {
@@ -890,13 +942,24 @@ class cuda_backend final : public backend {
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
     const size_t L = static_cast<size_t>(c_.n_self_layers);
     int64_t new_ring_rows = 0;
+    // A sliding-window decode token where decode graphs run takes their kernels (the slotted ring),
+    // so the eager and the graph step agree bit for bit.
+    const bool ring_step = !gret && T == 1 && decode_kernels_ok();
     if (gret) {
       ws_.ret_next.resize(L);
       for (size_t l = 0; l < L; ++l) {
         TOME_TRY(ws_.ret_next[l].ensure(st.ret[l].bytes()));
         CUDA_TRY(cudaMemcpyAsync(ws_.ret_next[l].as(), st.ret[l].as(), st.ret[l].bytes(), cudaMemcpyDeviceToDevice, stream_));
       }
+    } else if (ring_step) {  // one token: the decode graph's ring step, in place (same bits)
+      TOME_TRY(set_ring_layout(st, true));
+      TOME_TRY(ensure_decode_buffers());  // ring_splits_ and the attention workspace
+      TOME_TRY(ring_pos_.ensure(2 * sizeof(int64_t)));
+      TOME_TRY(ws_.attn.ensure(dws_.attn.bytes()));
+      CUDA_TRY(cudaMemcpyAsync(ring_pos_.as(), &pos0, sizeof(int64_t), cudaMemcpyHostToDevice, stream_));
+      new_ring_rows = std::min<int64_t>(pos0 + T, std::max<int64_t>(c_.window - 1, 0));
     } else {
+      TOME_TRY(set_ring_layout(st, false));
       new_ring_rows = std::min<int64_t>(pos0 + T, std::max<int64_t>(c_.window - 1, 0));
       ws_.ring_k_next.resize(L);
       ws_.ring_v_next.resize(L);
@@ -941,6 +1004,13 @@ class cuda_backend final : public backend {
         }
         KTRY(kernels::retention_output(ws_.o.as(), ws_.g.as(), T, H, hd, eps, stream_));
         }
+      } else if (ring_step) {
+        const int64_t* pos = ring_pos_.as<int64_t>();
+        KTRY(kernels::ring_store(ws_.k.as(), ws_.v.as(), st.ring_k[l].as(), st.ring_v[l].as(), D, pos, c_.window,
+                                 ring_pos_.as<int64_t>() + 1, stream_));
+        KTRY(kernels::cross_attn_decode(ws_.q.as(), st.ring_k[l].as(), st.ring_v[l].as(), ws_.o.as(),
+                                        ring_pos_.as<int64_t>() + 1, H, H, hd, ring_splits_, ws_.attn.as<float>(),
+                                        stream_));
       } else {
         const size_t row = static_cast<size_t>(D) * 2, rr = static_cast<size_t>(st.ring_rows);
         if (rr) {
@@ -991,6 +1061,8 @@ class cuda_backend final : public backend {
                              cudaMemcpyDeviceToDevice, stream_));
     if (gret) {
       std::swap(st.ret, ws_.ret_next);
+    } else if (ring_step) {  // the rings took the row in place
+      st.ring_rows = new_ring_rows;
     } else {
       std::swap(st.ring_k, ws_.ring_k_next);
       std::swap(st.ring_v, ws_.ring_v_next);
@@ -1053,13 +1125,22 @@ class cuda_backend final : public backend {
   // launch; the token and position travel in a 16-byte pinned block read by the graph's first
   // node, so nothing in the graph depends on the step. The retention state is updated in place
   // (decode is not cancellable). TOME_CUDA_GRAPHS=0 turns graphs off (the eager path below).
-  bool graphs_enabled() const {
+  // Whether the decode-step kernels of the graphs serve this model: the fixed-grid decode attention
+  // (cross layers, and the sliding window's ring) supports its head dims and grouping.
+  bool decode_kernels_ok() const {
 #ifndef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE  // (until the fixed-grid decode attention lands)
     return false;
 #endif
-    if (c_.self_kind != self_decoder_kind::gated_retention || !api_->set_workspace) return false;
-    const int64_t hd = c_.head_dim();  // what the fixed-grid decode attention supports
-    if ((hd != 16 && hd != 32 && hd != 64 && hd != 128) || c_.n_heads / c_.n_kv_heads > 16) return false;
+    if (c_.self_kind == self_decoder_kind::transformer) return false;
+    auto decode_attn_ok = [](int64_t hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; };
+    if (!decode_attn_ok(c_.head_dim()) || c_.n_heads / c_.n_kv_heads > 16) return false;
+    if (c_.self_kind == self_decoder_kind::sliding_window &&
+        (!decode_attn_ok(c_.self_head_dim()) || c_.window < 1 || c_.dim % 8 != 0))
+      return false;
+    return true;
+  }
+  bool graphs_enabled() const {
+    if (!api_->set_workspace || !decode_kernels_ok()) return false;
     const char* e = std::getenv("TOME_CUDA_GRAPHS");
     return !(e && e[0] == '0');
   }
@@ -1068,6 +1149,7 @@ class cuda_backend final : public backend {
     int32_t token;
     int32_t pad;
     int64_t pos;
+    int64_t ring_last;  // device side only: the sliding-window ring's last key (kernels::ring_store)
   };
 
   status ensure_decode_buffers() const {
@@ -1081,8 +1163,13 @@ class cuda_backend final : public backend {
     TOME_TRY(dws_.tokens.ensure(sizeof(decode_io)));
 #ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
     decode_splits_ = kernels::attn_decode_max_splits(c_.n_kv_heads, c_.head_dim());
-    TOME_TRY(dws_.attn.ensure(static_cast<size_t>(kernels::cross_attn_decode_workspace_floats(
-                                  c_.n_heads, c_.head_dim(), decode_splits_)) * 4));
+    int64_t attn_floats = kernels::cross_attn_decode_workspace_floats(c_.n_heads, c_.head_dim(), decode_splits_);
+    if (c_.self_kind != self_decoder_kind::gated_retention) {  // the window's ring attention (H query = KV heads)
+      ring_splits_ = kernels::attn_decode_max_splits(c_.n_self_heads, c_.self_head_dim());
+      attn_floats = std::max(attn_floats, kernels::cross_attn_decode_workspace_floats(
+                                              c_.n_self_heads, c_.self_head_dim(), ring_splits_));
+    }
+    TOME_TRY(dws_.attn.ensure(static_cast<size_t>(attn_floats) * 4));
 #endif
     TOME_TRY(dws_.logits.ensure(static_cast<size_t>(c_.vocab_size) * 4));
     void* io = nullptr;
@@ -1100,6 +1187,8 @@ class cuda_backend final : public backend {
     mix(st.vs.as());
     mix(st.last_hidden.as());
     for (const dbuf& b : st.ret) mix(b.as());
+    for (const dbuf& b : st.ring_k) mix(b.as());
+    for (const dbuf& b : st.ring_v) mix(b.as());
     return a.h;
   }
 
@@ -1114,8 +1203,21 @@ class cuda_backend final : public backend {
     TOME_TRY(embed(w.tokens.as<int32_t>(), 1, w.x.as()));
     KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
     const size_t L = self_.size();
+    const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
+    auto* ring_last = reinterpret_cast<int64_t*>(w.tokens.as<char>() + offsetof(decode_io, ring_last));
     for (size_t l = 0; l < L; ++l) {
       const self_w& sw = self_[l];
+      if (!gret) {  // sliding window: q|k|v, RoPE, the new row into the ring, attention over the ring
+        u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
+        TOME_TRY(gemm(w.xn.as(), 1, sw.qkv, 3 * D, D, q));
+        KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(), 1.0f, stream_));
+        KTRY(kernels::ring_store(k, v, st.ring_k[l].as(), st.ring_v[l].as(), D, pos, c_.window, ring_last, stream_));
+        KTRY(kernels::cross_attn_decode(q, st.ring_k[l].as(), st.ring_v[l].as(), w.o.as(), ring_last, H, H, hd,
+                                        ring_splits_, w.attn.as<float>(), stream_));
+        TOME_TRY(gemm(w.o.as(), 1, sw.wo, D, D, w.tmp.as()));
+        TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+        continue;
+      }
       // q|k|v|g|gate logits in one product over the concatenated weight (the eager path's five
       // products give the same bits: a row's GEMV result does not depend on its neighbours).
       u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D, *g = q + 3 * D, *gt = q + 4 * D;
@@ -1180,6 +1282,7 @@ class cuda_backend final : public backend {
     if (static_cast<int64_t>(logits.size()) != c_.vocab_size) return error("decode: wrong logits size");
     if (st.n + 1 > st.capacity) TOME_TRY(reserve(st, std::max(st.n + 1, st.capacity + st.capacity / 8 + 4096)));
     TOME_TRY(ensure_decode_buffers());
+    TOME_TRY(set_ring_layout(st, true));  // sliding window: the step writes row n mod W
     if (!st.graph || st.graph_key != graph_key(st)) TOME_TRY(capture_decode(st));
     host_io_->token = token;
     host_io_->pos = st.n;
@@ -1187,6 +1290,8 @@ class cuda_backend final : public backend {
     CUDA_TRY(cudaStreamSynchronize(stream_));
     std::memcpy(logits.data(), host_logits_, logits.size() * 4);
     st.n += 1;
+    if (c_.self_kind != self_decoder_kind::gated_retention)
+      st.ring_rows = std::min<int64_t>(st.n, std::max<int64_t>(c_.window - 1, 0));
     return {};
   }
 
@@ -1273,8 +1378,10 @@ class cuda_backend final : public backend {
         if (sts[static_cast<size_t>(j)] == st) return error("decode_batch: a session appears twice in the batch");
       sts[static_cast<size_t>(i)] = st;
     }
-    for (cuda_state* st : sts)
+    for (cuda_state* st : sts) {
       if (st->n + 1 > st->capacity) TOME_TRY(reserve(*st, std::max(st->n + 1, st->capacity + st->capacity / 8 + 4096)));
+      TOME_TRY(set_ring_layout(*st, false));  // the batched window step reads the rings in order
+    }
     TOME_TRY(ensure_batch_buffers());
     auto* io = reinterpret_cast<batch_io*>(host_bio_);
     auto** ret = reinterpret_cast<float**>(host_bio_ + sizeof(batch_io));
@@ -1452,6 +1559,8 @@ class cuda_backend final : public backend {
   mutable decode_io* host_io_ = nullptr;
   mutable float* host_logits_ = nullptr;
   mutable int decode_splits_ = 1;  // key splits of the decode attention: fixed, one wave of CTAs
+  mutable int ring_splits_ = 1;    // the same for the sliding-window ring's attention
+  mutable dbuf ring_pos_;          // the eager ring step's {position, last key} on the device
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
