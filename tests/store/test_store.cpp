@@ -2,7 +2,8 @@
 // model (with a tokenizer): save -> load gives bit-identical logits and the same greedy answer;
 // checkpointed prefill resumes after a cancel; append; threads share the document's rows; a
 // corrupted row, another model, tokenizer or KV precision, a newer schema and foreign files are
-// refused; schema 1 migrates; export/import round-trips and refuses bad files.
+// refused; schema 1 migrates; export/import round-trips and refuses bad files; a large save
+// writes every WAL frame once.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -13,6 +14,7 @@
 #include "store_test_util.h"
 #include "tome/session_parts.h"
 #include "tome/store/library.h"
+#include "writeback_vfs.h"
 
 namespace tome::store {
 namespace {
@@ -654,6 +656,78 @@ TEST(Store, MigratesSchemaOneAndKeepsTheState) {
   EXPECT_EQ(sqlite3_column_int(st, 0), k_schema_version);
   sqlite3_finalize(st);
   sqlite3_close(h);
+}
+
+// A large save writes every WAL frame once. SQLite's page cache spills pages of the open
+// transaction to the WAL; a spilled page that changes again is rewritten in place, and at commit
+// SQLite re-reads and re-checksums every frame after it. The save's small writes (the node's new
+// state frees the old state's pages: pointer-map entries in the file's first pages) come before
+// the rows, and the page cache holds the row being written in place, so nothing is touched again
+// once spilled. Small pages (4 KiB: a pointer-map page covers 3.2 MiB) show it with 16 MiB of KV.
+TEST(Store, LargeSaveWritesEachWalFrameOnce) {
+  if (!writeback_vfs_name()) GTEST_SKIP() << "the WAL shim (which counts rewrites) is off here";
+  const auto dir = scratch();
+  model_config c;
+  c.name = "store-wal-frames";
+  c.dim = 256;
+  c.n_self_layers = 1;
+  c.n_cross_layers = 1;
+  c.n_self_heads = 2;
+  c.n_heads = 2;
+  c.n_kv_heads = 2;  // kv_dim 256: rows of 512 tokens are 1 MiB, written in place
+  c.ffn_dim = 64;
+  c.vocab_size = 256;
+  c.max_context = int64_t{1} << 20;
+  c.special_tokens["eos"] = {2, "</s>"};
+  load_params lp;
+  lp.backend = backend_kind::cpu;
+  auto mr = model::create_random(c, 3, lp);
+  ASSERT_TRUE(mr.ok()) << mr.message();
+  std::shared_ptr<const model> m = *mr;
+  const int64_t kvd = c.kv_dim(), n = 16384;  // 16 MiB of f32 K+V, 32 rows
+  ASSERT_EQ(kvd, 256);
+  session_parts p;
+  p.fingerprint = m->fingerprint();
+  p.kv_precision = kv_precision(*m);
+  p.self_kind = c.self_kind;
+  p.n_tokens = n;
+  p.n_self_layers = c.n_self_layers;
+  p.self_layer_floats = self_layer_floats_for(c, n);
+  p.dim = c.dim;
+  p.kv_dim = kvd;
+  p.kv_end = n;
+  p.tokens = random_tokens(static_cast<size_t>(n), 11, 256);
+  p.self_state.assign(1, std::vector<float>(static_cast<size_t>(p.self_layer_floats), 0.25f));
+  p.last_hidden.assign(static_cast<size_t>(c.dim), 0.5f);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  p.k.resize(static_cast<size_t>(n * kvd));
+  p.v.resize(p.k.size());
+  for (size_t i = 0; i < p.k.size(); ++i) {
+    p.k[i] = u(rng);
+    p.v[i] = u(rng);
+  }
+  const std::vector<float> want_k = p.k, want_v = p.v;
+  auto s = session_from_parts(m, std::move(p));
+  ASSERT_TRUE(s.ok()) << s.message();
+  open_params op;
+  op.page_size = 4096;
+  auto lib = library::open(dir / "lib.db", op);
+  ASSERT_TRUE(lib.ok()) << lib.message();
+  session_spec spec;
+  spec.name = "big";
+  ASSERT_EQ(spec.row_tokens, 512);
+  ASSERT_TRUE((*lib)->create_session(*m, spec).ok());
+  const unsigned long long before = writeback_vfs_wal_rewrites();
+  ASSERT_TRUE((*lib)->save("big", **s).ok());
+  EXPECT_EQ(writeback_vfs_wal_rewrites() - before, 0u)
+      << "the save rewrote WAL frames in place (SQLite re-checksums every frame after the first)";
+  auto back = (*lib)->load("big", m);
+  ASSERT_TRUE(back.ok()) << back.message();
+  auto parts = export_session_parts(**back, 0, n);
+  ASSERT_TRUE(parts.ok()) << parts.message();
+  EXPECT_TRUE(parts->k == want_k && parts->v == want_v) << "K/V differ after the round trip";
+  EXPECT_TRUE((*lib)->verify("big", *m).ok());
 }
 
 TEST(Store, LossyStorageAndCompressionAreSmallerAndClose) {

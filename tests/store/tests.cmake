@@ -5,6 +5,7 @@ tome_add_test(NAME test_kv_codec LABELS "unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}
   LIBS tome_store)
 tome_add_test(NAME test_store LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_store.cpp
   LIBS tome_store PkgConfig::SQLITE3)
+target_include_directories(test_store PRIVATE ${PROJECT_SOURCE_DIR}/engine/store/src)
 add_executable(store_child ${CMAKE_CURRENT_LIST_DIR}/store_child.cpp)
 target_link_libraries(store_child PRIVATE tome_store)
 tome_set_options(store_child)

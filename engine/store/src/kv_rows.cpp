@@ -106,13 +106,17 @@ status write_blob(db& d, int64_t rowid, std::span<const uint8_t> bytes) {
   return {};
 }
 
-// Page cache big enough for a few rows during a save: a row written in place must still be in
-// the cache when its bytes arrive (else its zero pages are spilled to the WAL and written twice).
+// The page cache during a save of large rows: two rows and 2 MiB. A row written in place must
+// still be in the cache when its bytes arrive (else its zero pages are spilled to the WAL and
+// written twice), so at least one row; and no more than that: a row's pages are zero-filled,
+// written and checksummed into the WAL by SQLite's one thread, which runs fastest while they stay
+// in the CPU's cache (tome_store_bench, docs/performance.md: with rows of 4 MiB, 3 rows + 16 MiB
+// of cache made the saving thread ~20% slower than this; rows of 32 MiB cannot stay in it at all).
 struct cache_for_rows {
   db& d;
   bool changed = false;
   cache_for_rows(db& x, size_t row_bytes) : d(x) {
-    const int64_t kib = static_cast<int64_t>(3 * row_bytes / 1024) + 16384;
+    const int64_t kib = static_cast<int64_t>(2 * row_bytes / 1024) + 2048;
     if (row_bytes >= k_in_place_bytes)
       changed = d.exec("PRAGMA cache_size = -" + std::to_string(kib)).ok();
   }

@@ -121,11 +121,11 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   if (!del) return del.error_status();
   del->bind(1, n.id).bind(2, row_begin);
   TOME_TRY(del->run());
-  auto ins = d->prepare(
-      "INSERT INTO kv_rows(node_id, token_begin, n_tokens, checksum, stored_bytes, tokens, kv) "
-      "VALUES(?, ?, ?, ?, ?, ?, ?)");
-  if (!ins) return ins.error_status();
-  TOME_TRY(write_kv_rows(srow, n, s, row_begin, total, *ins));
+  // The small writes (the node's state, its checkpoint, the session) go before the rows: pages
+  // they touch (among them the pointer-map entries of the old state's pages) are then not touched
+  // again after SQLite's page cache may have spilled them to the WAL mid-transaction. A page
+  // spilled and changed again is rewritten in place in the WAL, and at commit SQLite re-reads and
+  // re-checksums every frame after it (walRewriteChecksums): up to the whole save a second time.
   auto up = d->prepare(
       std::string("UPDATE nodes SET n_tokens = ?, self_rows = ?, state_raw_bytes = ?, state = ?, "
                   "state_checksum = ?, updated_at = ") +
@@ -151,6 +151,11 @@ status library::impl::commit(const session_row& srow, node_row& n, const tome::s
   us->bind(1, srow.id);
   if (!n.parent) us->bind(2, total);
   TOME_TRY(us->run());
+  auto ins = d->prepare(
+      "INSERT INTO kv_rows(node_id, token_begin, n_tokens, checksum, stored_bytes, tokens, kv) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!ins) return ins.error_status();
+  TOME_TRY(write_kv_rows(srow, n, s, row_begin, total, *ins));
   // Durable here (the WAL is synced at commit); copying it into the database file follows in
   // the background (the wal hook in library.cpp), not on this call's time.
   TOME_TRY(t.commit());

@@ -31,6 +31,7 @@ constexpr sqlite3_int64 k_kick_bytes = sqlite3_int64{8} << 20;
 sqlite3_vfs* real_vfs = nullptr;  // the default VFS, set once before registration
 std::atomic<unsigned long long> hints{0};
 std::atomic<unsigned long long> behind_writes{0};
+std::atomic<unsigned long long> wal_rewrites{0};
 
 class write_behind;
 
@@ -43,6 +44,8 @@ struct wb_file {
   const char* name;      // a main database file: SQLite's name pointer (pairs it with its WAL)
   wb_file* peer;         // a main database file's WAL, or a WAL's main database file
   write_behind* behind;  // a WAL file's write-behind; null: writes go straight through
+  bool wal;              // a WAL file opened for writing
+  sqlite3_int64 wal_end;  // a WAL file: the end of what this handle wrote since its header
 };
 static_assert(sizeof(wb_file) % 8 == 0);  // the real object after it stays 8-byte aligned
 
@@ -394,8 +397,20 @@ int x_read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
   sqlite3_file* r = real_of(f);
   return r->pMethods->xRead(r, p, n, off);
 }
+// Counts WAL pages written where this handle had written before since the WAL's header (SQLite
+// rewriting a frame of the open transaction in place); frame headers (24 bytes) are not counted.
+void note_wal_write(wb_file* w, int n, sqlite3_int64 off) {
+  if (off == 0) {  // a new header: the WAL starts again
+    w->wal_end = n;
+    return;
+  }
+  if (n > 24 && off + n <= w->wal_end) wal_rewrites.fetch_add(1, std::memory_order_relaxed);
+  w->wal_end = std::max(w->wal_end, off + n);
+}
+
 int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
   wb_file* w = wb_of(f);
+  if (w->wal) note_wal_write(w, n, off);
   if (w->behind) return w->behind->write(p, n, off);
   sqlite3_file* r = real_of(f);
   const int rc = r->pMethods->xWrite(r, p, n, off);
@@ -407,6 +422,7 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
   if (const int rc = drain_of(w); rc != SQLITE_OK) return rc;
   if (w->behind) w->behind->truncated();
   w->run_begin = w->run_end = 0;
+  w->wal_end = std::min(w->wal_end, size);
   sqlite3_file* r = real_of(f);
   return r->pMethods->xTruncate(r, size);
 }
@@ -527,6 +543,8 @@ int v_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
   w->name = nullptr;
   w->peer = nullptr;
   w->behind = nullptr;
+  w->wal = false;
+  w->wal_end = 0;
   sqlite3_file* r = real_of(f);
   const int rc = real_vfs->xOpen(real_vfs, name, r, flags, out_flags);
   if (rc != SQLITE_OK || !r->pMethods) return rc;  // SQLite calls no method of a failed open
@@ -543,6 +561,7 @@ int v_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
   const bool wal =
       (flags & SQLITE_OPEN_WAL) != 0 && (flags & SQLITE_OPEN_READWRITE) != 0 && name != nullptr;
   if (!wal) return rc;
+  w->wal = true;
   // Our descriptor: read-only for hints; read-write where write-behind writes through it.
   const bool behind = write_behind_wanted() && !(out_flags && (*out_flags & SQLITE_OPEN_READONLY));
   w->fd = behind ? ::open(name, O_RDWR | O_CLOEXEC) : -1;
@@ -627,12 +646,16 @@ unsigned long long writeback_vfs_hints() { return hints.load(std::memory_order_r
 unsigned long long writeback_vfs_behind_writes() {
   return behind_writes.load(std::memory_order_relaxed);
 }
+unsigned long long writeback_vfs_wal_rewrites() {
+  return wal_rewrites.load(std::memory_order_relaxed);
+}
 
 #else
 
 const char* writeback_vfs_name() { return nullptr; }
 unsigned long long writeback_vfs_hints() { return 0; }
 unsigned long long writeback_vfs_behind_writes() { return 0; }
+unsigned long long writeback_vfs_wal_rewrites() { return 0; }
 
 #endif
 

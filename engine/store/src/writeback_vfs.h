@@ -33,4 +33,10 @@ unsigned long long writeback_vfs_hints();
 // How many buffers WAL write-behind threads have written in this process (tests, benchmarks).
 unsigned long long writeback_vfs_behind_writes();
 
+// How many WAL frames SQLite has rewritten in place in this process (tests, benchmarks): a page
+// written where the same WAL file already held a frame of this connection's, i.e. a page of an
+// open transaction that SQLite's cache spilled to the WAL and that was changed again afterwards.
+// Each one also makes SQLite re-read and re-checksum every frame after it at commit.
+unsigned long long writeback_vfs_wal_rewrites();
+
 }  // namespace tome::store

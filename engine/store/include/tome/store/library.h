@@ -34,7 +34,10 @@ class db;
 // The schema this build writes (PRAGMA user_version). Older files are migrated on open; newer
 // ones are refused ("written by a newer Tome").
 inline constexpr int k_schema_version = 3;
-inline constexpr int64_t k_default_row_tokens = 4096;
+// Tokens per KV row of new sessions: 4 MiB rows of f32 K+V at kv_dim 1024 (YOCO-3B). A save's
+// rows pass through SQLite's page cache one by one; rows this small keep that work in the CPU's
+// cache (4096-token rows, 32 MiB each, saved ~25% slower on SQLite's thread; docs/performance.md).
+inline constexpr int64_t k_default_row_tokens = 512;
 
 struct open_params {
   bool read_only = false;  // no writes, no migration; the file must exist
