@@ -505,7 +505,7 @@ TEST_F(Kernels, GemvMatchesCpuTwin) {
 }
 
 // ring_store: the row lands in slot pos mod slots (bytes exact), no other slot changes, and
-// n_last = min(pos, slots - 1); bad shapes are refused.
+// n_last = min(pos, slots - 1); ring_store_rows does so per session; bad shapes are refused.
 TEST_F(Kernels, RingStoreWritesTheSlot) {
   for (auto [dim, slots] : {std::pair<int64_t, int64_t>{8, 1}, {64, 5}, {3072, 1024}, {1000, 7}}) {
     const size_t ring_elems = static_cast<size_t>(slots * dim);
@@ -524,6 +524,34 @@ TEST_F(Kernels, RingStoreWritesTheSlot) {
       EXPECT_EQ(download(dk_ring, ring_elems), rk) << dim << " " << slots << " pos " << pos;
       EXPECT_EQ(download(dv_ring, ring_elems), rv) << dim << " " << slots << " pos " << pos;
       EXPECT_EQ(download(dlast, 1)[0], std::min(pos, slots - 1)) << pos;
+    }
+  }
+  {  // ring_store_rows: three sessions (rows at a stride, as in the q|k|v product), each its own ring
+    const int64_t dim = 64, slots = 6, stride = 3 * dim, rows = 3;
+    const std::vector<int64_t> pos = {2, 13, 6};
+    auto kv = random_bf16(static_cast<size_t>(rows * stride), 66);
+    std::vector<std::vector<uint16_t>> rk, rv;
+    std::vector<uint16_t*> pk, pv;
+    for (int64_t r = 0; r < rows; ++r) {
+      rk.push_back(random_bf16(static_cast<size_t>(slots * dim), 67 + static_cast<uint32_t>(r)));
+      rv.push_back(random_bf16(static_cast<size_t>(slots * dim), 70 + static_cast<uint32_t>(r)));
+      pk.push_back(upload(rk.back()));
+      pv.push_back(upload(rv.back()));
+    }
+    auto *dkv = upload(kv), **dpk = upload(pk), **dpv = upload(pv);
+    auto* dpos = upload(pos);
+    auto* dlast = upload(std::vector<int64_t>(static_cast<size_t>(rows), -1));
+    ASSERT_TRUE(kernels::ring_store_rows(dkv + dim, dkv + 2 * dim, stride, dpk, dpv, rows, dim, dpos, slots, dlast,
+                                         stream_).ok());
+    const auto last = download(dlast, static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto k0 = kv.begin() + static_cast<std::ptrdiff_t>(r * stride + dim);
+      const size_t at = static_cast<size_t>((pos[static_cast<size_t>(r)] % slots) * dim);
+      std::copy(k0, k0 + dim, rk[static_cast<size_t>(r)].begin() + static_cast<std::ptrdiff_t>(at));
+      std::copy(k0 + dim, k0 + 2 * dim, rv[static_cast<size_t>(r)].begin() + static_cast<std::ptrdiff_t>(at));
+      EXPECT_EQ(download(pk[static_cast<size_t>(r)], rk[static_cast<size_t>(r)].size()), rk[static_cast<size_t>(r)]) << r;
+      EXPECT_EQ(download(pv[static_cast<size_t>(r)], rv[static_cast<size_t>(r)].size()), rv[static_cast<size_t>(r)]) << r;
+      EXPECT_EQ(last[static_cast<size_t>(r)], std::min(pos[static_cast<size_t>(r)], slots - 1)) << r;
     }
   }
   auto* d = upload(random_bf16(64, 65));

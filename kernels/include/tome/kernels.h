@@ -60,6 +60,11 @@ status rope_at(uint16_t* x, int64_t rows, int64_t heads, int64_t head_dim, const
 // 16-byte aligned rows.
 status ring_store(const uint16_t* k, const uint16_t* v, uint16_t* ring_k, uint16_t* ring_v, int64_t dim,
                   const int64_t* pos, int64_t slots, int64_t* n_last, stream_t stream);
+// ring_store for `rows` sessions of a batched step: row r's k, v at r * row_stride elements, into
+// ring_k[r], ring_v[r] (device arrays of pointers) at slot pos[r] mod slots; n_last[r] likewise.
+status ring_store_rows(const uint16_t* k, const uint16_t* v, int64_t row_stride, uint16_t* const* ring_k,
+                       uint16_t* const* ring_v, int64_t rows, int64_t dim, const int64_t* pos, int64_t slots,
+                       int64_t* n_last, stream_t stream);
 // One decode token's global KV row, p = *pos (device): global_k[p] = RoPE(k) at position p,
 // global_v[p] = v; k, v bf16 [kv_heads * head_dim]; global_k/v bf16 [capacity, kv_heads * head_dim].
 status rope_store_kv(const uint16_t* k, const uint16_t* v, uint16_t* global_k, uint16_t* global_v,

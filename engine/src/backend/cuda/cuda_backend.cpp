@@ -1304,9 +1304,10 @@ class cuda_backend final : public backend {
   // position travels in one pinned io block copied by the step's first node, so with gated
   // retention the step is captured once per batch size and output (logits, or greedy ids from
   // kernels::argmax_rows) and replayed for any sessions (after one eager run of that kind: cuBLAS
-  // and the kernels' lazy set-up stay outside the capture). The
-  // sliding-window kind runs eagerly: its window attention and ring update loop over the sessions
-  // (the same calls as a single step's), everything else is batched.
+  // and the kernels' lazy set-up stay outside the capture). The sliding-window kind does the same
+  // with its rings slotted, as in the single decode step (kernels::ring_store_rows, then the
+  // batched decode attention over each session's ring); where those kernels do not serve the model
+  // it runs eagerly, its window attention looping over the sessions in order.
   struct batch_io {
     int32_t tokens[kMaxBatch];
     int64_t pos[kMaxBatch];
@@ -1315,7 +1316,9 @@ class cuda_backend final : public backend {
     float* ks[kMaxBatch];  // fp8 scales
     float* vs[kMaxBatch];
     u16* last_hidden[kMaxBatch];
-    // followed by float* ret[n_self_layers][kMaxBatch] (gated retention states)
+    int64_t ring_last[kMaxBatch];  // device side only: each sliding-window ring's last key
+    // followed by float* ret[n_self_layers][kMaxBatch] (gated retention states), or (sliding
+    // window, the ring step) u16* ring_k[n_self_layers][kMaxBatch], then ring_v likewise
   };
 
   bool batch_supported() const {
@@ -1343,6 +1346,11 @@ class cuda_backend final : public backend {
       batch_attn_splits_[b] = kernels::cross_attn_decode_batch_splits(b, c_.n_kv_heads, c_.head_dim());
       attn_floats = std::max(attn_floats, kernels::cross_attn_decode_batch_workspace_floats(
                                               b, c_.n_heads, c_.head_dim(), batch_attn_splits_[b]));
+      if (!gret) {  // the window's ring attention: H query = KV heads of the self-decoder
+        batch_ring_splits_[b] = kernels::cross_attn_decode_batch_splits(b, c_.n_self_heads, c_.self_head_dim());
+        attn_floats = std::max(attn_floats, kernels::cross_attn_decode_batch_workspace_floats(
+                                                b, c_.n_self_heads, c_.self_head_dim(), batch_ring_splits_[b]));
+      }
     }
     TOME_TRY(bws_.attn.ensure(static_cast<size_t>(std::max<int64_t>(attn_floats, 1)) * 4));
     if (!gret) {  // the window's keys and values of one session (ring + the new row)
@@ -1350,7 +1358,7 @@ class cuda_backend final : public backend {
       TOME_TRY(bws_.catk.ensure(rows * D * 2));
       TOME_TRY(bws_.catv.ensure(rows * D * 2));
     }
-    bio_bytes_ = sizeof(batch_io) + static_cast<size_t>(c_.n_self_layers) * B * sizeof(float*);
+    bio_bytes_ = sizeof(batch_io) + (gret ? 1 : 2) * static_cast<size_t>(c_.n_self_layers) * B * sizeof(void*);
     TOME_TRY(bws_.tokens.ensure(bio_bytes_));
     void* io = nullptr;
     TOME_TRY(cuda::alloc_pinned_decode(bio_bytes_, B * static_cast<size_t>(c_.vocab_size), &io, &host_blogits_));
@@ -1378,13 +1386,18 @@ class cuda_backend final : public backend {
         if (sts[static_cast<size_t>(j)] == st) return error("decode_batch: a session appears twice in the batch");
       sts[static_cast<size_t>(i)] = st;
     }
+    // Sliding window: the ring step (slotted rings, as the single decode step) where its kernels
+    // serve the model, else the eager in-order window mixing.
+    const bool ring = !gret && decode_kernels_ok();
     for (cuda_state* st : sts) {
       if (st->n + 1 > st->capacity) TOME_TRY(reserve(*st, std::max(st->n + 1, st->capacity + st->capacity / 8 + 4096)));
-      TOME_TRY(set_ring_layout(*st, false));  // the batched window step reads the rings in order
+      TOME_TRY(set_ring_layout(*st, ring));
     }
     TOME_TRY(ensure_batch_buffers());
     auto* io = reinterpret_cast<batch_io*>(host_bio_);
     auto** ret = reinterpret_cast<float**>(host_bio_ + sizeof(batch_io));
+    auto** ring_k = reinterpret_cast<u16**>(host_bio_ + sizeof(batch_io));
+    auto** ring_v = ring_k + static_cast<size_t>(c_.n_self_layers) * kMaxBatch;
     for (int64_t i = 0; i < B; ++i) {
       cuda_state& st = *sts[static_cast<size_t>(i)];
       io->tokens[i] = tokens[static_cast<size_t>(i)];
@@ -1395,8 +1408,13 @@ class cuda_backend final : public backend {
       io->vs[i] = st.vs.as<float>();
       io->last_hidden[i] = st.last_hidden.as();
       for (size_t l = 0; l < st.ret.size(); ++l) ret[l * kMaxBatch + static_cast<size_t>(i)] = st.ret[l].as<float>();
+      if (ring)
+        for (size_t l = 0; l < st.ring_k.size(); ++l) {
+          ring_k[l * kMaxBatch + static_cast<size_t>(i)] = st.ring_k[l].as();
+          ring_v[l * kMaxBatch + static_cast<size_t>(i)] = st.ring_v[l].as();
+        }
     }
-    if (gret && graphs_enabled() && batch_warm_[greedy][B]) {
+    if ((gret || ring) && graphs_enabled() && batch_warm_[greedy][B]) {
       cudaGraphExec_t& g = batch_graphs_[greedy][B];
       if (!g) TOME_TRY(cuda::capture_graph(stream_, g, [&] { return enqueue_decode_batch(B, sts, greedy); }));
       CUDA_TRY(cudaGraphLaunch(g, stream_));
@@ -1417,8 +1435,8 @@ class cuda_backend final : public backend {
     return {};
   }
 
-  // The batched step on stream_ (captured for gated retention: then no host work depends on the
-  // sessions; `sts` is read only by the sliding-window mixing, which runs eagerly).
+  // The batched step on stream_ (captured: then no host work depends on the sessions; `sts` is
+  // read only by the eager sliding-window mixing, the fallback of the ring step).
   status enqueue_decode_batch(int64_t B, const std::vector<cuda_state*>& sts, bool greedy) const {
     const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), V = c_.vocab_size;
     const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, Hkv = c_.n_kv_heads, chd = c_.head_dim();
@@ -1443,6 +1461,21 @@ class cuda_backend final : public backend {
         auto* const* states = reinterpret_cast<float* const*>(dio + sizeof(batch_io)) + l * kMaxBatch;
         KTRY(kernels::retention_decode_rows(q, k, v, q + 3 * D, q + 4 * D, qw, states, w.o.as(), B, H, hd,
                                             static_cast<float>(c_.retention_gate_temperature), eps, stream_));
+      } else if (decode_kernels_ok()) {  // the ring step: each row into its ring, then attention over the rings
+        auto* const* rk = reinterpret_cast<u16* const*>(dio + sizeof(batch_io)) + l * kMaxBatch;
+        auto* const* rv = rk + L * kMaxBatch;
+        int64_t* ring_last = reinterpret_cast<batch_io*>(dio)->ring_last;
+        KTRY(kernels::ring_store_rows(k, v, qw, rk, rv, B, D, pos, c_.window, ring_last, stream_));
+        // q rows packed to [B, D] (they sit at stride qw in the q|k|v product) in w.tmp, free until wo
+        CUDA_TRY(cudaMemcpy2DAsync(w.tmp.as(), static_cast<size_t>(D) * 2, q, static_cast<size_t>(qw) * 2,
+                                   static_cast<size_t>(D) * 2, static_cast<size_t>(B), cudaMemcpyDeviceToDevice,
+                                   stream_));
+        kernels::kv_batch rkv;
+        rkv.k = reinterpret_cast<const void* const*>(rk);
+        rkv.v = reinterpret_cast<const void* const*>(rv);
+        rkv.pos = ring_last;
+        KTRY(kernels::cross_attn_decode_batch(w.tmp.as(), rkv, w.o.as(), B, H, H, hd, batch_ring_splits_[B],
+                                              w.attn.as<float>(), stream_));
       } else {
         TOME_TRY(window_mix_batch(sts, l, qw));
       }
@@ -1572,6 +1605,7 @@ class cuda_backend final : public backend {
   mutable float* host_blogits_ = nullptr;
   mutable size_t bio_bytes_ = 0;
   mutable int batch_attn_splits_[kMaxBatch + 1] = {};
+  mutable int batch_ring_splits_[kMaxBatch + 1] = {};  // the sliding-window ring attention's
   mutable cudaGraphExec_t batch_graphs_[2][kMaxBatch + 1] = {};  // [greedy][B]
   mutable bool batch_warm_[2][kMaxBatch + 1] = {};
 };
