@@ -13,7 +13,9 @@
 // the previous kernel, so a GEMV's ramp-up overlaps the tail of the kernel before it (in a CUDA
 // graph too: captured PDL launches become programmatic edges).
 // gemv_swiglu stages x = bf16(silu(a) * b) instead (the expression of kernels::swiglu, bit for
-// bit), so the FFN's down projection needs no separate SwiGLU launch.
+// bit), so the FFN's down projection needs no separate SwiGLU launch; gemv_norm stages
+// rms_norm(x (+ r)) * w (row_rms_norm, the bits of kernels::rms_norm / add_rms_norm), so a decode
+// step's norms need no launches of their own.
 #include <cstdlib>
 
 #include "common/common.cuh"
@@ -24,8 +26,10 @@ namespace {
 
 using gemv_detail::aligned16;
 using gemv_detail::ld_stream;
+using gemv_detail::norm_in;
+using gemv_detail::prologue;
+using gemv_detail::stage_x;
 using gemv_detail::store_out;
-using gemv_detail::swiglu8;
 using gemv_detail::use_pdl;
 
 constexpr int kThreads = 256;  // 8 warps: 8 weight rows per block
@@ -49,10 +53,10 @@ __device__ __forceinline__ float dot8(const uint4& w, const uint4& x, float acc)
 }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
-template <int M, bool kSwiglu, class Out, int kUnroll>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restrict__ w, const uint16_t* __restrict__ x,
+template <int M, prologue P, class Out, int kUnroll>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restrict__ w, const uint16_t* x,
                                                         const uint16_t* __restrict__ b, int64_t x_stride,
-                                                        Out* __restrict__ y, int n, int k) {
+                                                        norm_in nin, Out* __restrict__ y, int n, int k) {
   extern __shared__ uint4 xs[];  // [M, k/8]
   const int k8 = k >> 3;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -75,12 +79,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
-  for (int i = threadIdx.x; i < M * k8; i += kThreads) {
-    const int m = i / k8, c = i - m * k8;
-    uint4 v = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
-    if constexpr (kSwiglu) v = swiglu8(v, reinterpret_cast<const uint4*>(b + m * x_stride)[c]);
-    xs[i] = v;
-  }
+  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, [k8](int m, int c) { return m * k8 + c; });
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -118,9 +117,9 @@ int unroll() {
   return u;
 }
 
-template <int M, bool kSwiglu, class Out>
-status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, Out* y, int n, int k,
-                   stream_t stream) {
+template <int M, prologue P, class Out>
+status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin,
+                   Out* y, int n, int k, stream_t stream) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
@@ -131,8 +130,9 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = use_pdl() ? 1 : 0;
-  const cudaError_t e = unroll() == 16 ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, kSwiglu, Out, 16>, w, x, b, x_stride, y, n, k)
-                                       : cudaLaunchKernelEx(&cfg, gemv_kernel<M, kSwiglu, Out, 8>, w, x, b, x_stride, y, n, k);
+  const cudaError_t e = unroll() == 16
+                            ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 16>, w, x, b, x_stride, nin, y, n, k)
+                            : cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 8>, w, x, b, x_stride, nin, y, n, k);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return status{static_cast<int>(e), cudaGetErrorString(e)};
@@ -140,15 +140,15 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   return launch_status();
 }
 
-template <bool kSwiglu, class Out>
-status launch(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, Out* y, int64_t rows,
-              int64_t n, int64_t k, stream_t stream) {
+template <prologue P, class Out>
+status launch(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin, Out* y,
+              int64_t rows, int64_t n, int64_t k, stream_t stream) {
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   switch (rows) {
-    case 1: return launch_rows<1, kSwiglu, Out>(w, x, b, x_stride, y, ni, ki, stream);
-    case 2: return launch_rows<2, kSwiglu, Out>(w, x, b, x_stride, y, ni, ki, stream);
-    case 3: return launch_rows<3, kSwiglu, Out>(w, x, b, x_stride, y, ni, ki, stream);
-    default: return launch_rows<4, kSwiglu, Out>(w, x, b, x_stride, y, ni, ki, stream);
+    case 1: return launch_rows<1, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
+    case 2: return launch_rows<2, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
+    case 3: return launch_rows<3, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
+    default: return launch_rows<4, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
   }
 }
 
@@ -170,16 +170,34 @@ bool gemv_supported(const void* w, const void* x, int64_t rows, int64_t k) {
 status gemv(const uint16_t* w, const uint16_t* x, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
             stream_t stream) {
   if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
-  if (y_f32) return launch<false>(w, x, nullptr, k, static_cast<float*>(y), rows, n, k, stream);
-  return launch<false>(w, x, nullptr, k, static_cast<uint16_t*>(y), rows, n, k, stream);
+  const norm_in none{};
+  if (y_f32) return launch<prologue::plain>(w, x, nullptr, k, none, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::plain>(w, x, nullptr, k, none, static_cast<uint16_t*>(y), rows, n, k, stream);
 }
 
 status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int64_t ab_stride, void* y,
                    bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream) {
   if (const status s = check(w, a, ab_stride, rows, n, k); !s.ok()) return s;
   if (!aligned16(b)) return bad_argument("gemv_swiglu: b must be 16-byte aligned");
-  if (y_f32) return launch<true>(w, a, b, ab_stride, static_cast<float*>(y), rows, n, k, stream);
-  return launch<true>(w, a, b, ab_stride, static_cast<uint16_t*>(y), rows, n, k, stream);
+  const norm_in none{};
+  if (y_f32) return launch<prologue::swiglu>(w, a, b, ab_stride, none, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::swiglu>(w, a, b, ab_stride, none, static_cast<uint16_t*>(y), rows, n, k, stream);
+}
+
+bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, bool int8) {
+  return (int8 ? gemv_i8_supported(w, x, rows, k) : gemv_supported(w, x, rows, k)) &&
+         rows * k * 2 <= gemv_detail::kNormMaxStagedBytes;
+}
+
+status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
+                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+  if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
+  if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm: rows * K * 2 must be <= 47 KiB");
+  if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
+    return bad_argument("gemv_norm: r, the norm weight and x_out must be 16-byte aligned");
+  const norm_in nin{r, norm_w, x_out, eps};
+  if (y_f32) return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
 }
 
 }  // namespace tome::kernels

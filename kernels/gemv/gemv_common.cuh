@@ -1,13 +1,14 @@
 // Pieces shared by the decode GEMVs (gemv.cu: bf16 weights; gemv_i8.cu: int8 weights with row
-// scales): the streaming 16-byte weight load, the SwiGLU prologue's 8-value step, the output
-// store (bf16 or f32), the alignment check and the PDL switch. Device helpers and host helpers;
-// no kernels here.
+// scales): the streaming 16-byte weight load, the staging of x (plain, SwiGLU or RMSNorm
+// prologue), the output store (bf16 or f32), the alignment check and the PDL switch. Device
+// helpers and host helpers; no kernels here.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 
 #include "common/common.cuh"
+#include "rms_norm/row_norm.cuh"
 
 namespace tome::kernels::gemv_detail {
 
@@ -32,6 +33,45 @@ __device__ __forceinline__ uint4 swiglu8(const uint4& a, const uint4& b) {
     rp[i] = __float2bfloat16_rn(x / (1.0f + __expf(-x)) * __bfloat162float(bp[i]));
   }
   return r;
+}
+
+// What a GEMV stages as x: x itself, swiglu(a = x, b), or rms_norm(x (+ r)) * w (the norm as
+// the GEMV's prologue: each CTA normalises the rows itself, with row_rms_norm, so the bits are
+// those of kernels::rms_norm / add_rms_norm followed by the plain GEMV; CTA 0 also writes x + r
+// to x_out, the residual stream's next value).
+enum class prologue { plain, swiglu, norm };
+// The staged rows of the norm prologue leave room for its partial sums (static shared memory):
+// dynamic + static must stay within the 48 KiB a launch gets without opting in.
+constexpr int64_t kNormMaxStagedBytes = 47 * 1024;
+struct norm_in {
+  const uint16_t* r;  // residual delta rows (nullptr: none)
+  const uint16_t* w;  // the norm's weight [k] (nullptr: none)
+  uint16_t* x_out;    // x + r rows, written by CTA 0 (nullptr: not written)
+  float eps;
+};
+
+// Stages M rows of x (rows at x + m * x_stride; b, r and x_out rows alike) into shared memory:
+// word c of row m at xs[at(m, c)], k8 words a row. The caller syncs the CTA before reading xs.
+template <int M, prologue P, int kThreads, class At>
+__device__ __forceinline__ void stage_x(uint4* xs, const uint16_t* x, const uint16_t* b, int64_t x_stride,
+                                        const norm_in& nin, int k8, At at) {
+  if constexpr (P == prologue::norm) {
+    static_assert(kThreads == kRowNormThreads, "the separate norm kernel sums with the same CTA size");
+    __shared__ float red[M][kThreads / 32];
+    const bool first = blockIdx.x == 0 && nin.x_out;
+#pragma unroll 1
+    for (int m = 0; m < M; ++m)
+      row_rms_norm<kThreads>(
+          x + m * x_stride, nin.r ? nin.r + m * x_stride : nullptr, nin.w, first ? nin.x_out + m * x_stride : nullptr,
+          k8, nin.eps, red[m], [&](int c, const uint4& v) { xs[at(m, c)] = v; }, [&](int c) { return xs[at(m, c)]; });
+  } else {
+    for (int i = threadIdx.x; i < M * k8; i += kThreads) {
+      const int m = i / k8, c = i - m * k8;
+      uint4 v = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
+      if constexpr (P == prologue::swiglu) v = swiglu8(v, reinterpret_cast<const uint4*>(b + m * x_stride)[c]);
+      xs[at(m, c)] = v;
+    }
+  }
 }
 
 __device__ __forceinline__ void store_out(uint16_t* y, int64_t i, float v) { st(y, i, v); }

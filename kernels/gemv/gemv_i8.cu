@@ -12,7 +12,8 @@
 // and 2^23 + 128 is subtracted, exact. Shared x: the 16 weights of chunk c need bf16 chunks 2c and
 // 2c + 1; they are stored in two planes (even chunks, then odd chunks), so a warp's 16-byte reads
 // are consecutive (no bank conflicts).
-// gemv_i8_swiglu stages x = bf16(silu(a) * b) (kernels::swiglu's expression, bit for bit).
+// gemv_i8_swiglu stages x = bf16(silu(a) * b) (kernels::swiglu's expression, bit for bit);
+// gemv_i8_norm stages rms_norm(x (+ r)) * w, as gemv_norm.
 // dequant_i8 (prefill): bf16(scale[n] * q[n, k]) into a bf16 matrix for cuBLAS.
 #include <algorithm>
 
@@ -24,8 +25,10 @@ namespace {
 
 using gemv_detail::aligned16;
 using gemv_detail::ld_stream;
+using gemv_detail::norm_in;
+using gemv_detail::prologue;
+using gemv_detail::stage_x;
 using gemv_detail::store_out;
-using gemv_detail::swiglu8;
 using gemv_detail::use_pdl;
 
 constexpr int kThreads = 256;  // 8 warps: 8 weight rows per block
@@ -71,11 +74,11 @@ __device__ __forceinline__ void dot16(const uint4& w, const uint4* x0, const uin
 }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
-template <int M, bool kSwiglu, class Out>
+template <int M, prologue P, class Out>
 __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
-    gemv_i8_kernel(const int8_t* __restrict__ w, const float* __restrict__ scale,
-                   const uint16_t* __restrict__ x, const uint16_t* __restrict__ b, int64_t x_stride,
-                   Out* __restrict__ y, int n, int k) {
+    gemv_i8_kernel(const int8_t* __restrict__ w, const float* __restrict__ scale, const uint16_t* x,
+                   const uint16_t* __restrict__ b, int64_t x_stride, norm_in nin, Out* __restrict__ y, int n,
+                   int k) {
   // x in shared memory [M][2 planes][k/16]: bf16 chunk c of row m at m*k8 + (c&1)*k16 + c/2.
   extern __shared__ uint4 xs[];
   const int k8 = k >> 3, k16 = k >> 4;
@@ -99,12 +102,8 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
-  for (int i = threadIdx.x; i < M * k8; i += kThreads) {
-    const int m = i / k8, c = i - m * k8;
-    uint4 v = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
-    if constexpr (kSwiglu) v = swiglu8(v, reinterpret_cast<const uint4*>(b + m * x_stride)[c]);
-    xs[m * k8 + (c & 1) * k16 + (c >> 1)] = v;
-  }
+  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8,
+                          [k8, k16](int m, int c) { return m * k8 + (c & 1) * k16 + (c >> 1); });
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -132,9 +131,9 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
   }
 }
 
-template <int M, bool kSwiglu, class Out>
+template <int M, prologue P, class Out>
 status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* b,
-                   int64_t x_stride, Out* y, int n, int k, stream_t stream) {
+                   int64_t x_stride, const norm_in& nin, Out* y, int n, int k, stream_t stream) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
@@ -146,7 +145,7 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   cfg.attrs = attr;
   cfg.numAttrs = use_pdl() ? 1 : 0;
   const cudaError_t e =
-      cudaLaunchKernelEx(&cfg, gemv_i8_kernel<M, kSwiglu, Out>, w, scale, x, b, x_stride, y, n, k);
+      cudaLaunchKernelEx(&cfg, gemv_i8_kernel<M, P, Out>, w, scale, x, b, x_stride, nin, y, n, k);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return status{static_cast<int>(e), cudaGetErrorString(e)};
@@ -154,15 +153,15 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   return launch_status();
 }
 
-template <bool kSwiglu, class Out>
+template <prologue P, class Out>
 status launch(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* b,
-              int64_t x_stride, Out* y, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+              int64_t x_stride, const norm_in& nin, Out* y, int64_t rows, int64_t n, int64_t k, stream_t stream) {
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   switch (rows) {
-    case 1: return launch_rows<1, kSwiglu, Out>(w, scale, x, b, x_stride, y, ni, ki, stream);
-    case 2: return launch_rows<2, kSwiglu, Out>(w, scale, x, b, x_stride, y, ni, ki, stream);
-    case 3: return launch_rows<3, kSwiglu, Out>(w, scale, x, b, x_stride, y, ni, ki, stream);
-    default: return launch_rows<4, kSwiglu, Out>(w, scale, x, b, x_stride, y, ni, ki, stream);
+    case 1: return launch_rows<1, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
+    case 2: return launch_rows<2, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
+    case 3: return launch_rows<3, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
+    default: return launch_rows<4, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
   }
 }
 
@@ -213,9 +212,10 @@ bool gemv_i8_supported(const void* w, const void* x, int64_t rows, int64_t k) {
 status gemv_i8(const int8_t* w, const float* scale, const uint16_t* x, void* y, bool y_f32,
                int64_t rows, int64_t n, int64_t k, stream_t stream) {
   if (const status s = check(w, scale, x, k, rows, n, k); !s.ok()) return s;
+  const norm_in none{};
   if (y_f32)
-    return launch<false>(w, scale, x, nullptr, k, static_cast<float*>(y), rows, n, k, stream);
-  return launch<false>(w, scale, x, nullptr, k, static_cast<uint16_t*>(y), rows, n, k, stream);
+    return launch<prologue::plain>(w, scale, x, nullptr, k, none, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::plain>(w, scale, x, nullptr, k, none, static_cast<uint16_t*>(y), rows, n, k, stream);
 }
 
 status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, const uint16_t* b,
@@ -223,9 +223,23 @@ status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, co
                       stream_t stream) {
   if (const status s = check(w, scale, a, ab_stride, rows, n, k); !s.ok()) return s;
   if (!aligned16(b)) return bad_argument("gemv_i8_swiglu: b must be 16-byte aligned");
+  const norm_in none{};
   if (y_f32)
-    return launch<true>(w, scale, a, b, ab_stride, static_cast<float*>(y), rows, n, k, stream);
-  return launch<true>(w, scale, a, b, ab_stride, static_cast<uint16_t*>(y), rows, n, k, stream);
+    return launch<prologue::swiglu>(w, scale, a, b, ab_stride, none, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::swiglu>(w, scale, a, b, ab_stride, none, static_cast<uint16_t*>(y), rows, n, k, stream);
+}
+
+status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
+                    float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
+                    stream_t stream) {
+  if (const status s = check(w, scale, x, k, rows, n, k); !s.ok()) return s;
+  if (!gemv_norm_supported(w, x, rows, k, true)) return bad_argument("gemv_i8_norm: rows * K * 2 must be <= 47 KiB");
+  if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
+    return bad_argument("gemv_i8_norm: r, the norm weight and x_out must be 16-byte aligned");
+  const norm_in nin{r, norm_w, x_out, eps};
+  if (y_f32)
+    return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
+  return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
 }
 
 status dequant_i8(const int8_t* q, const float* scale, uint16_t* out, int64_t rows, int64_t cols,

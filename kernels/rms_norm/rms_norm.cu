@@ -2,12 +2,15 @@
 // multiply by the weight (YOCO.md: "normalise in fp32, cast to the activation dtype, then
 // multiply"). CPU twin: cpu::rms_norm. Layout: x, y [rows, dim] bf16; w [dim] bf16. Rows of
 // dim % 8 == 0 up to 4096 (16-byte aligned), 128 rows and more (prefill), run a warp per row with
-// 16-byte loads (norm_x8_kernel).
+// 16-byte loads (norm_x8_kernel); fewer rows (decode steps) a block of 256 threads per row
+// (norm_row_kernel: row_rms_norm, the routine of the decode GEMVs' norm prologue, so
+// gemv_norm == rms_norm then gemv bit for bit). Other rows: the scalar block-per-row kernels.
 #include <algorithm>
 #include <initializer_list>
 #include <type_traits>
 
 #include "common/common.cuh"
+#include "rms_norm/row_norm.cuh"
 
 namespace tome::kernels {
 namespace {
@@ -105,6 +108,33 @@ __global__ void norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t* __restr
   }
 }
 
+// Block per row of 16-byte words (dim % 8 == 0, aligned rows, dim * 2 <= 47 KiB): the row
+// normalised by row_rms_norm, as the decode GEMVs' norm prologue does it (the same bits), staged
+// in shared memory, then written out. kAdd: x += delta first (in place, as kernels::add).
+template <bool kAdd>
+__global__ void __launch_bounds__(kRowNormThreads) norm_row_kernel(uint16_t* x, const uint16_t* delta,
+                                                                   const uint16_t* w, uint16_t* out, int dim,
+                                                                   float eps) {
+  allow_dependent_launch();
+  extern __shared__ uint4 srow[];
+  __shared__ float red[kRowNormThreads / 32];
+  const int64_t row = blockIdx.x;
+  const int nv = dim / 8;
+  uint16_t* xr = x + row * dim;
+  row_rms_norm<kRowNormThreads>(
+      xr, kAdd ? delta + row * dim : nullptr, w, kAdd ? xr : nullptr, nv, eps, red,
+      [&](int c, const uint4& v) { srow[c] = v; }, [&](int c) { return srow[c]; });
+  uint4* o = reinterpret_cast<uint4*>(out + row * dim);
+  for (int c = threadIdx.x; c < nv; c += kRowNormThreads) o[c] = srow[c];  // words this thread wrote
+}
+
+bool row_form(int64_t dim, std::initializer_list<const void*> ptrs) {
+  if (dim % 8 != 0 || dim * 2 > 47 * 1024) return false;  // + red[]: within 48 KiB of shared memory
+  for (const void* p : ptrs)
+    if (p && !is_aligned16(p)) return false;
+  return true;
+}
+
 // Words per lane for the warp-per-row forms, 0 when the row does not suit them.
 int x8_words_per_lane(int64_t dim, std::initializer_list<const void*> ptrs) {
   if (dim % 8 != 0 || dim > 32 * 8 * 16) return 0;
@@ -148,6 +178,11 @@ status add_rms_norm(uint16_t* x, const uint16_t* y, const uint16_t* w, uint16_t*
           <<<blocks, threads, 0, stream>>>(x, y, w, out, rows, static_cast<int>(dim), eps);
     });
   }
+  if (row_form(dim, {x, y, w, out})) {
+    norm_row_kernel<true><<<static_cast<unsigned>(rows), kRowNormThreads, static_cast<size_t>(dim) * 2, stream>>>(
+        x, y, w, out, static_cast<int>(dim), eps);
+    return launch_status();
+  }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
   add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, y, w, out, dim, eps);
   return launch_status();
@@ -165,6 +200,11 @@ status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows,
       norm_x8_kernel<decltype(v)::value, false>
           <<<blocks, threads, 0, stream>>>(const_cast<uint16_t*>(x), nullptr, w, y, rows, static_cast<int>(dim), eps);
     });
+  }
+  if (row_form(dim, {x, w, y})) {  // x is only read (kAdd false)
+    norm_row_kernel<false><<<static_cast<unsigned>(rows), kRowNormThreads, static_cast<size_t>(dim) * 2, stream>>>(
+        const_cast<uint16_t*>(x), nullptr, w, y, static_cast<int>(dim), eps);
+    return launch_status();
   }
   const int threads = dim >= 1024 ? 1024 : static_cast<int>((dim + 31) / 32 * 32);
   rms_norm_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(x, w, y, dim, eps);

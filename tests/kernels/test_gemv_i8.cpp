@@ -126,6 +126,32 @@ TEST_F(GemvI8, MatchesCpuTwin) {
   EXPECT_FALSE(kernels::gemv_i8_supported(dq, dx + 1, 1, 64));
 }
 
+// gemv_i8_norm == add_rms_norm (or rms_norm) then gemv_i8, bit for bit, and x_out == x + r as
+// add_rms_norm leaves x (see Kernels.GemvNormEqualsNormThenGemv).
+TEST_F(GemvI8, NormPrologueEqualsNormThenGemv) {
+  for (auto [rows, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 37, 3072}, {2, 100, 272}, {3, 1031, 528},
+                            {4, 64, 6000}, {1, 9, 16}, {1, 2056, 3072}}) {
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
+    const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n);
+    const auto x = random_bf16(xs, 71, 3.0f), r = random_bf16(xs, 72, 2.0f), nw = random_bf16(static_cast<size_t>(k), 73);
+    auto* dq = upload(random_q(static_cast<size_t>(n * k), 74));
+    auto* ds = upload(random_scales(static_cast<size_t>(n), 75));
+    auto *dx = upload(x), *dr = upload(r), *dnw = upload(nw);
+    for (const bool with_r : {true, false}) {
+      auto *dxc = upload(x), *dxn = upload(std::vector<uint16_t>(xs)), *dxo = upload(std::vector<uint16_t>(xs));
+      auto *y1 = upload(std::vector<uint16_t>(ys)), *y2 = upload(std::vector<uint16_t>(ys));
+      if (with_r) ASSERT_TRUE(kernels::add_rms_norm(dxc, dr, dnw, dxn, rows, k, 1e-5f, stream_).ok());
+      else ASSERT_TRUE(kernels::rms_norm(dxc, dnw, dxn, rows, k, 1e-5f, stream_).ok());
+      ASSERT_TRUE(kernels::gemv_i8(dq, ds, dxn, y1, false, rows, n, k, stream_).ok());
+      ASSERT_TRUE(
+          kernels::gemv_i8_norm(dq, ds, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo, y2, false, rows, n, k, stream_).ok());
+      EXPECT_EQ(download(y1, ys), download(y2, ys)) << with_r;
+      EXPECT_EQ(download(dxo, xs), download(dxc, xs)) << "x_out, r " << with_r;
+      EXPECT_EQ(download(dx, xs), x);
+    }
+  }
+}
+
 // The prefill path's dequantisation: bf16(scale[r] * q) == the twin's f32 value rounded, for the
 // 16-wide path (cols % 16 == 0) and the element path (any cols).
 TEST_F(GemvI8, DequantMatchesCpuTwin) {

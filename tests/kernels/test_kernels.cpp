@@ -24,10 +24,11 @@ class Kernels : public test::GpuOpTest {
 };
 
 TEST_F(Kernels, RmsNormMatchesCpuTwin) {
-  // Block-per-row (few rows, dim % 8 != 0, dim > 4096) and the warp-per-row x8 forms (128+ rows;
-  // 1..16 words a lane; row counts that do not fill the last block).
+  // Block-per-row (few rows: 16-byte words while dim * 2 <= 47 KiB, else scalar) and the warp-per-row x8
+  // forms (128+ rows; 1..16 words a lane; row counts that do not fill the last block).
   for (auto [rows, dim] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {7, 384}, {5, 1000}, {2, 3072}, {129, 64},
-                           {133, 3072}, {128, 4096}, {130, 4104}, {129, 8}, {200, 2048}, {131, 384}}) {
+                           {133, 3072}, {128, 4096}, {130, 4104}, {129, 8}, {200, 2048}, {131, 384}, {1, 8},
+                           {4, 136}, {1, 24576}, {2, 24584}}) {
     auto x = random_bf16(static_cast<size_t>(rows * dim), 1, 3.0f), w = random_bf16(static_cast<size_t>(dim), 2);
     auto* dx = upload(x);
     auto* dw = upload(w);
@@ -502,6 +503,46 @@ TEST_F(Kernels, GemvMatchesCpuTwin) {
   EXPECT_FALSE(kernels::gemv(dw, dx, dy, false, 1, 64, 60, stream_).ok());
   EXPECT_FALSE(kernels::gemv(dw, dx, dy, false, 5, 64, 64, stream_).ok());
   EXPECT_FALSE(kernels::gemv_supported(dw, dx + 1, 1, 64));
+}
+
+// The norm as the GEMV's prologue (decode steps): gemv_norm(x, r) == add_rms_norm(x, r) then gemv,
+// and gemv_norm(x) == rms_norm(x) then gemv, bit for bit (below 128 rows both norms are
+// row_rms_norm), for 1..4 rows, one CTA and many (only the first writes x_out), bf16 and f32
+// outputs; x_out receives x + r exactly as add_rms_norm leaves x, and x and r are not touched.
+TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
+  for (auto [rows, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 37, 3072}, {2, 100, 272}, {3, 257, 1008},
+                            {4, 64, 6000}, {1, 9, 8}, {1, 2056, 3072}, {4, 3001, 2048}, {1, 16, 24000}}) {
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
+    const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n);
+    const auto x = random_bf16(xs, 61, 3.0f), r = random_bf16(xs, 62, 2.0f), nw = random_bf16(static_cast<size_t>(k), 63);
+    auto *dw = upload(random_bf16(static_cast<size_t>(n * k), 64, 0.05f)), *dx = upload(x), *dr = upload(r),
+         *dnw = upload(nw);
+    for (const bool with_r : {true, false})
+      for (const bool f32 : {false, true}) {
+        auto *dxc = upload(x), *dxn = upload(std::vector<uint16_t>(xs)), *dxo = upload(std::vector<uint16_t>(xs));
+        void* y1 = f32 ? static_cast<void*>(upload(std::vector<float>(ys))) : upload(std::vector<uint16_t>(ys));
+        void* y2 = f32 ? static_cast<void*>(upload(std::vector<float>(ys))) : upload(std::vector<uint16_t>(ys));
+        if (with_r) ASSERT_TRUE(kernels::add_rms_norm(dxc, dr, dnw, dxn, rows, k, 1e-5f, stream_).ok());
+        else ASSERT_TRUE(kernels::rms_norm(dxc, dnw, dxn, rows, k, 1e-5f, stream_).ok());
+        ASSERT_TRUE(kernels::gemv(dw, dxn, y1, f32, rows, n, k, stream_).ok());
+        ASSERT_TRUE(kernels::gemv_norm(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo, y2, f32, rows, n, k, stream_).ok());
+        if (f32)
+          EXPECT_EQ(download(static_cast<float*>(y1), ys), download(static_cast<float*>(y2), ys)) << with_r;
+        else
+          EXPECT_EQ(download(static_cast<uint16_t*>(y1), ys), download(static_cast<uint16_t*>(y2), ys)) << with_r;
+        EXPECT_EQ(download(dxo, xs), download(dxc, xs)) << "x_out, r " << with_r;
+        EXPECT_EQ(download(dx, xs), x);
+        EXPECT_EQ(download(dr, xs), r);
+      }
+  }
+  auto* dw = upload(random_bf16(64 * 64, 65));
+  auto* dx = upload(random_bf16(2 * 64, 66));
+  auto* dy = upload(std::vector<uint16_t>(64));
+  EXPECT_FALSE(kernels::gemv_norm(dw, dx, dx + 1, dx, 1e-5f, nullptr, dy, false, 1, 64, 64, stream_).ok());
+  EXPECT_FALSE(kernels::gemv_norm(dw, dx, nullptr, dx, 1e-5f, nullptr, dy, false, 5, 64, 64, stream_).ok());
+  EXPECT_TRUE(kernels::gemv_supported(dw, dx, 1, 24576));  // the plain GEMV stages 48 KiB of x ...
+  EXPECT_FALSE(kernels::gemv_norm_supported(dw, dx, 1, 24576, false));  // ... the norm's sums need room beside it
+  EXPECT_TRUE(kernels::gemv_norm_supported(dw, dx, 1, 24000, false));
 }
 
 // ring_store: the row lands in slot pos mod slots (bytes exact), no other slot changes, and

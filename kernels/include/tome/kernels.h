@@ -242,6 +242,18 @@ status gemv(const uint16_t* w, const uint16_t* x, void* y, bool y_f32, int64_t r
 // aligned): == swiglu() into a buffer, then gemv(), bit for bit. The FFN's down projection.
 status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int64_t ab_stride, void* y,
                    bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
+// The same with x = rms_norm(x + r) * norm_w computed on the fly (each CTA normalises the rows
+// itself): == add_rms_norm(x, r, norm_w, xn) (r given) or rms_norm(x, norm_w, xn), then gemv() on
+// xn, bit for bit (below 128 rows both norms take the block-per-row routine the GEMV takes).
+// x_out (when given) receives x + r (or x), written by one CTA: the residual stream's next value;
+// it must not overlap x or r (the other CTAs still read them). x, r and x_out rows at stride k;
+// r, norm_w and x_out 16-byte aligned (nullptr: none). A decode step's norms need no launches.
+#define TOME_KERNELS_HAVE_GEMV_NORM 1
+// Whether gemv_norm (int8: gemv_i8_norm) serves this product (as gemv_supported, with room for
+// the norm's partial sums beside the staged rows: rows * k * 2 <= 47 KiB).
+bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, bool int8);
+status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
+                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
 
 // ---- Int8 weight-only matrices (kernels/gemv/gemv_i8.cu) ----
 // W[n, k] = scale[n] * q[n, k]: q int8 [n, k] row-major, scale f32 [n] (one per output row, the
@@ -256,6 +268,10 @@ status gemv_i8(const int8_t* w, const float* scale, const uint16_t* x, void* y, 
                int64_t k, stream_t stream);
 status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, const uint16_t* b, int64_t ab_stride,
                       void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
+// gemv_i8 with the norm prologue of gemv_norm.
+status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
+                    float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
+                    stream_t stream);
 // out bf16 [rows, cols] = bf16(scale[r] * q[r, c]) (prefill: a block of W for cuBLAS; CPU twin
 // cpu::dequantize_i8 then a bf16 rounding).
 status dequant_i8(const int8_t* q, const float* scale, uint16_t* out, int64_t rows, int64_t cols, stream_t stream);

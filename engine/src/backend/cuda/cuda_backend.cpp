@@ -134,6 +134,8 @@ class cuda_backend final : public backend {
     }
     const char* e = std::getenv("TOME_GEMV");  // TOME_GEMV=0: cuBLAS for every product (A/B runs)
     use_gemv_ = !(e && e[0] == '0');
+    const char* f = std::getenv("TOME_FUSED_NORMS");  // 0: the decode step's norms as their own kernels
+    fuse_norms_ = use_gemv_ && !(f && f[0] == '0');
     return {};
   }
 
@@ -675,7 +677,7 @@ class cuda_backend final : public backend {
     staging_.clear();
   }
   struct workspace {
-    dbuf tokens, x, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws, mass;
+    dbuf tokens, x, x2, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws, mass;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
 
@@ -903,6 +905,55 @@ class cuda_backend final : public backend {
     }
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};
+  }
+
+  // ---- The decode step's norms as GEMV prologues ----
+  // The residual stream of a decode step. Where a norm runs as the prologue of the GEMV that
+  // reads it (kernels::gemv_norm: every CTA normalises x + r itself, the bits of add_rms_norm then
+  // the GEMV), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
+  // writes x + r to the other. Where the norm is a kernel of its own, x is updated in place and
+  // the norm goes to xn.
+  struct resid {
+    u16* cur;
+    u16* alt;
+  };
+  // y [rows, n] = W · rms_norm(x (+ r)) * nw, and x becomes x + r. Fused where Tome's GEMV serves
+  // the product and the CTAs' redundant norms stay small (at most 32 MiB of rows read in all:
+  // YOCO-3B's output head, 12,536 CTAs, keeps its own kernel); else add_rms_norm / rms_norm into
+  // xn, which `reuse` skips when xn already holds this norm of x.
+  status norm_gemm(resid& x, const u16* r, const dbuf& nw, wref W, int64_t rows, int64_t n, int64_t k, void* y,
+                   bool y_f32, u16* xn, bool reuse = false) const {
+    const float eps = static_cast<float>(c_.norm_eps);
+    const int64_t ctas = (n + 7) / 8, staged = ctas * rows * k * 2 * (r ? 2 : 1);
+    if (fuse_norms_ && kernels::gemv_norm_supported(W.w, x.cur, rows, k, W.scale != nullptr) &&
+        staged <= (int64_t{32} << 20)) {
+      u16* out = r ? x.alt : nullptr;
+      if (W.scale)
+        KTRY(kernels::gemv_i8_norm(W.i8(), W.scale, x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_));
+      else
+        KTRY(kernels::gemv_norm(W.bf16(), x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_));
+      if (r) std::swap(x.cur, x.alt);
+      return {};
+    }
+    if (r) KTRY(kernels::add_rms_norm(x.cur, r, nw.as(), xn, rows, k, eps, stream_));
+    else if (!reuse) KTRY(kernels::rms_norm(x.cur, nw.as(), xn, rows, k, eps, stream_));
+    return gemm(xn, rows, W, n, k, y, y_f32);
+  }
+  // The FFN sublayer of a decode step after its mixer left its output in w.tmp: x += tmp,
+  // tmp = W2 · swiglu(W13 · norm(x)) (one GEMV for w1|w3, the SwiGLU inside the down projection's
+  // GEMV where they serve; else the halves, swiglu, and the product).
+  status ffn_step(const workspace& w, resid& x, int64_t T, const dbuf& norm_w, const dweight& w13,
+                  const dweight& w2) const {
+    const int64_t D = c_.dim, F = c_.ffn_dim;
+    const wref a2 = cuda::rows_of(w2);
+    if (use_gemv_ && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
+      TOME_TRY(norm_gemm(x, w.tmp.as(), norm_w, cuda::rows_of(w13), T, 2 * F, D, w.a.as(), false, w.xn.as()));
+      return gemv(a2, w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), T, D, F);
+    }
+    TOME_TRY(norm_gemm(x, w.tmp.as(), norm_w, cuda::rows_of(w13, 0, D), T, F, D, w.a.as(), false, w.xn.as()));
+    TOME_TRY(norm_gemm(x, nullptr, norm_w, cuda::rows_of(w13, F, D), T, F, D, w.b.as(), false, w.xn.as(), true));
+    KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
+    return gemm(w.a.as(), T, w2, D, F, w.tmp.as());
   }
 
   // y [n, D] = sqrt(D) * E[tokens] (device token ids), from the bf16 or the int8 table.
@@ -1155,7 +1206,8 @@ class cuda_backend final : public backend {
   status ensure_decode_buffers() const {
     if (host_io_) return {};
     const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim);
-    for (dbuf* b : {&dws_.x, &dws_.xn, &dws_.q, &dws_.k, &dws_.v, &dws_.o, &dws_.g, &dws_.tmp}) TOME_TRY(b->ensure(D * 2));
+    for (dbuf* b : {&dws_.x, &dws_.x2, &dws_.xn, &dws_.q, &dws_.k, &dws_.v, &dws_.o, &dws_.g, &dws_.tmp})
+      TOME_TRY(b->ensure(D * 2));
     TOME_TRY(dws_.q.ensure((4 * D + static_cast<size_t>(c_.n_self_heads)) * 2));  // q|k|v|g|gate of one GEMV
     TOME_TRY(dws_.a.ensure(2 * F * 2));                                            // w1|w3 of one GEMV
     TOME_TRY(dws_.b.ensure(F * 2));
@@ -1201,7 +1253,9 @@ class cuda_backend final : public backend {
     const int64_t* pos = reinterpret_cast<const int64_t*>(w.tokens.as<char>() + offsetof(decode_io, pos));
     CUDA_TRY(cudaMemcpyAsync(w.tokens.as(), host_io_, sizeof(decode_io), cudaMemcpyHostToDevice, stream_));
     TOME_TRY(embed(w.tokens.as<int32_t>(), 1, w.x.as()));
-    KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
+    resid x{w.x.as(), w.x2.as()};
+    const u16* r = nullptr;  // the sublayer output not yet added to x (none after the embedding)
+    u16* xn = w.xn.as();
     const size_t L = self_.size();
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
     auto* ring_last = reinterpret_cast<int64_t*>(w.tokens.as<char>() + offsetof(decode_io, ring_last));
@@ -1209,47 +1263,46 @@ class cuda_backend final : public backend {
       const self_w& sw = self_[l];
       if (!gret) {  // sliding window: q|k|v, RoPE, the new row into the ring, attention over the ring
         u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
-        TOME_TRY(gemm(w.xn.as(), 1, sw.qkv, 3 * D, D, q));
+        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 3 * D, D, q, false, xn));
         KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(), 1.0f, stream_));
         KTRY(kernels::ring_store(k, v, st.ring_k[l].as(), st.ring_v[l].as(), D, pos, c_.window, ring_last, stream_));
         KTRY(kernels::cross_attn_decode(q, st.ring_k[l].as(), st.ring_v[l].as(), w.o.as(), ring_last, H, H, hd,
                                         ring_splits_, w.attn.as<float>(), stream_));
-        TOME_TRY(gemm(w.o.as(), 1, sw.wo, D, D, w.tmp.as()));
-        TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
-        continue;
-      }
-      // q|k|v|g|gate logits in one product over the concatenated weight (the eager path's five
-      // products give the same bits: a row's GEMV result does not depend on its neighbours).
-      u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D, *g = q + 3 * D, *gt = q + 4 * D;
-      TOME_TRY(gemm(w.xn.as(), 1, sw.qkv, 4 * D + H, D, q));
-      const float temp = static_cast<float>(c_.retention_gate_temperature);
-      KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(), 1.0f / std::sqrt(static_cast<float>(hd)),
-                               stream_));
-      if (kernels::retention_decode_supported(hd)) {  // gate, state step and output stage in one kernel
-        KTRY(kernels::retention_decode(q, k, v, g, gt, st.ret[l].as<float>(), w.o.as(), H, hd, temp, eps, stream_));
       } else {
-        KTRY(kernels::retention_log_gamma(gt, w.lg.as<float>(), H, temp, stream_));
-        KTRY(kernels::gated_retention(q, k, v, w.lg.as<float>(), st.ret[l].as<float>(), w.o.as(), 1, H, hd, stream_));
-        KTRY(kernels::retention_output(w.o.as(), g, 1, H, hd, eps, stream_));
+        // q|k|v|g|gate logits in one product over the concatenated weight (the eager path's five
+        // products give the same bits: a row's GEMV result does not depend on its neighbours).
+        u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D, *g = q + 3 * D, *gt = q + 4 * D;
+        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 4 * D + H, D, q, false, xn));
+        const float temp = static_cast<float>(c_.retention_gate_temperature);
+        KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(),
+                                 1.0f / std::sqrt(static_cast<float>(hd)), stream_));
+        if (kernels::retention_decode_supported(hd)) {  // gate, state step and output stage in one kernel
+          KTRY(kernels::retention_decode(q, k, v, g, gt, st.ret[l].as<float>(), w.o.as(), H, hd, temp, eps, stream_));
+        } else {
+          KTRY(kernels::retention_log_gamma(gt, w.lg.as<float>(), H, temp, stream_));
+          KTRY(kernels::gated_retention(q, k, v, w.lg.as<float>(), st.ret[l].as<float>(), w.o.as(), 1, H, hd, stream_));
+          KTRY(kernels::retention_output(w.o.as(), g, 1, H, hd, eps, stream_));
+        }
       }
       TOME_TRY(gemm(w.o.as(), 1, sw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, 1, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+      TOME_TRY(ffn_step(w, x, 1, sw.ffn_norm, sw.w13, sw.w2));
+      r = w.tmp.as();
     }
-    // w.xn = RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row.
+    // RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row.
     const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, chd = c_.head_dim();
-    TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wk, kvd, D, w.k.as()));
-    TOME_TRY(gemm(w.xn.as(), 1, g_.kv_wv, kvd, D, w.v.as()));
+    TOME_TRY(norm_gemm(x, r, g_.kv_norm, cuda::rows_of(g_.kv_wk), 1, kvd, D, w.k.as(), false, xn));
+    TOME_TRY(norm_gemm(x, nullptr, g_.kv_norm, cuda::rows_of(g_.kv_wv), 1, kvd, D, w.v.as(), false, xn, true));
     if (st.fp8)
       KTRY(kernels::rope_store_kv_fp8(w.k.as(), w.v.as(), st.k.as<uint8_t>(), st.v.as<uint8_t>(), st.ks.as<float>(),
                                       st.vs.as<float>(), c_.n_kv_heads, chd, pos, freq_.as<float>(), stream_));
     else
       KTRY(kernels::rope_store_kv(w.k.as(), w.v.as(), st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
                                   stream_));
-    CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), w.x.as(), static_cast<size_t>(D) * 2, cudaMemcpyDeviceToDevice, stream_));
-    KTRY(kernels::rms_norm(w.x.as(), cross_[0].mixer_norm.as(), w.xn.as(), 1, D, eps, stream_));
+    CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), x.cur, static_cast<size_t>(D) * 2, cudaMemcpyDeviceToDevice, stream_));
+    r = nullptr;
     for (size_t l = 0; l < cross_.size(); ++l) {
       const cross_w& cw = cross_[l];
-      TOME_TRY(gemm(w.xn.as(), 1, cw.wq, D, D, w.q.as()));
+      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), 1, D, D, w.q.as(), false, xn));
       KTRY(kernels::rope_at(w.q.as(), 1, Hq, chd, pos, freq_.as<float>(), stream_));
 #ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
       if (st.fp8)
@@ -1262,9 +1315,10 @@ class cuda_backend final : public backend {
       return error("decode graphs need the fixed-grid decode attention kernel");
 #endif
       TOME_TRY(gemm(w.o.as(), 1, cw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, 1, cw.ffn_norm, cw.w13, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
+      TOME_TRY(ffn_step(w, x, 1, cw.ffn_norm, cw.w13, cw.w2));
+      r = w.tmp.as();
     }
-    TOME_TRY(gemm(w.xn.as(), 1, g_.out, V, D, w.logits.as<float>(), true));
+    TOME_TRY(norm_gemm(x, r, g_.norm, cuda::rows_of(g_.out), 1, V, D, w.logits.as<float>(), true, xn));
     CUDA_TRY(cudaMemcpyAsync(host_logits_, w.logits.as<float>(), static_cast<size_t>(V) * 4, cudaMemcpyDeviceToHost,
                              stream_));
     return {};
@@ -1333,7 +1387,7 @@ class cuda_backend final : public backend {
     const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim), B = kMaxBatch;
     const size_t H = static_cast<size_t>(c_.n_self_heads), kvd = static_cast<size_t>(c_.kv_dim());
     const bool gret = c_.self_kind == self_decoder_kind::gated_retention;
-    for (dbuf* b : {&bws_.x, &bws_.xn, &bws_.o, &bws_.tmp}) TOME_TRY(b->ensure(B * D * 2));
+    for (dbuf* b : {&bws_.x, &bws_.x2, &bws_.xn, &bws_.o, &bws_.tmp}) TOME_TRY(b->ensure(B * D * 2));
     TOME_TRY(bws_.q.ensure(B * (gret ? 4 * D + H : 3 * D) * 2));  // a row's q|k|v(|g|gate) product
     TOME_TRY(bws_.k.ensure(B * kvd * 2));
     TOME_TRY(bws_.v.ensure(B * kvd * 2));
@@ -1448,13 +1502,15 @@ class cuda_backend final : public backend {
     const int64_t* pos = dev->pos;
     CUDA_TRY(cudaMemcpyAsync(dio, host_bio_, bio_bytes_, cudaMemcpyHostToDevice, stream_));
     TOME_TRY(embed(dev->tokens, B, w.x.as()));
-    KTRY(kernels::rms_norm(w.x.as(), self_[0].mixer_norm.as(), w.xn.as(), B, D, eps, stream_));
+    resid x{w.x.as(), w.x2.as()};  // as in the single step: norms fused into the GEMVs where they serve
+    const u16* r = nullptr;
+    u16* xn = w.xn.as();
     const size_t L = self_.size();
     const int64_t qw = gret ? 4 * D + H : 3 * D;  // one row of the fused q|k|v(|g|gate) product
     for (size_t l = 0; l < L; ++l) {
       const self_w& sw = self_[l];
       u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
-      TOME_TRY(gemm(w.xn.as(), B, sw.qkv, qw, D, q));
+      TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), B, qw, D, q, false, xn));
       KTRY(kernels::rope_qk_rows(q, k, B, qw, H, hd, pos, self_freq_.as<float>(),
                                  gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
       if (gret) {
@@ -1480,11 +1536,12 @@ class cuda_backend final : public backend {
         TOME_TRY(window_mix_batch(sts, l, qw));
       }
       TOME_TRY(gemm(w.o.as(), B, sw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, B, sw.ffn_norm, sw.w13, sw.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+      TOME_TRY(ffn_step(w, x, B, sw.ffn_norm, sw.w13, sw.w2));
+      r = w.tmp.as();
     }
-    // w.xn = RMSNorm_kv(X_s): each session's global K/V row at its position; X_s its last hidden row.
-    TOME_TRY(gemm(w.xn.as(), B, g_.kv_wk, kvd, D, w.k.as()));
-    TOME_TRY(gemm(w.xn.as(), B, g_.kv_wv, kvd, D, w.v.as()));
+    // RMSNorm_kv(X_s): each session's global K/V row at its position; X_s its last hidden row.
+    TOME_TRY(norm_gemm(x, r, g_.kv_norm, cuda::rows_of(g_.kv_wk), B, kvd, D, w.k.as(), false, xn));
+    TOME_TRY(norm_gemm(x, nullptr, g_.kv_norm, cuda::rows_of(g_.kv_wv), B, kvd, D, w.v.as(), false, xn, true));
     if (fp8_)
       KTRY(kernels::rope_store_kv_fp8_rows(w.k.as(), w.v.as(), reinterpret_cast<uint8_t* const*>(dev->k),
                                            reinterpret_cast<uint8_t* const*>(dev->v), dev->ks, dev->vs, B, Hkv, chd,
@@ -1493,8 +1550,8 @@ class cuda_backend final : public backend {
       KTRY(kernels::rope_store_kv_rows(w.k.as(), w.v.as(), reinterpret_cast<u16* const*>(dev->k),
                                        reinterpret_cast<u16* const*>(dev->v), B, Hkv, chd, pos, freq_.as<float>(),
                                        stream_));
-    KTRY(kernels::copy_rows_to(w.x.as(), B, D, dev->last_hidden, stream_));
-    KTRY(kernels::rms_norm(w.x.as(), cross_[0].mixer_norm.as(), w.xn.as(), B, D, eps, stream_));
+    KTRY(kernels::copy_rows_to(x.cur, B, D, dev->last_hidden, stream_));
+    r = nullptr;
     kernels::kv_batch kv;
     kv.k = reinterpret_cast<const void* const*>(dev->k);
     kv.v = reinterpret_cast<const void* const*>(dev->v);
@@ -1505,14 +1562,15 @@ class cuda_backend final : public backend {
     const int splits = batch_attn_splits_[B];
     for (size_t l = 0; l < cross_.size(); ++l) {
       const cross_w& cw = cross_[l];
-      TOME_TRY(gemm(w.xn.as(), B, cw.wq, D, D, w.q.as()));
+      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), B, D, D, w.q.as(), false, xn));
       KTRY(kernels::rope_qk_rows(w.q.as(), nullptr, B, D, Hq, chd, pos, freq_.as<float>(), 1.0f, stream_));
       KTRY(kernels::cross_attn_decode_batch(w.q.as(), kv, w.o.as(), B, Hq, Hkv, chd, splits, w.attn.as<float>(),
                                             stream_));
       TOME_TRY(gemm(w.o.as(), B, cw.wo, D, D, w.tmp.as()));
-      TOME_TRY(ffn(w, B, cw.ffn_norm, cw.w13, cw.w2, l + 1 < cross_.size() ? cross_[l + 1].mixer_norm : g_.norm));
+      TOME_TRY(ffn_step(w, x, B, cw.ffn_norm, cw.w13, cw.w2));
+      r = w.tmp.as();
     }
-    TOME_TRY(gemm(w.xn.as(), B, g_.out, V, D, w.logits.as<float>(), true));
+    TOME_TRY(norm_gemm(x, r, g_.norm, cuda::rows_of(g_.out), B, V, D, w.logits.as<float>(), true, xn));
     if (greedy) {  // B ints cross to the host instead of B * V floats
       KTRY(kernels::argmax_rows(w.logits.as<float>(), B, V, w.lg.as<int32_t>(), stream_));
       CUDA_TRY(cudaMemcpyAsync(host_blogits_, w.lg.as<int32_t>(), static_cast<size_t>(B) * 4, cudaMemcpyDeviceToHost,
@@ -1595,6 +1653,7 @@ class cuda_backend final : public backend {
   mutable int ring_splits_ = 1;    // the same for the sliding-window ring's attention
   mutable dbuf ring_pos_;          // the eager ring step's {position, last key} on the device
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
+  bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
   // the pinned io block (batch_io + the retention state pointers) and logits [kMaxBatch, V], one
