@@ -67,6 +67,15 @@ __device__ __forceinline__ uint4 pack_bf16x8(const float f[8]) {
   for (int j = 0; j < 4; ++j) p[j] = __floats2bfloat162_rn(f[2 * j], f[2 * j + 1]);
   return v;
 }
+// One RoPE pair's rotation, (x0 c - x1 s, x1 c + x0 s), with its roundings spelled out (a product,
+// then a fused multiply-add) so every kernel that rotates (rope.cu, rope_qk.cu, kv_fp8.cu, the
+// decode GEMVs' epilogue) gives the same bits, whatever the compiler would contract.
+__device__ __forceinline__ float rope_lo(float x0, float x1, float c, float s) {
+  return __fmaf_rn(x0, c, -__fmul_rn(x1, s));
+}
+__device__ __forceinline__ float rope_hi(float x0, float x1, float c, float s) {
+  return __fmaf_rn(x1, c, __fmul_rn(x0, s));
+}
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 inline bool is_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 

@@ -28,6 +28,7 @@ using gemv_detail::aligned16;
 using gemv_detail::ld_stream;
 using gemv_detail::norm_in;
 using gemv_detail::prologue;
+using gemv_detail::rope_out;
 using gemv_detail::stage_x;
 using gemv_detail::store_out;
 using gemv_detail::use_pdl;
@@ -53,10 +54,10 @@ __device__ __forceinline__ float dot8(const uint4& w, const uint4& x, float acc)
 }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
-template <int M, prologue P, class Out, int kUnroll>
+template <int M, prologue P, class Out, int kUnroll, bool kRope>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restrict__ w, const uint16_t* x,
                                                         const uint16_t* __restrict__ b, int64_t x_stride,
-                                                        norm_in nin, Out* __restrict__ y, int n, int k) {
+                                                        norm_in nin, rope_out ro, Out* __restrict__ y, int n, int k) {
   extern __shared__ uint4 xs[];  // [M, k/8]
   const int k8 = k >> 3;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -103,10 +104,8 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
     }
   }
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
-    if (lane == 0) store_out(y, static_cast<int64_t>(m) * n + row, s);
-  }
+  for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);
+  gemv_detail::store_rows<M, kRowsPerBlock, kRope>(y, n, row, acc, ro);
 }
 
 int unroll() {
@@ -117,9 +116,9 @@ int unroll() {
   return u;
 }
 
-template <int M, prologue P, class Out>
+template <int M, prologue P, class Out, bool kRope = false>
 status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin,
-                   Out* y, int n, int k, stream_t stream) {
+                   const rope_out& ro, Out* y, int n, int k, stream_t stream) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
@@ -130,9 +129,9 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = use_pdl() ? 1 : 0;
-  const cudaError_t e = unroll() == 16
-                            ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 16>, w, x, b, x_stride, nin, y, n, k)
-                            : cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 8>, w, x, b, x_stride, nin, y, n, k);
+  const cudaError_t e =
+      unroll() == 16 ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 16, kRope>, w, x, b, x_stride, nin, ro, y, n, k)
+                     : cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 8, kRope>, w, x, b, x_stride, nin, ro, y, n, k);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return status{static_cast<int>(e), cudaGetErrorString(e)};
@@ -140,15 +139,15 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   return launch_status();
 }
 
-template <prologue P, class Out>
+template <prologue P, class Out, bool kRope = false>
 status launch(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin, Out* y,
-              int64_t rows, int64_t n, int64_t k, stream_t stream) {
+              int64_t rows, int64_t n, int64_t k, stream_t stream, const rope_out& ro = {}) {
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   switch (rows) {
-    case 1: return launch_rows<1, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
-    case 2: return launch_rows<2, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
-    case 3: return launch_rows<3, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
-    default: return launch_rows<4, P, Out>(w, x, b, x_stride, nin, y, ni, ki, stream);
+    case 1: return launch_rows<1, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 2: return launch_rows<2, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 3: return launch_rows<3, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    default: return launch_rows<4, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
   }
 }
 
@@ -190,12 +189,19 @@ bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, 
 }
 
 status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
-                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream,
+                 const gemv_rope* rope) {
   if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
   if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_norm: r, the norm weight and x_out must be 16-byte aligned");
   const norm_in nin{r, norm_w, x_out, eps};
+  if (rope) {
+    rope_out ro;
+    if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;
+    return launch<prologue::norm, uint16_t, true>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream,
+                                                  ro);
+  }
   if (y_f32) return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
   return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
 }

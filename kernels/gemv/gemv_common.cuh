@@ -4,6 +4,7 @@
 // helpers and host helpers; no kernels here.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -65,17 +66,86 @@ __device__ __forceinline__ void stage_x(uint4* xs, const uint16_t* x, const uint
           x + m * x_stride, nin.r ? nin.r + m * x_stride : nullptr, nin.w, first ? nin.x_out + m * x_stride : nullptr,
           k8, nin.eps, red[m], [&](int c, const uint4& v) { xs[at(m, c)] = v; }, [&](int c) { return xs[at(m, c)]; });
   } else {
-    for (int i = threadIdx.x; i < M * k8; i += kThreads) {
-      const int m = i / k8, c = i - m * k8;
-      uint4 v = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
-      if constexpr (P == prologue::swiglu) v = swiglu8(v, reinterpret_cast<const uint4*>(b + m * x_stride)[c]);
-      xs[at(m, c)] = v;
+    // kBatch words a thread are loaded before any is stored: the stores to shared memory would
+    // otherwise keep the next load from going out (x is a generic pointer), one L2 round trip each.
+    constexpr int kBatch = 4;
+    for (int i0 = threadIdx.x; i0 < M * k8; i0 += kBatch * kThreads) {
+      uint4 v[kBatch], g[kBatch];
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int i = i0 + j * kThreads;
+        if (i < M * k8) {
+          const int m = i / k8, c = i - m * k8;
+          v[j] = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
+          if constexpr (P == prologue::swiglu) g[j] = reinterpret_cast<const uint4*>(b + m * x_stride)[c];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int i = i0 + j * kThreads;
+        if (i < M * k8) {
+          const int m = i / k8, c = i - m * k8;
+          if constexpr (P == prologue::swiglu) v[j] = swiglu8(v[j], g[j]);
+          xs[at(m, c)] = v[j];
+        }
+      }
     }
   }
 }
 
 __device__ __forceinline__ void store_out(uint16_t* y, int64_t i, float v) { st(y, i, v); }
 __device__ __forceinline__ void store_out(float* y, int64_t i, float v) { y[i] = v; }
+
+// RoPE epilogue (kernels::gemv_rope), in the kernels' terms: pairs of outputs (2i, 2i + 1) are the
+// sums of warps 2j and 2j + 1 of a CTA (a CTA's first row is a multiple of its even row count).
+struct rope_out {
+  const int64_t* pos;
+  const float* inv_freq;
+  int rows, scale_from, half;
+  float k_scale;
+};
+// Stores the M sums s[m] of this warp's output `row` (y [M, n]); outputs below ro.rows are
+// rotated first: the two warps of the pair swap their bf16-rounded sums through shared memory
+// (a 64-thread named barrier per pair), then each computes its own half, as rope_qk_at does.
+template <int M, int kRowsPerBlock, bool kRope, class Out>
+__device__ __forceinline__ void store_rows(Out* y, int n, int row, const float* s, const rope_out& ro) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if constexpr (kRope) {
+    if (row < ro.rows) {  // and so is its partner (ro.rows is even)
+      __shared__ float pv[M][kRowsPerBlock];
+      if (lane == 0)
+#pragma unroll
+        for (int m = 0; m < M; ++m) pv[m][warp] = round_bf16(s[m]);
+      asm volatile("bar.sync %0, 64;" ::"r"(1 + (warp >> 1)) : "memory");
+      if (lane == 0) {
+        const float f = ro.inv_freq[(row >> 1) % ro.half];
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          const float x0 = pv[m][warp & ~1], x1 = pv[m][warp | 1];
+          float sn, cs;
+          sincosf(static_cast<float>(ro.pos[m]) * f, &sn, &cs);
+          float v = (row & 1) ? rope_hi(x0, x1, cs, sn) : rope_lo(x0, x1, cs, sn);
+          if (row >= ro.scale_from) v = round_bf16(v) * ro.k_scale;
+          store_out(y, static_cast<int64_t>(m) * n + row, v);
+        }
+      }
+      return;
+    }
+  }
+  if (lane == 0)
+#pragma unroll
+    for (int m = 0; m < M; ++m) store_out(y, static_cast<int64_t>(m) * n + row, s[m]);
+}
+
+// The epilogue's arguments from a gemv_rope, checked.
+inline status check_rope(const gemv_rope* r, bool y_f32, int64_t n, rope_out& out) {
+  if (y_f32 || !r->pos || !r->inv_freq || r->rows < 0 || r->rows % 2 != 0 || r->rows > n || r->head_dim < 2 ||
+      r->head_dim % 2 != 0 || r->scale_from < 0)
+    return status{-1, "gemv rope: needs bf16 y, pos and inv_freq, an even row count <= n, an even head_dim"};
+  out = rope_out{r->pos, r->inv_freq, static_cast<int>(r->rows), static_cast<int>(std::min(r->scale_from, r->rows)),
+                 static_cast<int>(r->head_dim / 2), r->k_scale};
+  return {};
+}
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 

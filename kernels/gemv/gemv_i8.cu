@@ -27,6 +27,7 @@ using gemv_detail::aligned16;
 using gemv_detail::ld_stream;
 using gemv_detail::norm_in;
 using gemv_detail::prologue;
+using gemv_detail::rope_out;
 using gemv_detail::stage_x;
 using gemv_detail::store_out;
 using gemv_detail::use_pdl;
@@ -74,11 +75,11 @@ __device__ __forceinline__ void dot16(const uint4& w, const uint4* x0, const uin
 }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
-template <int M, prologue P, class Out>
+template <int M, prologue P, class Out, bool kRope>
 __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
     gemv_i8_kernel(const int8_t* __restrict__ w, const float* __restrict__ scale, const uint16_t* x,
-                   const uint16_t* __restrict__ b, int64_t x_stride, norm_in nin, Out* __restrict__ y, int n,
-                   int k) {
+                   const uint16_t* __restrict__ b, int64_t x_stride, norm_in nin, rope_out ro, Out* __restrict__ y,
+                   int n, int k) {
   // x in shared memory [M][2 planes][k/16]: bf16 chunk c of row m at m*k8 + (c&1)*k16 + c/2.
   extern __shared__ uint4 xs[];
   const int k8 = k >> 3, k16 = k >> 4;
@@ -125,15 +126,13 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
   }
   const float s = scale[row];
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float v = warp_sum(acc[m]);
-    if (lane == 0) store_out(y, static_cast<int64_t>(m) * n + row, s * v);
-  }
+  for (int m = 0; m < M; ++m) acc[m] = s * warp_sum(acc[m]);
+  gemv_detail::store_rows<M, kRowsPerBlock, kRope>(y, n, row, acc, ro);
 }
 
-template <int M, prologue P, class Out>
+template <int M, prologue P, class Out, bool kRope = false>
 status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* b,
-                   int64_t x_stride, const norm_in& nin, Out* y, int n, int k, stream_t stream) {
+                   int64_t x_stride, const norm_in& nin, const rope_out& ro, Out* y, int n, int k, stream_t stream) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
@@ -145,7 +144,7 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   cfg.attrs = attr;
   cfg.numAttrs = use_pdl() ? 1 : 0;
   const cudaError_t e =
-      cudaLaunchKernelEx(&cfg, gemv_i8_kernel<M, P, Out>, w, scale, x, b, x_stride, nin, y, n, k);
+      cudaLaunchKernelEx(&cfg, gemv_i8_kernel<M, P, Out, kRope>, w, scale, x, b, x_stride, nin, ro, y, n, k);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return status{static_cast<int>(e), cudaGetErrorString(e)};
@@ -153,15 +152,16 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   return launch_status();
 }
 
-template <prologue P, class Out>
-status launch(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* b,
-              int64_t x_stride, const norm_in& nin, Out* y, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+template <prologue P, class Out, bool kRope = false>
+status launch(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* b, int64_t x_stride,
+              const norm_in& nin, Out* y, int64_t rows, int64_t n, int64_t k, stream_t stream,
+              const rope_out& ro = {}) {
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   switch (rows) {
-    case 1: return launch_rows<1, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
-    case 2: return launch_rows<2, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
-    case 3: return launch_rows<3, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
-    default: return launch_rows<4, P, Out>(w, scale, x, b, x_stride, nin, y, ni, ki, stream);
+    case 1: return launch_rows<1, P, Out, kRope>(w, scale, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 2: return launch_rows<2, P, Out, kRope>(w, scale, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 3: return launch_rows<3, P, Out, kRope>(w, scale, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    default: return launch_rows<4, P, Out, kRope>(w, scale, x, b, x_stride, nin, ro, y, ni, ki, stream);
   }
 }
 
@@ -231,12 +231,18 @@ status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, co
 
 status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
                     float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
-                    stream_t stream) {
+                    stream_t stream, const gemv_rope* rope) {
   if (const status s = check(w, scale, x, k, rows, n, k); !s.ok()) return s;
   if (!gemv_norm_supported(w, x, rows, k, true)) return bad_argument("gemv_i8_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_i8_norm: r, the norm weight and x_out must be 16-byte aligned");
   const norm_in nin{r, norm_w, x_out, eps};
+  if (rope) {
+    rope_out ro;
+    if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;
+    return launch<prologue::norm, uint16_t, true>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k,
+                                                  stream, ro);
+  }
   if (y_f32)
     return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
   return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);

@@ -49,7 +49,7 @@ __device__ __forceinline__ void rope_store_fp8_body(const uint16_t* __restrict__
     float s, c;
     sincosf(a, &s, &c);
     const float x0 = ld(src, 2 * i), x1 = ld(src, 2 * i + 1);
-    const float r = (d & 1) ? x1 * c + x0 * s : x0 * c - x1 * s;
+    const float r = (d & 1) ? rope_hi(x0, x1, c, s) : rope_lo(x0, x1, c, s);
     return __bfloat162float(__float2bfloat16_rn(r));
   };
   const int64_t row = p * heads + h;

@@ -16,8 +16,8 @@ __global__ void rope_kernel(uint16_t* __restrict__ x, int64_t n_pairs, int64_t h
   float s, c;
   sincosf(a, &s, &c);
   const float x0 = ld(x, 2 * t), x1 = ld(x, 2 * t + 1);
-  st(x, 2 * t, x0 * c - x1 * s);
-  st(x, 2 * t + 1, x1 * c + x0 * s);
+  st(x, 2 * t, rope_lo(x0, x1, c, s));
+  st(x, 2 * t + 1, rope_hi(x0, x1, c, s));
 }
 
 // Decode steps inside a CUDA graph: the position comes from device memory (pos0 = *pos).
@@ -31,8 +31,8 @@ __global__ void rope_at_kernel(uint16_t* __restrict__ x, int64_t n_pairs, int64_
   float s, c;
   sincosf(a, &s, &c);
   const float x0 = ld(x, 2 * t), x1 = ld(x, 2 * t + 1);
-  st(x, 2 * t, x0 * c - x1 * s);
-  st(x, 2 * t + 1, x1 * c + x0 * s);
+  st(x, 2 * t, rope_lo(x0, x1, c, s));
+  st(x, 2 * t + 1, rope_hi(x0, x1, c, s));
 }
 
 // One token's global K/V row: K = RoPE(k) at position *pos written to gk[*pos], V copied to gv[*pos].
@@ -47,8 +47,8 @@ __global__ void rope_store_kv_kernel(const uint16_t* __restrict__ k, const uint1
   float s, c;
   sincosf(a, &s, &c);
   const float x0 = ld(k, 2 * t), x1 = ld(k, 2 * t + 1);
-  st(gk, base + 2 * t, x0 * c - x1 * s);
-  st(gk, base + 2 * t + 1, x1 * c + x0 * s);
+  st(gk, base + 2 * t, rope_lo(x0, x1, c, s));
+  st(gk, base + 2 * t + 1, rope_hi(x0, x1, c, s));
   gv[base + 2 * t] = v[2 * t];
   gv[base + 2 * t + 1] = v[2 * t + 1];
 }
@@ -69,8 +69,8 @@ __global__ void rope_store_kv_rows_kernel(const uint16_t* __restrict__ k, const 
   float s, c;
   sincosf(a, &s, &c);
   const float x0 = ld(kr, 2 * t), x1 = ld(kr, 2 * t + 1);
-  st(gkb, base + 2 * t, x0 * c - x1 * s);
-  st(gkb, base + 2 * t + 1, x1 * c + x0 * s);
+  st(gkb, base + 2 * t, rope_lo(x0, x1, c, s));
+  st(gkb, base + 2 * t + 1, rope_hi(x0, x1, c, s));
   gvb[base + 2 * t] = vr[2 * t];
   gvb[base + 2 * t + 1] = vr[2 * t + 1];
 }

@@ -20,11 +20,11 @@ __global__ void rope_qk_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ 
   float s, c;
   sincosf(a, &s, &c);
   const float q0 = ld(q, 2 * t), q1 = ld(q, 2 * t + 1);
-  st(q, 2 * t, q0 * c - q1 * s);
-  st(q, 2 * t + 1, q1 * c + q0 * s);
+  st(q, 2 * t, rope_lo(q0, q1, c, s));
+  st(q, 2 * t + 1, rope_hi(q0, q1, c, s));
   const float k0 = ld(k, 2 * t), k1 = ld(k, 2 * t + 1);
-  const float r0 = __bfloat162float(__float2bfloat16_rn(k0 * c - k1 * s));
-  const float r1 = __bfloat162float(__float2bfloat16_rn(k1 * c + k0 * s));
+  const float r0 = __bfloat162float(__float2bfloat16_rn(rope_lo(k0, k1, c, s)));
+  const float r1 = __bfloat162float(__float2bfloat16_rn(rope_hi(k0, k1, c, s)));
   st(k, 2 * t, r0 * k_scale);
   st(k, 2 * t + 1, r1 * k_scale);
 }
@@ -43,12 +43,12 @@ __global__ void rope_qk_rows_kernel(uint16_t* __restrict__ q, uint16_t* __restri
   float s, c;
   sincosf(a, &s, &c);
   const float q0 = ld(q, e), q1 = ld(q, e + 1);
-  st(q, e, q0 * c - q1 * s);
-  st(q, e + 1, q1 * c + q0 * s);
+  st(q, e, rope_lo(q0, q1, c, s));
+  st(q, e + 1, rope_hi(q0, q1, c, s));
   if (!k) return;
   const float k0 = ld(k, e), k1 = ld(k, e + 1);
-  const float r0 = __bfloat162float(__float2bfloat16_rn(k0 * c - k1 * s));
-  const float r1 = __bfloat162float(__float2bfloat16_rn(k1 * c + k0 * s));
+  const float r0 = __bfloat162float(__float2bfloat16_rn(rope_lo(k0, k1, c, s)));
+  const float r1 = __bfloat162float(__float2bfloat16_rn(rope_hi(k0, k1, c, s)));
   st(k, e, r0 * k_scale);
   st(k, e + 1, r1 * k_scale);
 }

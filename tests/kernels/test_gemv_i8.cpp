@@ -149,6 +149,16 @@ TEST_F(GemvI8, NormPrologueEqualsNormThenGemv) {
       EXPECT_EQ(download(dxo, xs), download(dxc, xs)) << "x_out, r " << with_r;
       EXPECT_EQ(download(dx, xs), x);
     }
+    if (rows <= 2 && n >= 64) {  // the RoPE epilogue on the int8 product (q|k, heads of 16)
+      auto* df = upload(cpu::rope_inv_freq(16, 10000.0));
+      auto* dpos = upload(std::vector<int64_t>{9, 70000});
+      auto *y1 = upload(std::vector<uint16_t>(ys)), *y2 = upload(std::vector<uint16_t>(ys));
+      ASSERT_TRUE(kernels::gemv_i8_norm(dq, ds, dx, dr, dnw, 1e-5f, nullptr, y1, false, rows, n, k, stream_).ok());
+      ASSERT_TRUE(kernels::rope_qk_rows(y1, y1 + 32, rows, n, 2, 16, dpos, df, 0.25f, stream_).ok());
+      const kernels::gemv_rope rope{dpos, df, 64, 32, 16, 0.25f};
+      ASSERT_TRUE(kernels::gemv_i8_norm(dq, ds, dx, dr, dnw, 1e-5f, nullptr, y2, false, rows, n, k, stream_, &rope).ok());
+      EXPECT_EQ(download(y1, ys), download(y2, ys));
+    }
   }
 }
 

@@ -545,6 +545,47 @@ TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
   EXPECT_TRUE(kernels::gemv_norm_supported(dw, dx, 1, 24000, false));
 }
 
+// The RoPE epilogue (decode steps' q and q|k products): gemv_norm with `rope` == gemv_norm then
+// rope_qk_rows on its bf16 output, bit for bit: q alone and q|k with the key scale, outputs past
+// the rotated ones (v, g, gate) untouched, 1..4 rows at their own positions, head dims 16..128.
+TEST_F(Kernels, GemvRopeEpilogueEqualsGemvThenRope) {
+  for (auto [rows, heads, hd, extra, qk] : {std::tuple<int64_t, int64_t, int64_t, int64_t, bool>{1, 24, 128, 0, false},
+                                             {1, 24, 128, 3096, true}, {3, 4, 64, 13, true}, {4, 3, 16, 0, true},
+                                             {2, 8, 32, 5, false}}) {
+    const int64_t d = heads * hd, n = (qk ? 2 * d : d) + extra, k = 512;
+    SCOPED_TRACE(std::to_string(rows) + " rows, n " + std::to_string(n) + ", hd " + std::to_string(hd));
+    const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n);
+    auto *dw = upload(random_bf16(static_cast<size_t>(n * k), 81, 0.05f)), *dx = upload(random_bf16(xs, 82, 3.0f));
+    auto* dnw = upload(random_bf16(static_cast<size_t>(k), 83));
+    auto* df = upload(cpu::rope_inv_freq(hd, 10000.0));
+    std::vector<int64_t> pos{7, 524287, 0, 131071};
+    pos.resize(static_cast<size_t>(rows));
+    auto* dpos = upload(pos);
+    const float ks = qk ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
+    auto *y1 = upload(std::vector<uint16_t>(ys)), *y2 = upload(std::vector<uint16_t>(ys));
+    ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, y1, false, rows, n, k, stream_).ok());
+    ASSERT_TRUE(kernels::rope_qk_rows(y1, qk ? y1 + d : nullptr, rows, n, heads, hd, dpos, df, ks, stream_).ok());
+    const kernels::gemv_rope rope{dpos, df, qk ? 2 * d : d, d, hd, ks};
+    ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, y2, false, rows, n, k, stream_, &rope).ok());
+    EXPECT_EQ(download(y1, ys), download(y2, ys));
+    if (rows == 1) {  // and rope_qk_at / rope_at, the single step's kernels before the epilogue
+      auto* y3 = upload(std::vector<uint16_t>(ys));
+      ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, y3, false, rows, n, k, stream_).ok());
+      if (qk) ASSERT_TRUE(kernels::rope_qk_at(y3, y3 + d, 1, heads, hd, dpos, df, ks, stream_).ok());
+      else ASSERT_TRUE(kernels::rope_at(y3, 1, heads, hd, dpos, df, stream_).ok());
+      EXPECT_EQ(download(y3, ys), download(y2, ys));
+    }
+  }
+  auto* dw = upload(random_bf16(64 * 64, 84));
+  auto* dx = upload(random_bf16(64, 85));
+  auto* dy = upload(std::vector<float>(64));
+  auto* dpos = upload(std::vector<int64_t>{1});
+  auto* df = upload(std::vector<float>(8));
+  const kernels::gemv_rope odd{dpos, df, 63, 64, 16, 1.0f}, f32{dpos, df, 64, 64, 16, 1.0f};
+  EXPECT_FALSE(kernels::gemv_norm(dw, dx, nullptr, dx, 1e-5f, nullptr, dy, false, 1, 64, 64, stream_, &odd).ok());
+  EXPECT_FALSE(kernels::gemv_norm(dw, dx, nullptr, dx, 1e-5f, nullptr, dy, true, 1, 64, 64, stream_, &f32).ok());
+}
+
 // ring_store: the row lands in slot pos mod slots (bytes exact), no other slot changes, and
 // n_last = min(pos, slots - 1); ring_store_rows does so per session; bad shapes are refused.
 TEST_F(Kernels, RingStoreWritesTheSlot) {

@@ -249,11 +249,25 @@ status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int6
 // it must not overlap x or r (the other CTAs still read them). x, r and x_out rows at stride k;
 // r, norm_w and x_out 16-byte aligned (nullptr: none). A decode step's norms need no launches.
 #define TOME_KERNELS_HAVE_GEMV_NORM 1
+// RoPE on a GEMV's outputs (gemv_norm's `rope`: the q, or q|k, of a decode step): outputs [0, rows)
+// form heads of head_dim, pair (2i, 2i + 1) rotated by angle pos[m] * inv_freq[i mod head_dim/2]
+// for input row m; outputs [scale_from, rows) then rounded to bf16 and scaled by k_scale (the
+// gated-retention key scale). The bits of rope_qk_at / rope_qk_rows on the GEMV's bf16 output.
+// rows even and <= n, head_dim even, y bf16; pos and inv_freq on the device.
+struct gemv_rope {
+  const int64_t* pos;
+  const float* inv_freq;
+  int64_t rows;
+  int64_t scale_from;
+  int64_t head_dim;
+  float k_scale;
+};
 // Whether gemv_norm (int8: gemv_i8_norm) serves this product (as gemv_supported, with room for
 // the norm's partial sums beside the staged rows: rows * k * 2 <= 47 KiB).
 bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, bool int8);
 status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
-                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
+                 uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream,
+                 const gemv_rope* rope = nullptr);
 
 // ---- Int8 weight-only matrices (kernels/gemv/gemv_i8.cu) ----
 // W[n, k] = scale[n] * q[n, k]: q int8 [n, k] row-major, scale f32 [n] (one per output row, the
@@ -271,7 +285,7 @@ status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, co
 // gemv_i8 with the norm prologue of gemv_norm.
 status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
                     float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
-                    stream_t stream);
+                    stream_t stream, const gemv_rope* rope = nullptr);
 // out bf16 [rows, cols] = bf16(scale[r] * q[r, c]) (prefill: a block of W for cuBLAS; CPU twin
 // cpu::dequantize_i8 then a bf16 rounding).
 status dequant_i8(const int8_t* q, const float* scale, uint16_t* out, int64_t rows, int64_t cols, stream_t stream);

@@ -136,6 +136,8 @@ class cuda_backend final : public backend {
     use_gemv_ = !(e && e[0] == '0');
     const char* f = std::getenv("TOME_FUSED_NORMS");  // 0: the decode step's norms as their own kernels
     fuse_norms_ = use_gemv_ && !(f && f[0] == '0');
+    const char* g = std::getenv("TOME_ROPE_EPILOGUE");  // 0: the decode step's RoPE as its own kernel
+    rope_epilogue_ = !(g && g[0] == '0');
     return {};
   }
 
@@ -921,23 +923,35 @@ class cuda_backend final : public backend {
   // the product and the CTAs' redundant norms stay small (at most 32 MiB of rows read in all:
   // YOCO-3B's output head, 12,536 CTAs, keeps its own kernel); else add_rms_norm / rms_norm into
   // xn, which `reuse` skips when xn already holds this norm of x.
+  // With `rope`, the outputs are then rotated (q, or q|k at n = scale_from: kernels::gemv_rope): in
+  // the GEMV's epilogue where fused, else by rope_qk_rows (the same bits).
   status norm_gemm(resid& x, const u16* r, const dbuf& nw, wref W, int64_t rows, int64_t n, int64_t k, void* y,
-                   bool y_f32, u16* xn, bool reuse = false) const {
+                   bool y_f32, u16* xn, bool reuse = false, const kernels::gemv_rope* rope = nullptr) const {
     const float eps = static_cast<float>(c_.norm_eps);
     const int64_t ctas = (n + 7) / 8, staged = ctas * rows * k * 2 * (r ? 2 : 1);
     if (fuse_norms_ && kernels::gemv_norm_supported(W.w, x.cur, rows, k, W.scale != nullptr) &&
         staged <= (int64_t{32} << 20)) {
       u16* out = r ? x.alt : nullptr;
+      const kernels::gemv_rope* epi = rope_epilogue_ ? rope : nullptr;
       if (W.scale)
-        KTRY(kernels::gemv_i8_norm(W.i8(), W.scale, x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_));
+        KTRY(kernels::gemv_i8_norm(W.i8(), W.scale, x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi));
       else
-        KTRY(kernels::gemv_norm(W.bf16(), x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_));
+        KTRY(kernels::gemv_norm(W.bf16(), x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi));
       if (r) std::swap(x.cur, x.alt);
-      return {};
+      if (epi) return {};
+    } else {
+      if (r) KTRY(kernels::add_rms_norm(x.cur, r, nw.as(), xn, rows, k, eps, stream_));
+      else if (!reuse) KTRY(kernels::rms_norm(x.cur, nw.as(), xn, rows, k, eps, stream_));
+      TOME_TRY(gemm(xn, rows, W, n, k, y, y_f32));
     }
-    if (r) KTRY(kernels::add_rms_norm(x.cur, r, nw.as(), xn, rows, k, eps, stream_));
-    else if (!reuse) KTRY(kernels::rms_norm(x.cur, nw.as(), xn, rows, k, eps, stream_));
-    return gemm(xn, rows, W, n, k, y, y_f32);
+    if (!rope) return {};
+    if (y_f32 || rope->scale_from % rope->head_dim != 0 || (rope->rows != rope->scale_from && rope->rows != 2 * rope->scale_from))
+      return error("decode step: a RoPE epilogue of an unsupported shape");
+    u16* q = static_cast<u16*>(y);
+    KTRY(kernels::rope_qk_rows(q, rope->rows > rope->scale_from ? q + rope->scale_from : nullptr, rows, n,
+                               rope->scale_from / rope->head_dim, rope->head_dim, rope->pos, rope->inv_freq,
+                               rope->k_scale, stream_));
+    return {};
   }
   // The FFN sublayer of a decode step after its mixer left its output in w.tmp: x += tmp,
   // tmp = W2 · swiglu(W13 · norm(x)) (one GEMV for w1|w3, the SwiGLU inside the down projection's
@@ -1263,8 +1277,8 @@ class cuda_backend final : public backend {
       const self_w& sw = self_[l];
       if (!gret) {  // sliding window: q|k|v, RoPE, the new row into the ring, attention over the ring
         u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
-        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 3 * D, D, q, false, xn));
-        KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(), 1.0f, stream_));
+        const kernels::gemv_rope rq{pos, self_freq_.as<float>(), 2 * D, D, hd, 1.0f};
+        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 3 * D, D, q, false, xn, false, &rq));
         KTRY(kernels::ring_store(k, v, st.ring_k[l].as(), st.ring_v[l].as(), D, pos, c_.window, ring_last, stream_));
         KTRY(kernels::cross_attn_decode(q, st.ring_k[l].as(), st.ring_v[l].as(), w.o.as(), ring_last, H, H, hd,
                                         ring_splits_, w.attn.as<float>(), stream_));
@@ -1272,10 +1286,10 @@ class cuda_backend final : public backend {
         // q|k|v|g|gate logits in one product over the concatenated weight (the eager path's five
         // products give the same bits: a row's GEMV result does not depend on its neighbours).
         u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D, *g = q + 3 * D, *gt = q + 4 * D;
-        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 4 * D + H, D, q, false, xn));
+        // RoPE on q and k (k then scaled by hd^-0.5) in the product's epilogue
+        const kernels::gemv_rope rq{pos, self_freq_.as<float>(), 2 * D, D, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
+        TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), 1, 4 * D + H, D, q, false, xn, false, &rq));
         const float temp = static_cast<float>(c_.retention_gate_temperature);
-        KTRY(kernels::rope_qk_at(q, k, 1, H, hd, pos, self_freq_.as<float>(),
-                                 1.0f / std::sqrt(static_cast<float>(hd)), stream_));
         if (kernels::retention_decode_supported(hd)) {  // gate, state step and output stage in one kernel
           KTRY(kernels::retention_decode(q, k, v, g, gt, st.ret[l].as<float>(), w.o.as(), H, hd, temp, eps, stream_));
         } else {
@@ -1302,8 +1316,8 @@ class cuda_backend final : public backend {
     r = nullptr;
     for (size_t l = 0; l < cross_.size(); ++l) {
       const cross_w& cw = cross_[l];
-      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), 1, D, D, w.q.as(), false, xn));
-      KTRY(kernels::rope_at(w.q.as(), 1, Hq, chd, pos, freq_.as<float>(), stream_));
+      const kernels::gemv_rope rc{pos, freq_.as<float>(), D, D, chd, 1.0f};
+      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), 1, D, D, w.q.as(), false, xn, false, &rc));
 #ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
       if (st.fp8)
         KTRY(kernels::cross_attn_decode_fp8(w.q.as(), fp8_view(st), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
@@ -1510,9 +1524,9 @@ class cuda_backend final : public backend {
     for (size_t l = 0; l < L; ++l) {
       const self_w& sw = self_[l];
       u16 *q = w.q.as(), *k = q + D, *v = q + 2 * D;
-      TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), B, qw, D, q, false, xn));
-      KTRY(kernels::rope_qk_rows(q, k, B, qw, H, hd, pos, self_freq_.as<float>(),
-                                 gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
+      const kernels::gemv_rope rq{pos, self_freq_.as<float>(), 2 * D, D, hd,
+                                  gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f};
+      TOME_TRY(norm_gemm(x, r, sw.mixer_norm, cuda::rows_of(sw.qkv), B, qw, D, q, false, xn, false, &rq));
       if (gret) {
         auto* const* states = reinterpret_cast<float* const*>(dio + sizeof(batch_io)) + l * kMaxBatch;
         KTRY(kernels::retention_decode_rows(q, k, v, q + 3 * D, q + 4 * D, qw, states, w.o.as(), B, H, hd,
@@ -1562,8 +1576,8 @@ class cuda_backend final : public backend {
     const int splits = batch_attn_splits_[B];
     for (size_t l = 0; l < cross_.size(); ++l) {
       const cross_w& cw = cross_[l];
-      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), B, D, D, w.q.as(), false, xn));
-      KTRY(kernels::rope_qk_rows(w.q.as(), nullptr, B, D, Hq, chd, pos, freq_.as<float>(), 1.0f, stream_));
+      const kernels::gemv_rope rc{pos, freq_.as<float>(), D, D, chd, 1.0f};
+      TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), B, D, D, w.q.as(), false, xn, false, &rc));
       KTRY(kernels::cross_attn_decode_batch(w.q.as(), kv, w.o.as(), B, Hq, Hkv, chd, splits, w.attn.as<float>(),
                                             stream_));
       TOME_TRY(gemm(w.o.as(), B, cw.wo, D, D, w.tmp.as()));
@@ -1654,6 +1668,7 @@ class cuda_backend final : public backend {
   mutable dbuf ring_pos_;          // the eager ring step's {position, last key} on the device
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
+  bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
   // the pinned io block (batch_io + the retention state pointers) and logits [kMaxBatch, V], one
