@@ -25,6 +25,7 @@
 #include <cmath>
 
 #include "common/common.cuh"
+#include "gemv/gemv_common.cuh"
 #include "kv_fp8/kv_fp8.cuh"
 
 namespace tome::kernels {
@@ -51,6 +52,10 @@ struct attn_args {
   const uint8_t *k8 = nullptr, *v8 = nullptr;
   const float *ks = nullptr, *vs = nullptr;
   int hkv = 0;
+  // Fixed-grid decode: the K/V rows and the key count are final before the kernel ahead of this
+  // one runs (the engine's cross layers), so the first K/V tile is requested before
+  // griddepcontrol.wait; only the query waits for that kernel.
+  bool kv_ready = false;
 };
 
 __device__ __forceinline__ int64_t first_key(int64_t last, int64_t window) {
@@ -497,6 +502,7 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
 // (The body is shared with the batched form below, which patches the arguments per session.)
 template <int HD, bool F8>
 __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
+  allow_dependent_launch();  // the combine (PDL) may place its CTAs; it waits for this grid
   extern __shared__ uint4 smem_raw[];
   uint16_t* sq = reinterpret_cast<uint16_t*>(smem_raw);
   uint16_t* sk = sq + kDecodeRows * HD;  // the K/V pipeline (kv_pipe), then the warps' merge
@@ -519,8 +525,20 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   const float scale_log2 = a.scale * kLog2e;
   kv_pipe<HD, F8> pipe(sk, a, g);
 
-  load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
-  if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
+  // Launched as a programmatic dependent launch (launch_tc): the K/V tile can go out before the
+  // kernel that writes q finishes when the caller vouches for K/V (kv_ready), then q (and the
+  // partials this grid writes) wait for it. The cp.async groups: tile 0, then q (the loop waits
+  // for both before its first tile; it waits for one group fewer than it has issued).
+  if (a.kv_ready) {
+    if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
+    cp_async_commit();
+    griddep_wait();
+    load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
+  } else {
+    griddep_wait();
+    load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
+    if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
+  }
   cp_async_commit();
   warp_state<HD, 1> st;
   st.init();
@@ -631,6 +649,7 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_arg
 // split order (the same sums, in the same order, as a thread walking the splits alone).
 __global__ void combine_log2_kernel(const float* partial, uint16_t* o, int hd, int splits) {
   allow_dependent_launch();
+  griddep_wait();  // launched as a dependent of the decode kernel (launch_combine)
   extern __shared__ float s_comb[];
   float* sw = s_comb;           // [splits] weights
   float* sl = s_comb + splits;  // [splits] l (a split with l <= 0 saw no key: skipped)
@@ -780,6 +799,30 @@ int decode_slots(int64_t hd) {
   }
 }
 
+// A launch, as a programmatic dependent launch (the kernel starts while the one before it
+// finishes; it calls griddep_wait before reading what that one writes) when pdl is set and the
+// device has PDL (sm_90; TOME_GEMV_PDL=0 turns it off with the GEMVs').
+template <class... KArgs, class... Args>
+status launch_maybe_pdl(void (*kern)(KArgs...), dim3 grid, int threads, size_t smem, stream_t stream, bool pdl,
+                        Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(static_cast<unsigned>(threads));
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl && gemv_detail::use_pdl() ? 1 : 0;
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kern, args...);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return status{static_cast<int>(e), cudaGetErrorString(e)};
+  }
+  return launch_status();
+}
+
 template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
@@ -800,8 +843,9 @@ status launch_tc(const attn_args& a, bool decode, stream_t stream) {
     if (blocks > 0x7fffffff) return bad_argument("attention: too many rows");
     grid = dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits));
   }
-  kern<<<grid, kThreads, smem, stream>>>(a);
-  return launch_status();
+  // The fixed-grid decode (decode graphs) runs as a dependent launch: its CTAs and first K/V
+  // tile overlap the tail of the product that computes q.
+  return launch_maybe_pdl(kern, grid, kThreads, smem, stream, decode && a.n_keys_dev != nullptr, a);
 }
 
 status launch(const attn_args& a, stream_t stream) {
@@ -825,9 +869,9 @@ status launch(const attn_args& a, stream_t stream) {
     s = launch_status();
   }
   if (!s.ok() || a.splits == 1) return s;
-  combine_log2_kernel<<<static_cast<unsigned>(a.rows * a.hq), 128, 2 * a.splits * sizeof(float), stream>>>(
-      a.partial, a.o, a.hd, a.splits);
-  return launch_status();
+  return launch_maybe_pdl(combine_log2_kernel, dim3(static_cast<unsigned>(a.rows * a.hq)), 128,
+                          2 * a.splits * sizeof(float), stream, a.n_keys_dev != nullptr,
+                          static_cast<const float*>(a.partial), a.o, a.hd, a.splits);
 }
 
 template <int HD, bool F8>
@@ -836,10 +880,10 @@ status launch_decode_batch(const attn_args& a, const attn_batch_ptrs& bp, int64_
                                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                     static_cast<int>(decode_smem<HD, F8>()));
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
-  attn_decode_batch_kernel<HD, F8><<<dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
-                                          static_cast<unsigned>(batch)),
-                                     kThreads, decode_smem<HD, F8>(), stream>>>(a, bp);
-  return launch_status();
+  return launch_maybe_pdl(attn_decode_batch_kernel<HD, F8>,
+                          dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
+                               static_cast<unsigned>(batch)),
+                          kThreads, decode_smem<HD, F8>(), stream, true, a, bp);
 }
 
 status check_shape(int64_t rows, int64_t off, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window) {
@@ -918,13 +962,14 @@ int64_t cross_attn_decode_workspace_floats(int64_t n_heads, int64_t head_dim, in
 
 status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, const int64_t* pos,
                          int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace,
-                         stream_t stream) {
+                         stream_t stream, bool kv_ready) {
   if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
   if (!pos || !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
     return bad_argument("cross_attn_decode: needs pos, head_dim 16/32/64/128, Hq/Hkv <= 16");
   attn_args a{q, k, v, o, workspace, pos, 1, 1, n_kv_heads * head_dim, 0,
               static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
               splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
+  a.kv_ready = kv_ready;
   return launch(a, stream);
 }
 
@@ -941,7 +986,8 @@ int64_t cross_attn_decode_batch_workspace_floats(int64_t batch, int64_t n_heads,
 }
 
 status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* o, int64_t batch, int64_t n_heads,
-                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream) {
+                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream,
+                               bool kv_ready) {
   if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
   if (batch < 1 || batch > 65535 || !kv.pos || !kv.k || !kv.v || (kv.fp8 && (!kv.k_scale || !kv.v_scale)) ||
       !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
@@ -952,6 +998,7 @@ status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* 
               splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
   if (a.splits > 65535 || (a.splits > 1 && !workspace)) return bad_argument("cross_attn_decode_batch: bad splits");
   a.hkv = static_cast<int>(n_kv_heads);
+  a.kv_ready = kv_ready;
   const attn_batch_ptrs bp{kv.k, kv.v, kv.k_scale, kv.v_scale, kv.pos};
   status s;
   switch (head_dim) {
@@ -961,9 +1008,9 @@ status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* 
     default: s = kv.fp8 ? launch_decode_batch<128, true>(a, bp, batch, stream) : launch_decode_batch<128, false>(a, bp, batch, stream); break;
   }
   if (!s.ok() || a.splits == 1) return s;
-  combine_log2_kernel<<<static_cast<unsigned>(batch * n_heads), 128, 2 * a.splits * sizeof(float), stream>>>(
-      workspace, o, a.hd, a.splits);
-  return launch_status();
+  return launch_maybe_pdl(combine_log2_kernel, dim3(static_cast<unsigned>(batch * n_heads)), 128,
+                          2 * a.splits * sizeof(float), stream, true, static_cast<const float*>(workspace), o, a.hd,
+                          a.splits);
 }
 
 status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v, int64_t ring_rows,
@@ -1024,7 +1071,8 @@ status attn_decode_fixed_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t 
 }
 
 status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const int64_t* pos, int64_t n_heads,
-                             int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream) {
+                             int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream,
+                             bool kv_ready) {
   if (status s = check_shape(1, 0, n_heads, n_kv_heads, head_dim, 0); !s.ok()) return s;
   if (!pos || !tc_head_dim(head_dim) || !use_decode(1, n_heads / n_kv_heads))
     return bad_argument("cross_attn_decode_fp8: needs pos, head_dim 16/32/64/128, Hq/Hkv <= 16");
@@ -1032,6 +1080,7 @@ status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const in
               static_cast<int>(n_heads), static_cast<int>(n_heads / n_kv_heads), static_cast<int>(head_dim),
               splits < 1 ? 1 : splits, 0, 1.0f / sqrtf(static_cast<float>(head_dim))};
   if (status s = with_fp8(a, kv, n_kv_heads); !s.ok()) return s;
+  a.kv_ready = kv_ready;
   return launch(a, stream);
 }
 

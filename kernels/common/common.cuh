@@ -39,6 +39,14 @@ __device__ __forceinline__ float block_sum(float v) {
   return total;
 }
 
+// Waits for the kernel before this one to complete and its writes to be visible, when this grid
+// was launched as a programmatic dependent launch (PDL); returns at once otherwise.
+__device__ __forceinline__ void griddep_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // Lets the next kernel start its CTAs now if it is a programmatic dependent launch (the decode
 // GEMVs: they prefetch their weights, then griddepcontrol.wait for this grid to complete and its
 // writes to be visible before reading x, and store only after that). No effect on kernels launched

@@ -163,11 +163,15 @@ status attn_decode_fixed(const uint16_t* q, const uint16_t* k, const uint16_t* v
 
 // cross_attn_decode: the same for the engine's decode graph: one query row at position *pos (device
 // memory) over keys 0..*pos; workspace cross_attn_decode_workspace_floats(Hq, hd, splits) floats.
+// It (and its split merge) runs as a programmatic dependent launch on sm_90: kv_ready says that k,
+// v and *pos were final before the kernel ahead of it started (true for the global KV during the
+// cross layers, false for a ring that kernel writes), so the first K/V tile is requested while
+// that kernel finishes; q is read only after it.
 #define TOME_KERNELS_HAVE_CROSS_ATTN_DECODE 1
 int64_t cross_attn_decode_workspace_floats(int64_t n_heads, int64_t head_dim, int splits);
 status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
                          const int64_t* pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                         int splits, float* workspace, stream_t stream);
+                         int splits, float* workspace, stream_t stream, bool kv_ready = false);
 
 // Attention mass of one query q [Hq, hd] (bf16, post-RoPE) over keys k [n_keys, Hkv*hd]:
 // mass[j] = (1/Hq) sum_h softmax_j(q_h . k_j / sqrt(hd)), f32 [n_keys] on the device (sums to 1).
@@ -220,7 +224,7 @@ status attn_decode_fixed_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, int64_t 
                              stream_t stream);
 status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const int64_t* pos,
                              int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int splits,
-                             float* workspace, stream_t stream);
+                             float* workspace, stream_t stream, bool kv_ready = false);
 // attention_mass over fp8 keys (k u8 [n, Hkv*hd], k_scale f32 [n, Hkv]), keys dequantised in f32.
 status attention_mass_fp8(const uint16_t* q, const uint8_t* k, const float* k_scale, int64_t n_keys,
                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float* mass,
@@ -352,8 +356,10 @@ struct kv_batch {
 };
 int cross_attn_decode_batch_splits(int64_t batch, int64_t n_kv_heads, int64_t head_dim);
 int64_t cross_attn_decode_batch_workspace_floats(int64_t batch, int64_t n_heads, int64_t head_dim, int splits);
+// kv_ready: as cross_attn_decode's (for every session's K/V and position).
 status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* o, int64_t batch, int64_t n_heads,
-                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream);
+                               int64_t n_kv_heads, int64_t head_dim, int splits, float* workspace, stream_t stream,
+                               bool kv_ready = false);
 // dst[r][0..dim) = x[r, 0..dim) for r < rows (dst: device array of `rows` pointers): each
 // session's last hidden row.
 status copy_rows_to(const uint16_t* x, int64_t rows, int64_t dim, uint16_t* const* dst, stream_t stream);

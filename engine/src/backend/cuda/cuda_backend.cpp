@@ -136,6 +136,11 @@ class cuda_backend final : public backend {
     use_gemv_ = !(e && e[0] == '0');
     const char* f = std::getenv("TOME_FUSED_NORMS");  // 0: the decode step's norms as their own kernels
     fuse_norms_ = use_gemv_ && !(f && f[0] == '0');
+    // The global KV is final once the step's K/V row is stored (a memcpy node, or a plain launch,
+    // stands between): the cross layers' attention requests its first K/V tile before the q
+    // product finishes (TOME_KV_EARLY=0: after it).
+    const char* ke = std::getenv("TOME_KV_EARLY");
+    kv_early_ = !(ke && ke[0] == '0');
     const char* g = std::getenv("TOME_ROPE_EPILOGUE");  // 0: the decode step's RoPE as its own kernel
     rope_epilogue_ = !(g && g[0] == '0');
     return {};
@@ -1321,10 +1326,10 @@ class cuda_backend final : public backend {
 #ifdef TOME_KERNELS_HAVE_CROSS_ATTN_DECODE
       if (st.fp8)
         KTRY(kernels::cross_attn_decode_fp8(w.q.as(), fp8_view(st), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
-                                            decode_splits_, w.attn.as<float>(), stream_));
+                                            decode_splits_, w.attn.as<float>(), stream_, kv_early_));
       else
         KTRY(kernels::cross_attn_decode(w.q.as(), st.k.as(), st.v.as(), w.o.as(), pos, Hq, c_.n_kv_heads, chd,
-                                        decode_splits_, w.attn.as<float>(), stream_));
+                                        decode_splits_, w.attn.as<float>(), stream_, kv_early_));
 #else
       return error("decode graphs need the fixed-grid decode attention kernel");
 #endif
@@ -1579,7 +1584,7 @@ class cuda_backend final : public backend {
       const kernels::gemv_rope rc{pos, freq_.as<float>(), D, D, chd, 1.0f};
       TOME_TRY(norm_gemm(x, r, cw.mixer_norm, cuda::rows_of(cw.wq), B, D, D, w.q.as(), false, xn, false, &rc));
       KTRY(kernels::cross_attn_decode_batch(w.q.as(), kv, w.o.as(), B, Hq, Hkv, chd, splits, w.attn.as<float>(),
-                                            stream_));
+                                            stream_, kv_early_));
       TOME_TRY(gemm(w.o.as(), B, cw.wo, D, D, w.tmp.as()));
       TOME_TRY(ffn_step(w, x, B, cw.ffn_norm, cw.w13, cw.w2));
       r = w.tmp.as();
@@ -1669,6 +1674,7 @@ class cuda_backend final : public backend {
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
   bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
+  bool kv_early_ = true;           // cross layers: first K/V tile before q is ready (TOME_KV_EARLY=0: after)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
   // the pinned io block (batch_io + the retention state pointers) and logits [kMaxBatch, V], one
