@@ -649,7 +649,7 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_arg
 // split order (the same sums, in the same order, as a thread walking the splits alone).
 __global__ void combine_log2_kernel(const float* partial, uint16_t* o, int hd, int splits) {
   allow_dependent_launch();
-  griddep_wait();  // launched as a dependent of the decode kernel (launch_combine)
+  griddep_wait();  // after the decode kernel it merges (a dependent launch: launch_maybe_pdl)
   extern __shared__ float s_comb[];
   float* sw = s_comb;           // [splits] weights
   float* sl = s_comb + splits;  // [splits] l (a split with l <= 0 saw no key: skipped)

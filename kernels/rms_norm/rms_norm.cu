@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(kRowNormThreads) norm_row_kernel(uint16_t* x, 
 }
 
 bool row_form(int64_t dim, std::initializer_list<const void*> ptrs) {
-  if (dim % 8 != 0 || dim * 2 > 47 * 1024) return false;  // + red[]: within 48 KiB of shared memory
+  if (dim % 8 != 0 || dim * 2 > kRowNormMaxBytes) return false;
   for (const void* p : ptrs)
     if (p && !is_aligned16(p)) return false;
   return true;

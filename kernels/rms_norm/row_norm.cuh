@@ -10,6 +10,9 @@ namespace tome::kernels {
 
 // The CTA size of both users: the sum's order depends on it, so they must agree.
 constexpr int kRowNormThreads = 256;
+// The most bytes of rows either user stages in shared memory beside its partial sums (static
+// shared memory): together they stay within the 48 KiB a launch gets without opting in.
+constexpr int64_t kRowNormMaxBytes = 47 * 1024;
 
 // RMSNorm of one row of nv 16-byte words (dim = 8 * nv) by the kThreads threads of a CTA: thread
 // t takes words t, t + kThreads, ...; v = x, or bf16(x + r) (kernels::add's rounding) when r is
