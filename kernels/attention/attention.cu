@@ -24,6 +24,7 @@
 #include <cfloat>
 #include <cmath>
 
+#include "attention/attention_wgmma.h"
 #include "common/common.cuh"
 #include "gemv/gemv_common.cuh"
 #include "kv_fp8/kv_fp8.cuh"
@@ -854,7 +855,11 @@ status launch(const attn_args& a, stream_t stream) {
   if (tc_head_dim(a.hd) && a.group <= kBM) {
     const bool decode = use_decode(a.rows, a.group);
     const bool f8 = a.k8 != nullptr;
-    switch (a.hd) {
+    if (!decode && !f8 && a.hd == 128 && !a.n_keys_dev &&
+        detail::attention_wgmma_launch(a.q, a.k, a.v, a.o, a.partial, a.rows, a.kv_stride, a.first_key_offset, a.hq,
+                                       a.group, a.splits, a.window, a.scale, stream, &s)) {
+      // launched on the sm_90a kernel
+    } else switch (a.hd) {
       case 16: s = f8 ? launch_tc<16, true>(a, decode, stream) : launch_tc<16, false>(a, decode, stream); break;
       case 32: s = f8 ? launch_tc<32, true>(a, decode, stream) : launch_tc<32, false>(a, decode, stream); break;
       case 64: s = f8 ? launch_tc<64, true>(a, decode, stream) : launch_tc<64, false>(a, decode, stream); break;

@@ -105,6 +105,33 @@ void cross_rows(cudaStream_t st, int64_t rows, int64_t keys, int64_t hq, int64_t
   print_row("cross_attn", shape, ms, flops, bytes, true);
 }
 
+// Full causal GQA prefill (the Transformer baseline's layer: rows = keys), with the sm_90a kernel
+// and with the mma.sync tile kernel when the former is available (same inputs, one process).
+void causal_prefill(cudaStream_t st, int64_t rows, int64_t hq, int64_t hkv, int64_t hd) {
+  const int64_t kvd = hkv * hd;
+  dev<uint16_t> q(static_cast<size_t>(rows * hq * hd)), o(q.n), k(static_cast<size_t>(rows * kvd)), v(k.n);
+  fill_bf16(q, 1.0f, 10);
+  fill_bf16(k, 1.0f, 11);
+  fill_bf16(v, 1.0f, 12);
+  const int splits = kernels::attention_splits(rows, 0, hq, hkv, hd, 0);
+  dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits))));
+  const double flops = 4.0 * visible_pairs(rows, 0, 0) * hq * hd;
+  const double bytes = 2.0 * rows * kvd * 2 + 2.0 * rows * hq * hd * 2;
+  for (bool wgmma : {true, false}) {
+    if (wgmma && !kernels::attention_wgmma_enabled()) continue;
+    kernels::attention_use_wgmma(wgmma);
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "causal %lldK rows, %lld/%lld heads, hd %lld, %d splits, %s",
+                  static_cast<long long>(rows / 1024), static_cast<long long>(hq), static_cast<long long>(hkv),
+                  static_cast<long long>(hd), splits, wgmma ? "sm_90a kernel" : "tile kernel");
+    const double ms = time_ms(st, [&] {
+      KCHECK(kernels::attention(q.p, k.p, v.p, o.p, rows, 0, hq, hkv, hd, 0, splits, ws.p, st));
+    });
+    print_row("attention", shape, ms, flops, bytes, true);
+  }
+  kernels::attention_use_wgmma(true);
+}
+
 }  // namespace
 
 int main() {
@@ -121,6 +148,7 @@ int main() {
   swa_prefill(st, 8192, 0, 1024, 24, 128);
   swa_prefill(st, 8192, 1023, 1024, 6, 64);
   for (int64_t rows : {64LL, 256LL, 1024LL, 2048LL}) cross_rows(st, rows, 32768, 24, 8, 128);
+  for (int64_t rows : {8192LL, 32768LL, 131072LL}) causal_prefill(st, rows, 24, 8, 128);
   cudaStreamDestroy(st);
   return 0;
 }

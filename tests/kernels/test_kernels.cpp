@@ -397,6 +397,59 @@ TEST_F(Kernels, AttentionWindowMatchesSlidingWindowTwin) {
   }
 }
 
+// The Hopper attention kernel (kernels/attention/attention_wgmma.cu) and the mma.sync tile kernel
+// on the same inputs, each against the CPU twin: causal GQA with groups 1, 3, 4, 8 (128 tile rows
+// per CTA: 128 / group query rows, so 126 of 128 rows used with group 3), ragged row tails and key
+// tails inside 128-key tiles, keys before the rows, one tile and many, forced splits (the f32
+// partials and the combine), sliding windows across tile edges (group 1: the window twin).
+// Skips where the sm_90a kernel is not available (no Hopper GPU, or a build without sm_90a code).
+TEST_F(Kernels, AttentionWgmmaMatchesTwinAndTileKernel) {
+  if (!kernels::attention_wgmma_available()) GTEST_SKIP() << "no sm_90a attention kernel on this GPU / build";
+  struct shape_t {
+    int64_t rows, off, hq, hkv, window;
+    int splits;  // 0: attention_splits()
+  };
+  constexpr int64_t hd = 128;
+  for (const shape_t& s : std::initializer_list<shape_t>{
+           {17, 0, 3, 1, 0, 0}, {300, 1000, 24, 8, 0, 0}, {1000, 0, 8, 8, 0, 0}, {513, 77, 32, 4, 0, 0},
+           {700, 300, 16, 2, 0, 3}, {129, 5000, 24, 8, 0, 5}, {1024, 0, 24, 8, 0, 0}, {6, 200, 24, 8, 0, 0},
+           {257, 1023, 6, 6, 1024, 0}, {333, 50, 4, 4, 100, 0}, {900, 0, 2, 2, 129, 2}}) {
+    const int64_t n = s.off + s.rows, kvd = s.hkv * hd;
+    auto q = random_bf16(static_cast<size_t>(s.rows * s.hq * hd), 81);
+    auto k = random_bf16(static_cast<size_t>(n * kvd), 82), v = random_bf16(static_cast<size_t>(n * kvd), 83);
+    auto* dq = upload(q);
+    auto* dk = upload(k);
+    auto* dv = upload(v);
+    const int splits = s.splits ? s.splits : kernels::attention_splits(s.rows, s.off, s.hq, s.hkv, hd, s.window);
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(
+        std::max<int64_t>(1, kernels::cross_attn_workspace_floats(s.rows, s.hq, hd, splits)))));
+    std::vector<float> ref(q.size());
+    if (s.window == 0) {
+      cpu::cross_attn(widen(q).data(), widen(k).data(), widen(v).data(), ref.data(), s.rows, s.off, s.hq, s.hkv, hd);
+    } else {
+      ASSERT_EQ(s.hq, s.hkv);
+      const int64_t r = std::min(s.off, s.window - 1), D = s.hq * hd;
+      auto kf = widen(k), vf = widen(v);
+      cpu::sliding_window_attn(widen(q).data(), kf.data() + s.off * D, vf.data() + s.off * D,
+                               kf.data() + (s.off - r) * D, vf.data() + (s.off - r) * D, r, ref.data(), s.rows, s.hq,
+                               hd, s.window);
+    }
+    SCOPED_TRACE("rows " + std::to_string(s.rows) + " off " + std::to_string(s.off) + " hq " + std::to_string(s.hq) +
+                 " hkv " + std::to_string(s.hkv) + " window " + std::to_string(s.window) + " splits " +
+                 std::to_string(splits));
+    for (bool wgmma : {true, false}) {
+      kernels::attention_use_wgmma(wgmma);
+      ASSERT_EQ(kernels::attention_wgmma_enabled(), wgmma);
+      auto* dout = upload(std::vector<uint16_t>(q.size()));
+      const kernels::status st =
+          kernels::attention(dq, dk, dv, dout, s.rows, s.off, s.hq, s.hkv, hd, s.window, splits, ws, stream_);
+      kernels::attention_use_wgmma(true);
+      ASSERT_TRUE(st.ok()) << st.message;
+      expect_close(download(dout, q.size()), ref, wgmma ? "attention (sm_90a kernel)" : "attention (tile kernel)");
+    }
+  }
+}
+
 // The CUDA-graph decode variant: one fixed launch shape (attn_decode_max_splits) reused while the
 // key count in device memory changes, as a captured graph would be replayed.
 TEST_F(Kernels, AttnDecodeFixedGridReadsKeyCountFromDevice) {

@@ -127,6 +127,14 @@ int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, in
 status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,
                  int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                  int64_t window, int splits, float* workspace, stream_t stream);
+// Hopper: with head_dim 128 and a bf16 KV, attention() calls that are not decode steps run an sm_90a
+// kernel (kernels/attention/attention_wgmma.cu: TMA K/V tiles of 128 keys, wgmma products, two
+// warpgroups taking turns) instead of the mma.sync tile kernel, where it is available: a build with
+// sm_90a code, a compute capability 9.0 GPU, a driver with TMA. On by default; TOME_WGMMA_ATTN=0 or
+// attention_use_wgmma(false) keeps the mma.sync kernel (A/B runs, and the op tests run both).
+bool attention_wgmma_available();
+bool attention_wgmma_enabled();
+void attention_use_wgmma(bool on);
 
 // Sliding-window attention, H heads (no GQA): keys/values are kv_k/kv_v [ring_rows + rows, H*hd]
 // (the ring's rows, oldest first, then this chunk's); query r sees the `window` keys ending at
