@@ -88,7 +88,10 @@ __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 
 __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(kThreads)); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
 // Keeps the compiler from moving register accesses across the asynchronous products.
 __device__ __forceinline__ void fence_regs(float (&d)[64]) {
 #pragma unroll
@@ -225,6 +228,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int kk = 0; kk < 8; ++kk)  // S = Q K^T over head dims 16kk..16kk+15
       wgmma_ss(s, desc128(qa + (kk >> 2) * (kRows * 128) + (kk & 3) * 32, 16, 1024),
                desc128(kt + (kk >> 2) * kPanel + (kk & 3) * 32, 16, 1024), kk > 0);
+    wgmma_commit();
     if constexpr (decltype(with_pv)::value) {  // O += P V of the previous tile
       const uint32_t vt = sk0 + ((u - 1) % kStages) * kStageBytes + 2 * kPanel;
 #pragma unroll
@@ -232,17 +236,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         const uint32_t pa[4] = {p[4 * kk], p[4 * kk + 1], p[4 * kk + 2], p[4 * kk + 3]};
         wgmma_rs_tb(o, pa, desc128(vt + kk * 2048, kPanel, 1024));
       }
+      wgmma_commit();
     }
-    wgmma_commit();
     if (!(wg == 1 && u == n - 1)) named_arrive(2 - wg);  // the other warpgroup's turn
-    wgmma_wait0();
-    fence_regs(o);
-    fence_regs(s);
+    // Online softmax of tile u (log2 domain) while P V of tile u-1 still runs: S first, O later.
     if constexpr (decltype(with_pv)::value) {
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty0 + 8 * ((u - 1) % kStages));
+      wgmma_wait<1>();
+    } else {
+      wgmma_wait<0>();
     }
-    // Online softmax of tile u (log2 domain); key of s[4j + c]: 8j + 2(lane%4) + (c&1), row h = c>>1.
+    fence_regs(s);
+    // Key of s[4j + c]: 8j + 2(lane%4) + (c&1); row h = c>>1. Max over the raw scores (the scale is
+    // positive), then 2^(s * scale - m) with one FMA.
     const int64_t j0 = kb + (t0 + u) * kKeys;
     const int jrel = static_cast<int>(j0 - kb);
     const bool mask = j0 + kKeys - 1 > w_last_min || (a.window > 0 && j0 < w_first_max);
@@ -251,20 +256,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int j = 0; j < 16; ++j)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        float x = s[4 * j + c] * a.scale_log2;
         if (mask) {
           const int key = jrel + 8 * j + 2 * (lane & 3) + (c & 1);
-          if (key < lo[c >> 1] || key > hi[c >> 1]) x = -INFINITY;
+          if (key < lo[c >> 1] || key > hi[c >> 1]) s[4 * j + c] = -INFINITY;
         }
-        s[4 * j + c] = x;
-        mx[c >> 1] = fmaxf(mx[c >> 1], x);
+        mx[c >> 1] = fmaxf(mx[c >> 1], s[4 * j + c]);
       }
     float corr[2], bias[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(m[h], mx[h]);
+      const float m_new = fmaxf(m[h], mx[h] * a.scale_log2);
       bias[h] = m_new == -INFINITY ? 0.0f : m_new;
       corr[h] = exp2_approx(m[h] - bias[h]);
       m[h] = m_new;
@@ -272,12 +275,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     float sum[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 64; ++i) {
-      const float e = exp2_approx(s[i] - bias[(i >> 1) & 1]);
+      const float e = exp2_approx(fmaf(s[i], a.scale_log2, -bias[(i >> 1) & 1]));
       s[i] = e;
       sum[(i >> 1) & 1] += e;
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) l[h] = l[h] * corr[h] + sum[h];
+    if constexpr (decltype(with_pv)::value) {
+      wgmma_wait<0>();  // P V of tile u-1: O and P are free, and its stage can be refilled
+      fence_regs(o);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty0 + 8 * ((u - 1) % kStages));
+    }
 #pragma unroll
     for (int i = 0; i < 64; ++i) o[i] *= corr[(i >> 1) & 1];
 #pragma unroll
@@ -295,7 +304,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_rs_tb(o, pa, desc128(vt + kk * 2048, kPanel, 1024));
     }
     wgmma_commit();
-    wgmma_wait0();
+    wgmma_wait<0>();
     fence_regs(o);
   }
   // Row sums over the 4 lanes of each row; write O (or the split's partial).
