@@ -217,7 +217,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   // One tile; with_pv: also O += P V of the previous tile (a separate instantiation, so no wgmma
   // sits on a branch: ptxas would serialise them).
   auto step = [&](int u, auto with_pv) {
-    if (tid == 0 && u >= 1 && u + 1 < n) issue(u + 1);
     const int st = u % kStages;
     mbar_wait(full0 + 8 * st, static_cast<uint32_t>((u / kStages) & 1));
     named_sync(1 + wg);  // this warpgroup's turn on the tensor cores
@@ -239,6 +238,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_commit();
     }
     if (!(wg == 1 && u == n - 1)) named_arrive(2 - wg);  // the other warpgroup's turn
+    // The next tile's copy: after this warpgroup's products are queued, so that waiting for the
+    // other warpgroup to free the stage never leaves the tensor cores idle.
+    if (tid == 0 && u >= 1 && u + 1 < n) issue(u + 1);
     // Online softmax of tile u (log2 domain) while P V of tile u-1 still runs: S first, O later.
     if constexpr (decltype(with_pv)::value) {
       wgmma_wait<1>();
@@ -287,8 +289,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       __syncwarp();
       if (lane == 0) mbar_arrive(empty0 + 8 * ((u - 1) % kStages));
     }
+    // Rescale O only where a row's maximum moved (rare once many keys are in).
+    if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {
 #pragma unroll
-    for (int i = 0; i < 64; ++i) o[i] *= corr[(i >> 1) & 1];
+      for (int i = 0; i < 64; ++i) o[i] *= corr[(i >> 1) & 1];
+    }
 #pragma unroll
     for (int i = 0; i < 32; ++i) p[i] = bf16x2(s[2 * i], s[2 * i + 1]);
   };
