@@ -5,9 +5,11 @@
 //     3-stage ring of shared memory, each stage guarded by a "full" mbarrier (the copy's bytes)
 //     and an "empty" one (both warpgroups done with it). Thread 0 issues the copies one tile ahead.
 //   - A CTA of two warpgroups owns 128 tile rows ((query row, query head) pairs of one KV head, as
-//     in the tile kernel); each warpgroup computes S = Q K^T for its 64 rows with wgmma (Q and K
-//     from shared memory), the online softmax in registers, and O += P V with P straight from the
-//     registers (wgmma's register-A form; V read transposed from shared memory).
+//     in the tile kernel); each warpgroup computes S = Q K^T for its 64 rows with wgmma (Q held in
+//     registers as A fragments, K from shared memory), the online softmax in registers, and
+//     O += P V with P straight from the registers (V read transposed from shared memory). Both
+//     products take A from registers, which leaves shared-memory bandwidth to the B operands and
+//     the TMA writes (+1.5-3% over Q from shared memory, measured).
 //   - The P V product of tile i is issued together with S of tile i+1, and the two warpgroups take
 //     turns issuing (named barriers), so one warpgroup's softmax runs while the other's products
 //     keep the tensor cores busy (the "ping-pong" schedule of FlashAttention-3).
@@ -115,13 +117,13 @@ __device__ __forceinline__ int64_t first_key_of(int64_t last, int64_t window) {
   return window > 0 ? (last - window + 1 > 0 ? last - window + 1 : 0) : 0;
 }
 
-// d (+)= A B: A [64 x 16] and B [16 x 128] from shared memory (descriptors), K-major both.
-__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+// d (+)= A B: A [64 x 16] from registers, B [16 x 128] from shared memory K-major.
+__device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(da), "l"(db), "r"(accumulate));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
 }
 
 // d += A B: A [64 x 16] from registers (the accumulator layout, bf16 pairs), B [16 x 128] from
@@ -211,7 +213,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  const uint32_t qa = sq + 64 * wg * 128;  // this warpgroup's 64 rows of each Q panel
+  // This warp's Q rows (16 of its warpgroup's 64) as wgmma A fragments, one set per 16 head dims:
+  // ldmatrix from the swizzled tile (lane l: row l%8 + 8((l/8)%2), 16-byte chunk 2kk + l/16).
+  uint32_t qf[8][4];
+  {
+    const int t = 64 * wg + 16 * warp + (lane & 7) + 8 * ((lane >> 3) & 1);
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) {
+      const int c = 2 * kk + (lane >> 4);
+      const uint32_t addr = sq + (c >> 3) * (kRows * 128) + t * 128 + (((c & 7) ^ (t & 7)) << 4);
+      asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                   : "=r"(qf[kk][0]), "=r"(qf[kk][1]), "=r"(qf[kk][2]), "=r"(qf[kk][3])
+                   : "r"(addr));
+    }
+  }
 
   if (n > 0 && wg == 1) named_arrive(1);  // warpgroup 0 issues first
   // One tile; with_pv: also O += P V of the previous tile (a separate instantiation, so no wgmma
@@ -225,8 +240,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t kt = sk0 + st * kStageBytes;
 #pragma unroll
     for (int kk = 0; kk < 8; ++kk)  // S = Q K^T over head dims 16kk..16kk+15
-      wgmma_ss(s, desc128(qa + (kk >> 2) * (kRows * 128) + (kk & 3) * 32, 16, 1024),
-               desc128(kt + (kk >> 2) * kPanel + (kk & 3) * 32, 16, 1024), kk > 0);
+      wgmma_rs(s, qf[kk], desc128(kt + (kk >> 2) * kPanel + (kk & 3) * 32, 16, 1024), kk > 0);
     wgmma_commit();
     if constexpr (decltype(with_pv)::value) {  // O += P V of the previous tile
       const uint32_t vt = sk0 + ((u - 1) % kStages) * kStageBytes + 2 * kPanel;
