@@ -267,17 +267,31 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int64_t j0 = kb + (t0 + u) * kKeys;
     const int jrel = static_cast<int>(j0 - kb);
     const bool mask = j0 + kKeys - 1 > w_last_min || (a.window > 0 && j0 < w_first_max);
-    float mx[2] = {-INFINITY, -INFINITY};
+    if (mask) {
 #pragma unroll
-    for (int j = 0; j < 16; ++j)
+      for (int j = 0; j < 16; ++j)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        if (mask) {
+        for (int c = 0; c < 4; ++c) {
           const int key = jrel + 8 * j + 2 * (lane & 3) + (c & 1);
           if (key < lo[c >> 1] || key > hi[c >> 1]) s[4 * j + c] = -INFINITY;
         }
-        mx[c >> 1] = fmaxf(mx[c >> 1], s[4 * j + c]);
-      }
+    }
+    // Maxima and sums in 8 independent chains a row pair (index [j % 2][c]): one chain of 32
+    // dependent instructions a row stalled the warps (ncu: fixed-latency dependencies).
+    float mxp[2][4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      mxp[0][c] = s[c];
+      mxp[1][c] = s[4 + c];
+    }
+#pragma unroll
+    for (int j = 2; j < 16; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) mxp[j & 1][c] = fmaxf(mxp[j & 1][c], s[4 * j + c]);
+    float mx[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      mx[h] = fmaxf(fmaxf(mxp[0][2 * h], mxp[0][2 * h + 1]), fmaxf(mxp[1][2 * h], mxp[1][2 * h + 1]));
     float corr[2], bias[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -288,15 +302,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       corr[h] = exp2_approx(m[h] - bias[h]);
       m[h] = m_new;
     }
-    float sum[2] = {0.0f, 0.0f};
+    float sp[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
 #pragma unroll
     for (int i = 0; i < 64; ++i) {
       const float e = exp2_approx(fmaf(s[i], a.scale_log2, -bias[(i >> 1) & 1]));
       s[i] = e;
-      sum[(i >> 1) & 1] += e;
+      sp[(i >> 2) & 1][i & 3] += e;
     }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) l[h] = l[h] * corr[h] + sum[h];
+    for (int h = 0; h < 2; ++h)
+      l[h] = l[h] * corr[h] + ((sp[0][2 * h] + sp[0][2 * h + 1]) + (sp[1][2 * h] + sp[1][2 * h + 1]));
     if constexpr (decltype(with_pv)::value) {
       wgmma_wait<0>();  // P V of tile u-1: O and P are free, and its stage can be refilled
       fence_regs(o);
