@@ -905,7 +905,7 @@ int64_t cross_attn_workspace_floats(int64_t rows, int64_t n_heads, int64_t head_
 }
 
 int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                     int64_t window) {
+                     int64_t window, bool fp8_kv) {
   if (rows <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0) return 1;
   const int64_t group = n_heads / n_kv_heads, sms = sm_count();
   if (!tc_head_dim(head_dim)) {  // generic kernel: blocks of (row, head), ~1024 keys each
@@ -923,14 +923,21 @@ int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, in
   }
   const int64_t rows_per_cta = kBM / group;
   const int64_t ctas = (rows + rows_per_cta - 1) / rows_per_cta * n_kv_heads;
+  if (head_dim == 128 && !fp8_kv && attention_wgmma_enabled()) {
+    // The sm_90a kernel (same rows per CTA, 128-key tiles) runs one CTA per SM: one whole wave,
+    // at least two tiles a split.
+    if (ctas >= sms) return 1;
+    const int64_t keys = window > 0 ? std::min<int64_t>(window + rows_per_cta, first_key_offset + rows) : first_key_offset + rows;
+    return static_cast<int>(std::clamp<int64_t>(std::min(sms / ctas, (keys + 127) / 128 / 2), 1, 1024));
+  }
   if (ctas >= 2 * sms) return 1;
   const int64_t keys = window > 0 ? std::min<int64_t>(window + rows_per_cta, first_key_offset + rows) : first_key_offset + rows;
   const int64_t tiles = (keys + kBN - 1) / kBN;
   return static_cast<int>(std::clamp<int64_t>(std::min((2 * sms + ctas - 1) / ctas, tiles / 4), 1, 1024));
 }
 
-int cross_attn_splits(int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) {
-  return attention_splits(rows, pos0, n_heads, n_kv_heads, head_dim, 0);
+int cross_attn_splits(int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, bool fp8_kv) {
+  return attention_splits(rows, pos0, n_heads, n_kv_heads, head_dim, 0, fp8_kv);
 }
 
 status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,

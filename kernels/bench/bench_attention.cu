@@ -85,24 +85,43 @@ void swa_prefill(cudaStream_t st, int64_t rows, int64_t ring, int64_t window, in
   print_row("sliding_window_attn", shape, ms, flops, bytes, true);
 }
 
+// Many query rows over a long KV (cross attention of a question turn or the prefill tail). Where the
+// sm_90a kernel is available: it with its split rule (one CTA per SM), it with the tile kernel's
+// split count, and the tile kernel with its own; else the tile kernel only.
 void cross_rows(cudaStream_t st, int64_t rows, int64_t keys, int64_t hq, int64_t hkv, int64_t hd) {
   const int64_t kvd = hkv * hd;
   dev<uint16_t> q(static_cast<size_t>(rows * hq * hd)), o(q.n), k(static_cast<size_t>(keys * kvd)), v(k.n);
   fill_bf16(q, 1.0f, 7);
   fill_bf16(k, 1.0f, 8);
   fill_bf16(v, 1.0f, 9);
-  const int splits = pick_splits(rows, hq, hkv, hd, keys);
-  dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits))));
+  const bool wgmma = kernels::attention_wgmma_enabled();
+  const int s_new = pick_splits(rows, hq, hkv, hd, keys);
+  kernels::attention_use_wgmma(false);
+  const int s_tile = pick_splits(rows, hq, hkv, hd, keys);
+  kernels::attention_use_wgmma(true);
+  const int most = std::max(s_new, s_tile);
+  dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, most))));
   const double flops = 4.0 * visible_pairs(rows, keys - rows, 0) * hq * hd;
   const double bytes = 2.0 * keys * kvd * 2 + 2.0 * rows * hq * hd * 2;
-  char shape[128];
-  std::snprintf(shape, sizeof shape, "cross %lld rows over %lldK keys, %lld/%lld heads, hd %lld, %d splits",
-                static_cast<long long>(rows), static_cast<long long>(keys / 1024), static_cast<long long>(hq),
-                static_cast<long long>(hkv), static_cast<long long>(hd), splits);
-  const double ms = time_ms(st, [&] {
-    KCHECK(kernels::cross_attn(q.p, k.p, v.p, o.p, rows, keys - rows, hq, hkv, hd, splits, ws.p, st));
-  });
-  print_row("cross_attn", shape, ms, flops, bytes, true);
+  struct variant {
+    bool wgmma;
+    int splits;
+    const char* name;
+  };
+  for (const variant& x : {variant{true, s_new, "sm_90a kernel"}, variant{true, s_tile, "sm_90a kernel, tile splits"},
+                           variant{false, s_tile, "tile kernel"}}) {
+    if (x.wgmma && !wgmma) continue;
+    kernels::attention_use_wgmma(x.wgmma);
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "cross %lld rows over %lldK keys, %lld/%lld heads, hd %lld, %d splits, %s",
+                  static_cast<long long>(rows), static_cast<long long>(keys / 1024), static_cast<long long>(hq),
+                  static_cast<long long>(hkv), static_cast<long long>(hd), x.splits, x.name);
+    const double ms = time_ms(st, [&] {
+      KCHECK(kernels::cross_attn(q.p, k.p, v.p, o.p, rows, keys - rows, hq, hkv, hd, x.splits, ws.p, st));
+    });
+    print_row("cross_attn", shape, ms, flops, bytes, true);
+  }
+  kernels::attention_use_wgmma(true);
 }
 
 // Full causal GQA prefill (the Transformer baseline's layer: rows = keys), with the sm_90a kernel
@@ -135,8 +154,8 @@ void causal_prefill(cudaStream_t st, int64_t rows, int64_t hq, int64_t hkv, int6
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `tome_bench_attention causal`: only the causal prefill rows.
-  const bool only_causal = argc > 1 && std::string(argv[1]) == "causal";
+  // `tome_bench_attention causal`: only the causal prefill rows; `cross`: only the many-row cross rows.
+  const std::string only = argc > 1 ? argv[1] : "";
   if (kernels::device_count() == 0) {
     std::printf("no CUDA device\n");
     return 0;
@@ -144,8 +163,15 @@ int main(int argc, char** argv) {
   cudaStream_t st;
   BENCH_CHECK(cudaStreamCreate(&st));
   print_header();
+  if (only == "cross") {
+    for (auto [rows, keys] : {std::pair<int64_t, int64_t>{64, 32768}, {256, 32768}, {1024, 32768}, {2048, 32768},
+                              {32, 1048576}, {64, 1048576}, {256, 131072}, {300, 524288}})
+      cross_rows(st, rows, keys, 24, 8, 128);
+    cudaStreamDestroy(st);
+    return 0;
+  }
   for (int64_t rows : {8192LL, 32768LL, 131072LL}) causal_prefill(st, rows, 24, 8, 128);
-  if (only_causal) {
+  if (only == "causal") {
     cudaStreamDestroy(st);
     return 0;
   }

@@ -909,7 +909,7 @@ TEST_F(Kernels, AttentionFp8MatchesCpuTwinOnDequantisedValues) {
     ASSERT_TRUE(kernels::kv_quantize_fp8(dv, n, s.hkv, s.hd, qv, sv, stream_).ok());
     const kernels::kv_fp8 kv{qk, qv, sk, sv};
     auto* dout = upload(std::vector<uint16_t>(q.size()));
-    const int splits = s.splits ? s.splits : kernels::attention_splits(s.rows, s.off, s.hq, s.hkv, s.hd, 0);
+    const int splits = s.splits ? s.splits : kernels::attention_splits(s.rows, s.off, s.hq, s.hkv, s.hd, 0, true);
     auto* ws = upload(std::vector<float>(static_cast<size_t>(
         std::max<int64_t>(1, kernels::cross_attn_workspace_floats(s.rows, s.hq, s.hd, splits)))));
     ASSERT_TRUE(kernels::attention_fp8(dq, kv, dout, s.rows, s.off, s.hq, s.hkv, s.hd, 0, splits, ws, stream_).ok());

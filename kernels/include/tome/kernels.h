@@ -122,8 +122,10 @@ status retention_output(uint16_t* o, const uint16_t* g, int64_t rows, int64_t he
 // merged by a combine kernel) and needs cross_attn_workspace_floats(rows, Hq, hd, splits) floats of
 // workspace; attention_splits() is the split count that fills the GPU (what callers should pass).
 #define TOME_KERNELS_ATTN_V2 1
+// fp8_kv: the split count for attention_fp8 / cross_attn_fp8 (their many-row kernel fits two CTAs
+// on an SM; the Hopper bf16 kernel one).
 int attention_splits(int64_t rows, int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads,
-                     int64_t head_dim, int64_t window);
+                     int64_t head_dim, int64_t window, bool fp8_kv = false);
 status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o, int64_t rows,
                  int64_t first_key_offset, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                  int64_t window, int splits, float* workspace, stream_t stream);
@@ -149,7 +151,7 @@ status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16
 // window 0, splits, workspace). cross_attn_splits = attention_splits(rows, pos0, ..., 0).
 int64_t cross_attn_workspace_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int splits);
 int cross_attn_splits(int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
-                      int64_t head_dim);
+                      int64_t head_dim, bool fp8_kv = false);
 status cross_attn(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* o,
                   int64_t rows, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
                   int64_t head_dim, int splits, float* workspace, stream_t stream);

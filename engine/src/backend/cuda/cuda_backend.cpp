@@ -1151,7 +1151,7 @@ class cuda_backend final : public backend {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim(), V = c_.vocab_size;
     const float eps = static_cast<float>(c_.norm_eps);
     TOME_TRY(ensure_workspace(rows));
-    const int splits = kernels::cross_attn_splits(rows, pos0, Hq, c_.n_kv_heads, hd);  // fills the GPU
+    const int splits = kernels::cross_attn_splits(rows, pos0, Hq, c_.n_kv_heads, hd, st.fp8);  // fills the GPU
     const int64_t ws_floats = kernels::cross_attn_workspace_floats(rows, Hq, hd, splits);
     if (ws_floats) TOME_TRY(ws_.attn.ensure(static_cast<size_t>(ws_floats) * 4));
     KTRY(kernels::rms_norm(ws_.x.as(), cross_[0].mixer_norm.as(), ws_.xn.as(), rows, D, eps, stream_));
