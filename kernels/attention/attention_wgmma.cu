@@ -104,15 +104,6 @@ __device__ __forceinline__ uint64_t desc128(uint32_t addr, uint32_t lbo, uint32_
   return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
          (static_cast<uint64_t>(sbo >> 4) << 32) | (1ull << 62);
 }
-__device__ __forceinline__ float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-__device__ __forceinline__ uint32_t bf16x2(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 __device__ __forceinline__ int64_t first_key_of(int64_t last, int64_t window) {
   return window > 0 ? (last - window + 1 > 0 ? last - window + 1 : 0) : 0;
 }
@@ -228,6 +219,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   }
 
+  // O += P V of tile u (P: this thread's bf16 weight pairs, the A fragments of 16 keys each; V:
+  // keys 16kk.. of the stage, read transposed).
+  auto pv_product = [&](int u) {
+    const uint32_t vt = sk0 + (u % kStages) * kStageBytes + 2 * kPanel;
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) {
+      const uint32_t pa[4] = {p[4 * kk], p[4 * kk + 1], p[4 * kk + 2], p[4 * kk + 3]};
+      wgmma_rs_tb(o, pa, desc128(vt + kk * 2048, kPanel, 1024));
+    }
+  };
   if (n > 0 && wg == 1) named_arrive(1);  // warpgroup 0 issues first
   // One tile; with_pv: also O += P V of the previous tile (a separate instantiation, so no wgmma
   // sits on a branch: ptxas would serialise them).
@@ -243,12 +244,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_rs(s, qf[kk], desc128(kt + (kk >> 2) * kPanel + (kk & 3) * 32, 16, 1024), kk > 0);
     wgmma_commit();
     if constexpr (decltype(with_pv)::value) {  // O += P V of the previous tile
-      const uint32_t vt = sk0 + ((u - 1) % kStages) * kStageBytes + 2 * kPanel;
-#pragma unroll
-      for (int kk = 0; kk < 8; ++kk) {
-        const uint32_t pa[4] = {p[4 * kk], p[4 * kk + 1], p[4 * kk + 2], p[4 * kk + 3]};
-        wgmma_rs_tb(o, pa, desc128(vt + kk * 2048, kPanel, 1024));
-      }
+      pv_product(u - 1);
       wgmma_commit();
     }
     if (!(wg == 1 && u == n - 1)) named_arrive(2 - wg);  // the other warpgroup's turn
@@ -299,13 +295,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
       const float m_new = fmaxf(m[h], mx[h] * a.scale_log2);
       bias[h] = m_new == -INFINITY ? 0.0f : m_new;
-      corr[h] = exp2_approx(m[h] - bias[h]);
+      corr[h] = fast_exp2(m[h] - bias[h]);
       m[h] = m_new;
     }
     float sp[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
 #pragma unroll
     for (int i = 0; i < 64; ++i) {
-      const float e = exp2_approx(fmaf(s[i], a.scale_log2, -bias[(i >> 1) & 1]));
+      const float e = fast_exp2(fmaf(s[i], a.scale_log2, -bias[(i >> 1) & 1]));
       s[i] = e;
       sp[(i >> 2) & 1][i & 3] += e;
     }
@@ -324,19 +320,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int i = 0; i < 64; ++i) o[i] *= corr[(i >> 1) & 1];
     }
 #pragma unroll
-    for (int i = 0; i < 32; ++i) p[i] = bf16x2(s[2 * i], s[2 * i + 1]);
+    for (int i = 0; i < 32; ++i) p[i] = pack_bf16(s[2 * i], s[2 * i + 1]);
   };
   if (n > 0) step(0, std::false_type{});
   for (int u = 1; u < n; ++u) step(u, std::true_type{});
   if (n > 0) {
     fence_regs(o);
     wgmma_fence();
-    const uint32_t vt = sk0 + ((n - 1) % kStages) * kStageBytes + 2 * kPanel;
-#pragma unroll
-    for (int kk = 0; kk < 8; ++kk) {
-      const uint32_t pa[4] = {p[4 * kk], p[4 * kk + 1], p[4 * kk + 2], p[4 * kk + 3]};
-      wgmma_rs_tb(o, pa, desc128(vt + kk * 2048, kPanel, 1024));
-    }
+    pv_product(n - 1);
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);

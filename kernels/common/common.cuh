@@ -85,6 +85,17 @@ __device__ __forceinline__ float rope_hi(float x0, float x1, float c, float s) {
   return __fmaf_rn(x1, c, __fmul_rn(x0, s));
 }
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+// 2^x by the SFU (ex2.approx.ftz: 2^-inf = +0), the softmax exponent of the attention kernels.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+// Two floats rounded to a bf16 pair (lo in the low half), as a tensor-core operand register.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
 inline bool is_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 inline status launch_status() {
