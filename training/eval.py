@@ -216,7 +216,7 @@ def main(argv=None):
     et.add_argument("--torch-lengths", default="4096,16384,32768,65536,131072",
                     help="the eval_torch.py run whose rows are reproduced: its --lengths")
     et.add_argument("--torch-needles", type=int, default=20, help="... its --needles")
-    et.add_argument("--torch-task-n", type=int, default=30, help="... its --task-n")
+    et.add_argument("--torch-task-n", type=int, default=100, help="... its --task-n (eval_torch.py's default)")
     et.add_argument("--loss-rows", type=int, default=16, help="... its --loss-rows")
     et.add_argument("--task-lengths", default="4096,16384",
                     help="task lengths scored (empty: none)")

@@ -76,7 +76,8 @@ def main(argv=None):
     ap.add_argument("--eval-shards", default=str(HERE / "evalshards"))
     ap.add_argument("--lengths", default="4096,16384,32768,65536,131072")
     ap.add_argument("--needles", type=int, default=20, help="episodes per length and kind")
-    ap.add_argument("--task-n", type=int, default=40)
+    ap.add_argument("--task-n", type=int, default=100,
+                    help="task episodes per kind and length (100: at 30-40 a 10-point difference is noise)")
     ap.add_argument("--loss-rows", type=int, default=16)
     ap.add_argument("--task-lengths", default=",".join(map(str, eval_rows.TASK_LENGTHS)),
                     help="lengths of the task rows (eval.py --engine-tasks knows the default only)")
