@@ -3,21 +3,23 @@
 // same op, masks and results as attn_tile_kernel (attention.cu), on sm_90a instructions:
 //   - K/V tiles of 128 keys arrive by TMA (two 64-column panels per tile, 128-byte swizzle) into a
 //     3-stage ring of shared memory, each stage guarded by a "full" mbarrier (the copy's bytes)
-//     and an "empty" one (both warpgroups done with it). Thread 0 issues the copies one tile ahead.
+//     and an "empty" one (every warp done with it). Thread 0 issues the copy of tile i+1 during
+//     tile i, after its warpgroup's products are queued.
 //   - A CTA of two warpgroups owns 128 tile rows ((query row, query head) pairs of one KV head, as
-//     in the tile kernel); each warpgroup computes S = Q K^T for its 64 rows with wgmma (Q held in
-//     registers as A fragments, K from shared memory), the online softmax in registers, and
-//     O += P V with P straight from the registers (V read transposed from shared memory). Both
-//     products take A from registers, which leaves shared-memory bandwidth to the B operands and
-//     the TMA writes (+1.5-3% over Q from shared memory, measured).
-//   - The P V product of tile i is issued together with S of tile i+1, and the two warpgroups take
-//     turns issuing (named barriers), so one warpgroup's softmax runs while the other's products
-//     keep the tensor cores busy (the "ping-pong" schedule of FlashAttention-3).
+//     in the tile kernel; one CTA per SM, so attention_splits sizes its splits in whole waves);
+//     each warpgroup computes S = Q K^T for its 64 rows with wgmma (Q held in registers as A
+//     fragments, K from shared memory), the online softmax in registers, and O += P V with P
+//     straight from the registers (V read transposed from shared memory). Both products take A
+//     from registers, which leaves shared-memory bandwidth to the B operands and the TMA writes.
+//   - Schedule: a warpgroup issues S of tile i and P V of tile i-1 as two wgmma groups, waits for
+//     S only, and runs tile i's softmax while P V still runs; the two warpgroups take turns issuing
+//     (named barriers), so one's softmax overlaps the other's products (FlashAttention-3's
+//     "ping-pong"). Row maxima and sums use 8 independent chains a row pair.
 // Scores are in the log2 domain, weights are rounded to bf16 for the P V product and the
 // accumulation is f32, as in the tile kernel. Splits write the same f32 partials (m, l, acc).
 // Compiled for sm_90a only (the wgmma, TMA and mbarrier instructions); elsewhere the launcher keeps
 // the mma.sync kernels, and TOME_WGMMA_ATTN=0 forces them on Hopper too (A/B, and the op tests run
-// both).
+// both). Measured steps and figures: docs/performance.md, "A Hopper attention kernel".
 #include <cuda.h>
 
 #include <cfloat>
