@@ -424,7 +424,11 @@ bool make_map(CUtensorMap* map, const uint16_t* base, int64_t kv_stride, int64_t
 
 bool attention_wgmma_available() { return hardware_ok(); }
 
-void attention_use_wgmma(bool on) { g_mode = on ? 1 : 0; }
+bool attention_use_wgmma(bool on) {
+  const bool was = attention_wgmma_enabled();
+  g_mode = on ? 1 : 0;
+  return was;
+}
 
 bool attention_wgmma_enabled() {
   if (g_mode >= 0) return g_mode == 1 && hardware_ok();

@@ -98,7 +98,6 @@ void cross_rows(cudaStream_t st, int64_t rows, int64_t keys, int64_t hq, int64_t
   const int s_new = pick_splits(rows, hq, hkv, hd, keys);
   kernels::attention_use_wgmma(false);
   const int s_tile = pick_splits(rows, hq, hkv, hd, keys);
-  kernels::attention_use_wgmma(true);
   const int most = std::max(s_new, s_tile);
   dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, most))));
   const double flops = 4.0 * visible_pairs(rows, keys - rows, 0) * hq * hd;
@@ -121,7 +120,7 @@ void cross_rows(cudaStream_t st, int64_t rows, int64_t keys, int64_t hq, int64_t
     });
     print_row("cross_attn", shape, ms, flops, bytes, true);
   }
-  kernels::attention_use_wgmma(true);
+  kernels::attention_use_wgmma(wgmma);  // as it was (TOME_WGMMA_ATTN=0 stays off)
 }
 
 // Full causal GQA prefill (the Transformer baseline's layer: rows = keys), with the sm_90a kernel
@@ -136,8 +135,9 @@ void causal_prefill(cudaStream_t st, int64_t rows, int64_t hq, int64_t hkv, int6
   dev<float> ws(static_cast<size_t>(std::max<int64_t>(1, kernels::cross_attn_workspace_floats(rows, hq, hd, splits))));
   const double flops = 4.0 * visible_pairs(rows, 0, 0) * hq * hd;
   const double bytes = 2.0 * rows * kvd * 2 + 2.0 * rows * hq * hd * 2;
+  const bool enabled = kernels::attention_wgmma_enabled();
   for (bool wgmma : {true, false}) {
-    if (wgmma && !kernels::attention_wgmma_enabled()) continue;
+    if (wgmma && !enabled) continue;
     kernels::attention_use_wgmma(wgmma);
     char shape[160];
     std::snprintf(shape, sizeof shape, "causal %lldK rows, %lld/%lld heads, hd %lld, %d splits, %s",
@@ -148,7 +148,7 @@ void causal_prefill(cudaStream_t st, int64_t rows, int64_t hq, int64_t hkv, int6
     });
     print_row("attention", shape, ms, flops, bytes, true);
   }
-  kernels::attention_use_wgmma(true);
+  kernels::attention_use_wgmma(enabled);  // as it was (TOME_WGMMA_ATTN=0 stays off)
 }
 
 }  // namespace

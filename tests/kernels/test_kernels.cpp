@@ -405,6 +405,10 @@ TEST_F(Kernels, AttentionWindowMatchesSlidingWindowTwin) {
 // Skips where the sm_90a kernel is not available (no Hopper GPU, or a build without sm_90a code).
 TEST_F(Kernels, AttentionWgmmaMatchesTwinAndTileKernel) {
   if (!kernels::attention_wgmma_available()) GTEST_SKIP() << "no sm_90a attention kernel on this GPU / build";
+  struct restore_t {  // the kernel choice as it was, also when an assertion returns early
+    bool was = kernels::attention_wgmma_enabled();
+    ~restore_t() { kernels::attention_use_wgmma(was); }
+  } restore;
   struct shape_t {
     int64_t rows, off, hq, hkv, window;
     int splits;  // 0: attention_splits()
@@ -443,7 +447,6 @@ TEST_F(Kernels, AttentionWgmmaMatchesTwinAndTileKernel) {
       auto* dout = upload(std::vector<uint16_t>(q.size()));
       const kernels::status st =
           kernels::attention(dq, dk, dv, dout, s.rows, s.off, s.hq, s.hkv, hd, s.window, splits, ws, stream_);
-      kernels::attention_use_wgmma(true);
       ASSERT_TRUE(st.ok()) << st.message;
       expect_close(download(dout, q.size()), ref, wgmma ? "attention (sm_90a kernel)" : "attention (tile kernel)");
     }

@@ -134,9 +134,10 @@ status attention(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16
 // warpgroups taking turns) instead of the mma.sync tile kernel, where it is available: a build with
 // sm_90a code, a compute capability 9.0 GPU, a driver with TMA. On by default; TOME_WGMMA_ATTN=0 or
 // attention_use_wgmma(false) keeps the mma.sync kernel (A/B runs, and the op tests run both).
+// attention_use_wgmma returns whether the kernel was enabled before, for the caller to restore.
 bool attention_wgmma_available();
 bool attention_wgmma_enabled();
-void attention_use_wgmma(bool on);
+bool attention_use_wgmma(bool on);
 
 // Sliding-window attention, H heads (no GQA): keys/values are kv_k/kv_v [ring_rows + rows, H*hd]
 // (the ring's rows, oldest first, then this chunk's); query r sees the `window` keys ending at
