@@ -2,6 +2,7 @@
 # built-in models (model), and the golden files from training/make_golden.py (model).
 tome_add_test(NAME test_ops LABELS "ops;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ops.cpp)
 tome_add_test(NAME test_session LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_session.cpp)
+tome_add_test(NAME test_choose LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_choose.cpp)
 tome_add_test(NAME test_kv_rows LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_rows.cpp)
 tome_add_test(NAME test_transformer LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer.cpp)
 tome_add_test(NAME test_golden LABELS "model;unit" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_golden.cpp

@@ -1,0 +1,60 @@
+// tome::choose: the answer restricted to a closed set of strings. Given candidate token sequences
+// (e.g. the paths of a repository's files for "Which file defines X?"), finds the one the model
+// gives the highest probability after the session's tokens,
+//   p(c) = p(c_1 | ctx) p(c_2 | ctx c_1) ... p(end | ctx c_1 .. c_n),
+// without scoring every candidate: a uniform-cost search over the candidates' prefix tree. Each
+// step decodes one shared prefix (a tree node) and extends the frontier by its children; since a
+// child's cost -log p only grows, the first complete candidate taken from the frontier is the
+// most likely one (the same one as scoring them all: the tests check it). A confident model
+// takes about one step per answer token, an unsure one more; max_steps bounds the work.
+//
+// A generated answer can copy a path with one token wrong ("comps/x.c" for "scripts/x.c"); an
+// answer chosen this way is always one of the candidates. The session is left where it was.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tome/engine.h"
+
+namespace tome {
+
+struct choose_params {
+  // Decode steps the search may run (one per expanded prefix). When they run out before a
+  // candidate is proven best, the cheapest prefix on the frontier is finished greedily (its
+  // most likely continuation among the candidates) and the result says it is not proven.
+  int64_t max_steps = 4096;
+  // Host memory for the marks of expanded prefixes (a mark holds the self-decoder state and the
+  // logits), taken when the search leaves a prefix it may come back to. Past it, or where the
+  // global KV rows of a prefix were overwritten by another branch, the prefix is reached again by
+  // prefilling its tokens (self-decoder only) from the nearest usable mark.
+  int64_t max_mark_bytes = int64_t{1} << 30;
+  const std::atomic<bool>* cancel = nullptr;  // checked before every step ("cancelled")
+};
+
+struct choose_result {
+  size_t index = 0;     // the chosen candidate (the first of equal duplicates)
+  double logprob = 0;   // log p(its tokens, then `end` | the session), in double
+  bool proven = true;   // false: max_steps ran out (see choose_params::max_steps)
+  int64_t steps = 0;    // decode steps run (prefixes expanded)
+  int64_t replayed = 0; // tokens prefilled again to return to a prefix left earlier
+};
+
+// `candidates` must be non-empty, `end` must not occur inside one, and every id must be in the
+// model's vocabulary; the session needs room for the longest candidate (`end` is scored, never
+// appended). The session ends where it was, also after an error or a cancel.
+result<choose_result> choose(session& s, std::span<const std::vector<int32_t>> candidates,
+                             int32_t end, const choose_params& p = {});
+
+// The paths of the files in `tokens`, in order of first appearance, without duplicates: after each
+// `file_start` token, the text up to the end of its line (the model's "file" template,
+// "<|file|>{path}\n"). A header with no line end within 1024 bytes, or cut by a special token or
+// the end of `tokens`, is skipped. Where the answer to "Which file defines X?" must be one of them,
+// choose() over their encodings gives it.
+std::vector<std::string> file_paths(const tokenizer& tok, std::span<const int32_t> tokens,
+                                    int32_t file_start);
+
+}  // namespace tome

@@ -1,0 +1,278 @@
+// tome::choose (tome/choose.h): uniform-cost search over the candidates' prefix tree.
+//
+// Node costs are -log p of the node's tokens after the session's tokens. A node is "expanded" by
+// bringing the session to its parent's prefix and decoding its token, which gives the logits of
+// its children. The session's global KV holds one branch at a time, so a mark is usable only
+// while its node lies on the current branch (rewind refuses others); returning to a prefix off the
+// current branch rewinds to the deepest usable mark and prefills the missing tokens
+// (self-decoder only: no logits are needed for them).
+#include "tome/choose.h"
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tome {
+namespace {
+
+struct node {
+  int32_t token = -1;   // the token leading here from the parent (-1: the root)
+  int32_t parent = -1;
+  int32_t depth = 0;    // tokens after the session's position
+  int64_t candidate = -1;  // >= 0: a terminal node (`end` after a whole candidate)
+  std::vector<int32_t> kids;
+  int32_t pending = 0;  // non-terminal kids not expanded yet
+  double cost = 0;      // -log p(tokens up to and including this node's)
+  session_mark mark;    // the session right after this node's token, when kept
+};
+
+// log(sum(exp(logits))) in double.
+double log_sum_exp(std::span<const float> logits) {
+  double mx = -INFINITY;
+  for (float x : logits) mx = std::max(mx, static_cast<double>(x));
+  if (!std::isfinite(mx)) return mx;
+  double sum = 0;
+  for (float x : logits) sum += std::exp(static_cast<double>(x) - mx);
+  return mx + std::log(sum);
+}
+
+class searcher {
+ public:
+  searcher(session& s, const choose_params& p) : s_(s), p_(p) {}
+
+  status build(std::span<const std::vector<int32_t>> candidates, int32_t end) {
+    const auto& cfg = s_.get_model().config();
+    const int64_t V = cfg.vocab_size;
+    if (candidates.empty()) return error("choose: no candidates");
+    if (end < 0 || end >= V)
+      return error("choose: end token " + std::to_string(end) + " is outside the vocabulary (" +
+                   std::to_string(V) + ")");
+    size_t longest = 0;
+    for (const auto& c : candidates) longest = std::max(longest, c.size());
+    if (s_.n_tokens() + static_cast<int64_t>(longest) > cfg.max_context)
+      return error("choose: the longest candidate (" + std::to_string(longest) +
+                   " tokens) does not fit in the context after " + std::to_string(s_.n_tokens()) +
+                   " tokens (the model's maximum is " + std::to_string(cfg.max_context) + ")");
+    nodes_.emplace_back();  // the root
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      int32_t n = 0;
+      for (int32_t t : candidates[i]) {
+        if (t < 0 || t >= V)
+          return error("choose: candidate " + std::to_string(i) + " has token " + std::to_string(t) +
+                       " outside the vocabulary (" + std::to_string(V) + ")");
+        if (t == end)
+          return error("choose: candidate " + std::to_string(i) + " contains the end token");
+        n = child(n, t);
+      }
+      const int32_t leaf = child(n, end);
+      if (nodes_[static_cast<size_t>(leaf)].candidate < 0)
+        nodes_[static_cast<size_t>(leaf)].candidate = static_cast<int64_t>(i);
+    }
+    return {};
+  }
+
+  result<choose_result> run() {
+    auto root = s_.mark();
+    if (!root) return root.error_status();
+    nodes_[0].mark = *root;
+    struct back_to_root {  // the session ends where it began, whatever happens
+      session& s;
+      const session_mark& m;
+      ~back_to_root() { (void)s.rewind(m); }
+    } guard{s_, nodes_[0].mark};
+    auto lg = s_.logits();
+    if (!lg) return lg.error_status();
+    push_kids(0, *lg);
+    choose_result out;
+    while (!frontier_.empty()) {
+      if (p_.cancel && p_.cancel->load()) return error("cancelled");
+      const int32_t id = frontier_.top().second;
+      frontier_.pop();
+      if (nodes_[static_cast<size_t>(id)].candidate >= 0) return finish(id, true);
+      if (steps_ >= std::max<int64_t>(0, p_.max_steps)) return greedy_from(id);
+      TOME_TRY(expand(id));
+    }
+    return error("choose: the search ended without a candidate");  // not reached: leaves exist
+  }
+
+ private:
+  int32_t child(int32_t parent, int32_t token) {
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(parent)) << 32) |
+                         static_cast<uint32_t>(token);
+    auto it = index_.find(key);
+    if (it != index_.end()) return it->second;
+    const int32_t id = static_cast<int32_t>(nodes_.size());
+    node n;
+    n.token = token;
+    n.parent = parent;
+    n.depth = nodes_[static_cast<size_t>(parent)].depth + 1;
+    nodes_.push_back(std::move(n));
+    nodes_[static_cast<size_t>(parent)].kids.push_back(id);
+    index_.emplace(key, id);
+    return id;
+  }
+
+  bool terminal(int32_t id) const { return nodes_[static_cast<size_t>(id)].candidate >= 0; }
+
+  // The kids of `id` enter the frontier with their costs, from the logits after `id`'s prefix.
+  void push_kids(int32_t id, std::span<const float> logits) {
+    const double lse = log_sum_exp(logits);
+    node& n = nodes_[static_cast<size_t>(id)];
+    n.pending = 0;
+    for (int32_t k : n.kids) {
+      node& c = nodes_[static_cast<size_t>(k)];
+      c.cost = n.cost - (static_cast<double>(logits[static_cast<size_t>(c.token)]) - lse);
+      if (!std::isfinite(c.cost)) c.cost = INFINITY;  // -inf logits or a non-finite row
+      if (!terminal(k)) ++n.pending;
+      frontier_.emplace(c.cost, k);
+    }
+  }
+
+  // Keeps a mark of the current node before the session leaves it, if a kid of it may still need
+  // its state (`into`: the kid about to be decoded from here, which does not count).
+  status keep_current(int32_t into) {
+    node& n = nodes_[static_cast<size_t>(cur_)];
+    const bool moving_into_kid = into >= 0 && nodes_[static_cast<size_t>(into)].parent == cur_;
+    if (n.mark.valid() || n.pending <= (moving_into_kid ? 1 : 0)) return {};
+    if (mark_bytes_ >= p_.max_mark_bytes) return {};
+    auto m = s_.mark();
+    if (!m) return m.error_status();
+    mark_bytes_ += m->bytes();
+    n.mark = *m;
+    return {};
+  }
+
+  // Brings the session to node `target`'s prefix (its token included).
+  status go_to(int32_t target) {
+    if (target == cur_) return {};
+    // The current branch, root to cur_.
+    std::vector<char> on_branch(nodes_.size(), 0);
+    for (int32_t a = cur_; a >= 0; a = nodes_[static_cast<size_t>(a)].parent)
+      on_branch[static_cast<size_t>(a)] = 1;
+    // The target's branch down from its deepest node on the current branch (the common one).
+    std::vector<int32_t> path;  // target, parent, ... (excluding the common node)
+    int32_t common = target;
+    while (!on_branch[static_cast<size_t>(common)]) {
+      path.push_back(common);
+      common = nodes_[static_cast<size_t>(common)].parent;
+    }
+    int32_t from = common;
+    if (common != cur_) {
+      // Marks on the branch from the root to `common` are usable; take the deepest.
+      while (!nodes_[static_cast<size_t>(from)].mark.valid())
+        path.push_back(from), from = nodes_[static_cast<size_t>(from)].parent;
+      TOME_TRY(s_.rewind(nodes_[static_cast<size_t>(from)].mark));
+    }
+    std::reverse(path.begin(), path.end());
+    std::vector<int32_t> tokens;
+    for (int32_t a : path) tokens.push_back(nodes_[static_cast<size_t>(a)].token);
+    cur_ = from;
+    if (!tokens.empty()) {
+      prefill_params pp;
+      pp.compute_logits = false;
+      auto r = s_.prefill(tokens, pp);
+      if (!r) return r.error_status();
+      replayed_ += static_cast<int64_t>(tokens.size());
+      cur_ = target;
+    }
+    return {};
+  }
+
+  // Decodes node `id`'s token after its parent's prefix: the session ends at `id`.
+  result<std::span<const float>> step_into(int32_t id) {
+    const int32_t parent = nodes_[static_cast<size_t>(id)].parent;
+    TOME_TRY(keep_current(id));
+    TOME_TRY(go_to(parent));
+    auto lg = s_.decode(nodes_[static_cast<size_t>(id)].token);
+    if (!lg) return lg.error_status();
+    ++steps_;
+    cur_ = id;
+    --nodes_[static_cast<size_t>(parent)].pending;
+    return *lg;
+  }
+
+  status expand(int32_t id) {
+    auto lg = step_into(id);
+    if (!lg) return lg.error_status();
+    push_kids(id, *lg);
+    return {};
+  }
+
+  // max_steps ran out with `id` the cheapest prefix: follow its most likely kids to a candidate.
+  result<choose_result> greedy_from(int32_t id) {
+    while (!terminal(id)) {
+      if (p_.cancel && p_.cancel->load()) return error("cancelled");
+      auto lg = step_into(id);
+      if (!lg) return lg.error_status();
+      const double lse = log_sum_exp(*lg);
+      node& n = nodes_[static_cast<size_t>(id)];
+      int32_t best = -1;
+      for (int32_t k : n.kids) {
+        node& c = nodes_[static_cast<size_t>(k)];
+        c.cost = n.cost - (static_cast<double>((*lg)[static_cast<size_t>(c.token)]) - lse);
+        if (!std::isfinite(c.cost)) c.cost = INFINITY;
+        if (best < 0 || c.cost < nodes_[static_cast<size_t>(best)].cost) best = k;
+      }
+      id = best;
+    }
+    return finish(id, false);
+  }
+
+  result<choose_result> finish(int32_t id, bool proven) const {
+    const node& n = nodes_[static_cast<size_t>(id)];
+    choose_result r;
+    r.index = static_cast<size_t>(n.candidate);
+    r.logprob = -n.cost;
+    r.proven = proven;
+    r.steps = steps_;
+    r.replayed = replayed_;
+    return r;
+  }
+
+  session& s_;
+  const choose_params& p_;
+  std::vector<node> nodes_;
+  std::unordered_map<uint64_t, int32_t> index_;
+  using entry = std::pair<double, int32_t>;  // (cost, node): cheapest first, then the lower id
+  std::priority_queue<entry, std::vector<entry>, std::greater<entry>> frontier_;
+  int32_t cur_ = 0;
+  int64_t steps_ = 0, replayed_ = 0, mark_bytes_ = 0;
+};
+
+}  // namespace
+
+std::vector<std::string> file_paths(const tokenizer& tok, std::span<const int32_t> tokens,
+                                    int32_t file_start) {
+  constexpr size_t kMaxHeader = 1024;
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] != file_start) continue;
+    std::string text;
+    bool ended = false;
+    for (size_t j = i + 1; j < tokens.size() && text.size() <= kMaxHeader; ++j) {
+      if (tok.is_special(tokens[j])) break;
+      text += tok.token_bytes(tokens[j]);
+      const size_t nl = text.find('\n');
+      if (nl != std::string::npos) {
+        text.resize(nl);
+        ended = true;
+        break;
+      }
+    }
+    if (ended && !text.empty() && text.size() <= kMaxHeader && seen.insert(text).second)
+      out.push_back(std::move(text));
+  }
+  return out;
+}
+
+result<choose_result> choose(session& s, std::span<const std::vector<int32_t>> candidates,
+                             int32_t end, const choose_params& p) {
+  searcher sr(s, p);
+  TOME_TRY(sr.build(candidates, end));
+  return sr.run();
+}
+
+}  // namespace tome
