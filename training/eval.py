@@ -9,6 +9,9 @@
 #   closing EOS is the argmax ("exact_text" without the EOS). `tome score` prefills each row up to
 #   its answer (self-decoder only) and runs the cross-decoder for the answer (or, for LM rows, at
 #   every position). Writes the JSON keys of eval_torch.py (+ model, tome, rows, seconds_by_group).
+#   Which-file rows are also answered as `tome ask --choose-path` does (the most likely of the file
+#   paths in the row's context, tome::choose): tasks.whichfile_T.paths, beside the generated
+#   answer's exact match.
 #
 #     python3 training/eval.py --engine-tasks --model resources/models/tome-25m \
 #         --tome build/cpu/app/cli/tome --lengths 4096 --n 20 --out eval_engine_tasks.json
@@ -107,13 +110,16 @@ def agreement(model_dir, tome, maker, enc, n, prompt_tokens, k):
             "fraction": round(same / max(1, total), 3)}
 
 
-def tome_score(tome, model, rows, workdir, backend="cpu", threads=0, logits_chunk=512):
+def tome_score(tome, model, rows, workdir, backend="cpu", threads=0, logits_chunk=512,
+               choose_paths=False):
     """Scores rows through `tome score`: one dict per row (ce, n, exact, exact_text, answer_ce,
-    answer_n, ...). Progress of tome goes to our stderr."""
+    answer_n, ...; with choose_paths also choice_exact, choices, choice_steps: the answer chosen
+    among the context's file paths). Progress of tome goes to our stderr."""
     path = Path(workdir) / "rows.bin"
     eval_rows.write_rows(path, rows)
     r = subprocess.run([tome, "score", "--model", str(model), "--rows", str(path), "--backend",
-                        backend, "--threads", str(threads), "--logits-chunk", str(logits_chunk)],
+                        backend, "--threads", str(threads), "--logits-chunk", str(logits_chunk)]
+                       + (["--choose-paths"] if choose_paths else []),
                        stdout=subprocess.PIPE, stderr=None, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"tome score failed ({r.returncode}) on {path}")
@@ -183,13 +189,17 @@ def engine_tasks(args):
                     [(s["exact"], s["exact_text"]) for s in sc])
                 res["seconds_by_group"][f"{kind}_{T}"] = round(time.time() - t1, 1)
                 print(json.dumps({"T": T, kind: res["needle"][T][kind]}), flush=True)
-            elif section == "tasks" and int(key.rsplit("_", 1)[1]) in task_lengths:
+            elif (section == "tasks" and int(key.rsplit("_", 1)[1]) in task_lengths
+                  and (not args.task_kinds or key.rsplit("_", 1)[0] in args.task_kinds.split(","))):
                 t1 = time.time()
                 built = [answer_only(r) for r in rows[:task_n] if r is not None]
+                paths = key.startswith("whichfile") and not args.no_choose_paths
                 sc = tome_score(args.tome, args.model, built, work, args.backend, args.threads,
-                                args.logits_chunk)
+                                args.logits_chunk, choose_paths=paths)
                 res["tasks"][key] = eval_rows.accuracy_summary(
                     [(s["exact"], s["exact_text"]) for s in sc])
+                if paths:
+                    res["tasks"][key]["paths"] = eval_rows.choice_summary(sc)
                 res["seconds_by_group"][key] = round(time.time() - t1, 1)
                 print(json.dumps({key: res["tasks"][key]}), flush=True)
     res["seconds"] = round(time.time() - t0, 1)
@@ -220,10 +230,15 @@ def main(argv=None):
     et.add_argument("--loss-rows", type=int, default=16, help="... its --loss-rows")
     et.add_argument("--task-lengths", default="4096,16384",
                     help="task lengths scored (empty: none)")
+    et.add_argument("--task-kinds", default="",
+                    help="task kinds scored, e.g. whichfile,nextline (default: all)")
     et.add_argument("--task-n", type=int, help="task episodes per kind scored (the first "
                     "of --torch-task-n; default all)")
     et.add_argument("--no-loss", action="store_true", help="skip the held-out loss rows")
     et.add_argument("--no-needles", action="store_true", help="skip the needle rows")
+    et.add_argument("--no-choose-paths", action="store_true",
+                    help="which-file rows: skip the answer chosen among the context's file paths "
+                    "(tome score --choose-paths; reported as tasks.whichfile_T.paths)")
     et.add_argument("--backend", default="cpu", choices=("auto", "cpu", "cuda"))
     et.add_argument("--logits-chunk", type=int, default=512)
     args = ap.parse_args(argv)

@@ -156,6 +156,16 @@ def loss_summary(enc, rows, scores):
             "tokens": tot_tok}
 
 
+def choice_summary(scores):
+    """`tome score --choose-paths` results -> accuracy of the chosen path over the rows that had
+    file paths to choose from, their count, and the mean paths and decode steps per row."""
+    had = [s for s in scores if s.get("choice_exact") is not None]
+    ok = sum(bool(s["choice_exact"]) for s in had)
+    mean = lambda k: round(sum(s[k] for s in had) / max(1, len(had)), 1)  # noqa: E731
+    return {"exact": round(ok / max(1, len(had)), 3), "n": len(had), "mean_choices": mean("choices"),
+            "mean_steps": mean("choice_steps")}
+
+
 def accuracy_summary(results):
     """[(exact, exact_text)] of the rows that were built -> exact, exact_text, n."""
     done = len(results)

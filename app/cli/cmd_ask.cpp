@@ -19,13 +19,17 @@ void on_sigint(int) { g_cancel.store(true); }
 
 struct ask_options {
   std::string library, session, question, model_dir, thread;
-  bool quiet = false;
+  bool quiet = false, choose_path = false;
   size_t sources = 0;
   generate_params gen;
   backend_options be;
 };
 
 int run(const ask_options& o) {
+  if (o.choose_path && o.sources > 0) {
+    std::fprintf(stderr, "tome: --sources cannot be combined with --choose-path (a chosen path has no attention record)\n");
+    return 1;
+  }
   auto lib = open_library(o.library);
   if (!lib) return 1;
   auto m = load_model_or_print(o.model_dir, o.be);
@@ -36,6 +40,7 @@ int run(const ask_options& o) {
   p.gen = o.gen;
   p.gen.cancel = &g_cancel;
   p.attention = o.sources > 0;
+  p.choose_path = o.choose_path;
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -93,6 +98,9 @@ void register_ask(CLI::App& app) {
   cmd->add_option("--max-tokens,-n", o->gen.max_tokens, "tokens to generate")
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", o->quiet, "no statistics on stderr");
+  cmd->add_flag("--choose-path", o->choose_path,
+                "answer with the session's file path the model finds most likely (e.g. \"Which "
+                "file defines jv_parse?\"): always a real path, never a near-copy");
 #ifdef TOME_HAVE_INGEST
   cmd->add_option("--sources", o->sources,
                   "print the N passages the answer attended to most (file, page, lines)");

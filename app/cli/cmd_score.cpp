@@ -14,7 +14,7 @@ namespace {
 struct score_options {
   std::string model_dir, rows;
   int64_t chunk = 32768, logits_chunk = 512;
-  bool quiet = false;
+  bool quiet = false, choose_paths = false;
   backend_options be;
 };
 
@@ -47,6 +47,12 @@ int run(const score_options& o) {
   sp.prefill_chunk = o.chunk;
   sp.logits_chunk = o.logits_chunk;
   sp.eos = m->config().special_id("eos");
+  sp.choose_paths = o.choose_paths;
+  if (o.choose_paths && (!m->has_tokenizer() || m->config().special_id("file_start") < 0)) {
+    std::fprintf(stderr, "tome: --choose-paths needs a model with a tokenizer and a file_start token (%s)\n",
+                 o.model_dir.c_str());
+    return 1;
+  }
   const bool progress = !o.quiet && (rows->size() > 1 || total > 4096);
   const auto t0 = clock_type::now();
   auto last_print = t0;
@@ -103,6 +109,9 @@ void register_score(CLI::App& app) {
                   "positions per cross-decoder call when scoring (holds vocab floats each)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--choose-paths", o->choose_paths,
+                "also choose each answer among the file paths in its row's context (the most "
+                "likely of them: \"choice_exact\"), as `tome ask --choose-path` answers");
   cmd->add_flag("--quiet,-q", o->quiet, "no progress on stderr");
   o->be.add(*cmd);
   cmd->callback([o] {

@@ -1,6 +1,10 @@
 // Rows file reader/writer and teacher-forced scoring for `tome score` (score_rows.h).
 #include "score_rows.h"
 
+#include <nlohmann/json.hpp>
+
+#include "tome/choose.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -125,6 +129,55 @@ std::vector<uint8_t> encode_rows(const std::vector<score_row>& rows) {
   return out;
 }
 
+namespace {
+
+// score_params::choose_paths for one row whose inputs 0..first-1 are in `ses`: the answer chosen
+// among the file paths before it; `ses` ends where it was.
+status choose_path(session& ses, const score_row& row, int64_t first, const score_params& p,
+                   row_score& out) {
+  const model& m = ses.get_model();
+  if (!m.has_tokenizer()) return error("choosing paths needs the model's tokenizer");
+  const int32_t file_start = m.config().special_id("file_start");
+  if (file_start < 0) return error("choosing paths needs the model's file_start token");
+  const int64_t T = row.length();
+  int64_t a0 = -1, a1 = -1;  // answer targets a0+1 .. a1 (inputs 0..a0 come before them)
+  for (int64_t t = 0; t < T; ++t)
+    if (row.answer[static_cast<size_t>(t)]) {
+      if (a0 < 0) a0 = t;
+      a1 = t;
+    }
+  if (a0 < 0) return {};
+  const std::span<const int32_t> toks(row.tokens);
+  const auto paths = file_paths(m.tok(), toks.first(static_cast<size_t>(a0 + 1)), file_start);
+  if (paths.empty()) return {};
+  std::vector<int32_t> answer;
+  for (int64_t t = a0; t <= a1; ++t) {
+    const int32_t id = row.tokens[static_cast<size_t>(t + 1)];
+    if (row.answer[static_cast<size_t>(t)] && id != p.eos) answer.push_back(id);
+  }
+  auto mk = ses.mark();
+  if (!mk) return mk.error_status();
+  if (a0 + 1 > first) {
+    prefill_params pp;
+    pp.chunk_tokens = p.prefill_chunk;
+    pp.compute_logits = false;
+    auto pr = ses.prefill(toks.subspan(static_cast<size_t>(first), static_cast<size_t>(a0 + 1 - first)), pp);
+    if (!pr) return pr.error_status();
+  }
+  std::vector<std::vector<int32_t>> cands;
+  for (const auto& path : paths) cands.push_back(m.tok().encode(path));
+  auto r = choose(ses, cands, p.eos);
+  TOME_TRY(ses.rewind(*mk));
+  if (!r) return r.error_status();
+  out.choice_exact = paths[r->index] == m.tok().decode(answer);
+  out.choice = paths[r->index];
+  out.choices = static_cast<int64_t>(paths.size());
+  out.choice_steps = r->steps;
+  return {};
+}
+
+}  // namespace
+
 result<row_score> score_one(const std::shared_ptr<const model>& m, const score_row& row,
                             const score_params& p) {
   const int64_t T = row.length();
@@ -152,6 +205,7 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
     if (!pr) return pr.error_status();
     out.prefilled = first;
   }
+  if (p.choose_paths) TOME_TRY(choose_path(ses, row, first, p, out));
   const int64_t V = m->config().vocab_size;
   const int64_t piece = std::max<int64_t>(1, p.logits_chunk);
   std::vector<float> logits;
@@ -196,7 +250,12 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
                   (s.answer_ce ? fmt_double(*s.answer_ce) : std::string("null")) +
                   ", \"answer_n\": " + std::to_string(s.answer_n) +
                   ", \"prefilled\": " + std::to_string(s.prefilled) +
-                  ", \"scored\": " + std::to_string(s.scored);
+                  ", \"scored\": " + std::to_string(s.scored) +
+                  ", \"choice_exact\": " + fmt_opt(s.choice_exact) +
+                  ", \"choice\": " +
+                  nlohmann::json(s.choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                  ", \"choices\": " + std::to_string(s.choices) +
+                  ", \"choice_steps\": " + std::to_string(s.choice_steps);
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);
   return j + buf;

@@ -50,6 +50,13 @@ struct row_score {
   int64_t answer_n = 0;
   int64_t prefilled = 0;  // tokens run through the self-decoder only
   int64_t scored = 0;     // positions run through the cross-decoder too
+  // score_params::choose_paths: the answer restricted to the paths of the files in the row's
+  // context (tome::choose over tome::file_paths of the tokens before the answer). choice_exact:
+  // the chosen path is the answer's text; none where the row has no answer or no file header.
+  std::optional<bool> choice_exact;
+  std::string choice;        // the chosen path
+  int64_t choices = 0;       // paths it chose from
+  int64_t choice_steps = 0;  // decode steps the search ran
 };
 
 struct score_params {
@@ -57,14 +64,18 @@ struct score_params {
   int64_t logits_chunk = 512;     // positions per logits_for call (V floats each are held)
   int32_t eos = -1;               // the model's EOS id: left out of exact_text
   progress_fn on_prefill;         // prefill progress of long prefixes
+  // Also choose each answer among the context's file paths (row_score::choice_exact); needs the
+  // model's tokenizer and its file_start token.
+  bool choose_paths = false;
 };
 
 // Scores one row in a fresh session of `m`.
 result<row_score> score_one(const std::shared_ptr<const model>& m, const score_row& row,
                             const score_params& p);
 
-// {"row": i, "ce": …, "n": …, "exact": …, "exact_text": …, "answer_ce": …, "answer_n": …}: one
-// JSON line (no newline); doubles printed with 17 significant digits.
+// {"row": i, "ce": …, "n": …, "exact": …, "exact_text": …, "answer_ce": …, "answer_n": …, …,
+// "choice_exact": …, "choice": "path", "choices": …, "choice_steps": …}: one JSON line (no newline); doubles printed
+// with 17 significant digits.
 std::string score_json(int64_t index, const row_score& s, double seconds);
 
 }  // namespace tome::cli

@@ -59,4 +59,19 @@ endforeach()
 if(NOT out_demo STREQUAL out_fresh)
   message(FATAL_ERROR "the re-read session completes differently from a fresh one:\n[${out_demo}]\n[${out_fresh}]")
 endif()
+
+# tome ask --choose-path: the answer is one of the repository's file paths, exactly (the model's
+# most likely one, tome::choose), saved in its thread like a generated answer.
+execute_process(COMMAND ${TOME} ask fresh "Which file defines `circle_area`?" --choose-path ${common}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(STRIP "${out}" out)
+if(NOT rc EQUAL 0 OR NOT (out STREQUAL "src/geometry.py" OR out STREQUAL "src/main.py"))
+  message(FATAL_ERROR "tome ask --choose-path: expected one of the two paths (${rc}):\n[${out}]\n${err}")
+endif()
+message(STATUS "--choose-path answer: ${out}")
+execute_process(COMMAND ${TOME} ask fresh "Which file?" --choose-path --sources 2 ${common}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "cannot be combined")
+  message(FATAL_ERROR "--choose-path with --sources: expected a refusal (${rc}):\n${err}")
+endif()
 file(REMOVE_RECURSE ${WORK_DIR})

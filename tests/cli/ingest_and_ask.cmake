@@ -31,3 +31,11 @@ if(NOT rc EQUAL 0 OR NOT out MATCHES "sources:\n +[0-9.]+% +keeper.md line 38 ")
   message(FATAL_ERROR "expected keeper.md line 38 as the first source, got (${rc}):\n${out}\n${err}")
 endif()
 message(STATUS "sources: ${out}")
+
+# --choose-path on a session without repository files: refused with the reason.
+execute_process(COMMAND ${TOME} ask sample "Which file defines main?" --choose-path --model ${model}
+                  --backend cpu --library ${lib}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "no repository files")
+  message(FATAL_ERROR "--choose-path without files: expected a refusal (${rc}):\n${out}\n${err}")
+endif()

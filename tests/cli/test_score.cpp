@@ -193,6 +193,62 @@ TEST_P(ScoreKinds, ScoreOneEqualsDirectComputationFromSessionLogits) {
 
 INSTANTIATE_TEST_SUITE_P(Both, ScoreKinds, ::testing::Values("tiny", "tiny-swa"));
 
+// --choose-paths on the shipped model: a which-file row over two files (the header forms of the
+// training rows and of the app's ingest). The chosen path is one of them, choice_exact says
+// whether it is the answer, and every other figure equals the plain scoring's bit for bit (the
+// search leaves the session where it was).
+TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
+  auto loaded = model::load(fs::path(TOME_SOURCE_DIR) / "resources/models/tome-25m",
+                            load_params{backend_kind::cpu, 1});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = *loaded;
+  const auto& tok = m->tok();
+  const auto& cfg = m->config();
+  std::vector<int32_t> t = *tok.encode_template("document", {{"text", ""}});
+  t.pop_back();  // keep "<s><|doc|>", close the document after the files
+  auto add = [&](std::vector<int32_t> ids) { t.insert(t.end(), ids.begin(), ids.end()); };
+  t.push_back(cfg.special_id("file_start"));
+  add(tok.encode("src/geometry.py\nimport math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n"));
+  t.push_back(cfg.special_id("file_start"));
+  add(tok.encode("src/main.py\n"));
+  add(tok.encode("from geometry import circle_area\n\n\ndef report(r):\n    print(circle_area(r))\n"));
+  t.push_back(cfg.special_id("doc_end"));
+  add(*tok.encode_template("question", {{"question", "Which file defines `circle_area`?"}}));
+  const size_t head = t.size();
+  add(tok.encode("src/geometry.py"));
+  t.push_back(kEos);
+  score_row row;
+  const size_t T = t.size() + 2;
+  row.tokens = t;
+  row.tokens.resize(T + 1, kPad);
+  row.lm.assign(T, 0);
+  row.answer.assign(T, 0);
+  for (size_t i = head - 1; i + 1 < t.size(); ++i) row.answer[i] = 1;
+  score_params p;
+  p.eos = kEos;
+  auto plain = score_one(m, row, p);
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  EXPECT_FALSE(plain->choice_exact.has_value());
+  p.choose_paths = true;
+  auto chosen = score_one(m, row, p);
+  ASSERT_TRUE(chosen.ok()) << chosen.message();
+  ASSERT_TRUE(chosen->choice_exact.has_value());
+  EXPECT_EQ(chosen->choices, 2);
+  EXPECT_GT(chosen->choice_steps, 0);
+  EXPECT_TRUE(chosen->choice == "src/geometry.py" || chosen->choice == "src/main.py") << chosen->choice;
+  EXPECT_EQ(*chosen->choice_exact, chosen->choice == "src/geometry.py");
+  EXPECT_EQ(chosen->exact, plain->exact);
+  EXPECT_EQ(*chosen->answer_ce, *plain->answer_ce);
+  const auto j = nlohmann::json::parse(score_json(0, *chosen, 0.0));
+  EXPECT_EQ(j["choice"], chosen->choice);
+  EXPECT_EQ(j["choice_exact"], *chosen->choice_exact);
+  // A row without file headers has nothing to choose from.
+  score_row bare = task_row(40, 30, 5, 3, 500);
+  auto none = score_one(m, bare, p);
+  ASSERT_TRUE(none.ok()) << none.message();
+  EXPECT_FALSE(none->choice_exact.has_value());
+}
+
 TEST(ScoreRows, EncodeParseRoundTrip) {
   std::vector<score_row> rows = {lm_row(5, 1, 512), task_row(9, 4, 3, 2, 512), lm_row(1, 3, 512)};
   auto back = parse_rows(encode_rows(rows), "x.rows", 512);

@@ -2,7 +2,10 @@
 // prefill that resumes) and ask (a thread branching from the document state, generation, save).
 #include "tome/service/service.h"
 
+#include "tome/choose.h"
+
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 namespace tome::service {
@@ -116,6 +119,52 @@ result<std::vector<int32_t>> question_tokens(const model& m, const std::string& 
   return m.tok().encode(question);
 }
 
+// ask_params::choose_path: the most likely of the session's file paths, appended with the end token
+// and streamed to on_token as generate() would.
+result<generate_result> choose_path_answer(session& s, const ask_params& p, const token_fn& on_token) {
+  const model& m = s.get_model();
+  const int32_t file_start = m.config().special_id("file_start");
+  const int32_t eos = m.config().special_id("eos");
+  if (file_start < 0 || eos < 0)
+    return error("the model has no file_start or eos token: it cannot answer with a file path");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto paths = file_paths(m.tok(), s.tokens(), file_start);
+  if (paths.empty())
+    return error("the session holds no repository files to answer with (only code repositories have paths)");
+  std::vector<std::vector<int32_t>> cands;
+  cands.reserve(paths.size());
+  for (const auto& path : paths) cands.push_back(m.tok().encode(path));
+  choose_params cp;
+  cp.cancel = p.gen.cancel;
+  auto r = choose(s, cands, eos, cp);
+  if (!r) return r.error_status();
+  generate_result out;
+  out.tokens = cands[r->index];
+  out.tokens.push_back(eos);
+  prefill_params pp;
+  pp.compute_logits = false;
+  auto pr = s.prefill(out.tokens, pp);
+  if (!pr) return pr.error_status();
+  out.text = paths[r->index];
+  out.reason = stop_reason::eos;
+  if (on_token) {
+    detokenizer d(m.tok());
+    for (size_t i = 0; i + 1 < out.tokens.size(); ++i)
+      if (!on_token(out.tokens[i], d.push(out.tokens[i]))) break;
+    (void)on_token(-1, d.flush());
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+result<generate_result> answer(session& s, const ask_params& p, std::vector<float>& attention,
+                               const token_fn& on_token) {
+  if (p.choose_path) return choose_path_answer(s, p, on_token);
+  generate_params gp = p.gen;
+  if (p.attention) gp.attention = &attention;
+  return s.generate(gp, on_token);
+}
+
 status check_complete(const store::session_info& info, const std::string& session) {
   if (!info.complete())
     return error("session '" + session + "' is not fully read yet (" + std::to_string(info.n_tokens) +
@@ -164,9 +213,7 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
   if (!pr) return pr.error_status();
   ask_result out;
   out.thread = *thread;
-  generate_params gp = p.gen;
-  if (p.attention) gp.attention = &out.attention;
-  auto gen = s.generate(gp, on_token);
+  auto gen = answer(s, p, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session_name, s, out.thread));
@@ -193,9 +240,7 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   if (!q) return q.error_status();
   auto pr = (*s)->prefill(*q);
   if (!pr) return pr.error_status();
-  generate_params gp = p.gen;
-  if (p.attention) gp.attention = &out.attention;
-  auto gen = (*s)->generate(gp, on_token);
+  auto gen = answer(**s, p, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session, **s, out.thread));

@@ -40,6 +40,12 @@ struct ask_params {
   std::string thread;  // empty: a new thread "q<N>"; an existing name continues that thread
   generate_params gen;
   bool attention = false;  // collect the answer's attention mass (one more pass per token)
+  // Answer with one of the session's file paths (the "<|file|>{path}" headers of its repositories):
+  // the one the model finds most likely after the question (tome::choose), instead of generating
+  // text, which can copy a path with a wrong token. For "Which file defines X?"-style questions.
+  // The answer (the path, then the end token) is streamed and saved like a generated one; gen's
+  // cancel is honoured, its sampling settings and `attention` are not used.
+  bool choose_path = false;
 };
 
 struct ask_result {
