@@ -128,6 +128,9 @@ class CoreTest : public QObject {
     QCOMPARE(definitionQuery(QStringLiteral("Where is circle_area defined?")), QStringLiteral("circle_area"));
     QCOMPARE(definitionQuery(QStringLiteral("where's `Foo::bar()` declared")), QStringLiteral("bar"));
     QCOMPARE(definitionQuery(QStringLiteral("Show me the definition of parse_args")), QStringLiteral("parse_args"));
+    QCOMPARE(definitionQuery(QStringLiteral("Which file defines `jv_parse`?")), QStringLiteral("jv_parse"));
+    QCOMPARE(definitionQuery(QStringLiteral("what file implements the function Lexer::next")), QStringLiteral("next"));
+    QCOMPARE(definitionQuery(QStringLiteral("Which file is the longest?")), QString());
     QCOMPARE(definitionQuery(QStringLiteral("What is the pass key?")), QString());
   }
 

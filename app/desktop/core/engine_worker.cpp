@@ -403,6 +403,13 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
   p.gen.sampling.seed = gen.seed;
   p.gen.cancel = &w->m_stopAnswer;
   p.attention = true;  // the attended passages beside the answer (one more pass per token)
+  // "Which file defines X?" in a repository: the answer is the file path the model finds most
+  // likely among the session's files (never a near-copy of one); the definitions found in the
+  // text are linked beside it as for any definition question.
+  if (const SourceIndex* ix = indexFor(session); ix && !ix->files().isEmpty() && !definitionQuery(question).isEmpty()) {
+    p.choose_path = true;
+    p.attention = false;
+  }
   auto stream = [&](int32_t, std::string_view text) {
     if (!text.empty()) emit w->answerToken(id, QString::fromUtf8(text.data(), static_cast<qsizetype>(text.size())));
     return true;

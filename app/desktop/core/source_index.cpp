@@ -58,6 +58,9 @@ QString definitionQuery(const QString& question) {
       QRegularExpression(QStringLiteral("where\\s*(?:is|'s|are)\\s+(?:the\\s+)?(?:function\\s+|class\\s+|struct\\s+|type\\s+|method\\s+)?`?([A-Za-z_][A-Za-z0-9_:.]*)(?:\\(\\))?`?\\s+(?:defined|declared|implemented)"),
                          QRegularExpression::CaseInsensitiveOption),
       QRegularExpression(QStringLiteral("(?:definition|declaration)\\s+of\\s+`?([A-Za-z_][A-Za-z0-9_:.]*)"),
+                         QRegularExpression::CaseInsensitiveOption),
+      // The model's own training question: "Which file defines `SYMBOL`?"
+      QRegularExpression(QStringLiteral("(?:which|what)\\s+(?:source\\s+)?file\\s+(?:defines|declares|implements)\\s+(?:the\\s+)?(?:function\\s+|class\\s+|struct\\s+|type\\s+|method\\s+|macro\\s+)?`?([A-Za-z_][A-Za-z0-9_:.]*)"),
                          QRegularExpression::CaseInsensitiveOption)};
   for (const auto& r : re) {
     const auto m = r.match(question);
