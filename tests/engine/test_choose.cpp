@@ -6,26 +6,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <filesystem>
-#include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
-#include "backend/backend.h"
+#include "backend_case.h"
 #include "tome/choose.h"
 #include "tome/engine.h"
 
 namespace tome {
 namespace {
 
-struct choose_case {
-  std::string model;
-  backend_kind kind;
-};
-
-void PrintTo(const choose_case& c, std::ostream* os) {
-  *os << c.model << (c.kind == backend_kind::cuda ? " on CUDA" : " on the CPU");
-}
+using choose_case = test::backend_case;
 
 std::shared_ptr<model> tiny(const choose_case& c, uint64_t seed = 7) {
   auto cfg = builtin_config(c.model);
@@ -91,18 +83,7 @@ double brute_logprob(session& s, const std::vector<int32_t>& c, int32_t end) {
   return lp;
 }
 
-class Choose : public ::testing::TestWithParam<choose_case> {
- protected:
-  void SetUp() override {
-    if (GetParam().kind != backend_kind::cuda) return;
-#ifdef TOME_HAVE_CUDA
-    std::string why;
-    if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
-#else
-    GTEST_SKIP() << "built without the CUDA backend";
-#endif
-  }
-};
+using Choose = test::BackendCaseTest;
 
 TEST_P(Choose, PicksTheMostLikelyCandidateAndLeavesTheSessionAsItWas) {
   auto m = tiny(GetParam());
@@ -265,11 +246,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, Choose,
                                            choose_case{"tiny-swa", backend_kind::cpu},
                                            choose_case{"tiny", backend_kind::cuda},
                                            choose_case{"tiny-swa", backend_kind::cuda}),
-                         [](const auto& info) {
-                           std::string n = info.param.model + (info.param.kind == backend_kind::cuda ? "_cuda" : "_cpu");
-                           for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-                           return n;
-                         });
+                         test::backend_case_name);
 
 }  // namespace
 }  // namespace tome

@@ -13,33 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "backend_case.h"
 #include "tome/engine.h"
 
 namespace tome {
 namespace {
 
-struct preselect_case {
-  std::string model;
-  backend_kind kind;
-};
-
-void PrintTo(const preselect_case& c, std::ostream* os) {
-  *os << c.model << (c.kind == backend_kind::cuda ? " on CUDA" : " on the CPU");
-}
-
-class Preselect : public ::testing::TestWithParam<preselect_case> {
- protected:
-  void SetUp() override {
-    if (GetParam().kind != backend_kind::cuda) return;
-#ifdef TOME_HAVE_CUDA
-    std::string why;
-    if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
-#else
-    GTEST_SKIP() << "built without the CUDA backend";
-#endif
-  }
-};
+using preselect_case = test::backend_case;
+using Preselect = test::BackendCaseTest;
 
 std::vector<int32_t> prompt(int32_t vocab, size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -106,11 +87,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, Preselect,
                                            preselect_case{"tome-25m", backend_kind::cpu},
                                            preselect_case{"tiny", backend_kind::cuda},
                                            preselect_case{"tome-25m", backend_kind::cuda}),
-                         [](const auto& info) {
-                           std::string n = info.param.model + (info.param.kind == backend_kind::cuda ? "_cuda" : "_cpu");
-                           for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-                           return n;
-                         });
+                         test::backend_case_name);
 
 }  // namespace
 }  // namespace tome
