@@ -136,6 +136,9 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
   for (const auto& path : paths) cands.push_back(m.tok().encode(path));
   choose_params cp;
   cp.cancel = p.gen.cancel;
+  // An interactive answer: at most 512 decode steps of search (a confident model takes about one a
+  // token, ~10), then the cheapest prefix is finished greedily.
+  cp.max_steps = 512;
   auto r = choose(s, cands, eos, cp);
   if (!r) return r.error_status();
   generate_result out;
