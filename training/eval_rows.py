@@ -112,13 +112,23 @@ def needle_rows(ev, T, n):
 
 
 def task_rows(ev, T, n):
-    """{kind: [row or None] * n} for the held-out text/repository tasks, in eval order."""
+    """{kind: [row or None] * n} for the held-out text/repository tasks, in eval order.
+    "nextline_intree" is each "nextline" episode again (the same file, cursor and line) with the
+    target file also in the repository context, as when completing in an unchanged file of an
+    ingested repository; it is built from a copy of the makers' random state, so the other rows
+    are the same with or without it."""
     out = {}
     out["quote"] = [ev.quote(T) for _ in range(n)]
     out["follows"] = [ev.follows(T) for _ in range(n)]
     out["whichfile"] = [ev.whichfile(T) for _ in range(n)]
-    out["nextline"] = [ev.fim(T, keep_target=False, empty_suffix=True, n_lines=1, col=0)
-                       for _ in range(n)]
+    out["nextline"], out["nextline_intree"] = [], []
+    for _ in range(n):
+        state = (ev.rng.getstate(), ev.nrng.bit_generator.state)
+        twin = ev.fim(T, keep_target=True, empty_suffix=True, n_lines=1, col=0)
+        ev.rng.setstate(state[0])
+        ev.nrng.bit_generator.state = state[1]
+        out["nextline"].append(ev.fim(T, keep_target=False, empty_suffix=True, n_lines=1, col=0))
+        out["nextline_intree"].append(twin if out["nextline"][-1] is not None else None)
     out["fim"] = [ev.fim(T, keep_target=False) for _ in range(n)]
     return out
 

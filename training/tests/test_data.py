@@ -163,6 +163,46 @@ def test_shards_round_trip(shard_dir, enc):
     assert s.paths[12] == "src/mod0.c" and "ring00_push" in s.symbols[12]
 
 
+def test_nextline_intree_twins_leave_the_other_rows_unchanged(shard_dir, enc):
+    """eval_rows.task_rows: each "nextline_intree" row is its "nextline" row's episode with the
+    target file in the context too (same answer, a longer context holding the answer line), and
+    building the twins does not change any other row."""
+    sys.path.insert(0, str(TRAINING))
+    import eval_rows
+
+    def build():
+        m = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=5)
+        return m, eval_rows.task_rows(m, 1024, 8)
+
+    m, rows = build()
+    pairs = [(a, b) for a, b in zip(rows["nextline"], rows["nextline_intree"]) if a is not None]
+    assert pairs and all(b is not None for _, b in pairs)
+    more = 0
+    for (ta, la, aa), (tb, lb, ab) in pairs:
+        ans_a = enc.decode(ta[1:][aa])
+        assert ans_a == enc.decode(tb[1:][ab])
+        ctx_a = enc.decode(ta[: int(np.argmax(aa)) + 1])
+        ctx_b = enc.decode(tb[: int(np.argmax(ab)) + 1])
+        head = ans_a[:-1] if ans_a.endswith("\n") else ans_a
+        # The target file's copy of the line (unless dropping files to fit the row took it out).
+        assert ctx_b.count(head) >= ctx_a.count(head)
+        more += ctx_b.count(head) > ctx_a.count(head)
+    assert more > 0
+    # Without the twins (the rows as eval_rows built them before): the same other rows.
+    m2 = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=5)
+    before = {"quote": [m2.quote(1024) for _ in range(8)],
+              "follows": [m2.follows(1024) for _ in range(8)],
+              "whichfile": [m2.whichfile(1024) for _ in range(8)],
+              "nextline": [m2.fim(1024, keep_target=False, empty_suffix=True, n_lines=1, col=0)
+                           for _ in range(8)],
+              "fim": [m2.fim(1024, keep_target=False) for _ in range(8)]}
+    for kind, want in before.items():
+        for a, b in zip(rows[kind], want):
+            assert (a is None) == (b is None), kind
+            if a is not None:
+                assert all(np.array_equal(x, y) for x, y in zip(a, b)), kind
+
+
 @pytest.mark.parametrize("T", [256, 1024])
 def test_task_rows(shard_dir, enc, T):
     m = tasks.TaskMaker(shards.Split(shard_dir, "train"), enc, DEFAULT_TEMPLATES, seed=3)
