@@ -85,7 +85,6 @@ class searcher {
     auto lg = s_.logits();
     if (!lg) return lg.error_status();
     push_kids(0, *lg);
-    choose_result out;
     while (!frontier_.empty()) {
       if (p_.cancel && p_.cancel->load()) return error("cancelled");
       const int32_t id = frontier_.top().second;
@@ -116,17 +115,25 @@ class searcher {
 
   bool terminal(int32_t id) const { return nodes_[static_cast<size_t>(id)].candidate >= 0; }
 
-  // The kids of `id` enter the frontier with their costs, from the logits after `id`'s prefix.
-  void push_kids(int32_t id, std::span<const float> logits) {
+  // Costs of the kids of `id` from the logits after `id`'s prefix: cost(parent) - log p(kid's token).
+  void score_kids(int32_t id, std::span<const float> logits) {
     const double lse = log_sum_exp(logits);
-    node& n = nodes_[static_cast<size_t>(id)];
-    n.pending = 0;
+    const node& n = nodes_[static_cast<size_t>(id)];
     for (int32_t k : n.kids) {
       node& c = nodes_[static_cast<size_t>(k)];
       c.cost = n.cost - (static_cast<double>(logits[static_cast<size_t>(c.token)]) - lse);
       if (!std::isfinite(c.cost)) c.cost = INFINITY;  // -inf logits or a non-finite row
+    }
+  }
+
+  // The kids of `id` enter the frontier with their costs.
+  void push_kids(int32_t id, std::span<const float> logits) {
+    score_kids(id, logits);
+    node& n = nodes_[static_cast<size_t>(id)];
+    n.pending = 0;
+    for (int32_t k : n.kids) {
       if (!terminal(k)) ++n.pending;
-      frontier_.emplace(c.cost, k);
+      frontier_.emplace(nodes_[static_cast<size_t>(k)].cost, k);
     }
   }
 
@@ -206,15 +213,10 @@ class searcher {
       if (p_.cancel && p_.cancel->load()) return error("cancelled");
       auto lg = step_into(id);
       if (!lg) return lg.error_status();
-      const double lse = log_sum_exp(*lg);
-      node& n = nodes_[static_cast<size_t>(id)];
+      score_kids(id, *lg);
       int32_t best = -1;
-      for (int32_t k : n.kids) {
-        node& c = nodes_[static_cast<size_t>(k)];
-        c.cost = n.cost - (static_cast<double>((*lg)[static_cast<size_t>(c.token)]) - lse);
-        if (!std::isfinite(c.cost)) c.cost = INFINITY;
-        if (best < 0 || c.cost < nodes_[static_cast<size_t>(best)].cost) best = k;
-      }
+      for (int32_t k : nodes_[static_cast<size_t>(id)].kids)
+        if (best < 0 || nodes_[static_cast<size_t>(k)].cost < nodes_[static_cast<size_t>(best)].cost) best = k;
       id = best;
     }
     return finish(id, false);
