@@ -10,7 +10,9 @@
 # train-*.log of an earlier run; every arch then trains that run's step plan exactly (its stage
 # lengths and steps as --stages T:steps,... --total-steps SUM: the same stage boundaries, rows
 # and lr schedule length) instead of BUDGET seconds. ARCHS picks the archs trained and scored
-# (default "yoco transformer"; eval_torch.py's rows are seeded, so runs scored apart compare):
+# (default "yoco transformer"; "yoco-swa" is YOCO with a sliding-window self-decoder, window
+# 1024, for the gated retention vs sliding window choice; eval_torch.py's rows are seeded, so
+# runs scored apart compare):
 #   STEPS_FROM=training/results/compare-transformer/train-transformer.log ARCHS=yoco \
 #     training/compare.sh training/runs/shards-a training/evalshards 230 $OUT
 set -euo pipefail
@@ -34,7 +36,11 @@ export PYTHONUNBUFFERED=1
 W=() J=()
 for A in $ARCHS; do
   rm -rf /tmp/cmp-$A /tmp/cmp-out-$A          # from scratch: never resume a stale run
-  torchrun --nproc_per_node=1 training/train.py --arch $A --shards "$S" --ckpt-dir /tmp/cmp-$A \
+  case $A in
+    yoco-swa) AA=(--arch yoco --self-decoder sliding_window --window 1024) ;;
+    *) AA=(--arch "$A") ;;
+  esac
+  torchrun --nproc_per_node=1 training/train.py "${AA[@]}" --shards "$S" --ckpt-dir /tmp/cmp-$A \
     --out-dir /tmp/cmp-out-$A "${PLAN[@]}" --workers 10 --eval-seconds 1e9 --save-seconds 120 \
     2>&1 | tee "$O/train-$A.log" | grep -E '"event"|"eval"' | cut -c1-400
   W+=(/tmp/cmp-$A/ckpt.pt) J+=("$O/eval-$A.json")
