@@ -36,7 +36,7 @@ with tempfile.TemporaryDirectory() as work:
         built = [answer_only(r) for r in rows]
         sc = tome_score(tome, model, built, work, backend, 0, 512, choose_paths=True)
         for r, s in zip(rows, sc):
-            tokens, lm, ans = r
+            tokens, _, ans = r
             t = tokens.tolist()
             a0 = int(ans.argmax()) + 1            # first answer token (targets are tokens[1:])
             q = max(i for i in range(a0) if t[i] == QUESTION)
@@ -49,7 +49,7 @@ with tempfile.TemporaryDirectory() as work:
                 end = heads[j + 1] if j + 1 < len(heads) else q
                 txt = enc.decode(t[h + 1:end])
                 path, _, body = txt.partition("\n")
-                files.append((path, body, end - h))
+                files.append((path, body))
             idx = [i for i, f in enumerate(files) if f[0] == answer]
             ti = idx[0] if idx else -1
             body = files[ti][1] if ti >= 0 else ""
