@@ -143,7 +143,8 @@ def engine_tasks(args):
     if tok_model.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
         raise SystemExit(f"{tok_model} differs from the model's tokenizer.model: the rows would "
                          "not be the model's tokens")
-    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, cfg.templates)
+    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, cfg.templates,
+                                      cfg.file_header_every)
     torch_lengths = [int(x) for x in args.torch_lengths.split(",")]
     lengths = [int(x) for x in (args.lengths or "4096,16384").split(",")]
     if args.no_needles:
@@ -249,7 +250,8 @@ def main(argv=None):
     enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
     from yoco.config import YocoConfig
     cfg = YocoConfig.load(Path(args.model) / "config.json")
-    maker = tasks.TaskMaker(shards.Split(args.eval_shards, "eval"), enc, cfg.templates, seed=99)
+    maker = tasks.TaskMaker(shards.Split(args.eval_shards, "eval"), enc, cfg.templates, seed=99,
+                            file_header_every=cfg.file_header_every)
     res = {"model": args.model, "tome": args.tome, "needle": {}}
     for T in (int(x) for x in args.lengths.split(",")):
         ok, secs, rows = 0, 0.0, []

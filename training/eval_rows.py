@@ -77,11 +77,14 @@ def read_rows(path):
 
 # ---- the rows eval_torch.py scores -------------------------------------------------------------
 
-def makers(shards_dir, eval_shards_dir, templates):
-    """(encoder, validation TaskMaker seed 11, evaluation TaskMaker seed 12), as eval_torch.py."""
+def makers(shards_dir, eval_shards_dir, templates, file_header_every=0):
+    """(encoder, validation TaskMaker seed 11, evaluation TaskMaker seed 12), as eval_torch.py;
+    file_header_every: the model's config.json layout of repositories (0: one header a file)."""
     enc = tok.Encoder(tok.load(Path(shards_dir) / "tokenizer.model"))
-    valid = tasks.TaskMaker(shards.Split(shards_dir, "valid"), enc, templates, seed=11)
-    ev = tasks.TaskMaker(shards.Split(eval_shards_dir, "eval"), enc, templates, seed=12)
+    valid = tasks.TaskMaker(shards.Split(shards_dir, "valid"), enc, templates, seed=11,
+                            file_header_every=file_header_every)
+    ev = tasks.TaskMaker(shards.Split(eval_shards_dir, "eval"), enc, templates, seed=12,
+                         file_header_every=file_header_every)
     return enc, valid, ev
 
 

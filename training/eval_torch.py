@@ -90,7 +90,8 @@ def main(argv=None):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = device.type == "cuda"
     models = [load_weights(w, device) for w in args.weights]
-    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, models[0].cfg.templates)
+    enc, valid, ev = eval_rows.makers(args.shards, args.eval_shards, models[0].cfg.templates,
+                                      models[0].cfg.file_header_every)
     t0 = time.time()
     results = [{"device": torch.cuda.get_device_name() if amp else "cpu", "weights": w,
                 "arch": getattr(m, "arch", "yoco"),

@@ -371,6 +371,9 @@ def main(argv=None):
     ap.add_argument("--checkpoint-from", type=int, default=0,
                     help="activation checkpointing (layers recomputed) for rows of T >= this "
                     "(0: never)")
+    ap.add_argument("--file-header-every", type=int,
+                    help="restate a file's header inside it every N tokens (config.json "
+                    "file_header_every; 0: once; default: the --init-model's own, else 0)")
     ap.add_argument("--answer-weight", type=float, default=1.0, help="extra loss on answers")
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--log-every", type=int, default=25)
@@ -381,11 +384,14 @@ def main(argv=None):
     ap.add_argument("--chunk-size", type=int, default=64, help="gated retention chunk")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-amp", action="store_true")
+    ap.add_argument("--cpu-bf16", action="store_true",
+                    help="bf16 autocast on the CPU too (no GPU: small experiments)")
     args = ap.parse_args(argv)
 
     t_start = time.time()
     D = Dist()
-    device, amp = D.device, not args.no_amp and D.device.type == "cuda"
+    device = D.device
+    amp = not args.no_amp and (D.device.type == "cuda" or args.cpu_bf16)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed + D.rank)
@@ -438,6 +444,9 @@ def main(argv=None):
         if arch != "yoco" and args.self_decoder != "gated_retention":
             raise SystemExit("--self-decoder applies to --arch yoco only")
         cfg = make_config(args, sp.get_piece_size(), DEFAULT_TEMPLATES)
+    if resume is None and args.file_header_every is not None:
+        cfg.file_header_every = args.file_header_every   # the layout the rows and config.json use
+        cfg.validate()
     model = make_model(cfg, arch)
     model.reset_parameters(seed=args.seed)
     model.set_retention(chunk_size=args.chunk_size)
@@ -448,8 +457,10 @@ def main(argv=None):
     stages = parse_stages(args.stages)
     world_rows = lambda T: max(1, args.tokens_per_step // T)  # noqa: E731
     rows_of = lambda T: max(1, world_rows(T) // D.world)  # noqa: E731
-    train_maker = tasks.TaskMaker(train_split, enc, cfg.templates, seed=args.seed + 17 * D.rank)
-    valid_maker = tasks.TaskMaker(valid_split, enc, cfg.templates, seed=4321)
+    train_maker = tasks.TaskMaker(train_split, enc, cfg.templates, seed=args.seed + 17 * D.rank,
+                                  file_header_every=cfg.file_header_every)
+    valid_maker = tasks.TaskMaker(valid_split, enc, cfg.templates, seed=4321,
+                                  file_header_every=cfg.file_header_every)
     mix = {k: v * args.task_scale
            for k, v in (parse_mix(args.task_mix) if args.task_mix else TASK_MIX).items()}
     stage_mix = {T: {k: v * args.task_scale for k, v in m.items()}

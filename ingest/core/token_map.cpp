@@ -51,12 +51,52 @@ void proportional_line_tokens(const std::vector<size_t>& starts, size_t n_tokens
 
 }  // namespace
 
+namespace {
+
+bool ends_line(const tokenizer_fns& fns, int32_t id) {
+  const std::string_view b = fns.token_bytes(id);
+  return !b.empty() && b.back() == '\n';
+}
+
+// The entry of tokens [a, b) of content entry `whole` (a relative to its first token), placed at
+// token `begin`: the lines from the one holding token a to the last starting before b.
+token_map::segment_entry content_piece(const token_map::segment_entry& whole, uint64_t begin,
+                                       uint32_t a, uint32_t b) {
+  token_map::segment_entry e;
+  e.token_begin = begin;
+  e.token_end = begin + (b - a);
+  e.kind = whole.kind;
+  e.source = whole.source;
+  if (whole.line_token.empty()) return e;
+  const auto& lt = whole.line_token;
+  // The first line starting at token a, else the one started before it and running into it.
+  size_t i0 = static_cast<size_t>(std::lower_bound(lt.begin(), lt.end(), a) - lt.begin());
+  if ((i0 == lt.size() || lt[i0] > a) && i0 > 0) --i0;
+  size_t i1 = static_cast<size_t>(std::lower_bound(lt.begin(), lt.end(), b) - lt.begin());
+  i1 = std::max(i1, i0 + 1);
+  for (size_t i = i0; i < i1; ++i) e.line_token.push_back(lt[i] > a ? lt[i] - a : 0);
+  e.source.line_begin = whole.source.line_begin + static_cast<int32_t>(i0);
+  e.source.line_end = whole.source.line_begin + static_cast<int32_t>(i1 - 1);
+  return e;
+}
+
+}  // namespace
+
 result<tokenized_document> tokenize(const document& doc, const tokenizer_fns& fns,
                                     const tokenize_params& p) {
   if (!fns.encode) return error(doc.path + ": tokenize: no encode function given");
+  const int64_t every = p.restate_header_every;
+  if (every > 0 && !fns.token_bytes)
+    return error(doc.path + ": tokenize: restating file headers needs the tokenizer's token_bytes");
   tokenized_document out;
   token_map& m = out.map;
   m.segments_.reserve(doc.segments.size());
+  // Restating headers: the current file's header tokens and entry, the content tokens since the
+  // last header, and whether a header is due before the file's next content token.
+  std::vector<int32_t> header;
+  token_map::segment_entry header_entry;
+  int64_t run = 0;
+  bool due = false;
   const size_t n = doc.segments.size();
   for (size_t i = 0; i < n; ++i) {
     if (p.cancel && p.cancel->load(std::memory_order_relaxed))
@@ -89,8 +129,53 @@ result<tokenized_document> tokenize(const document& doc, const tokenizer_fns& fn
     } else {
       e.source.line_begin = e.source.line_end = 0;
     }
-    out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
-    m.segments_.push_back(std::move(e));
+    const bool restating = every > 0 && s.kind == segment_kind::content && !header.empty() &&
+                           s.source.file == header_entry.source.file;
+    if (every > 0 && s.kind == segment_kind::file_header) {
+      if (ids.empty() || !ends_line(fns, ids.back()))
+        return error(doc.path + ": the header of " + s.source.file +
+                     " does not end a line: it cannot be restated inside the file");
+      header = ids;
+      header_entry = e;
+      run = 0;
+      due = false;
+    } else if (every > 0 && !restating) {
+      header.clear();
+    }
+    if (!restating) {
+      out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+      m.segments_.push_back(std::move(e));
+      continue;
+    }
+    // Content of the current file: cut before each token at which a header is due.
+    uint32_t a = 0;
+    for (uint32_t t = 0; t < ids.size(); ++t) {
+      if (due) {
+        if (t > a) {
+          m.segments_.push_back(content_piece(e, out.tokens.size(), a, t));
+          out.tokens.insert(out.tokens.end(), ids.begin() + a, ids.begin() + t);
+        }
+        token_map::segment_entry h = header_entry;
+        h.token_begin = out.tokens.size();
+        h.token_end = h.token_begin + header.size();
+        out.tokens.insert(out.tokens.end(), header.begin(), header.end());
+        m.segments_.push_back(std::move(h));
+        a = t;
+        run = 0;
+        due = false;
+      }
+      ++run;
+      if (run >= every && ends_line(fns, ids[t])) due = true;
+    }
+    if (a == 0) {  // no cut: the segment's entry as it is
+      e.token_begin = out.tokens.size();
+      e.token_end = e.token_begin + ids.size();
+      out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+      m.segments_.push_back(std::move(e));
+    } else if (a < ids.size()) {
+      m.segments_.push_back(content_piece(e, out.tokens.size(), a, static_cast<uint32_t>(ids.size())));
+      out.tokens.insert(out.tokens.end(), ids.begin() + a, ids.end());
+    }
   }
   if (p.on_progress) p.on_progress(progress{"tokenize", n, n, {}});
   return out;

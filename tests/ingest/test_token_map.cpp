@@ -148,6 +148,121 @@ TEST(TokenMap, RepositoryWithHeaderTemplate) {
   EXPECT_EQ(td->map.find("b/c.cpp"), range->begin + 2);  // the first content token
 }
 
+// The rule of tokenize_params::restate_header_every on one file's header + content tokens, as
+// training/data/tasks.py restate_headers writes it: the header again after a token ending a
+// line once `every` content tokens have passed since the last header, when more follows.
+std::vector<int32_t> restate_reference(const std::vector<int32_t>& header,
+                                       const std::vector<int32_t>& body, int64_t every,
+                                       const tokenizer_fns& f) {
+  std::vector<int32_t> out = header;
+  int64_t run = 0;
+  for (size_t t = 0; t < body.size(); ++t) {
+    out.push_back(body[t]);
+    ++run;
+    const std::string_view b = f.token_bytes(body[t]);
+    if (run >= every && !b.empty() && b.back() == '\n' && t + 1 < body.size()) {
+      out.insert(out.end(), header.begin(), header.end());
+      run = 0;
+    }
+  }
+  return out;
+}
+
+TEST(TokenMap, RestatedFileHeaders) {
+  scratch_dir dir;
+  std::string big;  // 120 lines, some long, some empty
+  for (int i = 1; i <= 120; ++i)
+    big += i % 7 == 0 ? "\n" : "int value_" + std::to_string(i) + " = " + std::string(i % 5 * 9, 'x') + ";\n";
+  test::write_bytes(dir / "r/a/big.c", big);
+  test::write_bytes(dir / "r/a/small.h", "int f(void);\n");
+  test::write_bytes(dir / "r/z.py", "def g():\n    return 1\n\n\nx = g()\n");
+  auto doc = ingest(dir / "r");
+  ASSERT_TRUE(doc) << doc.message();
+  tokenizer_fns f = real_fns();
+  const tome::tokenizer& tk = real_tokenizer();
+  f.encode_header = [&tk](const segment& s) {  // the app's: <|file|> + encode(path + "\n")
+    std::vector<int32_t> ids{6};
+    const auto rest = tk.encode(s.source.file + "\n");
+    ids.insert(ids.end(), rest.begin(), rest.end());
+    return ids;
+  };
+  auto once = tokenize(*doc, f);
+  ASSERT_TRUE(once) << once.message();
+  for (const int64_t every : {1, 16, 40, 100000}) {
+    tokenize_params p;
+    p.restate_header_every = every;
+    auto td = tokenize(*doc, f, p);
+    ASSERT_TRUE(td) << td.message();
+    const token_map& m = td->map;
+    EXPECT_TRUE(m.exact());
+    ASSERT_EQ(m.token_count(), td->tokens.size());
+    // Tokens: each file's header + content as the reference rule lays them out.
+    std::vector<int32_t> want;
+    for (const auto& file : {"a/big.c", "a/small.h", "z.py"}) {
+      const auto r = once->map.file_tokens(file);
+      ASSERT_TRUE(r) << file;
+      const auto h = once->map.segment_tokens(
+          once->map.locate(r->begin)->segment);  // the header segment
+      const std::vector<int32_t> header(once->tokens.begin() + static_cast<ptrdiff_t>(h.begin),
+                                        once->tokens.begin() + static_cast<ptrdiff_t>(h.end));
+      const std::vector<int32_t> body(once->tokens.begin() + static_cast<ptrdiff_t>(h.end),
+                                      once->tokens.begin() + static_cast<ptrdiff_t>(r->end));
+      const auto laid = restate_reference(header, body, every, f);
+      want.insert(want.end(), laid.begin(), laid.end());
+      const auto got = m.file_tokens(file);
+      ASSERT_TRUE(got) << file;
+      EXPECT_EQ(got->end - got->begin, laid.size()) << file << " every " << every;
+    }
+    EXPECT_EQ(td->tokens, want) << "every " << every;
+    if (every == 100000) {
+      EXPECT_EQ(td->tokens, once->tokens);
+    }
+    // Every restated header is a file_header entry naming its file; every line still found.
+    size_t headers = 0;
+    for (uint64_t t = 0; t < td->tokens.size(); ++t) {
+      const auto loc = m.locate(t);
+      ASSERT_TRUE(loc);
+      if (td->tokens[t] == 6) {
+        EXPECT_EQ(loc->kind, segment_kind::file_header);
+        ++headers;
+      }
+    }
+    if (every == 16) {
+      EXPECT_GT(headers, 3u + 10u);
+    }
+    for (const segment& s : doc->segments) {
+      if (s.kind != segment_kind::content) continue;
+      for (int32_t line = s.source.line_begin; line <= s.source.line_end; ++line) {
+        const auto t = m.find(s.source.file, 0, line);
+        ASSERT_TRUE(t) << s.source.file << " line " << line << " every " << every;
+        const auto loc = m.locate(*t);
+        ASSERT_TRUE(loc);
+        EXPECT_EQ(loc->kind, segment_kind::content);
+        EXPECT_EQ(loc->source.file, s.source.file);
+        EXPECT_EQ(loc->source.line_begin, line) << s.source.file << " every " << every;
+        // The same line's first token as without restated headers (shifted by them).
+        const auto t0 = once->map.find(s.source.file, 0, line);
+        EXPECT_EQ(td->tokens[*t], once->tokens[*t0]);
+      }
+    }
+    // The byte image keeps the split entries.
+    auto back = token_map::parse(m.serialize());
+    ASSERT_TRUE(back) << back.message();
+    EXPECT_TRUE(*back == m);
+  }
+  // Refusals: no token_bytes; a header that does not end a line.
+  tokenize_params p;
+  p.restate_header_every = 8;
+  tokenizer_fns nobytes = f;
+  nobytes.token_bytes = nullptr;
+  EXPECT_FALSE(tokenize(*doc, nobytes, p));
+  tokenizer_fns flat = f;
+  flat.encode_header = [](const segment&) { return std::vector<int32_t>{6}; };
+  const auto r = tokenize(*doc, flat, p);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.message().find("does not end a line"), std::string::npos) << r.message();
+}
+
 TEST(TokenMap, SyntheticTokensSpanningLineBreaks) {
   auto doc = ingest(ingest_data("shellmath-README.md"));
   ASSERT_TRUE(doc);

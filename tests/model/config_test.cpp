@@ -85,6 +85,20 @@ TEST(Config, OptionalFieldsAndNumberForms) {
   EXPECT_EQ(r->name, "");
   EXPECT_DOUBLE_EQ(r->rope_theta, 500000.0);
   EXPECT_TRUE(r->templates.empty());
+  EXPECT_EQ(r->file_header_every, 0);  // absent: one header a file
+}
+
+TEST(Config, FileHeaderEvery) {
+  auto r = parse_model_config(test::golden_config_text([](ojson& j) { j["file_header_every"] = 128; }),
+                              "config.json");
+  ASSERT_TRUE(r) << r.message();
+  EXPECT_EQ(r->file_header_every, 128);
+  EXPECT_EQ(test::golden_config([](ojson& j) { j["file_header_every"] = 0; }).file_header_every, 0);
+  EXPECT_ERROR([](ojson& j) { j["file_header_every"] = -1; },
+               "field 'file_header_every' (-1) must be >= 0");
+  EXPECT_ERROR([](ojson& j) { j["file_header_every"] = "128"; },
+               "field 'file_header_every' must be an integer");
+  EXPECT_ERROR([](ojson& j) { j["file_header_every"] = 12.5; }, "must be an integer, found 12.5");
 }
 
 TEST(Config, BadJsonGivesPosition) {

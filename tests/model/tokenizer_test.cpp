@@ -197,6 +197,61 @@ TEST_F(Tokenizer, InvalidBytesBecomeReplacementCharacters) {
   EXPECT_EQ(dt.push(9999), "\uFFFD");
 }
 
+TEST(TokenizerFile, RestatesTheHeaderAsTheConfigSays) {
+  auto with = [](int every) {
+    auto t = tokenizer::load(test::tokenizer_path(), test::golden_config([every](ojson& j) {
+                               j["file_header_every"] = every;
+                             }));
+    EXPECT_TRUE(t) << t.message();
+    return std::move(*t);
+  };
+  const auto once = with(0);
+  auto plain = once->encode_template("file", {{"path", "src/a.c"}, {"text", k_code}});
+  ASSERT_TRUE(plain);
+  auto same = once->encode_file("src/a.c", k_code);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(*same, *plain);  // 0: the template as it is
+  std::vector<int32_t> header{6};
+  const auto path = once->encode("src/a.c\n");
+  header.insert(header.end(), path.begin(), path.end());
+  // Every 1: after each line but the last.
+  auto each = with(1)->encode_file("src/a.c", "ab\ncd\n");
+  ASSERT_TRUE(each);
+  std::vector<int32_t> want = header;
+  for (const char* line : {"ab\n", "cd\n"}) {
+    if (want.size() > header.size()) want.insert(want.end(), header.begin(), header.end());
+    const auto ids = once->encode(line);
+    want.insert(want.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(*each, want);
+  // Every 12 on real code: removing the copies gives the template back; each run ends a line,
+  // holds >= 12 ids and no earlier line end at which 12 had passed.
+  const auto t12 = with(12);
+  auto laid = t12->encode_file("src/a.c", k_code);
+  ASSERT_TRUE(laid);
+  std::vector<std::vector<int32_t>> runs(1);
+  ASSERT_TRUE(std::equal(header.begin(), header.end(), laid->begin()));
+  for (size_t i = header.size(); i < laid->size();) {
+    if (std::equal(header.begin(), header.end(), laid->begin() + static_cast<ptrdiff_t>(i))) {
+      runs.emplace_back();
+      i += header.size();
+    } else {
+      runs.back().push_back((*laid)[i++]);
+    }
+  }
+  ASSERT_GT(runs.size(), 2u);
+  std::vector<int32_t> joined = header;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    joined.insert(joined.end(), runs[r].begin(), runs[r].end());
+    if (r + 1 == runs.size()) break;
+    ASSERT_GE(runs[r].size(), 12u);
+    EXPECT_EQ(t12->token_bytes(runs[r].back()).back(), '\n');
+    for (size_t k = 11; k + 1 < runs[r].size(); ++k)
+      EXPECT_NE(t12->token_bytes(runs[r][k]).back(), '\n') << "run " << r << " id " << k;
+  }
+  EXPECT_EQ(joined, *plain);
+}
+
 TEST(TokenizerLoad, ChecksAgainstTheConfig) {
   auto wrong_vocab = tokenizer::load(test::tokenizer_path(),
                                      test::golden_config([](ojson& j) { j["vocab_size"] = 1000; }));

@@ -12,6 +12,10 @@
 # Layouts (special tokens as ids, text runs encoded as one piece each, as the engine does):
 #   document  = template "document" with {text} = the document's text
 #   repository = <s><|doc|> then per file template "file" (<|file|>{path}\n{text}) then <|/doc|>
+#                with config.json "file_header_every" N > 0, a file's header (<|file|>{path}\n) is
+#                stated again inside it: after a token ending a line, once N tokens of the file
+#                have passed since its header (or the last restatement), when more of it follows
+#                (restate_headers; the engine's ingest lays repositories out the same way)
 #   episode   = context + template "question" ({question}) + answer + </s>
 #   fim       = repository + template "completion" ({prefix}, {suffix}) + middle + </s>
 # A row is (tokens [T+1] int64, lm_mask [T] bool, answer_mask [T] bool); targets are tokens[1:].
@@ -50,8 +54,11 @@ def random_value(rng):
 class TaskMaker:
     """Builds rows of length T from a shards.Split with an Encoder (tokenizer.Encoder)."""
 
-    def __init__(self, split, enc, templates, seed=0, repo_segment_tokens=32768):
+    def __init__(self, split, enc, templates, seed=0, repo_segment_tokens=32768,
+                 file_header_every=0):
         self.split, self.enc, self.templates = split, enc, templates
+        self.file_header_every = int(file_header_every)
+        self._file_cache = {}
         self.far_share = 0.0   # training: share of pass-key needles drawn in the first quarter
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
@@ -61,6 +68,7 @@ class TaskMaker:
             p = enc.sp.id_to_piece(i)
             self.word_start[i] = p.startswith("\u2581") or p == "<0x0A>"
         self.newline = enc.sp.piece_to_id("<0x0A>")
+        self.line_end = line_end_mask(enc.sp)
         self.sep = np.asarray(enc.encode("\n\n"), dtype=np.int64)
         self.special = dict(enc.special)
         docs = split.docs
@@ -87,8 +95,17 @@ class TaskMaker:
                 np.asarray(self.enc.encode_template(post), np.int64))
 
     def file_ids(self, i):
-        """<|file|> + encode(path + "\n" + text) of code document i."""
-        return np.concatenate(([self.special["<|file|>"]], self.split.doc(i).astype(np.int64)))
+        """<|file|> + encode(path + "\n" + text) of code document i (its header restated inside
+        it every file_header_every tokens, when set)."""
+        ids = np.concatenate(([self.special["<|file|>"]], self.split.doc(i).astype(np.int64)))
+        if self.file_header_every <= 0:
+            return ids
+        got = self._file_cache.get(i)
+        if got is None:
+            got = restate_headers(ids, self.file_header_every, self.line_end)
+            self._file_cache[i] = got.astype(np.uint16)
+            return got
+        return got.astype(np.int64)
 
     def _build_stream(self, seg_tokens):
         """The LM stream: every document in its template (code: repositories cut into segments
@@ -369,6 +386,39 @@ class TaskMaker:
                 break
             u -= p
         return self.lm_row(T)
+
+
+def line_end_mask(sp):
+    """bool [vocab]: the pieces whose bytes end a line (the newline byte piece, or a piece
+    ending in a line break), as the engine's tokenizer spells them."""
+    out = np.zeros(sp.get_piece_size(), dtype=bool)
+    for i in range(out.size):
+        p = sp.id_to_piece(i)
+        out[i] = p == "<0x0A>" or (not sp.is_byte(i) and p.endswith("\n"))
+    return out
+
+
+def restate_headers(ids, every, line_end):
+    """ids = one file's template ids: <|file|> + path ids + the header's line end + body. Returns
+    them with the header (ids up to and including its line end) inserted again after a body
+    token that ends a line once `every` body tokens have passed since the last header, when
+    more of the body follows. The same rule as the engine's ingest (tome::ingest::tokenize,
+    tokenize_params::restate_header_every)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    ends = np.nonzero(line_end[ids])[0]
+    if every <= 0 or ends.size == 0:
+        return ids
+    h = int(ends[0]) + 1                     # header length
+    header = ids[:h]
+    out, last = [ids[:h]], h                 # last: where the current run of body tokens began
+    for e in ends[1:]:
+        e = int(e)
+        if e + 1 - last >= every and e + 1 < ids.size:
+            out.append(ids[last:e + 1])
+            out.append(header)
+            last = e + 1
+    out.append(ids[last:])
+    return np.concatenate(out)
 
 
 def batch(maker, T, rows, task_mix):

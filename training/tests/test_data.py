@@ -402,3 +402,60 @@ def test_schedule():
 
 def enc_size(shard_dir):
     return tok.load(shard_dir / "tokenizer.model").get_piece_size()
+
+
+def test_restate_headers_rule():
+    """restate_headers: the header again after the first line end at which `every` body tokens
+    have passed since the last header, never after the file's last token."""
+    line_end = np.zeros(32, dtype=bool)
+    line_end[22] = True                                   # "\n"
+    H = [6, 30, 31, 22]                                   # <|file|> p a t h \n
+    body = [12, 13, 22, 14, 22, 15, 16, 17, 22, 18, 22, 19, 22]
+    got = tasks.restate_headers(np.array(H + body), 4, line_end).tolist()
+    # runs: "12 13 \n 14 \n" (5 >= 4 at the second \n), "15 16 17 \n" (4), "18 \n 19 \n" (the
+    # file's end: no header after it)
+    assert got == H + [12, 13, 22, 14, 22] + H + [15, 16, 17, 22] + H + [18, 22, 19, 22]
+    assert tasks.restate_headers(np.array(H + body), 0, line_end).tolist() == H + body
+    assert tasks.restate_headers(np.array(H + body), 100, line_end).tolist() == H + body
+    # A line longer than `every`: the header follows its line end.
+    long = [12] * 9 + [22, 13, 22]
+    assert tasks.restate_headers(np.array(H + long), 4, line_end).tolist() == \
+        H + [12] * 9 + [22] + H + [13, 22]
+
+
+def test_file_headers_restated_in_rows(shard_dir, enc):
+    """TaskMaker(file_header_every=N): every code file's ids are its one-header ids with the
+    header stated again at line ends (removing the copies gives them back), runs of >= N body
+    tokens; which-file rows carry the copies and still answer the header's path."""
+    split = shards.Split(shard_dir, "train")
+    m0 = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5)
+    m = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5, file_header_every=12)
+    FILE = enc.special["<|file|>"]
+    code = [i for i in range(len(split)) if split.docs[i, 2] == 2]
+    restated = 0
+    for i in code:
+        a, b = m0.file_ids(i), m.file_ids(i)
+        assert np.array_equal(m.file_ids(i), b)           # the cached copy
+        starts = np.nonzero(b == FILE)[0].tolist()
+        h = int(np.nonzero(m.line_end[a])[0][0]) + 1
+        header = a[:h]
+        runs = []
+        for k, s in enumerate(starts):
+            assert np.array_equal(b[s:s + h], header)
+            runs.append(b[s + h: starts[k + 1] if k + 1 < len(starts) else b.size])
+        assert np.array_equal(np.concatenate([header, *runs]), a)
+        for r in runs[:-1]:
+            assert r.size >= 12 and m.line_end[r[-1]]
+            ends = np.nonzero(m.line_end[r[:-1]])[0]
+            assert not ends.size or ends[-1] + 1 < 12     # no earlier line end could cut
+        restated += len(starts) - 1
+    assert restated > 0
+    rows = [r for r in (m.whichfile(1024) for _ in range(8)) if r is not None]
+    assert rows
+    for tokens, _, ans in rows:
+        path = tasks.check_row(enc, (tokens, _, ans), 1024)
+        assert path in enc.decode(tokens[: int(np.argmax(ans)) + 1])
+    def headers(t):
+        ctx = t[: int(np.argmax(t == enc.special["<|question|>"]))]
+        return [enc.decode(ctx[s + 1:]).split("\n", 1)[0] for s in np.nonzero(ctx == FILE)[0]]
+    assert any(len(headers(t)) > len(set(headers(t))) for t, _, _ in rows)  # some restated

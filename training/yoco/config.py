@@ -33,7 +33,8 @@ DEFAULT_TEMPLATES = {
 
 _TOP_FIELDS = ("format", "format_version", "name", "dim", "n_self_layers", "n_cross_layers",
                "n_self_heads", "n_heads", "n_kv_heads", "ffn_dim", "vocab_size", "self_decoder",
-               "rope_theta", "norm_eps", "max_context", "special_tokens", "templates", "training")
+               "rope_theta", "norm_eps", "max_context", "special_tokens", "templates",
+               "file_header_every", "training")
 
 
 @dataclass
@@ -56,6 +57,9 @@ class YocoConfig:
     special_tokens: Dict[str, Dict] = field(default_factory=lambda: json.loads(
         json.dumps(DEFAULT_SPECIAL_TOKENS)))
     templates: Dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    # A repository's file header ("<|file|>{path}\n") stated again inside a file every this many
+    # of its tokens, at a line end (0: once, before the file; data/tasks.py restate_headers)
+    file_header_every: int = 0
     training: Optional[Dict] = None  # free-form metadata for config.json; the engine ignores it
 
     # Derived sizes (same names as tome::model_config).
@@ -90,6 +94,8 @@ class YocoConfig:
         else:
             need(self.gate_temperature > 0, "gate_temperature must be > 0")
         need(self.rope_theta > 0 and self.norm_eps > 0, "rope_theta and norm_eps must be > 0")
+        need(isinstance(self.file_header_every, int) and self.file_header_every >= 0,
+             "file_header_every must be an integer >= 0")
         need("eos" in self.special_tokens, "special_tokens needs eos")
         for role, tok in self.special_tokens.items():
             need(set(tok) == {"id", "piece"}, f"special token {role} needs exactly id and piece")
@@ -114,6 +120,8 @@ class YocoConfig:
         d["special_tokens"] = {r: {"id": t["id"], "piece": t["piece"]}
                                for r, t in self.special_tokens.items()}
         d["templates"] = dict(self.templates)
+        if self.file_header_every:
+            d["file_header_every"] = self.file_header_every
         if self.training is not None:
             d["training"] = self.training
         return d
@@ -140,7 +148,7 @@ class YocoConfig:
             rope_theta=float(d.get("rope_theta", 10000.0)), norm_eps=float(d.get("norm_eps", 1e-5)),
             max_context=d.get("max_context", 1 << 20), name=d.get("name", "tome-yoco"),
             special_tokens=d["special_tokens"], templates=d.get("templates", {}),
-            training=d.get("training"))
+            file_header_every=d.get("file_header_every", 0), training=d.get("training"))
         try:
             return cfg.validate()
         except ValueError as e:

@@ -59,7 +59,7 @@ result<std::vector<int32_t>> infill_tokens(const model& m, const generation_requ
     if (c.text.empty()) continue;
     std::vector<int32_t> ids;
     if (m.config().templates.count("file")) {
-      auto r = m.tok().encode_template("file", {{"path", c.filename}, {"text", c.text}});
+      auto r = m.tok().encode_file(c.filename, c.text);
       if (!r) return r.error_status();
       ids = std::move(*r);
     } else {

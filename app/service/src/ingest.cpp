@@ -116,6 +116,7 @@ result<ingest_plan> plan_ingest(const std::filesystem::path& path, std::shared_p
   };
   ingest::tokenize_params tp;
   tp.cancel = p.ingest.cancel;
+  if (file_id >= 0) tp.restate_header_every = c.file_header_every;  // the model's trained layout
   auto td = ingest::tokenize(*doc, fns, tp);
   if (!td) return td.error_status();
   ingest::update_report(doc->report, td->map);

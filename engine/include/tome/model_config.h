@@ -50,6 +50,11 @@ struct model_config {
   // special tokens appear as their piece text and are matched only in the template, never in
   // user text (tome::tokenizer::encode_template).
   std::map<std::string, std::string> templates;
+  // A repository's file header ("<|file|>{path}\n", the "file" template before {text}) stated
+  // again inside a file once this many of its tokens have passed since the last header, after a
+  // token that ends a line (0: once, before the file). The layout the model was trained on
+  // (training/data/tasks.py restate_headers); ingest::tokenize_params::restate_header_every.
+  int64_t file_header_every = 0;
 
   int64_t self_head_dim() const { return dim / n_self_heads; }
   int64_t head_dim() const { return dim / n_heads; }

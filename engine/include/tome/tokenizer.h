@@ -34,6 +34,11 @@ class tokenizer {
   // special pieces in the template → their ids). Unknown template or placeholder: an error.
   result<std::vector<int32_t>> encode_template(const std::string& name,
                                                const std::map<std::string, std::string>& vars) const;
+  // One repository file in the model's layout: template "file" ({path}, {text}), its header (the
+  // ids up to the first token that ends a line) stated again after a token ending a line once
+  // config file_header_every ids have passed since the last header, when more follow (the rule
+  // of ingest::tokenize_params::restate_header_every and training/data/tasks.py).
+  result<std::vector<int32_t>> encode_file(const std::string& path, const std::string& text) const;
   std::string decode(std::span<const int32_t> ids) const;
   std::string piece(int32_t id) const;  // the SentencePiece piece ("▁the", "<0x0A>"); "" if out of range
   // The bytes a token stands for: "▁" as a space, a byte-fallback piece as its one byte (maybe

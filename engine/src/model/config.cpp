@@ -36,7 +36,7 @@ const std::set<std::string>& known_top_level_fields() {
       "format",         "format_version", "name",       "dim",        "n_self_layers",
       "n_cross_layers", "n_self_heads",   "n_heads",    "n_kv_heads", "ffn_dim",
       "vocab_size",     "self_decoder",   "rope_theta", "norm_eps",   "max_context",
-      "special_tokens", "templates",      "training"};
+      "special_tokens", "templates",      "file_header_every", "training"};
   return fields;
 }
 
@@ -296,6 +296,8 @@ result<model_config> parse_checked(const std::string& json_text, const std::stri
   TOME_ASSIGN(c.max_context, f.integer("max_context", 1, k_max_context));
   TOME_TRY(read_special_tokens(f, src, c));
   TOME_TRY(read_templates(f, src, c));
+  if (f.has("file_header_every"))
+    TOME_ASSIGN(c.file_header_every, f.integer("file_header_every", 0, k_max_context));
   return c;
 }
 

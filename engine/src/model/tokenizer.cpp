@@ -253,6 +253,31 @@ result<std::vector<int32_t>> tokenizer::encode_template(
   return ids;
 }
 
+result<std::vector<int32_t>> tokenizer::encode_file(const std::string& path,
+                                                     const std::string& text) const {
+  auto ids = encode_template("file", {{"path", path}, {"text", text}});
+  if (!ids) return ids.error_status();
+  const int64_t every = config_.file_header_every;
+  if (every <= 0) return ids;
+  auto ends_line = [this](int32_t id) {
+    const std::string_view b = token_bytes(id);
+    return !b.empty() && b.back() == '\n';
+  };
+  const auto first_end = std::find_if(ids->begin(), ids->end(), ends_line);
+  if (first_end == ids->end()) return ids;
+  const std::vector<int32_t> header(ids->begin(), first_end + 1);
+  std::vector<int32_t> out = header;
+  int64_t run = 0;
+  for (auto it = first_end + 1; it != ids->end(); ++it) {
+    out.push_back(*it);
+    if (++run >= every && ends_line(*it) && it + 1 != ids->end()) {
+      out.insert(out.end(), header.begin(), header.end());
+      run = 0;
+    }
+  }
+  return out;
+}
+
 std::string_view tokenizer::token_bytes(int32_t id) const {
   if (id < 0 || id >= static_cast<int32_t>(impl_->bytes.size())) return k_replacement;
   return impl_->bytes[static_cast<size_t>(id)];

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <span>
 #include <string>
@@ -90,5 +91,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!loc || loc->source.line_begin != line) fail("line round trip");
   }
   check_lookups(*back);
+  // The file's header restated inside it every few tokens: each line still found and placed,
+  // and without the copies the tokens are the same.
+  tokenize_params rp;
+  rp.restate_header_every = 1 + static_cast<int64_t>(size % 13);
+  auto rd = tokenize(doc, fns, rp);
+  if (!rd || !rd->map.exact()) fail("tokenize with restated headers");
+  const auto h = td->map.segment_tokens(0);
+  std::vector<int32_t> body;
+  for (size_t seg = 1; seg < rd->map.segment_count(); ++seg) {
+    const auto r = rd->map.segment_tokens(seg);
+    if (r.begin == r.end) continue;
+    const auto loc = rd->map.locate(r.begin);
+    if (!loc) fail("segment start");
+    if (loc->kind == segment_kind::file_header) {
+      if (r.end - r.begin != h.end - h.begin ||
+          !std::equal(rd->tokens.begin() + static_cast<ptrdiff_t>(r.begin),
+                      rd->tokens.begin() + static_cast<ptrdiff_t>(r.end), td->tokens.begin()))
+        fail("a restated header differs from the header");
+      continue;
+    }
+    body.insert(body.end(), rd->tokens.begin() + static_cast<ptrdiff_t>(r.begin),
+                rd->tokens.begin() + static_cast<ptrdiff_t>(r.end));
+  }
+  if (body.size() != td->tokens.size() - h.end ||
+      !std::equal(body.begin(), body.end(), td->tokens.begin() + static_cast<ptrdiff_t>(h.end)))
+    fail("restated headers change the text's tokens");
+  auto rback = token_map::parse(rd->map.serialize());
+  if (!rback || !(*rback == rd->map)) fail("round trip with restated headers");
+  for (int32_t line = 1; line <= lines; line += 1 + lines / 16) {
+    const auto t = rback->find("f", 3, line);
+    if (!t) fail("find line with restated headers");
+    const auto loc = rback->locate(*t);
+    if (!loc || loc->source.line_begin != line || loc->kind != segment_kind::content)
+      fail("line round trip with restated headers");
+  }
+  check_lookups(*rback);
   return 0;
 }

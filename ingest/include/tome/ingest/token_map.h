@@ -35,6 +35,13 @@ struct tokenizer_fns {
 
 struct tokenize_params {
   progress_fn on_progress;  // stage "tokenize", done/total in segments; calling thread only
+  // > 0: a repository file's header tokens (its file_header segment's) are stated again inside
+  // the file: after a content token whose bytes end a line, once this many content tokens of the
+  // file have passed since the last header, when more of the file follows (the model config's
+  // file_header_every; training/data/tasks.py restate_headers lays training rows out the same
+  // way). Each restatement is a file_header entry of the map (lines 0), the content around it
+  // split into entries at that line start. Needs token_bytes and headers that end a line.
+  int64_t restate_header_every = 0;
   const std::atomic<bool>* cancel = nullptr;
 };
 
