@@ -173,7 +173,8 @@ result<tokenized_document> tokenize(const document& doc, const tokenizer_fns& fn
       out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
       m.segments_.push_back(std::move(e));
     } else if (a < ids.size()) {
-      m.segments_.push_back(content_piece(e, out.tokens.size(), a, static_cast<uint32_t>(ids.size())));
+      m.segments_.push_back(
+          content_piece(e, out.tokens.size(), a, static_cast<uint32_t>(ids.size())));
       out.tokens.insert(out.tokens.end(), ids.begin() + a, ids.end());
     }
   }

@@ -172,7 +172,9 @@ TEST(TokenMap, RestatedFileHeaders) {
   scratch_dir dir;
   std::string big;  // 120 lines, some long, some empty
   for (int i = 1; i <= 120; ++i)
-    big += i % 7 == 0 ? "\n" : "int value_" + std::to_string(i) + " = " + std::string(i % 5 * 9, 'x') + ";\n";
+    big += i % 7 == 0
+               ? "\n"
+               : "int value_" + std::to_string(i) + " = " + std::string(i % 5 * 9, 'x') + ";\n";
   test::write_bytes(dir / "r/a/big.c", big);
   test::write_bytes(dir / "r/a/small.h", "int f(void);\n");
   test::write_bytes(dir / "r/z.py", "def g():\n    return 1\n\n\nx = g()\n");
@@ -201,8 +203,8 @@ TEST(TokenMap, RestatedFileHeaders) {
     for (const auto& file : {"a/big.c", "a/small.h", "z.py"}) {
       const auto r = once->map.file_tokens(file);
       ASSERT_TRUE(r) << file;
-      const auto h = once->map.segment_tokens(
-          once->map.locate(r->begin)->segment);  // the header segment
+      const auto h =
+          once->map.segment_tokens(once->map.locate(r->begin)->segment);  // the header segment
       const std::vector<int32_t> header(once->tokens.begin() + static_cast<ptrdiff_t>(h.begin),
                                         once->tokens.begin() + static_cast<ptrdiff_t>(h.end));
       const std::vector<int32_t> body(once->tokens.begin() + static_cast<ptrdiff_t>(h.end),

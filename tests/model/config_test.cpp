@@ -89,8 +89,8 @@ TEST(Config, OptionalFieldsAndNumberForms) {
 }
 
 TEST(Config, FileHeaderEvery) {
-  auto r = parse_model_config(test::golden_config_text([](ojson& j) { j["file_header_every"] = 128; }),
-                              "config.json");
+  auto r = parse_model_config(
+      test::golden_config_text([](ojson& j) { j["file_header_every"] = 128; }), "config.json");
   ASSERT_TRUE(r) << r.message();
   EXPECT_EQ(r->file_header_every, 128);
   EXPECT_EQ(test::golden_config([](ojson& j) { j["file_header_every"] = 0; }).file_header_every, 0);

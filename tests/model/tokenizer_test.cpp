@@ -199,9 +199,9 @@ TEST_F(Tokenizer, InvalidBytesBecomeReplacementCharacters) {
 
 TEST(TokenizerFile, RestatesTheHeaderAsTheConfigSays) {
   auto with = [](int every) {
-    auto t = tokenizer::load(test::tokenizer_path(), test::golden_config([every](ojson& j) {
-                               j["file_header_every"] = every;
-                             }));
+    auto t =
+        tokenizer::load(test::tokenizer_path(),
+                        test::golden_config([every](ojson& j) { j["file_header_every"] = every; }));
     EXPECT_TRUE(t) << t.message();
     return std::move(*t);
   };

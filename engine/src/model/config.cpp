@@ -33,10 +33,11 @@ constexpr int64_t k_max_window = int64_t{1} << 30;
 
 const std::set<std::string>& known_top_level_fields() {
   static const std::set<std::string> fields = {
-      "format",         "format_version", "name",       "dim",        "n_self_layers",
-      "n_cross_layers", "n_self_heads",   "n_heads",    "n_kv_heads", "ffn_dim",
-      "vocab_size",     "self_decoder",   "rope_theta", "norm_eps",   "max_context",
-      "special_tokens", "templates",      "file_header_every", "training"};
+      "format",        "format_version",    "name",         "dim",
+      "n_self_layers", "n_cross_layers",    "n_self_heads", "n_heads",
+      "n_kv_heads",    "ffn_dim",           "vocab_size",   "self_decoder",
+      "rope_theta",    "norm_eps",          "max_context",  "special_tokens",
+      "templates",     "file_header_every", "training"};
   return fields;
 }
 

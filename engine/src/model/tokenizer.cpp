@@ -254,7 +254,7 @@ result<std::vector<int32_t>> tokenizer::encode_template(
 }
 
 result<std::vector<int32_t>> tokenizer::encode_file(const std::string& path,
-                                                     const std::string& text) const {
+                                                    const std::string& text) const {
   auto ids = encode_template("file", {{"path", path}, {"text", text}});
   if (!ids) return ids.error_status();
   const int64_t every = config_.file_header_every;

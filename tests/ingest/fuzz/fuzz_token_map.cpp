@@ -3,10 +3,10 @@
 // parse are also used as document text: tokenized with a byte tokenizer, mapped, round-tripped.
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <span>
 #include <string>
