@@ -374,6 +374,9 @@ def main(argv=None):
     ap.add_argument("--file-header-every", type=int,
                     help="restate a file's header inside it every N tokens (config.json "
                     "file_header_every; 0: once; default: the --init-model's own, else 0)")
+    ap.add_argument("--whichfile-deep", type=float, default=0.0,
+                    help="share of which-file rows asking for a symbol defined >= 500 characters "
+                    "after its file's header")
     ap.add_argument("--answer-weight", type=float, default=1.0, help="extra loss on answers")
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--log-every", type=int, default=25)
@@ -469,6 +472,7 @@ def main(argv=None):
         raise SystemExit(f"--stage-mix for lengths not in --stages: "
                          f"{sorted(set(stage_mix) - {T for T, _ in stages})}")
     train_maker.far_share = args.far_share
+    train_maker.deep_share = args.whichfile_deep
     skip_max = args.skip_max or cfg.max_context
     ckpt_of = lambda T: bool(args.checkpoint_from) and T >= args.checkpoint_from  # noqa: E731
 
@@ -501,7 +505,7 @@ def main(argv=None):
          "plan": plan, "interleave": args.interleave, "stage_mix": stage_mix,
          "skip_from": args.skip_from,
          "probe_s_per_step": state.get("probe"), "world": D.world, "device": str(device),
-         "torch": torch.__version__, "task_mix": mix, "far_share": args.far_share,
+         "torch": torch.__version__, "task_mix": mix, "far_share": args.far_share, "whichfile_deep": args.whichfile_deep,
          "skip_prob": args.skip_prob, "skip_max": skip_max,
          "checkpoint_from": args.checkpoint_from, "lr": [args.lr, args.min_lr, args.warmup]})
     dmodel = torch.nn.parallel.DistributedDataParallel(

@@ -60,6 +60,9 @@ class TaskMaker:
         self.file_header_every = int(file_header_every)
         self._file_cache = {}
         self.far_share = 0.0   # training: share of pass-key needles drawn in the first quarter
+        # training: share of which-file episodes asking for a symbol whose first occurrence in
+        # its file is >= deep_chars characters after the header (when the context has one)
+        self.deep_share, self.deep_chars = 0.0, 500
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
         vocab = enc.sp.get_piece_size()
@@ -322,6 +325,10 @@ class TaskMaker:
         cands = [(i, s) for i in chosen for s in self.split.symbols[i]]
         if not cands:
             return None
+        if self.deep_share and self.rng.random() < self.deep_share:   # 0: no draw, as before
+            body = {i: self.enc.decode(self.split.doc(i)).split("\n", 1)[-1] for i in chosen}
+            deep = [(i, s) for i, s in cands if body[i].find(s) >= self.deep_chars]
+            cands = deep or cands
         i, sym = self.rng.choice(cands)
         pre, post = self.doc_wrap()
         return self._qa([pre, *ids, post], f"Which file defines `{sym}`?", self.split.paths[i], T)

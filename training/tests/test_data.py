@@ -459,3 +459,34 @@ def test_file_headers_restated_in_rows(shard_dir, enc):
         ctx = t[: int(np.argmax(t == enc.special["<|question|>"]))]
         return [enc.decode(ctx[s + 1:]).split("\n", 1)[0] for s in np.nonzero(ctx == FILE)[0]]
     assert any(len(headers(t)) > len(set(headers(t))) for t, _, _ in rows)  # some restated
+
+
+def test_whichfile_deep_share(shard_dir, enc):
+    """deep_share 1: which-file asks for a symbol whose first occurrence is >= deep_chars after
+    its file's header whenever the context has one; deep_share 0 builds the rows as before."""
+    split = shards.Split(shard_dir, "train")
+    plain = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5)
+    again = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5)
+    again.deep_share = 0.0
+    for _ in range(6):
+        a, b = plain.whichfile(1024), again.whichfile(1024)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    deep = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5)
+    deep.deep_share, deep.deep_chars = 1.0, 40
+    FILE, QUESTION = enc.special["<|file|>"], enc.special["<|question|>"]
+    offsets = []
+    for _ in range(12):
+        r = deep.whichfile(1024)
+        if r is None:
+            continue
+        tokens, _, ans = r
+        path = tasks.check_row(enc, r, 1024)
+        q = int(np.argmax(tokens == QUESTION))
+        sym = enc.decode(tokens[q: int(np.argmax(ans)) + 1]).rsplit("`", 2)[-2]
+        heads = np.nonzero(tokens[:q] == FILE)[0].tolist() + [q - 1]   # q - 1: <|/doc|>
+        files = dict(enc.decode(tokens[a + 1:b]).split("\n", 1) for a, b in zip(heads, heads[1:]))
+        offsets.append(files[path].find(sym))
+    assert offsets and min(offsets) >= 0
+    assert sum(o >= 40 for o in offsets) >= len(offsets) - 2   # rows with no deep symbol excepted
