@@ -49,10 +49,6 @@ void proportional_line_tokens(const std::vector<size_t>& starts, size_t n_tokens
   }
 }
 
-}  // namespace
-
-namespace {
-
 bool ends_line(const tokenizer_fns& fns, int32_t id) {
   const std::string_view b = fns.token_bytes(id);
   return !b.empty() && b.back() == '\n';
