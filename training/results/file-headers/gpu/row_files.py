@@ -10,7 +10,7 @@ for every in (0, 128):
     enc, valid, ev = eval_rows.makers(sys.argv[1], "training/evalshards", cfg.templates, every)
     for section, key, rows in eval_rows.plan(valid, ev, [16384, 131072, 1048576], 100, 100, 48,
                                              task_lengths=(4096, 16384)):
-        if not key.startswith("whichfile_"):
+        if not (isinstance(key, str) and key.startswith("whichfile_")):
             continue
         rows = [r for r in rows[:100] if r is not None]
         nfiles = []
