@@ -39,5 +39,6 @@ cp /tmp/$V-w/log.jsonl $O/
 cat /tmp/$V-w/weights.pt.part* > /tmp/$V-weights.pt
 python3 training/export.py --checkpoint /tmp/$V-weights.pt --tokenizer resources/models/tome-25m/tokenizer.model \
   --out /tmp/tome-25m-$V --dtype int8 && sha256sum /tmp/tome-25m-$V/* | tee $O/sha256.txt
-cp -r /tmp/tome-25m-$V $O/
+# the export comes back in 12 MiB parts (a call returns at most 8 files, each under ~27 MB): cat them
+(cd /tmp/tome-25m-$V && tar cf - config.json model.safetensors | split -b 12M - $O/$V.tar.part)
 if [ -n "${bpid:-}" ]; then wait $bpid; tail -n 3 /tmp/build-$V.log; fi
