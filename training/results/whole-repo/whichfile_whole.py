@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Which file defines `SYMBOL`? with the WHOLE held-out repository in context (issue 4's target
+wording), through the C++ engine (`tome score --choose-paths`).
+
+Each held-out repository of the evaluation split (lua5.4, jq, leveldb, re2, tmux, ninja-build:
+350K-1.09M tokens each) is laid out as the model's config.json says (every file in path order in
+the file template, the document template around them; file_header_every when set), followed by
+the question template; the answer is the defining file's path. A repository longer than the
+model's max_context keeps its files in path order up to that length. Symbols are those of the
+corpus's symbol index (the same as the training rows') that exactly one kept file of the
+repository defines; N of them a repository are drawn with a fixed seed. Reported: generated
+exact (the path and EOS, greedy) and chosen among the context's paths, per repository and over
+all. Usage (repo root):
+    python3 training/results/whole-repo/whichfile_whole.py --model DIR --tome build/gpu/app/cli/tome \
+        --backend cuda --n 20 --out OUT.json [--eval-shards training/evalshards] [--repos jq,re2]
+"""
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "training" / "data"))
+
+import eval as tome_eval  # noqa: E402  (training/eval.py: tome_score, answer_only)
+import shards  # noqa: E402
+import tasks  # noqa: E402
+import tokenizer as tok  # noqa: E402
+from yoco.config import YocoConfig  # noqa: E402
+
+
+def repo_rows(maker, split, files, n, max_context, rng):
+    """Rows for one repository: (rows, symbols, paths, context tokens)."""
+    pre, post = maker.doc_wrap()
+    kept, ids, size = [], [], pre.size + post.size + 64
+    for i in files:                                      # path order; stop at the model's limit
+        f = maker.file_ids(i)
+        if size + f.size > max_context:
+            break
+        kept.append(i)
+        ids.append(f)
+        size += f.size
+    owners = {}
+    for i in kept:
+        for s in set(split.symbols[i] or []):
+            owners.setdefault(s, []).append(i)
+    unique = sorted(s for s, o in owners.items() if len(o) == 1)
+    picked = rng.sample(unique, min(n, len(unique)))
+    context = np.concatenate([pre, *ids, post])
+    rows, paths = [], []
+    for s in picked:
+        q = maker.tpl("question", question=f"Which file defines `{s}`?")
+        ans = np.concatenate((np.asarray(maker.enc.encode(split.paths[owners[s][0]]), np.int64),
+                              [tasks.EOS]))
+        head = np.concatenate([context, q])
+        T = head.size + ans.size - 1
+        row = maker.finish([head, ans], head.size, T)
+        rows.append(tome_eval.answer_only(row))
+        paths.append(split.paths[owners[s][0]])
+    return rows, picked, paths, int(context.size), len(kept), len(files)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tome", default="build/cpu/app/cli/tome")
+    ap.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
+    ap.add_argument("--eval-shards", default=str(ROOT / "training" / "evalshards"))
+    ap.add_argument("--n", type=int, default=20, help="questions a repository")
+    ap.add_argument("--repos", default="", help="comma-separated package names (default: all)")
+    ap.add_argument("--max-context", type=int, help="default: the model's max_context")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+
+    cfg = YocoConfig.load(Path(args.model) / "config.json")
+    raw = json.loads((Path(args.model) / "config.json").read_text())
+    max_context = args.max_context or int(raw.get("max_context", 1 << 20))
+    enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
+    split = shards.Split(args.eval_shards, "eval")
+    ev_tok = Path(args.eval_shards) / "tokenizer.model"
+    if ev_tok.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
+        raise SystemExit(f"{ev_tok} differs from the model's tokenizer.model")
+    maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
+                            file_header_every=cfg.file_header_every)
+    want = set(filter(None, args.repos.split(",")))
+    res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
+           "max_context": max_context, "file_header_every": cfg.file_header_every, "repos": {}}
+    tot = {"exact": 0, "chosen": 0, "n": 0}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as work:
+        for g in sorted(maker.repos):
+            name = split.groups[g]
+            if want and name not in want:
+                continue
+            rng = random.Random(f"{args.seed}:{name}")
+            rows, syms, paths, ctx, kept, nfiles = repo_rows(maker, split, maker.repos[g], args.n,
+                                                             max_context, rng)
+            t1 = time.time()
+            sc = tome_eval.tome_score(args.tome, args.model, rows, work, args.backend,
+                                      args.threads, choose_paths=True)
+            ex = sum(bool(s["exact"]) for s in sc)
+            ch = sum(bool(s.get("choice_exact")) for s in sc)
+            r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
+                 "exact": round(ex / max(1, len(rows)), 3),
+                 "chosen": round(ch / max(1, len(rows)), 3),
+                 "seconds": round(time.time() - t1, 1),
+                 "questions": [{"symbol": s, "path": p, "exact": bool(x["exact"]),
+                                "chosen": bool(x.get("choice_exact"))}
+                               for s, p, x in zip(syms, paths, sc)]}
+            res["repos"][name] = r
+            tot["exact"] += ex
+            tot["chosen"] += ch
+            tot["n"] += len(rows)
+            print(json.dumps({name: {k: r[k] for k in ("context_tokens", "files_in_context",
+                                                        "files", "n", "exact", "chosen",
+                                                        "seconds")}}), flush=True)
+    n = max(1, tot["n"])
+    res["all"] = {"n": tot["n"], "exact": round(tot["exact"] / n, 3),
+                  "chosen": round(tot["chosen"] / n, 3), "seconds": round(time.time() - t0, 1)}
+    print(json.dumps({"all": res["all"]}), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
