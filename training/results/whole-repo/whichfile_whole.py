@@ -91,6 +91,10 @@ def main():
     maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
                             file_header_every=cfg.file_header_every)
     want = set(filter(None, args.repos.split(",")))
+    names = {split.groups[g] for g in maker.repos}
+    if want - names:
+        raise SystemExit(f"--repos {','.join(sorted(want - names))}: not a repository of "
+                         f"{args.eval_shards} (it has {', '.join(sorted(names))})")
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
            "max_context": max_context, "file_header_every": cfg.file_header_every, "repos": {}}
     tot = {"exact": 0, "chosen": 0, "n": 0}
