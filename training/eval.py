@@ -171,7 +171,8 @@ def engine_tasks(args):
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
         for section, key, rows in eval_rows.plan(valid, ev, torch_lengths, args.torch_needles,
-                                                 args.torch_task_n, args.loss_rows):
+                                                 args.torch_task_n, args.loss_rows,
+                                                 bare=args.whichfile_bare):
             if section == "loss" and not args.no_loss:
                 t1 = time.time()
                 sc = tome_score(args.tome, args.model, rows, work, args.backend, args.threads,
@@ -235,6 +236,9 @@ def main(argv=None):
                     help="task kinds scored, e.g. whichfile,nextline (default: all)")
     et.add_argument("--task-n", type=int, help="task episodes per kind scored (the first "
                     "of --torch-task-n; default all)")
+    et.add_argument("--whichfile-bare", action="store_true",
+                    help="also each which-file episode asked in the bare form, \"Which file "
+                    "defines SYMBOL?\" (tasks.whichfile_bare_T; the other rows stay the same)")
     et.add_argument("--no-loss", action="store_true", help="skip the held-out loss rows")
     et.add_argument("--no-needles", action="store_true", help="skip the needle rows")
     et.add_argument("--no-choose-paths", action="store_true",

@@ -114,16 +114,29 @@ def needle_rows(ev, T, n):
     }
 
 
-def task_rows(ev, T, n):
+def task_rows(ev, T, n, bare=False):
     """{kind: [row or None] * n} for the held-out text/repository tasks, in eval order.
     "nextline_intree" is each "nextline" episode again (the same file, cursor and line) with the
     target file also in the repository context, as when completing in an unchanged file of an
     ingested repository; it is built from a copy of the makers' random state, so the other rows
-    are the same with or without it."""
+    are the same with or without it. With bare, "whichfile_bare" is each "whichfile" episode again
+    asked in the bare form, "Which file defines SYMBOL?" (tasks.WHICHFILE_FORMS), built the same
+    way."""
     out = {}
     out["quote"] = [ev.quote(T) for _ in range(n)]
     out["follows"] = [ev.follows(T) for _ in range(n)]
-    out["whichfile"] = [ev.whichfile(T) for _ in range(n)]
+    out["whichfile"] = []
+    if bare:
+        out["whichfile_bare"] = []
+    for _ in range(n):
+        if bare:
+            state = (ev.rng.getstate(), ev.nrng.bit_generator.state)
+            twin = ev.whichfile(T, form=1)
+            ev.rng.setstate(state[0])
+            ev.nrng.bit_generator.state = state[1]
+        out["whichfile"].append(ev.whichfile(T, form=0))
+        if bare:
+            out["whichfile_bare"].append(twin if out["whichfile"][-1] is not None else None)
     out["nextline"], out["nextline_intree"] = [], []
     for _ in range(n):
         state = (ev.rng.getstate(), ev.nrng.bit_generator.state)
@@ -136,13 +149,15 @@ def task_rows(ev, T, n):
     return out
 
 
-def plan(valid, ev, lengths, needles, task_n, loss_rows, long_loss=(), task_lengths=TASK_LENGTHS):
+def plan(valid, ev, lengths, needles, task_n, loss_rows, long_loss=(), task_lengths=TASK_LENGTHS,
+         bare=False):
     """Every row group of an eval_torch.py run, in its order (the makers' random streams depend on
     it): yields (section, key, rows) with section "loss" (key valid_2048, mhcc_2048,
     heldout_repos_2048), "needle" (key (T, kind)) or "tasks" (key "<kind>_<T>"). long_loss
     [(T, n)]: then n validation rows of T each ("loss", key valid_<T>), last, so that the rows
     before them do not depend on it. task_lengths: the task rows' lengths (eval.py --engine-tasks
-    reproduces the default only)."""
+    reproduces the default only). bare: task_rows' "whichfile_bare" twins too (the other rows
+    stay the same)."""
     yield "loss", "valid_2048", heldout_rows(valid, 2048, loss_rows)
     yield "loss", "mhcc_2048", heldout_rows(ev, 2048, loss_rows, kinds=(0,))
     yield "loss", "heldout_repos_2048", heldout_rows(ev, 2048, loss_rows, kinds=(2,))
@@ -150,7 +165,7 @@ def plan(valid, ev, lengths, needles, task_n, loss_rows, long_loss=(), task_leng
         for kind, rows in needle_rows(ev, T, needles).items():
             yield "needle", (T, kind), rows
     for T in task_lengths:
-        for kind, rows in task_rows(ev, T, task_n).items():
+        for kind, rows in task_rows(ev, T, task_n, bare=bare).items():
             yield "tasks", f"{kind}_{T}", rows
     for T, n in long_loss:
         yield "loss", f"valid_{T}", heldout_rows(valid, T, n)

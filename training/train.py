@@ -360,6 +360,9 @@ def main(argv=None):
                     help="T=task:share,...: the task mix of the stage of length T (repeatable)")
     ap.add_argument("--interleave", action="store_true",
                     help="interleave the stages' steps instead of running them in sequence")
+    ap.add_argument("--whichfile-bare", type=float, default=0.0,
+                    help="share of which-file questions in the bare form, \"Which file defines "
+                    "SYMBOL?\" (tasks.WHICHFILE_FORMS; else with the symbol in backticks)")
     ap.add_argument("--far-share", type=float, default=0.0,
                     help="share of pass-key needles placed in the first quarter of the row")
     ap.add_argument("--skip-prob", type=float, default=0.0,
@@ -473,6 +476,7 @@ def main(argv=None):
                          f"{sorted(set(stage_mix) - {T for T, _ in stages})}")
     train_maker.far_share = args.far_share
     train_maker.deep_share = args.whichfile_deep
+    train_maker.bare_share = args.whichfile_bare
     skip_max = args.skip_max or cfg.max_context
     ckpt_of = lambda T: bool(args.checkpoint_from) and T >= args.checkpoint_from  # noqa: E731
 
@@ -506,6 +510,7 @@ def main(argv=None):
          "skip_from": args.skip_from,
          "probe_s_per_step": state.get("probe"), "world": D.world, "device": str(device),
          "torch": torch.__version__, "task_mix": mix, "far_share": args.far_share, "whichfile_deep": args.whichfile_deep,
+         "whichfile_bare": args.whichfile_bare,
          "skip_prob": args.skip_prob, "skip_max": skip_max,
          "checkpoint_from": args.checkpoint_from, "lr": [args.lr, args.min_lr, args.warmup]})
     dmodel = torch.nn.parallel.DistributedDataParallel(

@@ -51,6 +51,12 @@ def random_value(rng):
         str(rng.randrange(100, 1000))
 
 
+# "Which file defines" questions. In the bare form the symbol follows a space, as at most
+# definitions ("int name(", "def name"), so SentencePiece spells it with the same pieces there
+# ("▁l ua V _fin ish get"); after a backtick its first pieces differ ("lua V _fin ish get").
+WHICHFILE_FORMS = ("Which file defines `{sym}`?", "Which file defines {sym}?")
+
+
 class TaskMaker:
     """Builds rows of length T from a shards.Split with an Encoder (tokenizer.Encoder)."""
 
@@ -63,6 +69,8 @@ class TaskMaker:
         # training: share of which-file episodes asking for a symbol whose first occurrence in
         # its file is >= deep_chars characters after the header (when the context has one)
         self.deep_share, self.deep_chars = 0.0, 500
+        # training: share of which-file questions asked in the bare form (WHICHFILE_FORMS[1])
+        self.bare_share = 0.0
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
         vocab = enc.sp.get_piece_size()
@@ -317,7 +325,8 @@ class TaskMaker:
                 return self._qa(context, question, parts[k + 1].strip(), T)
         return None
 
-    def whichfile(self, T):
+    def whichfile(self, T, form=None):
+        """form: index into WHICHFILE_FORMS (None: 0, or 1 with probability bare_share)."""
         r = self.repo_files(T + 1 - 64, min_files=2 if T >= 2048 else 1)
         if r is None:
             return None
@@ -330,8 +339,11 @@ class TaskMaker:
             deep = [(i, s) for i, s in cands if body[i].find(s) >= self.deep_chars]
             cands = deep or cands
         i, sym = self.rng.choice(cands)
+        if form is None:   # bare_share 0: no draw, the rows as before
+            form = int(bool(self.bare_share) and self.rng.random() < self.bare_share)
         pre, post = self.doc_wrap()
-        return self._qa([pre, *ids, post], f"Which file defines `{sym}`?", self.split.paths[i], T)
+        return self._qa([pre, *ids, post], WHICHFILE_FORMS[form].format(sym=sym),
+                        self.split.paths[i], T)
 
     def fim(self, T, keep_target=None, empty_suffix=None, n_lines=None, col=None):
         """keep_target: the target file also in the repository context (else left out);

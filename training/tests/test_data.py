@@ -490,3 +490,63 @@ def test_whichfile_deep_share(shard_dir, enc):
         offsets.append(files[path].find(sym))
     assert offsets and min(offsets) >= 0
     assert sum(o >= 40 for o in offsets) >= len(offsets) - 2   # rows with no deep symbol excepted
+
+
+def test_whichfile_bare_form(shard_dir, enc):
+    """form 1 asks the same episode as form 0 without the backticks; bare_share 0 builds the rows
+    as before (form 0, no extra draw), bare_share 1 asks every question in the bare form."""
+    split = shards.Split(shard_dir, "train")
+    QUESTION, ANSWER = enc.special["<|question|>"], enc.special["<|answer|>"]
+
+    def question(tokens):
+        q = int(np.argmax(tokens == QUESTION))
+        return q, enc.decode(tokens[q + 1: int(np.argmax(tokens == ANSWER))])
+
+    makers = [tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=5) for _ in range(4)]
+    makers[3].bare_share = 1.0
+    seen = 0
+    for _ in range(8):
+        old, tick, bare, every = (makers[0].whichfile(1024), makers[1].whichfile(1024, form=0),
+                                  makers[2].whichfile(1024, form=1), makers[3].whichfile(1024))
+        assert (old is None) == (tick is None) == (bare is None)
+        if old is None:
+            continue
+        seen += 1
+        assert all(np.array_equal(x, y) for x, y in zip(old, tick))
+        path = tasks.check_row(enc, bare, 1024)
+        assert path == tasks.check_row(enc, old, 1024)
+        qa, text_a = question(old[0])
+        qb, text_b = question(bare[0])
+        assert qa == qb and np.array_equal(old[0][:qa], bare[0][:qb])   # the same context
+        sym = text_a.split("`")[1]
+        assert text_a == f"Which file defines `{sym}`?"
+        assert text_b == f"Which file defines {sym}?"
+        # the bare form spells the symbol as after a space, as in "int name("
+        assert enc.encode(text_b)[-len(enc.encode(" " + sym + "?")):] == enc.encode(" " + sym + "?")
+        if every is not None:
+            assert "`" not in question(every[0])[1]
+    assert seen >= 3
+
+
+def test_eval_whichfile_bare_twins(shard_dir, enc):
+    """eval_rows.task_rows(bare=True): each which-file episode again in the bare form; every
+    other row group the same as without it."""
+    import eval_rows
+    split = shards.Split(shard_dir, "train")
+    a = eval_rows.task_rows(tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=9), 1024, 5)
+    b = eval_rows.task_rows(tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=9), 1024, 5,
+                            bare=True)
+    assert set(b) == set(a) | {"whichfile_bare"}
+    for kind, rows in a.items():
+        for x, y in zip(rows, b[kind]):
+            assert (x is None) == (y is None)
+            if x is not None:
+                assert all(np.array_equal(u, v) for u, v in zip(x, y))
+    built = 0
+    for tick, bare in zip(b["whichfile"], b["whichfile_bare"]):
+        assert (tick is None) == (bare is None)
+        if tick is not None:
+            built += 1
+            assert tasks.check_row(enc, tick, 1024) == tasks.check_row(enc, bare, 1024)
+            assert not np.array_equal(tick[0], bare[0])
+    assert built >= 2

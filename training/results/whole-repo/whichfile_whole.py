@@ -35,7 +35,7 @@ import tokenizer as tok  # noqa: E402
 from yoco.config import YocoConfig  # noqa: E402
 
 
-def repo_rows(maker, split, files, n, max_context, rng):
+def repo_rows(maker, split, files, n, max_context, rng, form=0):
     """Rows for one repository: (rows, symbols, paths, context tokens)."""
     pre, post = maker.doc_wrap()
     kept, ids, size = [], [], pre.size + post.size + 64
@@ -55,7 +55,7 @@ def repo_rows(maker, split, files, n, max_context, rng):
     context = np.concatenate([pre, *ids, post])
     rows, paths = [], []
     for s in picked:
-        q = maker.tpl("question", question=f"Which file defines `{s}`?")
+        q = maker.tpl("question", question=tasks.WHICHFILE_FORMS[form].format(sym=s))
         ans = np.concatenate((np.asarray(maker.enc.encode(split.paths[owners[s][0]]), np.int64),
                               [tasks.EOS]))
         head = np.concatenate([context, q])
@@ -75,6 +75,9 @@ def main():
     ap.add_argument("--n", type=int, default=20, help="questions a repository")
     ap.add_argument("--repos", default="", help="comma-separated package names (default: all)")
     ap.add_argument("--max-context", type=int, help="default: the model's max_context")
+    ap.add_argument("--form", type=int, default=0, choices=(0, 1),
+                    help="question form: 0 \"Which file defines `SYMBOL`?\", 1 the bare form "
+                    "\"Which file defines SYMBOL?\" (tasks.WHICHFILE_FORMS)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -96,7 +99,8 @@ def main():
         raise SystemExit(f"--repos {','.join(sorted(want - names))}: not a repository of "
                          f"{args.eval_shards} (it has {', '.join(sorted(names))})")
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
-           "max_context": max_context, "file_header_every": cfg.file_header_every, "repos": {}}
+           "max_context": max_context, "form": args.form,
+           "file_header_every": cfg.file_header_every, "repos": {}}
     tot = {"exact": 0, "chosen": 0, "n": 0}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
@@ -106,7 +110,7 @@ def main():
                 continue
             rng = random.Random(f"{args.seed}:{name}")
             rows, syms, paths, ctx, kept, nfiles = repo_rows(maker, split, maker.repos[g], args.n,
-                                                             max_context, rng)
+                                                             max_context, rng, args.form)
             t1 = time.time()
             sc = tome_eval.tome_score(args.tome, args.model, rows, work, args.backend,
                                       args.threads, choose_paths=True)

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Where which-file answers go wrong (issue 4): which-file episodes on held-out repositories,
+built as the training rows are (consecutive files of one repository in a window of T tokens, a
+symbol that exactly one file of the repository defines), scored through the C++ engine
+(`tome score --choose-paths`), and each wrong choice classified:
+  - "mentions": the chosen file contains the symbol too (a use, a declaration, a comment);
+  - "other": the chosen file does not contain it at all;
+plus accuracy by the target file's place in the window (first / middle / last) and by the number
+of files in the window. Usage (repo root):
+    python3 training/results/whichfile-errors/errors.py --model resources/models/tome-25m \
+        --lengths 4096,16384 --n 150 --out OUT.json [--tome build/cpu/app/cli/tome --backend cpu]
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "training" / "data"))
+
+import eval as tome_eval  # noqa: E402
+import shards  # noqa: E402
+import tasks  # noqa: E402
+import tokenizer as tok  # noqa: E402
+from yoco.config import YocoConfig  # noqa: E402
+
+
+def episode(maker, T, form=0):
+    """A which-file episode as TaskMaker.whichfile builds it, with what it was built from."""
+    r = maker.repo_files(T + 1 - 64, min_files=2 if T >= 2048 else 1)
+    if r is None:
+        return None
+    _, chosen, ids = r
+    cands = [(i, s) for i in chosen for s in maker.split.symbols[i]]
+    if not cands:
+        return None
+    i, sym = maker.rng.choice(cands)
+    pre, post = maker.doc_wrap()
+    row = maker._qa([pre, *ids, post], tasks.WHICHFILE_FORMS[form].format(sym=sym),
+                    maker.split.paths[i], T)
+    if row is None:
+        return None
+    return tome_eval.answer_only(row), {"symbol": sym, "path": maker.split.paths[i],
+                                        "files": [maker.split.paths[j] for j in chosen],
+                                        "target_index": chosen.index(i), "docs": chosen}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tome", default="build/cpu/app/cli/tome")
+    ap.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
+    ap.add_argument("--eval-shards", default=str(ROOT / "training" / "evalshards"))
+    ap.add_argument("--lengths", default="4096,16384")
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--form", type=int, default=0, choices=(0, 1),
+                    help="question form: 0 \"Which file defines `SYMBOL`?\", 1 the bare form "
+                    "\"Which file defines SYMBOL?\" (tasks.WHICHFILE_FORMS)")
+    ap.add_argument("--seed", type=int, default=31)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    cfg = YocoConfig.load(Path(args.model) / "config.json")
+    enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
+    split = shards.Split(args.eval_shards, "eval")
+    maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
+                            file_header_every=cfg.file_header_every)
+    text = {}
+
+    def body(i):
+        if i not in text:
+            text[i] = enc.decode(split.doc(i)).split("\n", 1)[-1]
+        return text[i]
+
+    res = {"model": args.model, "form": args.form, "file_header_every": cfg.file_header_every, "lengths": {}}
+    with tempfile.TemporaryDirectory() as work:
+        for T in map(int, args.lengths.split(",")):
+            eps = [e for e in (episode(maker, T, args.form) for _ in range(args.n)) if e is not None]
+            sc = tome_eval.tome_score(args.tome, args.model, [e[0] for e in eps], work,
+                                      args.backend, args.threads, choose_paths=True)
+            qs = []
+            for (_, m), s in zip(eps, sc):
+                by_path = dict(zip(m["files"], m["docs"]))
+                mention = [p for p, d in by_path.items() if p != m["path"] and m["symbol"] in body(d)]
+                ch = s.get("choice")
+                k, nf = m["target_index"], len(m["files"])
+                qs.append({"symbol": m["symbol"], "path": m["path"], "files": nf,
+                           "target_index": k,
+                           "place": "first" if k == 0 else "last" if k == nf - 1 else "middle",
+                           "mentioned_elsewhere": len(mention),
+                           "depth_chars": body(by_path[m["path"]]).find(m["symbol"]),
+                           "exact": bool(s["exact"]), "chosen": bool(s.get("choice_exact")),
+                           "choice": ch,
+                           "choice_mentions": bool(ch in by_path and ch != m["path"]
+                                                   and m["symbol"] in body(by_path[ch]))})
+            n = len(qs)
+            wrong = [q for q in qs if not q["chosen"]]
+            summ = {"n": n, "exact": sum(q["exact"] for q in qs) / n,
+                    "chosen": sum(q["chosen"] for q in qs) / n,
+                    "wrong": len(wrong),
+                    "wrong_choice_mentions": sum(q["choice_mentions"] for q in wrong),
+                    "mean_files": sum(q["files"] for q in qs) / n}
+            for place in ("first", "middle", "last"):
+                g = [q for q in qs if q["place"] == place]
+                summ[f"chosen_{place}"] = [sum(q["chosen"] for q in g), len(g)]
+            for lab, lo, hi in (("shallow", 0, 500), ("mid", 500, 3000), ("deep", 3000, 1 << 40)):
+                g = [q for q in qs if lo <= q["depth_chars"] < hi]
+                summ[f"chosen_depth_{lab}"] = [sum(q["chosen"] for q in g), len(g)]
+            for lab, g in (("alone", [q for q in qs if q["mentioned_elsewhere"] == 0]),
+                           ("mentioned", [q for q in qs if q["mentioned_elsewhere"] > 0])):
+                summ[f"chosen_{lab}"] = [sum(q["chosen"] for q in g), len(g)]
+            res["lengths"][T] = {"summary": summ, "questions": qs}
+            print(json.dumps({T: summ}), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
