@@ -6,6 +6,7 @@
 #   quote        "Continue this passage from the document: "<span>"" -> the next words
 #   follows      "Which line comes right after "<line>" in the document?" -> that line
 #   whichfile    a repository in context, "Which file defines `SYMBOL`?" -> its path
+#   whichfile_many  the same over excerpts of as many of a repository's files as fit (headers restated)
 #   fim          a repository in context, then the completion template: prefix/suffix -> middle
 #   nextline     fim with the cursor at a line start and an empty suffix: the next line (the
 #                target file in the context on a quarter of the rows; eval_rows' "nextline")
@@ -28,7 +29,7 @@ import numpy as np
 BOS, EOS, PAD = 1, 2, 3
 
 TASKS = ("passkey", "passkey_plain", "multikey", "quote", "follows", "whichfile", "fim",
-         "nextline")
+         "nextline", "whichfile_many")
 NAMES = ("Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
          "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",
          "Yusuf", "Zoe", "Ada", "Linus", "Guido", "Bjarne", "Ken", "Dennis", "Grace", "Barbara")
@@ -65,6 +66,7 @@ class TaskMaker:
         self.split, self.enc, self.templates = split, enc, templates
         self.file_header_every = int(file_header_every)
         self._file_cache = {}
+        self._text_cache = {}
         self.far_share = 0.0   # training: share of pass-key needles drawn in the first quarter
         # training: share of which-file episodes asking for a symbol whose first occurrence in
         # its file is >= deep_chars characters after the header (when the context has one)
@@ -345,6 +347,71 @@ class TaskMaker:
         return self._qa([pre, *ids, post], WHICHFILE_FORMS[form].format(sym=sym),
                         self.split.paths[i], T)
 
+    def _segments(self, i):
+        """File i's template ids cut before each restated header: arrays that each begin with
+        <|file|> path (one array when file_header_every is 0)."""
+        ids = self.file_ids(i)
+        starts = np.nonzero(ids == self.special["<|file|>"])[0]
+        return np.split(ids, starts[1:])
+
+    def _text(self, i):
+        got = self._text_cache.get(i)
+        if got is None:
+            got = self._text_cache[i] = self.enc.decode(self.split.doc(i))
+        return got
+
+    def whichfile_many(self, T, max_mentions=8):
+        """"Which file defines" among many files in one row, as with a whole repository in
+        context: excerpts of as many files of one repository as fit T (in path order), each a run
+        of 1-3 header-led segments (file_header_every > 0: every excerpt starts with its path).
+        The defining file's excerpt holds the symbol's first occurrence; up to max_mentions other
+        files that mention the symbol come first, their excerpt at the mention."""
+        if self.file_header_every <= 0:
+            return None
+        budget = T + 1 - 64
+        g = self.repo_ids[self.nrng.choice(len(self.repo_ids), p=self.repo_p)]
+        files = self.repos[g]
+        with_sym = [i for i in files if self.split.symbols[i]]
+        if len(files) < 4 or not with_sym:
+            return None
+        t = self.rng.choice(with_sym)
+        sym = self.rng.choice(self.split.symbols[t])
+
+        def excerpt(i, at_symbol):
+            segs = self._segments(i)
+            j = None
+            if at_symbol:
+                j = next((k for k, sg in enumerate(segs) if sym in self.enc.decode(sg)), None)
+                if j is None:
+                    return None
+            else:
+                j = self.rng.randrange(len(segs))
+            a, b = max(0, j - self.rng.randint(0, 1)), j + 1 + self.rng.randint(0, 1)
+            return np.concatenate(segs[a:b])
+
+        pieces, size = {}, 0
+        first = excerpt(t, True)
+        if first is None or first.size > budget // 2:
+            return None
+        pieces[t], size = first, first.size
+        others = [i for i in files if i != t]
+        self.rng.shuffle(others)
+        mentions = [i for i in others if sym in self._text(i)][:max_mentions]
+        for i in mentions + [i for i in others if i not in set(mentions)]:
+            if size > budget - 64:
+                break
+            ex = excerpt(i, i in mentions)
+            if ex is None or size + ex.size > budget:
+                continue
+            pieces[i] = ex
+            size += ex.size
+        if len(pieces) < 2:
+            return None
+        pre, post = self.doc_wrap()
+        ids = [pieces[i] for i in files if i in pieces]
+        return self._qa([pre, *ids, post], WHICHFILE_FORMS[0].format(sym=sym),
+                        self.split.paths[t], T)
+
     def fim(self, T, keep_target=None, empty_suffix=None, n_lines=None, col=None):
         """keep_target: the target file also in the repository context (else left out);
         empty_suffix: cursor at the end (next-line completion); n_lines: lines in the middle;
@@ -386,6 +453,7 @@ class TaskMaker:
     def episode(self, task, T):
         fn = {"passkey": self.passkey, "multikey": self.multikey, "quote": self.quote,
               "follows": self.follows, "whichfile": self.whichfile, "fim": self.fim,
+              "whichfile_many": self.whichfile_many,
               "passkey_plain": lambda T: self.passkey(T, plain=True),
               "nextline": lambda T: self.fim(T, keep_target=self.rng.random() < 0.25,
                                              empty_suffix=True, n_lines=1, col=0)}[task]

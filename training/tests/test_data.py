@@ -550,3 +550,30 @@ def test_eval_whichfile_bare_twins(shard_dir, enc):
             assert tasks.check_row(enc, tick, 1024) == tasks.check_row(enc, bare, 1024)
             assert not np.array_equal(tick[0], bare[0])
     assert built >= 2
+
+
+def test_whichfile_many(shard_dir, enc):
+    """whichfile_many: excerpts of many files of one repository, each led by its path; the
+    answer's file is among them, its excerpt holds the symbol; none without restated headers."""
+    split = shards.Split(shard_dir, "train")
+    assert tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=2).whichfile_many(2048) is None
+    m = tasks.TaskMaker(split, enc, DEFAULT_TEMPLATES, seed=2, file_header_every=16)
+    FILE, QUESTION = enc.special["<|file|>"], enc.special["<|question|>"]
+    built = 0
+    for _ in range(10):
+        r = m.whichfile_many(2048)
+        if r is None:
+            continue
+        built += 1
+        tokens, _, ans = r
+        path = tasks.check_row(enc, r, 2048)
+        q = int(np.argmax(tokens == QUESTION))
+        sym = enc.decode(tokens[q: int(np.argmax(ans)) + 1]).rsplit("`", 2)[-2]
+        heads = np.nonzero(tokens[:q] == FILE)[0].tolist() + [q - 1]      # q - 1: <|/doc|>
+        segs = [enc.decode(tokens[a + 1:b]).split("\n", 1) for a, b in zip(heads, heads[1:])]
+        paths = [p for p, _ in segs]
+        assert path in paths and len(set(paths)) >= 2
+        assert any(p == path and sym in body for p, body in segs)
+        order = [split.paths.index(p) for p in dict.fromkeys(paths)]
+        assert order == sorted(order)                                    # path order
+    assert built >= 3

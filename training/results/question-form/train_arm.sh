@@ -7,7 +7,9 @@
 # ["training/runs/shards-a"] once (it stays on the warm machine). The int8 export stays at
 # /tmp/tome-25m-$V for eval.sh and comes back under $OUT in 12 MiB parts (cat them).
 #   V=v15 FHE=128 training/results/question-form/train_arm.sh
-#   V=v16 FHE=0   training/results/question-form/train_arm.sh
+#   V=v16 FHE=128 BARE=0 MANY=0.15 training/results/question-form/train_arm.sh
+# MANY: the share of the short stages' which-file rows (0.3 of them) built as tasks.whichfile_many
+# (excerpts of as many of a repository's files as fit, 15 at 4K to 130 at 32K) instead.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 V=${V:?V=name}; FHE=${FHE:?FHE=tokens, 0: one header}
@@ -15,7 +17,8 @@ B=${B:-220}; BARE=${BARE:-0.5}
 O=${OUT:-/tmp/$V-out}
 mkdir -p $O
 [ -f training/runs/shards-a/meta.json ] || { echo "no training/runs/shards-a: carry it"; exit 1; }
-MIX_SHORT=whichfile:0.3,nextline:0.15,fim:0.05,follows:0.08,quote:0.1,passkey:0.02,multikey:0.02
+MANY=${MANY:-0}
+MIX_SHORT=whichfile:$(python3 -c "print(round(0.3 - $MANY, 4))"),whichfile_many:$MANY,nextline:0.15,fim:0.05,follows:0.08,quote:0.1,passkey:0.02,multikey:0.02
 MIX_LONG=passkey:0.2,passkey_plain:0.1,multikey:0.15,quote:0.08,follows:0.06,whichfile:0.03,fim:0.03
 sha256sum resources/models/tome-25m/model.safetensors
 rm -rf /tmp/$V-train /tmp/$V-w /tmp/tome-25m-$V
