@@ -14,7 +14,7 @@ namespace {
 struct score_options {
   std::string model_dir, rows;
   int64_t chunk = 32768, logits_chunk = 512;
-  bool quiet = false, choose_paths = false;
+  bool quiet = false, choose_paths = false, path_scores = false;
   backend_options be;
 };
 
@@ -47,8 +47,9 @@ int run(const score_options& o) {
   sp.prefill_chunk = o.chunk;
   sp.logits_chunk = o.logits_chunk;
   sp.eos = m->config().special_id("eos");
-  sp.choose_paths = o.choose_paths;
-  if (o.choose_paths && (!m->has_tokenizer() || m->config().special_id("file_start") < 0)) {
+  sp.choose_paths = o.choose_paths || o.path_scores;
+  sp.path_scores = o.path_scores;
+  if (sp.choose_paths && (!m->has_tokenizer() || m->config().special_id("file_start") < 0)) {
     std::fprintf(stderr, "tome: --choose-paths needs a model with a tokenizer and a file_start token (%s)\n",
                  o.model_dir.c_str());
     return 1;
@@ -112,6 +113,9 @@ void register_score(CLI::App& app) {
   cmd->add_flag("--choose-paths", o->choose_paths,
                 "also choose each answer among the file paths in its row's context (the most "
                 "likely of them: \"choice_exact\"), as `tome ask --choose-path` answers");
+  cmd->add_flag("--path-scores", o->path_scores,
+                "with --choose-paths (implied): also every path's log-probability as the "
+                "answer (\"path_logprobs\"; one decode step per node of the paths' prefix tree)");
   cmd->add_flag("--quiet,-q", o->quiet, "no progress on stderr");
   o->be.add(*cmd);
   cmd->callback([o] {

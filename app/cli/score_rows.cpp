@@ -166,9 +166,16 @@ status choose_path(session& ses, const score_row& row, int64_t first, const scor
   }
   std::vector<std::vector<int32_t>> cands;
   for (const auto& path : paths) cands.push_back(m.tok().encode(path));
-  auto r = choose(ses, cands, p.eos);
+  choose_params cp;
+  if (p.path_scores) {
+    cp.score_all = true;
+    cp.max_steps = int64_t{1} << 22;
+  }
+  auto r = choose(ses, cands, p.eos, cp);
   TOME_TRY(ses.rewind(*mk));
   if (!r) return r.error_status();
+  for (size_t i = 0; i < r->logprobs.size() && i < paths.size(); ++i)
+    out.path_logprobs.emplace_back(paths[i], r->logprobs[i]);
   out.choice_exact = paths[r->index] == m.tok().decode(answer);
   out.choice = paths[r->index];
   out.choices = static_cast<int64_t>(paths.size());
@@ -256,6 +263,11 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
                   nlohmann::json(s.choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                   ", \"choices\": " + std::to_string(s.choices) +
                   ", \"choice_steps\": " + std::to_string(s.choice_steps);
+  if (!s.path_logprobs.empty()) {
+    nlohmann::json lp = nlohmann::json::object();
+    for (const auto& [path, v] : s.path_logprobs) lp[path] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    j += ", \"path_logprobs\": " + lp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);
   return j + buf;

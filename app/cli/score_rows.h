@@ -57,6 +57,9 @@ struct row_score {
   std::string choice;        // the chosen path
   int64_t choices = 0;       // paths it chose from
   int64_t choice_steps = 0;  // decode steps the search ran
+  // score_params::path_scores: log p(path, EOS | the row before its answer) for each path of
+  // the context, in order of first appearance (`choice` is the most likely of them).
+  std::vector<std::pair<std::string, double>> path_logprobs;
 };
 
 struct score_params {
@@ -67,6 +70,9 @@ struct score_params {
   // Also choose each answer among the context's file paths (row_score::choice_exact); needs the
   // model's tokenizer and its file_start token.
   bool choose_paths = false;
+  // With choose_paths: score every path, not only the most likely (row_score::path_logprobs;
+  // one decode step per node of the paths' prefix tree).
+  bool path_scores = false;
 };
 
 // Scores one row in a fresh session of `m`.
@@ -74,7 +80,8 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
                             const score_params& p);
 
 // {"row": i, "ce": …, "n": …, "exact": …, "exact_text": …, "answer_ce": …, "answer_n": …, …,
-// "choice_exact": …, "choice": "path", "choices": …, "choice_steps": …}: one JSON line (no newline); doubles printed
+// "choice_exact": …, "choice": "path", "choices": …, "choice_steps": …[, "path_logprobs": {"path":
+// logprob, …}]}: one JSON line (no newline); doubles printed
 // with 17 significant digits.
 std::string score_json(int64_t index, const row_score& s, double seconds);
 

@@ -69,6 +69,7 @@ class searcher {
       const int32_t leaf = child(n, end);
       if (nodes_[static_cast<size_t>(leaf)].candidate < 0)
         nodes_[static_cast<size_t>(leaf)].candidate = static_cast<int64_t>(i);
+      leaf_of_.push_back(leaf);
     }
     return {};
   }
@@ -85,13 +86,30 @@ class searcher {
     auto lg = s_.logits();
     if (!lg) return lg.error_status();
     push_kids(0, *lg);
+    int32_t best = -1;  // score_all: the first terminal taken, the most likely candidate
     while (!frontier_.empty()) {
       if (p_.cancel && p_.cancel->load()) return error("cancelled");
       const int32_t id = frontier_.top().second;
       frontier_.pop();
-      if (nodes_[static_cast<size_t>(id)].candidate >= 0) return finish(id, true);
-      if (steps_ >= std::max<int64_t>(0, p_.max_steps)) return greedy_from(id);
+      if (nodes_[static_cast<size_t>(id)].candidate >= 0) {
+        if (!p_.score_all) return finish(id, true);
+        if (best < 0) best = id;
+        continue;
+      }
+      if (steps_ >= std::max<int64_t>(0, p_.max_steps)) {
+        if (p_.score_all)
+          return error("choose: scoring every candidate needs more than max_steps (" +
+                       std::to_string(p_.max_steps) + ") decode steps");
+        return greedy_from(id);
+      }
       TOME_TRY(expand(id));
+    }
+    if (best >= 0) {  // score_all: every terminal's cost is final now
+      auto r = finish(best, true);
+      if (!r) return r;
+      r->logprobs.reserve(leaf_of_.size());
+      for (int32_t leaf : leaf_of_) r->logprobs.push_back(-nodes_[static_cast<size_t>(leaf)].cost);
+      return r;
     }
     return error("choose: the search ended without a candidate");  // not reached: leaves exist
   }
@@ -237,6 +255,7 @@ class searcher {
   const choose_params& p_;
   std::vector<node> nodes_;
   std::unordered_map<uint64_t, int32_t> index_;
+  std::vector<int32_t> leaf_of_;  // candidate -> its terminal node
   using entry = std::pair<double, int32_t>;  // (cost, node): cheapest first, then the lower id
   std::priority_queue<entry, std::vector<entry>, std::greater<entry>> frontier_;
   int32_t cur_ = 0;

@@ -242,6 +242,24 @@ TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
   const auto j = nlohmann::json::parse(score_json(0, *chosen, 0.0));
   EXPECT_EQ(j["choice"], chosen->choice);
   EXPECT_EQ(j["choice_exact"], *chosen->choice_exact);
+  EXPECT_TRUE(chosen->path_logprobs.empty());
+  EXPECT_FALSE(j.contains("path_logprobs"));
+  // --path-scores: every path's log p(path, EOS); the answer's equals -answer_ce of the plain
+  // scoring (teacher forcing), the chosen path is the most likely, nothing else changes.
+  p.path_scores = true;
+  auto all = score_one(m, row, p);
+  ASSERT_TRUE(all.ok()) << all.message();
+  ASSERT_EQ(all->path_logprobs.size(), 2u);
+  EXPECT_EQ(all->path_logprobs[0].first, "src/geometry.py");
+  EXPECT_EQ(all->path_logprobs[1].first, "src/main.py");
+  EXPECT_NEAR(all->path_logprobs[0].second, -*plain->answer_ce, 1e-3);
+  const size_t top = all->path_logprobs[0].second >= all->path_logprobs[1].second ? 0 : 1;
+  EXPECT_EQ(all->choice, all->path_logprobs[top].first);
+  EXPECT_EQ(all->choice, chosen->choice);
+  EXPECT_EQ(*all->answer_ce, *plain->answer_ce);
+  const auto ja = nlohmann::json::parse(score_json(0, *all, 0.0));
+  EXPECT_DOUBLE_EQ(ja["path_logprobs"]["src/main.py"].get<double>(), all->path_logprobs[1].second);
+  p.path_scores = false;
   // A row without file headers has nothing to choose from.
   score_row bare = task_row(40, 30, 5, 3, 500);
   auto none = score_one(m, bare, p);

@@ -134,6 +134,41 @@ TEST_P(Choose, PicksTheMostLikelyCandidateAndLeavesTheSessionAsItWas) {
   EXPECT_GT(replays_without_marks, 0) << "no trial returned to a prefix off the current branch";
 }
 
+TEST_P(Choose, ScoresEveryCandidateWhenAsked) {
+  auto m = tiny(GetParam());
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 3; ++trial) {
+    auto s = session::create(m);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->prefill(random_tokens(30 + trial * 17, rng)).ok());
+    const auto before_tokens = (*s)->tokens();
+    const auto cands = candidate_set(rng, 8 + static_cast<size_t>(trial) * 5);
+    choose_params cp;
+    cp.max_mark_bytes = trial == 2 ? 0 : int64_t{1} << 30;  // the last trial replays every return
+    cp.score_all = true;
+    auto all = choose(**s, cands, 2, cp);
+    ASSERT_TRUE(all.ok()) << all.message();
+    auto one = choose(**s, cands, 2);  // the plain search: the same choice, fewer steps
+    ASSERT_TRUE(one.ok()) << one.message();
+    ASSERT_EQ(all->logprobs.size(), cands.size());
+    EXPECT_EQ(all->index, one->index);
+    EXPECT_GE(all->steps, one->steps);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      EXPECT_NEAR(all->logprobs[i], brute_logprob(**s, cands[i], 2), tolerance(GetParam()))
+          << "trial " << trial << ", candidate " << i;
+      EXPECT_LE(all->logprobs[i], all->logprob + 1e-12) << "the choice is the most likely";
+    }
+    EXPECT_EQ(all->logprobs[cands.size() - 1], all->logprobs[1]) << "a duplicate scores as its first copy";
+    EXPECT_EQ((*s)->tokens(), before_tokens);
+    // A step budget too small for the whole tree is an error, not a partial answer.
+    cp.max_steps = 1;
+    auto cut = choose(**s, cands, 2, cp);
+    ASSERT_FALSE(cut.ok());
+    EXPECT_NE(cut.message().find("max_steps"), std::string::npos) << cut.message();
+    EXPECT_EQ((*s)->tokens(), before_tokens);
+  }
+}
+
 TEST_P(Choose, AStepBudgetEndsWithACandidateNotProvenBest) {
   auto m = tiny(GetParam());
   std::mt19937 rng(9);

@@ -33,6 +33,11 @@ struct choose_params {
   // prefilling its tokens (self-decoder only) from the nearest usable mark.
   int64_t max_mark_bytes = int64_t{1} << 30;
   const std::atomic<bool>* cancel = nullptr;  // checked before every step ("cancelled")
+  // Score every candidate: the search goes on past the most likely one until the whole prefix
+  // tree is expanded (one step per non-terminal node), and choose_result::logprobs holds
+  // log p(candidate | the session) for each. Used to calibrate a choice against the same
+  // candidates' probabilities under a content-free question. Over max_steps it is an error.
+  bool score_all = false;
 };
 
 struct choose_result {
@@ -41,6 +46,7 @@ struct choose_result {
   bool proven = true;   // false: max_steps ran out (see choose_params::max_steps)
   int64_t steps = 0;    // decode steps run (prefixes expanded)
   int64_t replayed = 0; // tokens prefilled again to return to a prefix left earlier
+  std::vector<double> logprobs;  // choose_params::score_all: one per candidate (-inf: impossible)
 };
 
 // `candidates` must be non-empty, `end` must not occur inside one, and every id must be in the

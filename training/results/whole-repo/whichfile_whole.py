@@ -66,6 +66,37 @@ def repo_rows(maker, split, files, n, max_context, rng, form=0):
     return rows, picked, paths, int(context.size), len(kept), len(files)
 
 
+NULL_SYMBOLS = ("N/A", "", "x")
+CAL_WEIGHTS = (0.5, 0.75, 1.0)   # content-free questions for the paths' prior (--calibrate)
+
+
+def null_rows(maker, split, files, max_context, form=0):
+    """The same context asked about content-free symbols (NULL_SYMBOLS): rows whose path scores
+    give each path's prior under the question template (contextual calibration)."""
+    rows, (pre, post) = [], maker.doc_wrap()
+    kept, ids, size = [], [], pre.size + post.size + 64
+    for i in files:
+        f = maker.file_ids(i)
+        if size + f.size > max_context:
+            break
+        kept.append(i)
+        ids.append(f)
+        size += f.size
+    context = np.concatenate([pre, *ids, post])
+    ans = np.concatenate((np.asarray(maker.enc.encode(split.paths[kept[0]]), np.int64), [tasks.EOS]))
+    for sym in NULL_SYMBOLS:
+        q = maker.tpl("question", question=tasks.WHICHFILE_FORMS[form].format(sym=sym))
+        head = np.concatenate([context, q])
+        rows.append(tome_eval.answer_only(maker.finish([head, ans], head.size, head.size + ans.size - 1)))
+    return rows
+
+
+def calibrated(scores, prior, weight):
+    """The path maximising log p(path | question) - weight * prior(path)."""
+    return max(scores, key=lambda p: (scores[p] if scores[p] is not None else -1e30)
+               - weight * prior.get(p, 0.0))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -78,6 +109,10 @@ def main():
     ap.add_argument("--form", type=int, default=0, choices=(0, 1),
                     help="question form: 0 \"Which file defines `SYMBOL`?\", 1 the bare form "
                     "\"Which file defines SYMBOL?\" (tasks.WHICHFILE_FORMS)")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="also every path's score (tome score --path-scores) and the choice "
+                    "calibrated by the paths' prior under content-free questions "
+                    "(NULL_SYMBOLS), weights CAL_WEIGHTS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -113,26 +148,50 @@ def main():
                                                              max_context, rng, args.form)
             t1 = time.time()
             sc = tome_eval.tome_score(args.tome, args.model, rows, work, args.backend,
-                                      args.threads, choose_paths=True)
+                                      args.threads, choose_paths=True,
+                                      path_scores=args.calibrate)
             ex = sum(bool(s["exact"]) for s in sc)
             ch = sum(bool(s.get("choice_exact")) for s in sc)
+            cal = {}
+            if args.calibrate:
+                nulls = tome_eval.tome_score(args.tome, args.model,
+                                             null_rows(maker, split, maker.repos[g], max_context,
+                                                       args.form),
+                                             work, args.backend, args.threads, choose_paths=True,
+                                             path_scores=True)
+                prior = {}
+                for p in sc[0]["path_logprobs"] if sc else ():
+                    v = [x["path_logprobs"].get(p) for x in nulls]
+                    v = [y for y in v if y is not None]
+                    prior[p] = sum(v) / len(v) if v else 0.0
+                for w in CAL_WEIGHTS:
+                    cal[w] = [calibrated(x["path_logprobs"], prior, w) for x in sc]
+                    tot.setdefault(f"chosen_cal_{w}", 0)
+                    tot[f"chosen_cal_{w}"] += sum(c == pth for c, pth in zip(cal[w], paths))
             r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
                  "exact": round(ex / max(1, len(rows)), 3),
                  "chosen": round(ch / max(1, len(rows)), 3),
                  "seconds": round(time.time() - t1, 1),
+                 **{f"chosen_cal_{w}": round(sum(c == pth for c, pth in zip(cal[w], paths))
+                                             / max(1, len(rows)), 3) for w in cal},
                  "questions": [{"symbol": s, "path": p, "exact": bool(x["exact"]),
-                                "chosen": bool(x.get("choice_exact"))}
-                               for s, p, x in zip(syms, paths, sc)]}
+                                "chosen": bool(x.get("choice_exact")), "choice": x.get("choice"),
+                                **({"choice_cal": {w: cal[w][k] for w in cal},
+                                    "logprob": x["path_logprobs"].get(p),
+                                    "rank": 1 + sum(v is not None and v > (x["path_logprobs"].get(p) or -1e30)
+                                                    for v in x["path_logprobs"].values())}
+                                   if cal else {})}
+                               for k, (s, p, x) in enumerate(zip(syms, paths, sc))]}
             res["repos"][name] = r
             tot["exact"] += ex
             tot["chosen"] += ch
             tot["n"] += len(rows)
-            print(json.dumps({name: {k: r[k] for k in ("context_tokens", "files_in_context",
-                                                        "files", "n", "exact", "chosen",
-                                                        "seconds")}}), flush=True)
+            print(json.dumps({name: {k: v for k, v in r.items() if k != "questions"}}), flush=True)
     n = max(1, tot["n"])
     res["all"] = {"n": tot["n"], "exact": round(tot["exact"] / n, 3),
-                  "chosen": round(tot["chosen"] / n, 3), "seconds": round(time.time() - t0, 1)}
+                  "chosen": round(tot["chosen"] / n, 3),
+                  **{k: round(v / n, 3) for k, v in tot.items() if k.startswith("chosen_cal")},
+                  "seconds": round(time.time() - t0, 1)}
     print(json.dumps({"all": res["all"]}), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
