@@ -28,6 +28,9 @@ import tasks  # noqa: E402
 import tokenizer as tok  # noqa: E402
 from yoco.config import YocoConfig  # noqa: E402
 
+NULL_SYMBOLS = ("N/A", "", "x")   # as whole-repo/whichfile_whole.py
+CAL_WEIGHTS = (0.5, 0.75, 1.0)
+
 
 def episode(maker, T, form=0):
     """A which-file episode as TaskMaker.whichfile builds it, with what it was built from."""
@@ -44,7 +47,14 @@ def episode(maker, T, form=0):
                     maker.split.paths[i], T)
     if row is None:
         return None
-    return tome_eval.answer_only(row), {"symbol": sym, "path": maker.split.paths[i],
+    nulls = []
+    for null in NULL_SYMBOLS:   # the same context asked about content-free symbols (--calibrate)
+        r = maker._qa([pre, *ids, post], tasks.WHICHFILE_FORMS[form].format(sym=null),
+                      maker.split.paths[i], T)
+        if r is None:
+            return None
+        nulls.append(tome_eval.answer_only(r))
+    return tome_eval.answer_only(row), {"symbol": sym, "nulls": nulls, "path": maker.split.paths[i],
                                         "files": [maker.split.paths[j] for j in chosen],
                                         "target_index": chosen.index(i), "docs": chosen}
 
@@ -60,6 +70,9 @@ def main():
     ap.add_argument("--form", type=int, default=0, choices=(0, 1),
                     help="question form: 0 \"Which file defines `SYMBOL`?\", 1 the bare form "
                     "\"Which file defines SYMBOL?\" (tasks.WHICHFILE_FORMS)")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="also the choice calibrated by the paths' prior under content-free "
+                    "questions on the same context (tome score --path-scores), weights CAL_WEIGHTS")
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -81,9 +94,24 @@ def main():
         for T in map(int, args.lengths.split(",")):
             eps = [e for e in (episode(maker, T, args.form) for _ in range(args.n)) if e is not None]
             sc = tome_eval.tome_score(args.tome, args.model, [e[0] for e in eps], work,
-                                      args.backend, args.threads, choose_paths=True)
+                                      args.backend, args.threads, choose_paths=True,
+                                      path_scores=args.calibrate)
+            cal = {w: [] for w in (CAL_WEIGHTS if args.calibrate else ())}
+            if args.calibrate:
+                ns = tome_eval.tome_score(args.tome, args.model,
+                                          [r for e in eps for r in e[1]["nulls"]], work,
+                                          args.backend, args.threads, choose_paths=True,
+                                          path_scores=True)
+                k = len(NULL_SYMBOLS)
+                for j, s_ in enumerate(sc):
+                    lp = s_["path_logprobs"]
+                    group = ns[j * k:(j + 1) * k]
+                    prior = {p: sum(g["path_logprobs"].get(p) or 0.0 for g in group) / k for p in lp}
+                    for w in cal:
+                        cal[w].append(max(lp, key=lambda p: (lp[p] if lp[p] is not None else -1e30)
+                                          - w * prior[p]))
             qs = []
-            for (_, m), s in zip(eps, sc):
+            for j, ((_, m), s) in enumerate(zip(eps, sc)):
                 by_path = dict(zip(m["files"], m["docs"]))
                 mention = [p for p, d in by_path.items() if p != m["path"] and m["symbol"] in body(d)]
                 ch = s.get("choice")
@@ -95,6 +123,7 @@ def main():
                            "depth_chars": body(by_path[m["path"]]).find(m["symbol"]),
                            "exact": bool(s["exact"]), "chosen": bool(s.get("choice_exact")),
                            "choice": ch,
+                           **({"choice_cal": {w: cal[w][j] for w in cal}} if cal else {}),
                            "choice_mentions": bool(ch in by_path and ch != m["path"]
                                                    and m["symbol"] in body(by_path[ch]))})
             n = len(qs)
@@ -103,7 +132,9 @@ def main():
                     "chosen": sum(q["chosen"] for q in qs) / n,
                     "wrong": len(wrong),
                     "wrong_choice_mentions": sum(q["choice_mentions"] for q in wrong),
-                    "mean_files": sum(q["files"] for q in qs) / n}
+                    "mean_files": sum(q["files"] for q in qs) / n,
+                    **{f"chosen_cal_{w}": sum(q["choice_cal"][w] == q["path"] for q in qs) / n
+                       for w in cal}}
             for place in ("first", "middle", "last"):
                 g = [q for q in qs if q["place"] == place]
                 summ[f"chosen_{place}"] = [sum(q["chosen"] for q in g), len(g)]
