@@ -20,6 +20,7 @@ void on_sigint(int) { g_cancel.store(true); }
 struct ask_options {
   std::string library, session, question, model_dir, thread;
   bool quiet = false, choose_path = false;
+  double path_prior_weight = service::ask_params{}.path_prior_weight;
   size_t sources = 0;
   generate_params gen;
   backend_options be;
@@ -41,6 +42,7 @@ int run(const ask_options& o) {
   p.gen.cancel = &g_cancel;
   p.attention = o.sources > 0;
   p.choose_path = o.choose_path;
+  p.path_prior_weight = o.path_prior_weight;
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -101,6 +103,12 @@ void register_ask(CLI::App& app) {
   cmd->add_flag("--choose-path", o->choose_path,
                 "answer with the session's file path the model finds most likely (e.g. \"Which "
                 "file defines jv_parse?\"): always a real path, never a near-copy");
+  cmd->add_option("--path-prior-weight", o->path_prior_weight,
+                  "with --choose-path: calibrate against the paths' prior under content-free "
+                  "questions with this weight (0: the plain most likely path; see "
+                  "training/results/question-form/)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
 #ifdef TOME_HAVE_INGEST
   cmd->add_option("--sources", o->sources,
                   "print the N passages the answer attended to most (file, page, lines)");

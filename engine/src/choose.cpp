@@ -25,6 +25,7 @@ struct node {
   std::vector<int32_t> kids;
   int32_t pending = 0;  // non-terminal kids not expanded yet
   double cost = 0;      // -log p(tokens up to and including this node's)
+  double bound = 0;     // prior_weight * the least (clamped) prior of the candidates below
   session_mark mark;    // the session right after this node's token, when kept
 };
 
@@ -70,6 +71,26 @@ class searcher {
       if (nodes_[static_cast<size_t>(leaf)].candidate < 0)
         nodes_[static_cast<size_t>(leaf)].candidate = static_cast<int64_t>(i);
       leaf_of_.push_back(leaf);
+    }
+    if (!p_.prior.empty()) {
+      if (p_.prior.size() != candidates.size())
+        return error("choose: " + std::to_string(p_.prior.size()) + " prior values for " +
+                     std::to_string(candidates.size()) + " candidates");
+      if (!std::isfinite(p_.prior_weight) || p_.prior_weight < 0)
+        return error("choose: the prior weight must be finite and >= 0");
+      for (auto& n : nodes_) n.bound = INFINITY;
+      for (size_t i = 0; i < leaf_of_.size(); ++i) {
+        double v = p_.prior[i];
+        v = std::isnan(v) ? 0.0 : std::clamp(v, -1e4, 0.0);
+        node& leaf = nodes_[static_cast<size_t>(leaf_of_[i])];
+        if (leaf.candidate == static_cast<int64_t>(i)) leaf.bound = p_.prior_weight * v;  // first copy
+      }
+      // Kids are created after their parents: one pass from the last node back sets every bound.
+      for (size_t id = nodes_.size(); id-- > 1;) {
+        node& n = nodes_[id];
+        node& up = nodes_[static_cast<size_t>(n.parent)];
+        up.bound = std::min(up.bound, n.bound);
+      }
     }
     return {};
   }
@@ -133,6 +154,12 @@ class searcher {
 
   bool terminal(int32_t id) const { return nodes_[static_cast<size_t>(id)].candidate >= 0; }
 
+  // The search's order: the cost plus the prior's bound (the bound is 0 without a prior).
+  double key(int32_t id) const {
+    const node& n = nodes_[static_cast<size_t>(id)];
+    return n.cost + n.bound;
+  }
+
   // Costs of the kids of `id` from the logits after `id`'s prefix: cost(parent) - log p(kid's token).
   void score_kids(int32_t id, std::span<const float> logits) {
     const double lse = log_sum_exp(logits);
@@ -151,7 +178,7 @@ class searcher {
     n.pending = 0;
     for (int32_t k : n.kids) {
       if (!terminal(k)) ++n.pending;
-      frontier_.emplace(nodes_[static_cast<size_t>(k)].cost, k);
+      frontier_.emplace(key(k), k);
     }
   }
 
@@ -234,7 +261,7 @@ class searcher {
       score_kids(id, *lg);
       int32_t best = -1;
       for (int32_t k : nodes_[static_cast<size_t>(id)].kids)
-        if (best < 0 || nodes_[static_cast<size_t>(k)].cost < nodes_[static_cast<size_t>(best)].cost) best = k;
+        if (best < 0 || key(k) < key(best)) best = k;
       id = best;
     }
     return finish(id, false);
@@ -245,6 +272,7 @@ class searcher {
     choose_result r;
     r.index = static_cast<size_t>(n.candidate);
     r.logprob = -n.cost;
+    r.score = -(n.cost + n.bound);
     r.proven = proven;
     r.steps = steps_;
     r.replayed = replayed_;
@@ -256,7 +284,7 @@ class searcher {
   std::vector<node> nodes_;
   std::unordered_map<uint64_t, int32_t> index_;
   std::vector<int32_t> leaf_of_;  // candidate -> its terminal node
-  using entry = std::pair<double, int32_t>;  // (cost, node): cheapest first, then the lower id
+  using entry = std::pair<double, int32_t>;  // (key, node): cheapest first, then the lower id
   std::priority_queue<entry, std::vector<entry>, std::greater<entry>> frontier_;
   int32_t cur_ = 0;
   int64_t steps_ = 0, replayed_ = 0, mark_bytes_ = 0;

@@ -169,6 +169,68 @@ TEST_P(Choose, ScoresEveryCandidateWhenAsked) {
   }
 }
 
+// With a prior, the search maximises log p(c) - w * prior[c] (calibration) and still stops
+// early: the same candidate as brute force over every candidate's calibrated score.
+TEST_P(Choose, CalibratedByAPriorPicksTheBestCalibratedScore) {
+  auto m = tiny(GetParam());
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<double> u(-12.0, 0.0);
+  int differs = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    auto s = session::create(m);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->prefill(random_tokens(25 + trial * 9, rng)).ok());
+    const auto before_tokens = (*s)->tokens();
+    const auto cands = candidate_set(rng, 8 + static_cast<size_t>(trial) * 3);
+    std::vector<double> prior(cands.size());
+    for (auto& v : prior) v = u(rng);
+    for (size_t i = 0; i < cands.size(); ++i)  // equal candidates have one prior, as score_all gives
+      for (size_t j = 0; j < i; ++j)
+        if (cands[j] == cands[i]) {
+          prior[i] = prior[j];
+          break;
+        }
+    std::vector<double> brute;
+    for (const auto& c : cands) brute.push_back(brute_logprob(**s, c, 2));
+    for (double w : {0.5, 1.0}) {
+      size_t best = 0;
+      for (size_t i = 1; i < cands.size(); ++i)
+        if (brute[i] - w * prior[i] > brute[best] - w * prior[best]) best = i;
+      const size_t plain = static_cast<size_t>(std::max_element(brute.begin(), brute.end()) - brute.begin());
+      choose_params cp;
+      cp.prior = prior;
+      cp.prior_weight = w;
+      auto r = choose(**s, cands, 2, cp);
+      ASSERT_TRUE(r.ok()) << r.message();
+      EXPECT_TRUE(r->proven);
+      ASSERT_LT(r->index, cands.size());
+      EXPECT_NEAR(r->logprob, brute[r->index], tolerance(GetParam()));
+      EXPECT_NEAR(r->score, brute[r->index] - w * prior[r->index], tolerance(GetParam()));
+      EXPECT_NEAR(r->score, brute[best] - w * prior[best], tolerance(GetParam()))
+          << "trial " << trial << " w " << w << ": chose " << r->index << ", brute force " << best;
+      differs += best != plain;
+      cp.score_all = true;  // the full traversal agrees
+      auto all = choose(**s, cands, 2, cp);
+      ASSERT_TRUE(all.ok()) << all.message();
+      EXPECT_NEAR(all->score, r->score, 1e-9);
+      EXPECT_EQ((*s)->tokens(), before_tokens);
+    }
+    // A prior of the wrong size, or a negative weight, is refused.
+    choose_params bad;
+    const std::vector<double> short_prior(prior.begin(), prior.end() - 1);
+    bad.prior = short_prior;
+    bad.prior_weight = 0.5;
+    auto r = choose(**s, cands, 2, bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find("prior"), std::string::npos) << r.message();
+    bad.prior = prior;
+    bad.prior_weight = -1;
+    EXPECT_FALSE(choose(**s, cands, 2, bad).ok());
+    EXPECT_EQ((*s)->tokens(), before_tokens);
+  }
+  EXPECT_GT(differs, 0) << "no trial where the prior changed the choice: the test shows nothing";
+}
+
 TEST_P(Choose, AStepBudgetEndsWithACandidateNotProvenBest) {
   auto m = tiny(GetParam());
   std::mt19937 rng(9);

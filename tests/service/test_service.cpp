@@ -4,6 +4,7 @@
 // resident session (ask_resident).
 #include <gtest/gtest.h>
 
+#include "tome/choose.h"
 #include "tome/service/service.h"
 
 namespace tome::service {
@@ -123,6 +124,87 @@ TEST(Service, ReadResumeAppendAndAskInThreads) {
   auto stale = ask_resident(**lib, **res, *end, "book", "What came in?", ap);
   EXPECT_FALSE(stale.ok());
   EXPECT_NE(stale.message().find("open it again"), std::string::npos) << stale.message();
+}
+
+// ask_params::choose_path with path_prior_weight: the answer is the path maximising
+// log p(path | question) - w * mean log p(path | content-free questions), computed here by hand
+// with tome::choose's score_all on a session holding the same tokens; w 0 is the plain choice.
+TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
+  const auto dir = scratch();
+  auto loaded = model::load(std::filesystem::path(TOME_SOURCE_DIR) / "tests/golden/gret-f32",
+                            load_params{backend_kind::cpu, 0});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = *loaded;
+  const auto& tok = m->tok();
+  const int32_t file_start = m->config().special_id("file_start"), eos = m->config().special_id("eos");
+  ASSERT_GE(file_start, 0);
+  std::vector<int32_t> doc = *tok.encode_template("document", {{"text", ""}});
+  doc.pop_back();  // "<s><|doc|>": the files, then <|/doc|>
+  const std::vector<std::string> names = {"src/alpha.c", "src/beta.c", "src/gamma.h", "lib/delta.py",
+                                          "lib/epsilon.py", "tools/zeta.sh", "docs/eta.md", "README"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    doc.push_back(file_start);
+    const auto body = tok.encode(names[i] + "\nint fn_" + std::to_string(i) + "(void) { return " +
+                                 std::to_string(i * 7) + "; }\n");
+    doc.insert(doc.end(), body.begin(), body.end());
+  }
+  doc.push_back(m->config().special_id("doc_end"));
+  auto lib = store::library::open(dir / "lib.db");
+  ASSERT_TRUE(lib.ok()) << lib.message();
+  store::document_record rec{"repo", "/src/repo", "code", "hash-r", 0, 0, "{}", "", ""};
+  ASSERT_TRUE(read_document(**lib, m, "repo", rec, doc).ok());
+
+  auto by_hand = [&](const std::string& question, double w) {
+    auto created = session::create(m);
+    EXPECT_TRUE(created.ok());
+    auto& s = *created;
+    EXPECT_TRUE(s->prefill(doc).ok());
+    std::vector<std::vector<int32_t>> cands;
+    for (const auto& n : names) cands.push_back(tok.encode(n));
+    choose_params all;
+    all.score_all = true;
+    std::vector<double> prior(names.size(), 0.0);
+    auto start = *s->mark();
+    for (const char* nq : {"Which file defines `N/A`?", "Which file defines ``?", "Which file defines `x`?"}) {
+      EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", nq}})).ok());
+      auto r = choose(*s, cands, eos, all);
+      EXPECT_TRUE(r.ok()) << r.message();
+      for (size_t i = 0; i < prior.size(); ++i) prior[i] += r->logprobs[i] / 3.0;
+      EXPECT_TRUE(s->rewind(start).ok());
+    }
+    EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", question}})).ok());
+    auto r = choose(*s, cands, eos, all);
+    EXPECT_TRUE(r.ok()) << r.message();
+    size_t best = 0;
+    for (size_t i = 1; i < names.size(); ++i)
+      if (r->logprobs[i] - w * prior[i] > r->logprobs[best] - w * prior[best]) best = i;
+    return names[best];
+  };
+
+  int differs = 0;
+  for (int k = 0; k < 8; ++k) {
+    const std::string q = "Which file defines `fn_" + std::to_string(k) + "`?";
+    ask_params ap;
+    ap.choose_path = true;
+    ap.path_prior_weight = 0;
+    auto plain = ask(**lib, m, "repo", q, ap);
+    ASSERT_TRUE(plain.ok()) << plain.message();
+    EXPECT_EQ(plain->answer.text, by_hand(q, 0.0));
+    ap.path_prior_weight = 2.0;  // the golden model is random: a weight that changes answers
+    auto cal = ask(**lib, m, "repo", q, ap);
+    ASSERT_TRUE(cal.ok()) << cal.message();
+    const std::string want = by_hand(q, 2.0);
+    EXPECT_EQ(cal->answer.text, want) << q;
+    differs += plain->answer.text != cal->answer.text;
+    // The same on the resident session (the prior then comes from the cache of the same context).
+    auto res = (*lib)->load("repo", m);
+    ASSERT_TRUE(res.ok()) << res.message();
+    auto end = (*res)->mark();
+    auto again = ask_resident(**lib, **res, *end, "repo", q, ap);
+    ASSERT_TRUE(again.ok()) << again.message();
+    EXPECT_EQ(again->answer.text, want) << q;
+  }
+  EXPECT_GT(differs, 0) << "the prior never changed an answer: the test would not see it missing";
 }
 
 TEST(Service, DefaultLibraryPathFollowsTheEnvironment) {

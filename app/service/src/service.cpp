@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 
 namespace tome::service {
 
@@ -119,9 +121,90 @@ result<std::vector<int32_t>> question_tokens(const model& m, const std::string& 
   return m.tok().encode(question);
 }
 
-// ask_params::choose_path: the most likely of the session's file paths, appended with the end token
-// and streamed to on_token as generate() would.
-result<generate_result> choose_path_answer(session& s, const ask_params& p, const token_fn& on_token) {
+// The content-free questions of ask_params::path_prior_weight, in the training form of
+// "Which file defines" (training/data/tasks.py WHICHFILE_FORMS[0]).
+constexpr const char* kNullQuestions[] = {"Which file defines `N/A`?", "Which file defines ``?",
+                                          "Which file defines `x`?"};
+
+// The paths' priors of the last few contexts (FNV-1a of the tokens and the weights' identity).
+struct prior_cache {
+  std::mutex mu;
+  std::deque<std::pair<uint64_t, std::vector<double>>> entries;  // newest first
+};
+prior_cache& priors() {
+  static prior_cache c;
+  return c;
+}
+
+uint64_t context_key(const session& s) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) {
+    for (int b = 0; b < 8; ++b) h = (h ^ ((v >> (8 * b)) & 0xff)) * 1099511628211ull;
+  };
+  mix(reinterpret_cast<uintptr_t>(&s.get_model()));
+  for (int32_t t : s.tokens()) mix(static_cast<uint32_t>(t));
+  return h;
+}
+
+std::vector<std::string> session_paths(const session& s) {
+  const model& m = s.get_model();
+  return file_paths(m.tok(), s.tokens(), m.config().special_id("file_start"));
+}
+
+// Before the question: the mean log p(path, EOS) of the context's paths after kNullQuestions,
+// scored from the session's end (which is where it stays). Empty where there is nothing to
+// calibrate (no weight, no paths, no file_start / eos token).
+result<std::vector<double>> path_prior(session& s, const ask_params& p) {
+  const model& m = s.get_model();
+  const int32_t eos = m.config().special_id("eos");
+  if (!p.choose_path || !(p.path_prior_weight > 0) || eos < 0 ||
+      m.config().special_id("file_start") < 0)
+    return std::vector<double>{};
+  const auto paths = session_paths(s);
+  if (paths.empty()) return std::vector<double>{};
+  const uint64_t key = context_key(s);
+  {
+    std::lock_guard<std::mutex> lk(priors().mu);
+    for (const auto& [k, v] : priors().entries)
+      if (k == key && v.size() == paths.size()) return v;
+  }
+  std::vector<std::vector<int32_t>> cands;
+  for (const auto& path : paths) cands.push_back(m.tok().encode(path));
+  auto start = s.mark();
+  if (!start) return start.error_status();
+  std::vector<double> sum(paths.size(), 0.0);
+  for (const char* null_question : kNullQuestions) {
+    auto q = question_tokens(m, null_question);
+    if (!q) return q.error_status();
+    prefill_params pp;
+    pp.cancel = p.gen.cancel;
+    auto pr = s.prefill(*q, pp);
+    if (!pr || pr->cancelled) {
+      (void)s.rewind(*start);
+      if (!pr) return pr.error_status();
+      return error("cancelled");
+    }
+    choose_params cp;
+    cp.cancel = p.gen.cancel;
+    cp.score_all = true;
+    cp.max_steps = int64_t{1} << 22;
+    auto r = choose(s, cands, eos, cp);
+    TOME_TRY(s.rewind(*start));
+    if (!r) return r.error_status();
+    for (size_t i = 0; i < sum.size(); ++i)
+      sum[i] += std::max(-1e4, r->logprobs[i]) / static_cast<double>(std::size(kNullQuestions));
+  }
+  std::lock_guard<std::mutex> lk(priors().mu);
+  priors().entries.emplace_front(key, sum);
+  if (priors().entries.size() > 8) priors().entries.pop_back();
+  return sum;
+}
+
+// ask_params::choose_path: the most likely of the session's file paths (calibrated by `prior`
+// when it is not empty: path_prior), appended with the end token and streamed to on_token as
+// generate() would.
+result<generate_result> choose_path_answer(session& s, const ask_params& p, std::span<const double> prior,
+                                           const token_fn& on_token) {
   const model& m = s.get_model();
   const int32_t file_start = m.config().special_id("file_start");
   const int32_t eos = m.config().special_id("eos");
@@ -139,6 +222,10 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
   // An interactive answer: at most 512 decode steps of search (a confident model takes about one a
   // token, ~10), then the cheapest prefix is finished greedily.
   cp.max_steps = 512;
+  if (prior.size() == cands.size()) {
+    cp.prior = prior;
+    cp.prior_weight = p.path_prior_weight;
+  }
   auto r = choose(s, cands, eos, cp);
   if (!r) return r.error_status();
   generate_result out;
@@ -160,9 +247,9 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
   return out;
 }
 
-result<generate_result> answer(session& s, const ask_params& p, std::vector<float>& attention,
-                               const token_fn& on_token) {
-  if (p.choose_path) return choose_path_answer(s, p, on_token);
+result<generate_result> answer(session& s, const ask_params& p, std::span<const double> prior,
+                               std::vector<float>& attention, const token_fn& on_token) {
+  if (p.choose_path) return choose_path_answer(s, p, prior, on_token);
   generate_params gp = p.gen;
   if (p.attention) gp.attention = &attention;
   return s.generate(gp, on_token);
@@ -210,13 +297,15 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
     if (!r) return r.error_status();
     if (r->cancelled) return error("cancelled");
   }
+  auto prior = path_prior(s, p);
+  if (!prior) return prior.error_status();
   auto q = question_tokens(m, question);
   if (!q) return q.error_status();
   auto pr = s.prefill(*q);
   if (!pr) return pr.error_status();
   ask_result out;
   out.thread = *thread;
-  auto gen = answer(s, p, out.attention, on_token);
+  auto gen = answer(s, p, *prior, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session_name, s, out.thread));
@@ -239,11 +328,13 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   out.thread = *thread;
   auto s = lib.load(session, m, out.thread);
   if (!s) return s.error_status();
+  auto prior = path_prior(**s, p);
+  if (!prior) return prior.error_status();
   auto q = question_tokens(*m, question);
   if (!q) return q.error_status();
   auto pr = (*s)->prefill(*q);
   if (!pr) return pr.error_status();
-  auto gen = answer(**s, p, out.attention, on_token);
+  auto gen = answer(**s, p, *prior, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session, **s, out.thread));

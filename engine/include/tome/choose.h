@@ -38,11 +38,22 @@ struct choose_params {
   // log p(candidate | the session) for each. Used to calibrate a choice against the same
   // candidates' probabilities under a content-free question. Over max_steps it is an error.
   bool score_all = false;
+  // Calibration (contextual calibration, Zhao et al. 2021): with `prior` set (one value per
+  // candidate, typically log p(candidate) after a content-free question on the same context,
+  // from score_all), the search finds the candidate maximising
+  //   log p(c | session) - prior_weight * prior[c]
+  // instead of log p(c | session), still without scoring every candidate: a prefix's key is
+  // its cost plus prior_weight * (the least prior in its subtree), a lower bound of every
+  // completion's, so the first complete candidate taken is the best (A* with a consistent
+  // bound). Priors are clamped to [-1e4, 0]; prior_weight must be finite and >= 0.
+  std::span<const double> prior;
+  double prior_weight = 0;
 };
 
 struct choose_result {
   size_t index = 0;     // the chosen candidate (the first of equal duplicates)
   double logprob = 0;   // log p(its tokens, then `end` | the session), in double
+  double score = 0;     // the objective it maximised: logprob - prior_weight * prior[index]
   bool proven = true;   // false: max_steps ran out (see choose_params::max_steps)
   int64_t steps = 0;    // decode steps run (prefixes expanded)
   int64_t replayed = 0; // tokens prefilled again to return to a prefix left earlier
