@@ -329,6 +329,12 @@ class TaskMaker:
 
     def whichfile(self, T, form=None):
         """form: index into WHICHFILE_FORMS (None: 0, or 1 with probability bare_share)."""
+        ep = self.whichfile_episode(T, form)
+        return None if ep is None else ep[0]
+
+    def whichfile_episode(self, T, form=None):
+        """whichfile's row with what it was built from: (row, {"symbol", "path", "docs" (the
+        context's files, in order), "context" (its ids before the question)}) or None."""
         r = self.repo_files(T + 1 - 64, min_files=2 if T >= 2048 else 1)
         if r is None:
             return None
@@ -344,8 +350,11 @@ class TaskMaker:
         if form is None:   # bare_share 0: no draw, the rows as before
             form = int(bool(self.bare_share) and self.rng.random() < self.bare_share)
         pre, post = self.doc_wrap()
-        return self._qa([pre, *ids, post], WHICHFILE_FORMS[form].format(sym=sym),
-                        self.split.paths[i], T)
+        context = [pre, *ids, post]
+        row = self._qa(context, WHICHFILE_FORMS[form].format(sym=sym), self.split.paths[i], T)
+        if row is None:
+            return None
+        return row, {"symbol": sym, "path": self.split.paths[i], "docs": chosen, "context": context}
 
     def _segments(self, i):
         """File i's template ids cut before each restated header: arrays that each begin with

@@ -234,7 +234,9 @@ def test_task_rows(shard_dir, enc, T):
                 a0 = int(np.argmax(ans)) + 1          # first answer token
                 assert tokens[a0 - 2] == 10 and tokens[a0 - 1] == 11   # <|fim_suffix|> ""
                 assert context.endswith("\n")              # <|fim_middle|>, prefix ends a line
-        if T >= 1024 or task not in ("whichfile", "fim", "nextline"):
+        if task == "whichfile_many":   # needs restated headers: test_whichfile_many
+            assert built == 0, task
+        elif T >= 1024 or task not in ("whichfile", "fim", "nextline"):
             assert built > 0, task
     row = m.lm_row(T)
     assert row[0].shape == (T + 1,) and row[1].all() and not row[2].any()

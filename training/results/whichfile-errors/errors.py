@@ -16,8 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "training" / "data"))
@@ -33,30 +31,23 @@ CAL_WEIGHTS = (0.5, 0.75, 1.0)
 
 
 def episode(maker, T, form=0):
-    """A which-file episode as TaskMaker.whichfile builds it, with what it was built from."""
-    r = maker.repo_files(T + 1 - 64, min_files=2 if T >= 2048 else 1)
-    if r is None:
+    """A which-file episode as the training rows are built (TaskMaker.whichfile_episode), with
+    its context asked about the content-free NULL_SYMBOLS too (--calibrate)."""
+    ep = maker.whichfile_episode(T, form)
+    if ep is None:
         return None
-    _, chosen, ids = r
-    cands = [(i, s) for i in chosen for s in maker.split.symbols[i]]
-    if not cands:
-        return None
-    i, sym = maker.rng.choice(cands)
-    pre, post = maker.doc_wrap()
-    row = maker._qa([pre, *ids, post], tasks.WHICHFILE_FORMS[form].format(sym=sym),
-                    maker.split.paths[i], T)
-    if row is None:
-        return None
+    row, m = ep
     nulls = []
-    for null in NULL_SYMBOLS:   # the same context asked about content-free symbols (--calibrate)
-        r = maker._qa([pre, *ids, post], tasks.WHICHFILE_FORMS[form].format(sym=null),
-                      maker.split.paths[i], T)
+    for null in NULL_SYMBOLS:
+        r = maker._qa(m["context"], tasks.WHICHFILE_FORMS[form].format(sym=null), m["path"], T)
         if r is None:
             return None
         nulls.append(tome_eval.answer_only(r))
-    return tome_eval.answer_only(row), {"symbol": sym, "nulls": nulls, "path": maker.split.paths[i],
-                                        "files": [maker.split.paths[j] for j in chosen],
-                                        "target_index": chosen.index(i), "docs": chosen}
+    docs = m["docs"]
+    return tome_eval.answer_only(row), {
+        "symbol": m["symbol"], "path": m["path"], "nulls": nulls, "docs": docs,
+        "files": [maker.split.paths[j] for j in docs], "target_index": docs.index(
+            next(j for j in docs if maker.split.paths[j] == m["path"]))}
 
 
 def main():

@@ -35,24 +35,30 @@ import tokenizer as tok  # noqa: E402
 from yoco.config import YocoConfig  # noqa: E402
 
 
-def repo_rows(maker, split, files, n, max_context, rng, form=0):
-    """Rows for one repository: (rows, symbols, paths, context tokens)."""
+def repo_context(maker, files, max_context):
+    """The repository's files in path order up to the model's limit in the document template:
+    (context ids, kept file indices)."""
     pre, post = maker.doc_wrap()
     kept, ids, size = [], [], pre.size + post.size + 64
-    for i in files:                                      # path order; stop at the model's limit
+    for i in files:
         f = maker.file_ids(i)
         if size + f.size > max_context:
             break
         kept.append(i)
         ids.append(f)
         size += f.size
+    return np.concatenate([pre, *ids, post]), kept
+
+
+def repo_rows(maker, split, files, n, max_context, rng, form=0):
+    """Rows for one repository: (rows, symbols, paths, context tokens)."""
+    context, kept = repo_context(maker, files, max_context)
     owners = {}
     for i in kept:
         for s in set(split.symbols[i] or []):
             owners.setdefault(s, []).append(i)
     unique = sorted(s for s, o in owners.items() if len(o) == 1)
     picked = rng.sample(unique, min(n, len(unique)))
-    context = np.concatenate([pre, *ids, post])
     rows, paths = [], []
     for s in picked:
         q = maker.tpl("question", question=tasks.WHICHFILE_FORMS[form].format(sym=s))
@@ -66,23 +72,15 @@ def repo_rows(maker, split, files, n, max_context, rng, form=0):
     return rows, picked, paths, int(context.size), len(kept), len(files)
 
 
-NULL_SYMBOLS = ("N/A", "", "x")
-CAL_WEIGHTS = (0.5, 0.75, 1.0)   # content-free questions for the paths' prior (--calibrate)
+NULL_SYMBOLS = ("N/A", "", "x")   # content-free questions for the paths' prior (--calibrate)
+CAL_WEIGHTS = (0.5, 0.75, 1.0)
 
 
 def null_rows(maker, split, files, max_context, form=0):
     """The same context asked about content-free symbols (NULL_SYMBOLS): rows whose path scores
     give each path's prior under the question template (contextual calibration)."""
-    rows, (pre, post) = [], maker.doc_wrap()
-    kept, ids, size = [], [], pre.size + post.size + 64
-    for i in files:
-        f = maker.file_ids(i)
-        if size + f.size > max_context:
-            break
-        kept.append(i)
-        ids.append(f)
-        size += f.size
-    context = np.concatenate([pre, *ids, post])
+    rows = []
+    context, kept = repo_context(maker, files, max_context)
     ans = np.concatenate((np.asarray(maker.enc.encode(split.paths[kept[0]]), np.int64), [tasks.EOS]))
     for sym in NULL_SYMBOLS:
         q = maker.tpl("question", question=tasks.WHICHFILE_FORMS[form].format(sym=sym))
