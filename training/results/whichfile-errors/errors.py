@@ -30,7 +30,7 @@ NULL_SYMBOLS = ("N/A", "", "x")   # as whole-repo/whichfile_whole.py
 CAL_WEIGHTS = (0.5, 0.75, 1.0)
 
 
-def episode(maker, T, form=0):
+def episode(maker, T, form=0, nulls_k=3):
     """A which-file episode as the training rows are built (TaskMaker.whichfile_episode), with
     its context asked about the content-free NULL_SYMBOLS too (--calibrate)."""
     ep = maker.whichfile_episode(T, form)
@@ -38,7 +38,7 @@ def episode(maker, T, form=0):
         return None
     row, m = ep
     nulls = []
-    for null in NULL_SYMBOLS:
+    for null in NULL_SYMBOLS[:nulls_k]:
         r = maker._qa(m["context"], tasks.WHICHFILE_FORMS[form].format(sym=null), m["path"], T)
         if r is None:
             return None
@@ -64,6 +64,8 @@ def main():
     ap.add_argument("--calibrate", action="store_true",
                     help="also the choice calibrated by the paths' prior under content-free "
                     "questions on the same context (tome score --path-scores), weights CAL_WEIGHTS")
+    ap.add_argument("--nulls", type=int, default=3, choices=(1, 2, 3),
+                    help="content-free questions for the prior: the first N of NULL_SYMBOLS")
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -80,10 +82,10 @@ def main():
             text[i] = enc.decode(split.doc(i)).split("\n", 1)[-1]
         return text[i]
 
-    res = {"model": args.model, "form": args.form, "file_header_every": cfg.file_header_every, "lengths": {}}
+    res = {"model": args.model, "form": args.form, "nulls": args.nulls, "file_header_every": cfg.file_header_every, "lengths": {}}
     with tempfile.TemporaryDirectory() as work:
         for T in map(int, args.lengths.split(",")):
-            eps = [e for e in (episode(maker, T, args.form) for _ in range(args.n)) if e is not None]
+            eps = [e for e in (episode(maker, T, args.form, args.nulls) for _ in range(args.n)) if e is not None]
             sc = tome_eval.tome_score(args.tome, args.model, [e[0] for e in eps], work,
                                       args.backend, args.threads, choose_paths=True,
                                       path_scores=args.calibrate)
@@ -93,7 +95,7 @@ def main():
                                           [r for e in eps for r in e[1]["nulls"]], work,
                                           args.backend, args.threads, choose_paths=True,
                                           path_scores=True)
-                k = len(NULL_SYMBOLS)
+                k = args.nulls
                 for j, s_ in enumerate(sc):
                     lp = s_["path_logprobs"]
                     group = ns[j * k:(j + 1) * k]

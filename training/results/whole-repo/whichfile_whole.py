@@ -76,13 +76,13 @@ NULL_SYMBOLS = ("N/A", "", "x")   # content-free questions for the paths' prior 
 CAL_WEIGHTS = (0.5, 0.75, 1.0)
 
 
-def null_rows(maker, split, files, max_context, form=0):
+def null_rows(maker, split, files, max_context, form=0, k=len(NULL_SYMBOLS)):
     """The same context asked about content-free symbols (NULL_SYMBOLS): rows whose path scores
     give each path's prior under the question template (contextual calibration)."""
     rows = []
     context, kept = repo_context(maker, files, max_context)
     ans = np.concatenate((np.asarray(maker.enc.encode(split.paths[kept[0]]), np.int64), [tasks.EOS]))
-    for sym in NULL_SYMBOLS:
+    for sym in NULL_SYMBOLS[:k]:
         q = maker.tpl("question", question=tasks.WHICHFILE_FORMS[form].format(sym=sym))
         head = np.concatenate([context, q])
         rows.append(tome_eval.answer_only(maker.finish([head, ans], head.size, head.size + ans.size - 1)))
@@ -111,6 +111,8 @@ def main():
                     help="also every path's score (tome score --path-scores) and the choice "
                     "calibrated by the paths' prior under content-free questions "
                     "(NULL_SYMBOLS), weights CAL_WEIGHTS")
+    ap.add_argument("--nulls", type=int, default=3, choices=(1, 2, 3),
+                    help="content-free questions for the prior: the first N of NULL_SYMBOLS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -132,7 +134,7 @@ def main():
         raise SystemExit(f"--repos {','.join(sorted(want - names))}: not a repository of "
                          f"{args.eval_shards} (it has {', '.join(sorted(names))})")
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
-           "max_context": max_context, "form": args.form,
+           "max_context": max_context, "form": args.form, "nulls": args.nulls,
            "file_header_every": cfg.file_header_every, "repos": {}}
     tot = {"exact": 0, "chosen": 0, "n": 0}
     t0 = time.time()
@@ -154,7 +156,7 @@ def main():
             if args.calibrate:
                 nulls = tome_eval.tome_score(args.tome, args.model,
                                              null_rows(maker, split, maker.repos[g], max_context,
-                                                       args.form),
+                                                       args.form, args.nulls),
                                              work, args.backend, args.threads, choose_paths=True,
                                              path_scores=True)
                 prior = {}
