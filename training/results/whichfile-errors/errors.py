@@ -96,13 +96,20 @@ def main():
                                           args.backend, args.threads, choose_paths=True,
                                           path_scores=True)
                 k = args.nulls
+                # Also the prior from the first kk < k null questions (same rows): "0.5_nulls1" ...
+                for kk in range(1, k):
+                    for w in CAL_WEIGHTS:
+                        cal[f"{w}_nulls{kk}"] = []
                 for j, s_ in enumerate(sc):
                     lp = s_["path_logprobs"]
-                    group = ns[j * k:(j + 1) * k]
-                    prior = {p: sum(g["path_logprobs"].get(p) or 0.0 for g in group) / k for p in lp}
-                    for w in cal:
-                        cal[w].append(max(lp, key=lambda p: (lp[p] if lp[p] is not None else -1e30)
-                                          - w * prior[p]))
+                    for kk in range(1, k + 1):
+                        group = ns[j * k:j * k + kk]
+                        prior = {p: sum(g["path_logprobs"].get(p) or 0.0 for g in group) / kk
+                                 for p in lp}
+                        for w in CAL_WEIGHTS:
+                            cal[w if kk == k else f"{w}_nulls{kk}"].append(
+                                max(lp, key=lambda p: (lp[p] if lp[p] is not None else -1e30)
+                                    - w * prior[p]))
             qs = []
             for j, ((_, m), s) in enumerate(zip(eps, sc)):
                 by_path = dict(zip(m["files"], m["docs"]))

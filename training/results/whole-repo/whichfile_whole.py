@@ -159,15 +159,19 @@ def main():
                                                        args.form, args.nulls),
                                              work, args.backend, args.threads, choose_paths=True,
                                              path_scores=True)
-                prior = {}
-                for p in sc[0]["path_logprobs"] if sc else ():
-                    v = [x["path_logprobs"].get(p) for x in nulls]
-                    v = [y for y in v if y is not None]
-                    prior[p] = sum(v) / len(v) if v else 0.0
-                for w in CAL_WEIGHTS:
-                    cal[w] = [calibrated(x["path_logprobs"], prior, w) for x in sc]
-                    tot.setdefault(f"chosen_cal_{w}", 0)
-                    tot[f"chosen_cal_{w}"] += sum(c == pth for c, pth in zip(cal[w], paths))
+                # The prior from all the null rows, and from the first k of them (k < --nulls:
+                # what a cheaper prior would have chosen, on the same rows).
+                for k in range(1, args.nulls + 1):
+                    prior = {}
+                    for p in sc[0]["path_logprobs"] if sc else ():
+                        v = [x["path_logprobs"].get(p) for x in nulls[:k]]
+                        v = [y for y in v if y is not None]
+                        prior[p] = sum(v) / len(v) if v else 0.0
+                    for w in CAL_WEIGHTS:
+                        key = w if k == args.nulls else f"{w}_nulls{k}"
+                        cal[key] = [calibrated(x["path_logprobs"], prior, w) for x in sc]
+                        tot.setdefault(f"chosen_cal_{key}", 0)
+                        tot[f"chosen_cal_{key}"] += sum(c == pth for c, pth in zip(cal[key], paths))
             r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
                  "exact": round(ex / max(1, len(rows)), 3),
                  "chosen": round(ch / max(1, len(rows)), 3),
