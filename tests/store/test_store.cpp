@@ -440,6 +440,68 @@ TEST_P(Kinds, ExportImportRoundTripAndRefusals) {
 
 INSTANTIATE_TEST_SUITE_P(Both, Kinds, ::testing::Values("tiny", "tiny-swa"));
 
+// Derived values (library::put_derived): kept per (key, n_tokens) of the document state, replaced
+// by a second put, dropped by a rewind below their n_tokens and by removing the session, carried by
+// export/import, and a value failing its checksum is refused by name (on read, verify and import).
+TEST(Store, DerivedValuesFollowTheDocumentState) {
+  const auto dir = scratch();
+  auto m = tiny("tiny");
+  auto lib = open_lib(dir / "lib.db");
+  ASSERT_TRUE(lib->create_session(*m, {"repo"}).ok());
+  checkpoint_params p;
+  p.chunk_tokens = 64;
+  const auto toks = random_tokens(200, 9);
+  ASSERT_TRUE(lib->prefill("repo", m, toks, p).ok());
+  EXPECT_FALSE(lib->derived("repo", "prior", 200)->has_value());
+  EXPECT_REFUSED(lib->put_derived("repo", "prior", 201, "x"), "holds 200");
+  EXPECT_REFUSED(lib->put_derived("repo", "", 200, "x"), "key");
+  EXPECT_REFUSED(lib->put_derived("nope", "prior", 0, "x"), "no session named 'nope'");
+  const std::string bytes("\0\1binary\xff", 9);
+  ASSERT_TRUE(lib->put_derived("repo", "prior", 200, bytes).ok());
+  ASSERT_TRUE(lib->put_derived("repo", "prior", 100, "at 100").ok());
+  ASSERT_TRUE(lib->put_derived("repo", "other", 200, "o").ok());
+  EXPECT_EQ(**lib->derived("repo", "prior", 200), bytes);
+  EXPECT_EQ(**lib->derived("repo", "prior", 100), "at 100");
+  EXPECT_FALSE(lib->derived("repo", "prior", 150)->has_value());
+  ASSERT_TRUE(lib->put_derived("repo", "prior", 100, "again").ok());  // replaces
+  EXPECT_EQ(**lib->derived("repo", "prior", 100), "again");
+  // Appending keeps them (the first 200 tokens do not change).
+  auto longer = toks;
+  for (int32_t t : random_tokens(60, 10)) longer.push_back(t);
+  ASSERT_TRUE(lib->prefill("repo", m, longer, p).ok());
+  EXPECT_EQ(**lib->derived("repo", "prior", 200), bytes);
+  EXPECT_TRUE(lib->verify("repo", *m).ok());
+
+  // Export and import carry them.
+  ASSERT_TRUE(lib->export_session("repo", dir / "repo.tome").ok());
+  auto other = open_lib(dir / "other.db");
+  ASSERT_TRUE(other->import_session(dir / "repo.tome", *m, "copy").ok());
+  EXPECT_EQ(**other->derived("copy", "prior", 200), bytes);
+  EXPECT_EQ(**other->derived("copy", "other", 200), "o");
+  // A tampered value: refused on import, on read and by verify, naming the value.
+  std::filesystem::copy_file(dir / "repo.tome", dir / "bad.tome");
+  sql(dir / "bad.tome", "UPDATE derived SET value = x'00' WHERE key = 'other'");
+  EXPECT_REFUSED(other->import_session(dir / "bad.tome", *m, "bad"), "derived value 'other'");
+  EXPECT_FALSE(other->info("bad").ok());
+  other.reset();
+  sql(dir / "other.db", "UPDATE derived SET value = x'00' WHERE key = 'other'");
+  other = open_lib(dir / "other.db");
+  EXPECT_REFUSED(other->derived("copy", "other", 200), "derived value 'other' fails its checksum");
+  EXPECT_REFUSED(other->verify("copy", *m), "derived value 'other'");
+  ASSERT_TRUE(other->put_derived("copy", "other", 200, "fixed").ok());  // a put replaces it
+  EXPECT_EQ(**other->derived("copy", "other", 200), "fixed");
+
+  // A rewind to the checkpoint at 192 drops the values past it; removal drops the rest.
+  EXPECT_EQ(*lib->rewind("repo", 199), 192);
+  EXPECT_FALSE(lib->derived("repo", "prior", 200)->has_value());
+  EXPECT_FALSE(lib->derived("repo", "other", 200)->has_value());
+  EXPECT_EQ(**lib->derived("repo", "prior", 100), "again");
+  ASSERT_TRUE(lib->remove_session("repo").ok());
+  ASSERT_TRUE(lib->create_session(*m, {"repo"}).ok());
+  EXPECT_FALSE(lib->derived("repo", "prior", 100)->has_value());
+  EXPECT_FALSE(lib->derived("repo", "prior", 0)->has_value());
+}
+
 TEST(Store, RefusesAnotherModelTokenizerOrKvPrecision) {
   const auto dir = scratch();
   auto m = tiny("tiny");
@@ -565,8 +627,9 @@ TEST(Store, RefusesNewerSchemaForeignFilesAndBadNames) {
   const auto dir = scratch();
   auto m = tiny("tiny");
   { ASSERT_TRUE(open_lib(dir / "lib.db")->create_session(*m, {"a"}).ok()); }
-  sql(dir / "lib.db", "PRAGMA user_version = 4");
-  EXPECT_REFUSED(library::open(dir / "lib.db"), "written by a newer Tome (schema 4");
+  sql(dir / "lib.db", "PRAGMA user_version = " + std::to_string(k_schema_version + 1));
+  EXPECT_REFUSED(library::open(dir / "lib.db"),
+                 "written by a newer Tome (schema " + std::to_string(k_schema_version + 1));
   std::ofstream(dir / "notes.txt") << std::string(5000, 'x');
   EXPECT_REFUSED(library::open(dir / "notes.txt"), "not a Tome database (not an SQLite file)");
   sql(dir / "other.sqlite", "CREATE TABLE t(x)");

@@ -482,7 +482,7 @@ status library::remove_session(std::string_view name) {
          {"DELETE FROM kv_rows WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?)",
           "DELETE FROM checkpoints WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?)",
           "DELETE FROM nodes WHERE session_id = ?", "DELETE FROM documents WHERE session_id = ?",
-          "DELETE FROM sessions WHERE id = ?"}) {
+          "DELETE FROM derived WHERE session_id = ?", "DELETE FROM sessions WHERE id = ?"}) {
       auto st = d.prepare(sql);
       if (!st) return st.error_status();
       st->bind(1, s->id);

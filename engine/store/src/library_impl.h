@@ -103,6 +103,7 @@ int store_threads();
 int64_t row_checksum(int64_t token_begin, int64_t n_tokens, kv_storage st, compression c,
                      std::span<const uint8_t> tokens, std::span<const uint8_t> kv);
 int64_t state_checksum(int64_t n_tokens, int64_t self_rows, std::span<const uint8_t> state);
+int64_t derived_checksum(int64_t n_tokens, std::string_view key, std::span<const uint8_t> value);
 
 inline constexpr const char* k_now_sql = "strftime('%Y-%m-%dT%H:%M:%SZ','now')";
 

@@ -3,7 +3,9 @@
 // states live in `nodes` (a session's document state is its root node; a thread is a child that
 // stores only its own suffix), KV rows are keyed by node, and sessions record the tokenizer's
 // fingerprint and the at-rest compression. Schema 3 adds the self-decoder state of every prefill
-// checkpoint (table checkpoints). See docs/model-format.md, "Session store".
+// checkpoint (table checkpoints). Schema 4 adds values derived from a session's document tokens
+// (table derived: the paths' prior of the calibrated which-file choice). See
+// docs/model-format.md, "Session store".
 #include "schema.h"
 
 #include <string>
@@ -110,6 +112,20 @@ CREATE TABLE checkpoints(
 PRAGMA user_version = 3;
 )sql";
 
+// Schema 4: small values derived from a session's document tokens [0, n_tokens) that are costly to
+// compute again (library::put_derived), kept until a rewind cuts below n_tokens.
+constexpr const char* k_migrate_3_to_4 = R"sql(
+CREATE TABLE derived(
+  session_id INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  n_tokens INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY(session_id, key, n_tokens));
+PRAGMA user_version = 4;
+)sql";
+
 static_assert(k_application_id == 1416588645, "schema-1 DDL spells the application id");
 
 }  // namespace
@@ -120,6 +136,7 @@ status create_schema(db& d) {
   TOME_TRY(d.exec(k_schema_1).with_context("creating the schema"));
   TOME_TRY(d.exec(k_migrate_1_to_2).with_context("creating the schema"));
   TOME_TRY(d.exec(k_migrate_2_to_3).with_context("creating the schema"));
+  TOME_TRY(d.exec(k_migrate_3_to_4).with_context("creating the schema"));
   return t.commit();
 }
 
@@ -129,6 +146,7 @@ status migrate_schema(db& d, int from) {
   TOME_TRY(t.begin());
   if (from <= 1) TOME_TRY(d.exec(k_migrate_1_to_2).with_context("migrating schema 1 to 2"));
   if (from <= 2) TOME_TRY(d.exec(k_migrate_2_to_3).with_context("migrating schema 2 to 3"));
+  if (from <= 3) TOME_TRY(d.exec(k_migrate_3_to_4).with_context("migrating schema 3 to 4"));
   TOME_TRY(t.commit());
   return {};
 }

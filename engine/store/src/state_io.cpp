@@ -221,7 +221,8 @@ result<int64_t> library::rewind(std::string_view session, int64_t n_tokens) {
        {"DELETE FROM kv_rows WHERE node_id IN (SELECT id FROM nodes WHERE session_id = ?1 AND "
         "parent_id IS NOT NULL AND base_tokens > ?2)",
         "DELETE FROM nodes WHERE session_id = ?1 AND parent_id IS NOT NULL AND base_tokens > ?2",
-        "DELETE FROM documents WHERE session_id = ?1 AND token_begin >= ?2"}) {
+        "DELETE FROM documents WHERE session_id = ?1 AND token_begin >= ?2",
+        "DELETE FROM derived WHERE session_id = ?1 AND n_tokens > ?2"}) {
     auto st = d.prepare(sql);
     if (!st) return st.error_status();
     st->bind(1, s->id).bind(2, c);
@@ -379,6 +380,22 @@ status library::impl::verify_session(const session_row& s, const model& m) const
         return error(where + ": a self-decoder state has the wrong size");
   }
   if (roots != 1) return error(where + ": it must have exactly one document state");
+  int64_t doc_tokens = 0;
+  for (const node_row& n : *nodes)
+    if (!n.parent) doc_tokens = n.n_tokens;
+  auto der = d->prepare("SELECT key, n_tokens, value, checksum FROM derived WHERE session_id = ?");
+  if (!der) return der.error_status();
+  der->bind(1, s.id);
+  for (;;) {
+    auto r = der->step();
+    if (!r) return r.error_status();
+    if (!*r) break;
+    const std::string key = der->text(0);
+    if (der->int64(1) < 0 || der->int64(1) > doc_tokens ||
+        derived_checksum(der->int64(1), key, der->blob(2)) != der->int64(3))
+      return error(where + ": the derived value '" + key +
+                   "' fails its checksum or is for tokens the session does not hold");
+  }
   auto docs = d->prepare(
       "SELECT title, token_begin, token_end, source_map, metadata FROM documents WHERE session_id "
       "= ?");

@@ -78,6 +78,7 @@ status library::export_session(std::string_view session, const std::filesystem::
            {"INSERT INTO main.sessions SELECT * FROM src.sessions WHERE id = " + sid,
             "INSERT INTO main.documents SELECT * FROM src.documents WHERE session_id = " + sid,
             "INSERT INTO main.nodes SELECT * FROM src.nodes WHERE session_id = " + sid,
+            "INSERT INTO main.derived SELECT * FROM src.derived WHERE session_id = " + sid,
             "INSERT INTO main.kv_rows SELECT * FROM src.kv_rows WHERE node_id IN "
             "(SELECT id FROM src.nodes WHERE session_id = " +
                 sid + ")"})
@@ -135,12 +136,12 @@ result<session_info> library::import_session(const std::filesystem::path& file, 
     // Plain tables only (a crafted file could hold views with the same names).
     auto tables = sd.query_int(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-        "('sessions', 'documents', 'nodes', 'kv_rows', 'meta')");
+        "('sessions', 'documents', 'nodes', 'kv_rows', 'meta', 'derived')");
     auto others =
         sd.query_int("SELECT count(*) FROM sqlite_master WHERE type IN ('view', 'trigger')");
     if (!tables) return tables.error_status();
     if (!others) return others.error_status();
-    if (*tables != 5 || *others != 0)
+    if (*tables != 6 || *others != 0)
       return error(file.string() + ": not a Tome export (unexpected tables, views or triggers)");
     auto count = sd.query_int("SELECT count(*) FROM sessions");
     if (!count) return count.error_status();
@@ -226,6 +227,12 @@ result<session_info> library::import_session(const std::filesystem::path& file, 
   if (!doc_ins) return doc_ins.error_status();
   doc_ins->bind(1, sid).bind(2, src_id);
   TOME_TRY(doc_ins->run().with_context("importing"));
+  auto der_ins = d.prepare(
+      "INSERT INTO derived(session_id, key, n_tokens, value, checksum, created_at) SELECT ?, key, "
+      "n_tokens, value, checksum, created_at FROM src.derived WHERE session_id = ?");
+  if (!der_ins) return der_ins.error_status();
+  der_ins->bind(1, sid).bind(2, src_id);
+  TOME_TRY(der_ins->run().with_context("importing"));
   // Everything is checked on the copy, inside the transaction: nothing lands unless it passes.
   auto row = impl_->get_session(target);
   if (!row) return row.error_status();

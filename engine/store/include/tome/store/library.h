@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,7 +34,7 @@ class db;
 
 // The schema this build writes (PRAGMA user_version). Older files are migrated on open; newer
 // ones are refused ("written by a newer Tome").
-inline constexpr int k_schema_version = 3;
+inline constexpr int k_schema_version = 4;
 // Tokens per KV row of new sessions: 4 MiB rows of f32 K+V at kv_dim 1024 (YOCO-3B). A save's
 // rows pass through SQLite's page cache one by one; rows this small keep that work in the CPU's
 // cache (4096-token rows, 32 MiB each, saved ~25% slower on SQLite's thread; docs/performance.md).
@@ -179,6 +180,18 @@ class library {
   // precision, shapes, every checksum, documents' JSON). new_name renames it.
   result<session_info> import_session(const std::filesystem::path& file, const model& m,
                                       std::string_view new_name = {});
+
+  // Values derived from a session's document tokens [0, n_tokens) that are costly to compute again
+  // (the service keeps the paths' prior of the calibrated which-file choice here): opaque bytes
+  // (at most 64 MiB) under a key, with an XXH3-64 checksum, exported and imported with the session.
+  // A rewind below n_tokens or the session's removal drops them. put_derived replaces the value of
+  // (key, n_tokens); n_tokens must not exceed the document state's committed tokens.
+  status put_derived(std::string_view session, std::string_view key, int64_t n_tokens,
+                     std::string_view value);
+  // The value kept for (key, n_tokens); nullopt when there is none. A value failing its checksum
+  // is an error naming the file (put_derived over it replaces it).
+  result<std::optional<std::string>> derived(std::string_view session, std::string_view key,
+                                             int64_t n_tokens) const;
 
   // Copies the write-ahead log into the database file now and waits (truncating the WAL). A save
   // is durable when it returns (its WAL frames are synced); this second copy of large saves
