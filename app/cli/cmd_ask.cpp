@@ -43,12 +43,14 @@ int run(const ask_options& o) {
   p.attention = o.sources > 0;
   p.choose_path = o.choose_path;
   p.path_prior_weight = o.path_prior_weight;
-  if (o.choose_path && o.path_prior_weight > 0 && !o.quiet)
-    std::fprintf(stderr,
-                 "tome: calibrating the path choice: every path is scored after three content-free "
-                 "questions first, one decode step per node of the paths' tree, each time this "
-                 "command runs (minutes on a CPU for a large repository; Ctrl-C cancels; "
-                 "--path-prior-weight 0 skips it)\n");
+  if (!o.quiet)
+    p.on_path_prior = [] {
+      std::fprintf(stderr,
+                   "tome: calibrating the path choice: every path is scored after two "
+                   "content-free questions, one decode step per node of the paths' tree, once "
+                   "for this document (kept in the library; minutes on a CPU for a large "
+                   "repository; Ctrl-C cancels; --path-prior-weight 0 skips it)\n");
+    };
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

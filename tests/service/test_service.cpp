@@ -4,6 +4,8 @@
 // resident session (ask_resident).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tome/choose.h"
 #include "tome/service/service.h"
 
@@ -126,59 +128,90 @@ TEST(Service, ReadResumeAppendAndAskInThreads) {
   EXPECT_NE(stale.message().find("open it again"), std::string::npos) << stale.message();
 }
 
+// A repository of 8 one-function files as a document of the golden model ("<s><|doc|>", then
+// "<|file|>path\nint fn_i(void) ..." per file, then <|/doc|>).
+const std::vector<std::string> kRepoNames = {"src/alpha.c",    "src/beta.c",    "src/gamma.h",
+                                             "lib/delta.py",   "lib/epsilon.py", "tools/zeta.sh",
+                                             "docs/eta.md",    "README"};
+std::vector<int32_t> repo_doc(const model& m) {
+  const auto& tok = m.tok();
+  std::vector<int32_t> doc = *tok.encode_template("document", {{"text", ""}});
+  doc.pop_back();
+  for (size_t i = 0; i < kRepoNames.size(); ++i) {
+    doc.push_back(m.config().special_id("file_start"));
+    const auto body = tok.encode(kRepoNames[i] + "\nint fn_" + std::to_string(i) +
+                                 "(void) { return " + std::to_string(i * 7) + "; }\n");
+    doc.insert(doc.end(), body.begin(), body.end());
+  }
+  doc.push_back(m.config().special_id("doc_end"));
+  return doc;
+}
+
+std::shared_ptr<const model> golden() {
+  auto loaded = model::load(std::filesystem::path(TOME_SOURCE_DIR) / "tests/golden/gret-f32",
+                            load_params{backend_kind::cpu, 0});
+  EXPECT_TRUE(loaded.ok()) << loaded.message();
+  return loaded ? std::shared_ptr<const model>(std::move(*loaded)) : nullptr;
+}
+
+constexpr const char* kPriorKey = "which-file path prior";
+const std::vector<std::string> kNulls = {"Which file defines `N/A`?", "Which file defines ``?"};
+
+// The paths' prior by hand: each path's log p(path, EOS) after kNulls, averaged.
+std::vector<double> prior_by_hand(const std::shared_ptr<const model>& m, const std::vector<int32_t>& doc) {
+  const auto& tok = m->tok();
+  auto created = session::create(m);
+  EXPECT_TRUE(created.ok());
+  auto s = std::move(*created);
+  EXPECT_TRUE(s->prefill(doc).ok());
+  std::vector<std::vector<int32_t>> cands;
+  for (const auto& n : kRepoNames) cands.push_back(tok.encode(n));
+  choose_params all;
+  all.score_all = true;
+  std::vector<double> prior(kRepoNames.size(), 0.0);
+  auto start = *s->mark();
+  for (const auto& nq : kNulls) {
+    EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", nq}})).ok());
+    auto r = choose(*s, cands, m->config().special_id("eos"), all);
+    EXPECT_TRUE(r.ok()) << r.message();
+    for (size_t i = 0; i < prior.size(); ++i) prior[i] += r->logprobs[i] / static_cast<double>(kNulls.size());
+    EXPECT_TRUE(s->rewind(start).ok());
+  }
+  return prior;
+}
+
 // ask_params::choose_path with path_prior_weight: the answer is the path maximising
 // log p(path | question) - w * mean log p(path | content-free questions), computed here by hand
 // with tome::choose's score_all on a session holding the same tokens; w 0 is the plain choice.
 TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
   const auto dir = scratch();
-  auto loaded = model::load(std::filesystem::path(TOME_SOURCE_DIR) / "tests/golden/gret-f32",
-                            load_params{backend_kind::cpu, 0});
-  ASSERT_TRUE(loaded.ok()) << loaded.message();
-  std::shared_ptr<const model> m = *loaded;
+  auto m = golden();
+  ASSERT_TRUE(m);
   const auto& tok = m->tok();
-  const int32_t file_start = m->config().special_id("file_start"), eos = m->config().special_id("eos");
-  ASSERT_GE(file_start, 0);
-  std::vector<int32_t> doc = *tok.encode_template("document", {{"text", ""}});
-  doc.pop_back();  // "<s><|doc|>": the files, then <|/doc|>
-  const std::vector<std::string> names = {"src/alpha.c", "src/beta.c", "src/gamma.h", "lib/delta.py",
-                                          "lib/epsilon.py", "tools/zeta.sh", "docs/eta.md", "README"};
-  for (size_t i = 0; i < names.size(); ++i) {
-    doc.push_back(file_start);
-    const auto body = tok.encode(names[i] + "\nint fn_" + std::to_string(i) + "(void) { return " +
-                                 std::to_string(i * 7) + "; }\n");
-    doc.insert(doc.end(), body.begin(), body.end());
-  }
-  doc.push_back(m->config().special_id("doc_end"));
+  ASSERT_GE(m->config().special_id("file_start"), 0);
+  const auto doc = repo_doc(*m);
   auto lib = store::library::open(dir / "lib.db");
   ASSERT_TRUE(lib.ok()) << lib.message();
   store::document_record rec{"repo", "/src/repo", "code", "hash-r", 0, 0, "{}", "", ""};
   ASSERT_TRUE(read_document(**lib, m, "repo", rec, doc).ok());
+  const auto prior = prior_by_hand(m, doc);
 
   auto by_hand = [&](const std::string& question, double w) {
     auto created = session::create(m);
-    EXPECT_TRUE(created.ok());
-    auto& s = *created;
+  EXPECT_TRUE(created.ok());
+  auto s = std::move(*created);
     EXPECT_TRUE(s->prefill(doc).ok());
     std::vector<std::vector<int32_t>> cands;
-    for (const auto& n : names) cands.push_back(tok.encode(n));
+    for (const auto& n : kRepoNames) cands.push_back(tok.encode(n));
     choose_params all;
     all.score_all = true;
-    std::vector<double> prior(names.size(), 0.0);
-    auto start = *s->mark();
-    for (const char* nq : {"Which file defines `N/A`?", "Which file defines ``?", "Which file defines `x`?"}) {
-      EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", nq}})).ok());
-      auto r = choose(*s, cands, eos, all);
-      EXPECT_TRUE(r.ok()) << r.message();
-      for (size_t i = 0; i < prior.size(); ++i) prior[i] += r->logprobs[i] / 3.0;
-      EXPECT_TRUE(s->rewind(start).ok());
-    }
     EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", question}})).ok());
-    auto r = choose(*s, cands, eos, all);
+    auto r = choose(*s, cands, m->config().special_id("eos"), all);
     EXPECT_TRUE(r.ok()) << r.message();
     size_t best = 0;
-    for (size_t i = 1; i < names.size(); ++i)
+    for (size_t i = 1; i < kRepoNames.size(); ++i)
       if (r->logprobs[i] - w * prior[i] > r->logprobs[best] - w * prior[best]) best = i;
-    return names[best];
+    return kRepoNames[best];
   };
 
   int differs = 0;
@@ -205,6 +238,84 @@ TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
     EXPECT_EQ(again->answer.text, want) << q;
   }
   EXPECT_GT(differs, 0) << "the prior never changed an answer: the test would not see it missing";
+}
+
+// The prior is computed once per document and kept in the session library: the first calibrated
+// question stores it (the by-hand values, for the document's paths); a later process (here: another
+// model object, so that nothing comes from memory) uses the stored value, which a planted value
+// proves; a value for other questions is not used but computed again and replaced. A thread that
+// already has turns gets the prior of the document context, computed on the document state.
+TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
+  const auto dir = scratch();
+  auto m = golden();
+  ASSERT_TRUE(m);
+  const auto doc = repo_doc(*m);
+  const int64_t n_doc = static_cast<int64_t>(doc.size());
+  auto lib = store::library::open(dir / "lib.db");
+  ASSERT_TRUE(lib.ok()) << lib.message();
+  store::document_record rec{"repo", "/src/repo", "code", "hash-r", 0, 0, "{}", "", ""};
+  ASSERT_TRUE(read_document(**lib, m, "repo", rec, doc).ok());
+  const auto prior = prior_by_hand(m, doc);
+  auto stored = [&](const char* session) {
+    auto v = (*lib)->derived(session, kPriorKey, n_doc);
+    EXPECT_TRUE(v.ok()) << v.message();
+    return v.ok() && *v ? nlohmann::json::parse(**v) : nlohmann::json();
+  };
+  auto expect_by_hand = [&](const nlohmann::json& j) {
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["paths"].get<std::vector<std::string>>(), kRepoNames);
+    EXPECT_EQ(j["questions"].get<std::vector<std::string>>(), kNulls);
+    EXPECT_EQ(j["model_fingerprint"], m->fingerprint());
+    const auto lp = j["logprobs"].get<std::vector<double>>();
+    ASSERT_EQ(lp.size(), prior.size());
+    for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(lp[i], prior[i], 1e-9) << kRepoNames[i];
+  };
+
+  ask_params ap;
+  ap.choose_path = true;
+  ap.path_prior_weight = 0;
+  ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines `fn_1`?", ap).ok());
+  EXPECT_TRUE(stored("repo").is_null()) << "no prior without a weight";
+  ap.path_prior_weight = 2.0;
+  auto first = ask(**lib, m, "repo", "Which file defines `fn_1`?", ap);
+  ASSERT_TRUE(first.ok()) << first.message();
+  expect_by_hand(stored("repo"));
+
+  // A planted prior that makes one path a sure winner (a prior far below the others: its
+  // calibrated score is lifted by 2 x 1e4): a new process answers with that one.
+  const size_t planted = first->answer.text == kRepoNames[6] ? 5 : 6;
+  auto j = stored("repo");
+  for (size_t i = 0; i < kRepoNames.size(); ++i) j["logprobs"][i] = i == planted ? -1e4 : 0.0;
+  ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, j.dump()).ok());
+  auto m2 = golden();
+  auto used = ask(**lib, m2, "repo", "Which file defines `fn_1`?", ap);
+  ASSERT_TRUE(used.ok()) << used.message();
+  EXPECT_EQ(used->answer.text, kRepoNames[planted]);
+  // Planted for other questions: not used, computed again and replaced.
+  j["questions"] = std::vector<std::string>{"Which file defines `N/A`?"};
+  ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, j.dump()).ok());
+  auto m3 = golden();
+  auto redone = ask(**lib, m3, "repo", "Which file defines `fn_1`?", ap);
+  ASSERT_TRUE(redone.ok()) << redone.message();
+  EXPECT_EQ(redone->answer.text, first->answer.text);
+  expect_by_hand(stored("repo"));
+  // Not JSON at all: the same.
+  ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, "\x01 not json").ok());
+  auto m4 = golden();
+  ASSERT_TRUE(ask(**lib, m4, "repo", "Which file defines `fn_1`?", ap).ok());
+  expect_by_hand(stored("repo"));
+
+  // A thread with turns already: the prior is the document context's, stored at n_doc.
+  ASSERT_TRUE(read_document(**lib, m, "repo2", rec, doc).ok());
+  ask_params t = ap;
+  t.thread = "t";
+  t.path_prior_weight = 0;
+  ASSERT_TRUE(ask(**lib, m, "repo2", "Which file defines `fn_2`?", t).ok());
+  t.path_prior_weight = 2.0;
+  auto m5 = golden();
+  ASSERT_TRUE(ask(**lib, m5, "repo2", "Which file defines `fn_3`?", t).ok());
+  EXPECT_GT((*lib)->info("repo2")->threads[0].n_tokens, n_doc);
+  expect_by_hand(stored("repo2"));
 }
 
 TEST(Service, DefaultLibraryPathFollowsTheEnvironment) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -47,14 +48,18 @@ struct ask_params {
   // cancel is honoured, its sampling settings and `attention` are not used.
   bool choose_path = false;
   // With choose_path: calibrate the choice against the paths' prior (contextual calibration).
-  // Before the question, every path is scored after content-free questions in the training
-  // form, "Which file defines `N/A`?" (also "``" and "`x`"), on the same context; the answer is
-  // the path maximising log p(path | question) - path_prior_weight * (their mean log p). The
-  // model's choices otherwise pile onto a few files whatever the symbol (training/results/
-  // question-form/: 0.5 raised which-file from 10.6 to 16.7% on whole repositories and from 42
-  // to 54% on 16K windows). The prior costs three passes over the paths' prefix tree (one decode
-  // step a node) and is kept for the same context (last 8 contexts); 0: the plain most likely.
+  // Every path is scored after content-free questions in the training form, "Which file defines
+  // `N/A`?" and "Which file defines ``?", on the document's context; the answer is the path
+  // maximising log p(path | question) - path_prior_weight * (their mean log p). The model's
+  // choices otherwise pile onto a few files whatever the symbol (training/results/question-form/:
+  // 0.5 raised which-file from 10.6 to 16.7% on whole repositories and from 42 to 54% on 16K
+  // windows). The prior costs two passes over the paths' prefix tree (one decode step a node),
+  // once per document: it is kept in the session library (store::library::put_derived, until the
+  // document changes) and in memory. 0: the plain most likely path.
   double path_prior_weight = 0.5;
+  // Called when the paths' prior is not kept yet and is about to be computed (the slow part of a
+  // first calibrated question; a caller shows a notice).
+  std::function<void()> on_path_prior;
 };
 
 struct ask_result {
