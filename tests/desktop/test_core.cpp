@@ -338,6 +338,70 @@ class CoreTest : public QObject {
     QVERIFY(!chat->chat()->at(1)->sources.isEmpty());
   }
 
+  // "Which file defines X?" in a repository: the answer is one of its paths (the calibrated
+  // choice); the first such question says in the status bar that it scores the paths, and the
+  // prior it computes is kept in the library, so the next question (even after the app restarts)
+  // does not say it again.
+  void whichFileInARepository() {
+    QTemporaryDir dir;
+    QDir(dir.path()).mkpath(QStringLiteral("repo/src"));
+    const QList<QPair<QString, QByteArray>> files = {
+        {QStringLiteral("repo/src/geometry.py"), "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n"},
+        {QStringLiteral("repo/src/main.py"), "from geometry import circle_area\n\nprint(circle_area(2))\n"},
+        {QStringLiteral("repo/src/shapes.py"), "class Square:\n    def __init__(self, side):\n        self.side = side\n"}};
+    for (const auto& [name, body] : files) {
+      QFile f(dir.filePath(name));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(body);
+    }
+    const QStringList paths = {QStringLiteral("src/geometry.py"), QStringLiteral("src/main.py"),
+                               QStringLiteral("src/shapes.py")};
+    for (int round = 0; round < 2; ++round) {  // the second: a new app on the same library
+      AppController app(writeSettings(dir, 0, 24));
+      QSignalSpy messages(&app, &AppController::message);
+      app.start();
+      QVERIFY(waitFor([&] { return app.modelReady(); }));
+      IngestController* ing = app.ingest();
+      if (round == 0) {
+        QSignalSpy plans(ing, &IngestController::planReady);
+        QSignalSpy finished(ing, &IngestController::finished);
+        ing->planPath(dir.filePath(QStringLiteral("repo")));
+        QVERIFY(plans.wait(60000));
+        QVERIFY2(ing->plan().fits, qPrintable(ing->plan().whyNot));
+        ing->start();
+        QVERIFY(waitFor([&] { return finished.count() == 1; }, 60000));
+        QVERIFY2(finished.at(0).at(2).toString().isEmpty(), qPrintable(finished.at(0).at(2).toString()));
+      }
+      QVERIFY(waitFor([&] { return app.library()->find(QStringLiteral("repo")) != nullptr; }));
+      QSignalSpy opened(&app, &AppController::sessionOpened);
+      app.openSession(QStringLiteral("repo"));
+      QVERIFY(opened.wait(30000));
+      ChatController* chat = app.chat();
+      QSignalSpy done(chat, &ChatController::answerFinished);
+      QSignalSpy notes(chat, &ChatController::notice);
+      QVERIFY(chat->ask(QStringLiteral("Which file defines `circle_area`?")));
+      QVERIFY(done.wait(60000));
+      const ChatMessage* answer = chat->chat()->at(done.at(0).at(0).toInt());
+      QVERIFY(answer);
+      QVERIFY2(answer->error.isEmpty(), qPrintable(answer->error));
+      QVERIFY2(paths.contains(answer->text), qPrintable(answer->text));
+      QCOMPARE(notes.count(), round == 0 ? 1 : 0);
+      if (round == 0) {
+        QVERIFY2(notes.at(0).at(0).toString().contains(QStringLiteral("3 file paths")),
+                 qPrintable(notes.at(0).at(0).toString()));
+        bool shown = false;  // it reaches the window as an information message
+        for (const auto& m : messages)
+          shown = shown || (m.at(0).value<AppController::Level>() == AppController::Level::Info &&
+                            m.at(1).toString() == notes.at(0).at(0).toString());
+        QVERIFY(shown);
+      }
+      QVERIFY(chat->ask(QStringLiteral("Which file defines `Square`?")));
+      QVERIFY(done.wait(60000));
+      QVERIFY(paths.contains(chat->chat()->at(done.at(1).at(0).toInt())->text));
+      QCOMPARE(notes.count(), round == 0 ? 1 : 0);
+    }
+  }
+
   void destroyWhileWorking() {
     QTemporaryDir dir;
     auto app = std::make_unique<AppController>(writeSettings(dir, 512, 24));

@@ -229,7 +229,7 @@ TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
     const std::string want = by_hand(q, 2.0);
     EXPECT_EQ(cal->answer.text, want) << q;
     differs += plain->answer.text != cal->answer.text;
-    // The same on the resident session (the prior then comes from the cache of the same context).
+    // The same on the resident session (the prior then comes from the library).
     auto res = (*lib)->load("repo", m);
     ASSERT_TRUE(res.ok()) << res.message();
     auto end = (*res)->mark();
@@ -241,10 +241,10 @@ TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
 }
 
 // The prior is computed once per document and kept in the session library: the first calibrated
-// question stores it (the by-hand values, for the document's paths); a later process (here: another
-// model object, so that nothing comes from memory) uses the stored value, which a planted value
-// proves; a value for other questions is not used but computed again and replaced. A thread that
-// already has turns gets the prior of the document context, computed on the document state.
+// question stores it (the by-hand values, for the document's paths); later questions use the
+// stored value, which a planted value proves; a value for other questions, or not JSON, is not
+// used but computed again and replaced. A thread that already has turns gets the prior of the
+// document context, computed on the document state.
 TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
   const auto dir = scratch();
   auto m = golden();
@@ -282,27 +282,24 @@ TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
   expect_by_hand(stored("repo"));
 
   // A planted prior that makes one path a sure winner (a prior far below the others: its
-  // calibrated score is lifted by 2 x 1e4): a new process answers with that one.
+  // calibrated score is lifted by 2 x 1e4): the next question answers with that one.
   const size_t planted = first->answer.text == kRepoNames[6] ? 5 : 6;
   auto j = stored("repo");
   for (size_t i = 0; i < kRepoNames.size(); ++i) j["logprobs"][i] = i == planted ? -1e4 : 0.0;
   ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, j.dump()).ok());
-  auto m2 = golden();
-  auto used = ask(**lib, m2, "repo", "Which file defines `fn_1`?", ap);
+  auto used = ask(**lib, m, "repo", "Which file defines `fn_1`?", ap);
   ASSERT_TRUE(used.ok()) << used.message();
   EXPECT_EQ(used->answer.text, kRepoNames[planted]);
   // Planted for other questions: not used, computed again and replaced.
   j["questions"] = std::vector<std::string>{"Which file defines `N/A`?"};
   ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, j.dump()).ok());
-  auto m3 = golden();
-  auto redone = ask(**lib, m3, "repo", "Which file defines `fn_1`?", ap);
+  auto redone = ask(**lib, m, "repo", "Which file defines `fn_1`?", ap);
   ASSERT_TRUE(redone.ok()) << redone.message();
   EXPECT_EQ(redone->answer.text, first->answer.text);
   expect_by_hand(stored("repo"));
   // Not JSON at all: the same.
   ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, "\x01 not json").ok());
-  auto m4 = golden();
-  ASSERT_TRUE(ask(**lib, m4, "repo", "Which file defines `fn_1`?", ap).ok());
+  ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines `fn_1`?", ap).ok());
   expect_by_hand(stored("repo"));
 
   // A thread with turns already: the prior is the document context's, stored at n_doc.
@@ -312,8 +309,7 @@ TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
   t.path_prior_weight = 0;
   ASSERT_TRUE(ask(**lib, m, "repo2", "Which file defines `fn_2`?", t).ok());
   t.path_prior_weight = 2.0;
-  auto m5 = golden();
-  ASSERT_TRUE(ask(**lib, m5, "repo2", "Which file defines `fn_3`?", t).ok());
+  ASSERT_TRUE(ask(**lib, m, "repo2", "Which file defines `fn_3`?", t).ok());
   EXPECT_GT((*lib)->info("repo2")->threads[0].n_tokens, n_doc);
   expect_by_hand(stored("repo2"));
 }

@@ -61,6 +61,7 @@ AppController::AppController(const QString& settingsFile, QObject* parent)
     }
   });
   connect(m_chat, &ChatController::failed, this, [this](const QString& text) { emit message(Level::Error, text); });
+  connect(m_chat, &ChatController::notice, this, [this](const QString& text) { emit message(Level::Info, text); });
   connect(m_completion, &CompletionController::failed, this,
           [this](quint64, const QString& text) { emit message(Level::Warning, tr("Completion: %1").arg(text)); });
   connect(m_settings, &Settings::modelChanged, this, &AppController::reloadModel);

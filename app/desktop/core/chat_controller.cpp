@@ -11,6 +11,9 @@ ChatController::ChatController(EngineWorker* worker, Settings* settings, QObject
   connect(worker, &EngineWorker::answerToken, this, [this](quint64 id, const QString& piece) {
     if (id == m_pendingId) m_chat.appendText(m_answerRow, piece);
   });
+  connect(worker, &EngineWorker::answerNote, this, [this](quint64 id, const QString& note) {
+    if (id == m_pendingId) emit notice(note);
+  });
   connect(worker, &EngineWorker::answerFinished, this,
           [this](quint64 id, const QString& session, const QString& thread, const QString& text,
                  const QList<SourceLink>& sources, bool stopped, const QString& error) {

@@ -41,6 +41,7 @@ class ChatController : public QObject {
   void threadChanged(const QString& thread);
   void answerStarted(int row);
   void answerFinished(int row);
+  void notice(const QString& message);  // what a slow answer is doing (status bar)
   void failed(const QString& message);
 
  private:

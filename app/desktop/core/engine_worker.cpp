@@ -409,6 +409,14 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
   if (const SourceIndex* ix = indexFor(session); ix && !ix->files().isEmpty() && !definitionQuery(question).isEmpty()) {
     p.choose_path = true;
     p.attention = false;
+    // The first such question of a document scores every path once (kept in the library).
+    p.on_path_prior = [worker = w, id, files = ix->files().size()] {
+      const QString what = files == 1 ? EngineWorker::tr("its file path")
+                                      : EngineWorker::tr("its %1 file paths").arg(files);
+      emit worker->answerNote(id, EngineWorker::tr("Calibrating the file choice for this repository: scoring %1 "
+                                                   "once (kept for later questions)…")
+                                      .arg(what));
+    };
   }
   auto stream = [&](int32_t, std::string_view text) {
     if (!text.empty()) emit w->answerToken(id, QString::fromUtf8(text.data(), static_cast<qsizetype>(text.size())));

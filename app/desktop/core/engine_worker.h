@@ -80,6 +80,9 @@ class EngineWorker : public QObject {
   void threadLoaded(const QString& session, const QString& thread,
                     const QList<tome::desktop::ChatMessage>& messages);
   void answerToken(quint64 id, const QString& piece);
+  // Before the first tokens of an answer that takes longer than usual (the calibrated file choice
+  // scoring every path of a repository once): what it is doing, for the status bar.
+  void answerNote(quint64 id, const QString& note);
   void answerFinished(quint64 id, const QString& session, const QString& thread,
                       const QString& text, const QList<tome::desktop::SourceLink>& sources,
                       bool stopped, const QString& error);

@@ -8,9 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -141,26 +139,6 @@ struct path_prior_t {
   std::vector<double> logprobs;
 };
 
-// The priors of the last few contexts (FNV-1a of the tokens and the weights' identity).
-struct prior_cache {
-  std::mutex mu;
-  std::deque<std::pair<uint64_t, path_prior_t>> entries;  // newest first
-};
-prior_cache& priors() {
-  static prior_cache c;
-  return c;
-}
-
-uint64_t context_key(const model& m, std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](uint64_t v) {
-    for (int b = 0; b < 8; ++b) h = (h ^ ((v >> (8 * b)) & 0xff)) * 1099511628211ull;
-  };
-  mix(reinterpret_cast<uintptr_t>(&m));
-  for (int32_t t : tokens) mix(static_cast<uint32_t>(t));
-  return h;
-}
-
 std::string encode_prior(const model& m, const path_prior_t& pr) {
   nlohmann::json j;
   j["version"] = kPriorVersion;
@@ -234,12 +212,12 @@ result<std::vector<double>> score_prior(session& s, const std::vector<std::strin
 }
 
 // The prior of the paths in the document context: the first n_ctx tokens of the session `name`,
-// which `s` holds (s.n_tokens() >= n_ctx). Kept in memory (8 contexts) and in the session library
-// under kPriorKey at n_ctx, so that it is computed once per document, not once per question or
-// process. It is computed on `s` when s holds exactly n_ctx tokens, else on `doc` (a session at
-// the document state, loaded only when needed) when that holds them; otherwise (a thread that
-// branched before a later document) on s at its end, and not stored. Empty where there is nothing
-// to calibrate (no weight, no paths, no file_start / eos token).
+// which `s` holds (s.n_tokens() >= n_ctx). Kept in the session library under kPriorKey at n_ctx,
+// so that it is computed once per document, not once per question or process (reading it back
+// costs a query). It is computed on `s` when s holds exactly n_ctx tokens, else on `doc` (a
+// session at the document state, loaded only when needed) when that holds them; otherwise (a
+// thread that branched before a later document) on s at its end, and not kept. Empty where there
+// is nothing to calibrate (no weight, no paths, no file_start / eos token).
 result<path_prior_t> path_prior(store::library& lib, const std::string& name, session& s,
                                 int64_t n_ctx, const std::function<result<std::unique_ptr<session>>()>& doc,
                                 const ask_params& p) {
@@ -250,24 +228,9 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
   const std::vector<int32_t> ctx(all.begin(), all.begin() + n_ctx);  // s changes below
   const auto paths = file_paths(m.tok(), ctx, m.config().special_id("file_start"));
   if (paths.empty()) return path_prior_t{};
-  const uint64_t key = context_key(m, ctx);
-  {
-    std::lock_guard<std::mutex> lk(priors().mu);
-    for (const auto& [k, v] : priors().entries)
-      if (k == key && v.paths == paths) return v;
-  }
-  auto remember = [&](const path_prior_t& v) {
-    std::lock_guard<std::mutex> lk(priors().mu);
-    priors().entries.emplace_front(key, v);
-    if (priors().entries.size() > 8) priors().entries.pop_back();
-  };
   // A damaged stored value (checksum) is computed again and replaced, like a stale one.
-  if (auto stored = lib.derived(name, kPriorKey, n_ctx); stored && *stored) {
-    if (auto v = decode_prior(m, **stored, paths)) {
-      remember(*v);
-      return *v;
-    }
-  }
+  if (auto stored = lib.derived(name, kPriorKey, n_ctx); stored && *stored)
+    if (auto v = decode_prior(m, **stored, paths)) return *v;
   if (p.on_path_prior) p.on_path_prior();
   std::unique_ptr<session> loaded;
   session* at = nullptr;
@@ -277,32 +240,16 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
     auto d = doc();
     if (!d) return d.error_status();
     loaded = std::move(*d);
-    if (loaded->n_tokens() == n_ctx &&
-        std::equal(ctx.begin(), ctx.end(), loaded->tokens().begin()))
+    if (loaded->n_tokens() == n_ctx && std::equal(ctx.begin(), ctx.end(), loaded->tokens().begin()))
       at = loaded.get();
   }
-  if (!at) {  // not the document context: the prior at s's end, for this process only
-    const uint64_t end_key = context_key(m, all);
-    {
-      std::lock_guard<std::mutex> lk(priors().mu);
-      for (const auto& [k, v] : priors().entries)
-        if (k == end_key && v.paths == paths) return v;
-    }
-    auto lp = score_prior(s, paths, p);
-    if (!lp) return lp.error_status();
-    path_prior_t v{paths, std::move(*lp)};
-    std::lock_guard<std::mutex> lk(priors().mu);
-    priors().entries.emplace_front(end_key, v);
-    if (priors().entries.size() > 8) priors().entries.pop_back();
-    return v;
-  }
-  auto lp = score_prior(*at, paths, p);
+  auto lp = score_prior(at ? *at : s, paths, p);
   if (!lp) return lp.error_status();
   path_prior_t v{paths, std::move(*lp)};
-  remember(v);
-  // Not kept (a read-only or full disk): the answer does not depend on it, and the save of the
-  // answer reports the disk's problem.
-  (void)lib.put_derived(name, kPriorKey, n_ctx, encode_prior(m, v));
+  // Not kept when it is not the document context's, or when the library cannot be written (a
+  // read-only or full disk): the answer does not depend on it, and saving the answer reports the
+  // disk's problem.
+  if (at) (void)lib.put_derived(name, kPriorKey, n_ctx, encode_prior(m, v));
   return v;
 }
 

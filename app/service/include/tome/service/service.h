@@ -55,7 +55,7 @@ struct ask_params {
   // 0.5 raised which-file from 10.6 to 16.7% on whole repositories and from 42 to 54% on 16K
   // windows). The prior costs two passes over the paths' prefix tree (one decode step a node),
   // once per document: it is kept in the session library (store::library::put_derived, until the
-  // document changes) and in memory. 0: the plain most likely path.
+  // document changes). 0: the plain most likely path.
   double path_prior_weight = 0.5;
   // Called when the paths' prior is not kept yet and is about to be computed (the slow part of a
   // first calibrated question; a caller shows a notice).
