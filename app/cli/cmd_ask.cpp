@@ -21,6 +21,7 @@ struct ask_options {
   std::string library, session, question, model_dir, thread;
   bool quiet = false, choose_path = false;
   double path_prior_weight = service::ask_params{}.path_prior_weight;
+  double path_prior_budget = service::ask_params{}.path_prior_budget_s;
   size_t sources = 0;
   generate_params gen;
   backend_options be;
@@ -43,13 +44,24 @@ int run(const ask_options& o) {
   p.attention = o.sources > 0;
   p.choose_path = o.choose_path;
   p.path_prior_weight = o.path_prior_weight;
+  p.path_prior_budget_s = o.path_prior_budget;
   if (!o.quiet)
-    p.on_path_prior = [] {
-      std::fprintf(stderr,
-                   "tome: calibrating the path choice: every path is scored after two "
-                   "content-free questions, one decode step per node of the paths' tree, once "
-                   "for this document (kept in the library; minutes on a CPU for a large "
-                   "repository; Ctrl-C cancels; --path-prior-weight 0 skips it)\n");
+    p.on_path_prior = [](const service::ask_params::path_prior_event& e) {
+      if (e.skipped)
+        std::fprintf(stderr,
+                     "tome: the path choice is not calibrated: scoring the %lld paths (%lld decode "
+                     "steps x %lld questions) would take about %.0f s here, over "
+                     "--path-prior-budget\n",
+                     static_cast<long long>(e.paths), static_cast<long long>(e.steps),
+                     static_cast<long long>(e.questions), e.estimated_seconds);
+      else
+        std::fprintf(stderr,
+                     "tome: calibrating the path choice: scoring the %lld paths after %lld "
+                     "content-free questions (%lld decode steps each, about %.0f s), once for this "
+                     "document (kept in the library; Ctrl-C cancels; --path-prior-weight 0 skips "
+                     "it)\n",
+                     static_cast<long long>(e.paths), static_cast<long long>(e.questions),
+                     static_cast<long long>(e.steps), e.estimated_seconds);
     };
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -117,6 +129,10 @@ void register_ask(CLI::App& app) {
                   "training/results/question-form/)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
+  cmd->add_option("--path-prior-budget", o->path_prior_budget,
+                  "with --choose-path: the most seconds the paths' prior may take (estimated "
+                  "first; over it the answer is not calibrated; 0: no limit)")
+      ->capture_default_str();
 #ifdef TOME_HAVE_INGEST
   cmd->add_option("--sources", o->sources,
                   "print the N passages the answer attended to most (file, page, lines)");

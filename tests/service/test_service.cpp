@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tome/choose.h"
 #include "tome/service/service.h"
@@ -301,6 +302,37 @@ TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
   ASSERT_TRUE((*lib)->put_derived("repo", kPriorKey, n_doc, "\x01 not json").ok());
   ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines `fn_1`?", ap).ok());
   expect_by_hand(stored("repo"));
+
+  // The budget: an estimate over it answers uncalibrated and keeps nothing; the event says so,
+  // with the paths and the decode steps (the distinct non-empty prefixes of their tokens).
+  ASSERT_TRUE(read_document(**lib, m, "repo3", rec, doc).ok());
+  std::set<std::vector<int32_t>> prefixes;
+  for (const auto& n : kRepoNames) {
+    const auto t = m->tok().encode(n);
+    for (size_t i = 1; i <= t.size(); ++i) prefixes.emplace(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  std::vector<ask_params::path_prior_event> events;
+  ask_params tight = ap;
+  tight.path_prior_budget_s = 1e-9;
+  tight.on_path_prior = [&](const ask_params::path_prior_event& e) { events.push_back(e); };
+  auto skipped = ask(**lib, m, "repo3", "Which file defines `fn_1`?", tight);
+  ASSERT_TRUE(skipped.ok()) << skipped.message();
+  ask_params plain = ap;
+  plain.path_prior_weight = 0;
+  EXPECT_EQ(skipped->answer.text, ask(**lib, m, "repo3", "Which file defines `fn_1`?", plain)->answer.text);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].skipped);
+  EXPECT_GT(events[0].estimated_seconds, 0.0);
+  EXPECT_EQ(events[0].paths, static_cast<int64_t>(kRepoNames.size()));
+  EXPECT_EQ(events[0].steps, static_cast<int64_t>(prefixes.size()));
+  EXPECT_EQ(events[0].questions, 2);
+  EXPECT_TRUE(stored("repo3").is_null());
+  tight.path_prior_budget_s = 0;  // no limit: computed (no estimate made), kept, said once
+  ASSERT_TRUE(ask(**lib, m, "repo3", "Which file defines `fn_1`?", tight).ok());
+  ASSERT_TRUE(ask(**lib, m, "repo3", "Which file defines `fn_2`?", tight).ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[1].skipped);
+  expect_by_hand(stored("repo3"));
 
   // A thread with turns already: the prior is the document context's, stored at n_doc.
   ASSERT_TRUE(read_document(**lib, m, "repo2", rec, doc).ok());

@@ -8,6 +8,8 @@
 #include <QFileInfo>
 #include <QMetaObject>
 #include <QPointer>
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "core/ingest_pipeline.h"
@@ -410,12 +412,19 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
     p.choose_path = true;
     p.attention = false;
     // The first such question of a document scores every path once (kept in the library).
-    p.on_path_prior = [worker = w, id, files = ix->files().size()] {
-      const QString what = files == 1 ? EngineWorker::tr("its file path")
-                                      : EngineWorker::tr("its %1 file paths").arg(files);
-      emit worker->answerNote(id, EngineWorker::tr("Calibrating the file choice for this repository: scoring %1 "
-                                                   "once (kept for later questions)…")
-                                      .arg(what));
+    p.on_path_prior = [worker = w, id](const service::ask_params::path_prior_event& e) {
+      const QString what = e.paths == 1 ? EngineWorker::tr("its file path")
+                                        : EngineWorker::tr("its %1 file paths").arg(e.paths);
+      const double sec = e.estimated_seconds;
+      const QString minutes = sec < 90 ? EngineWorker::tr("%1 s").arg(std::max(1.0, std::round(sec)))
+                                       : EngineWorker::tr("%1 min").arg(std::round(sec / 60));
+      emit worker->answerNote(
+          id, e.skipped ? EngineWorker::tr("This file choice is not calibrated: scoring %1 would take about %2 "
+                                           "on this device.")
+                              .arg(what, minutes)
+                        : EngineWorker::tr("Calibrating the file choice for this repository: scoring %1 once "
+                                           "(about %2; kept for later questions)…")
+                              .arg(what, minutes));
     };
   }
   auto stream = [&](int32_t, std::string_view text) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -231,7 +232,6 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
   // A damaged stored value (checksum) is computed again and replaced, like a stale one.
   if (auto stored = lib.derived(name, kPriorKey, n_ctx); stored && *stored)
     if (auto v = decode_prior(m, **stored, paths)) return *v;
-  if (p.on_path_prior) p.on_path_prior();
   std::unique_ptr<session> loaded;
   session* at = nullptr;
   if (s.n_tokens() == n_ctx) {
@@ -243,7 +243,37 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
     if (loaded->n_tokens() == n_ctx && std::equal(ctx.begin(), ctx.end(), loaded->tokens().begin()))
       at = loaded.get();
   }
-  auto lp = score_prior(at ? *at : s, paths, p);
+  session& where = at ? *at : s;
+  // What it would cost: one decode step a node of the paths' tree (its distinct non-empty
+  // prefixes) per question, the step timed once here.
+  ask_params::path_prior_event ev;
+  ev.paths = static_cast<int64_t>(paths.size());
+  ev.questions = static_cast<int64_t>(std::size(kNullQuestions));
+  {
+    std::set<std::vector<int32_t>> prefixes;
+    for (const auto& path : paths) {
+      const auto t = m.tok().encode(path);
+      for (size_t i = 1; i <= t.size(); ++i) prefixes.emplace(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    ev.steps = static_cast<int64_t>(prefixes.size());
+  }
+  if (p.path_prior_budget_s > 0) {
+    auto mk = where.mark();
+    if (!mk) return mk.error_status();
+    // The second of two steps (the first may set up the backend's decode graph).
+    const int32_t probe = m.config().special_id("file_start");
+    auto d = where.decode(probe);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (d) d = where.decode(probe);
+    const double step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    TOME_TRY(where.rewind(*mk));
+    if (!d) return d.error_status();
+    ev.estimated_seconds = step * static_cast<double>(ev.steps * ev.questions);
+    ev.skipped = ev.estimated_seconds > p.path_prior_budget_s;
+  }
+  if (p.on_path_prior) p.on_path_prior(ev);
+  if (ev.skipped) return path_prior_t{};
+  auto lp = score_prior(where, paths, p);
   if (!lp) return lp.error_status();
   path_prior_t v{paths, std::move(*lp)};
   // Not kept when it is not the document context's, or when the library cannot be written (a

@@ -57,9 +57,21 @@ struct ask_params {
   // once per document: it is kept in the session library (store::library::put_derived, until the
   // document changes). 0: the plain most likely path.
   double path_prior_weight = 0.5;
-  // Called when the paths' prior is not kept yet and is about to be computed (the slow part of a
-  // first calibrated question; a caller shows a notice).
-  std::function<void()> on_path_prior;
+  // The longest the prior may take, in seconds, estimated before it is computed from one timed
+  // decode step and the size of the paths' tree (a 1M-token repository on a CPU would take over an
+  // hour); beyond it this question is answered uncalibrated (nothing is kept, the next question
+  // estimates again). <= 0: no limit.
+  double path_prior_budget_s = 300;
+  // Called when the paths' prior is not kept yet, before it is computed or skipped (the slow part
+  // of a first calibrated question; a caller shows a notice).
+  struct path_prior_event {
+    bool skipped = false;          // over path_prior_budget_s: this answer is not calibrated
+    double estimated_seconds = 0;  // the estimated cost of computing it
+    int64_t paths = 0;             // the paths scored
+    int64_t steps = 0;             // decode steps (nodes of the paths' token tree) per question
+    int64_t questions = 0;         // content-free questions (a pass over the tree each)
+  };
+  std::function<void(const path_prior_event&)> on_path_prior;
 };
 
 struct ask_result {
