@@ -10,6 +10,9 @@
 #   fim          a repository in context, then the completion template: prefix/suffix -> middle
 #   nextline     fim with the cursor at a line start and an empty suffix: the next line (the
 #                target file in the context on a quarter of the rows; eval_rows' "nextline")
+#   nextline_tree  nextline with the target file always in the context, anywhere in the row, and
+#                at most 8,192 characters of prefix: the line's earlier copy is to be found
+#                (long-range copying; training/results/long-copy/)
 # Layouts (special tokens as ids, text runs encoded as one piece each, as the engine does):
 #   document  = template "document" with {text} = the document's text
 #   repository = <s><|doc|> then per file template "file" (<|file|>{path}\n{text}) then <|/doc|>
@@ -29,7 +32,7 @@ import numpy as np
 BOS, EOS, PAD = 1, 2, 3
 
 TASKS = ("passkey", "passkey_plain", "multikey", "quote", "follows", "whichfile", "fim",
-         "nextline", "whichfile_many")
+         "nextline", "whichfile_many", "nextline_tree")
 NAMES = ("Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
          "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",
          "Yusuf", "Zoe", "Ada", "Linus", "Guido", "Bjarne", "Ken", "Dennis", "Grace", "Barbara")
@@ -421,10 +424,11 @@ class TaskMaker:
         return self._qa([pre, *ids, post], WHICHFILE_FORMS[0].format(sym=sym),
                         self.split.paths[t], T)
 
-    def fim(self, T, keep_target=None, empty_suffix=None, n_lines=None, col=None):
+    def fim(self, T, keep_target=None, empty_suffix=None, n_lines=None, col=None, prefix_cap=None):
         """keep_target: the target file also in the repository context (else left out);
         empty_suffix: cursor at the end (next-line completion); n_lines: lines in the middle;
-        col: 0 = the middle starts at a line start (None: random)."""
+        col: 0 = the middle starts at a line start (None: random); prefix_cap: at most this many
+        characters of prefix (and half of it of suffix)."""
         keep_target = self.rng.random() < 0.5 if keep_target is None else keep_target
         empty_suffix = self.rng.random() < 0.25 if empty_suffix is None else empty_suffix
         r = self.repo_files(max(64, (T + 1) * 2 // 3))
@@ -446,6 +450,8 @@ class TaskMaker:
         if not middle.strip() or (empty_suffix and b == len(lines)):
             return None
         budget_chars = max(200, (T + 1) // 6 * 3)
+        if prefix_cap is not None:
+            budget_chars = min(budget_chars, prefix_cap)
         prefix = ("\n".join(lines[:a]) + "\n" + lines[a][:col])[-budget_chars:]
         suffix = "" if empty_suffix else "\n".join(lines[b:])[: budget_chars // 2]
         if not keep_target:
@@ -465,7 +471,9 @@ class TaskMaker:
               "whichfile_many": self.whichfile_many,
               "passkey_plain": lambda T: self.passkey(T, plain=True),
               "nextline": lambda T: self.fim(T, keep_target=self.rng.random() < 0.25,
-                                             empty_suffix=True, n_lines=1, col=0)}[task]
+                                             empty_suffix=True, n_lines=1, col=0),
+              "nextline_tree": lambda T: self.fim(T, keep_target=True, empty_suffix=True,
+                                                  n_lines=1, col=0, prefix_cap=8192)}[task]
         return fn(T)
 
     def row(self, T, task_mix):

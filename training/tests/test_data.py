@@ -229,14 +229,17 @@ def test_task_rows(shard_dir, enc, T):
                 assert answer in (s for s in shards.Split(shard_dir, "train").paths)
             if task in ("quote", "follows"):
                 assert answer.strip() in context
-            if task == "nextline":   # one whole line, cursor at a line start, empty suffix
+            if task in ("nextline", "nextline_tree"):   # one whole line, cursor at a line start
                 assert answer.endswith("\n") and answer.count("\n") == 1
                 a0 = int(np.argmax(ans)) + 1          # first answer token
                 assert tokens[a0 - 2] == 10 and tokens[a0 - 1] == 11   # <|fim_suffix|> ""
                 assert context.endswith("\n")              # <|fim_middle|>, prefix ends a line
+            if task == "nextline_tree":   # the line's copy in the target file, in the context
+                comp = int(np.flatnonzero(tokens == 9)[-1])   # <|fim_prefix|>: the context before it
+                assert answer in enc.decode(tokens[:comp]) + "\n"
         if task == "whichfile_many":   # needs restated headers: test_whichfile_many
             assert built == 0, task
-        elif T >= 1024 or task not in ("whichfile", "fim", "nextline"):
+        elif T >= 1024 or task not in ("whichfile", "fim", "nextline", "nextline_tree"):
             assert built > 0, task
     row = m.lm_row(T)
     assert row[0].shape == (T + 1,) and row[1].all() and not row[2].any()
