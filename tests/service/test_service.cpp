@@ -158,25 +158,30 @@ std::shared_ptr<const model> golden() {
 constexpr const char* kPriorKey = "which-file path prior";
 const std::vector<std::string> kNulls = {"Which file defines `N/A`?", "Which file defines ``?"};
 
-// The paths' prior by hand: each path's log p(path, EOS) after kNulls, averaged.
-std::vector<double> prior_by_hand(const std::shared_ptr<const model>& m, const std::vector<int32_t>& doc) {
+// Every path's log p(path, EOS) after `question`, on a fresh session holding `doc`.
+std::vector<double> path_scores(const std::shared_ptr<const model>& m, const std::vector<int32_t>& doc,
+                                const std::string& question) {
   const auto& tok = m->tok();
   auto created = session::create(m);
   EXPECT_TRUE(created.ok());
   auto s = std::move(*created);
   EXPECT_TRUE(s->prefill(doc).ok());
+  EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", question}})).ok());
   std::vector<std::vector<int32_t>> cands;
   for (const auto& n : kRepoNames) cands.push_back(tok.encode(n));
   choose_params all;
   all.score_all = true;
+  auto r = choose(*s, cands, m->config().special_id("eos"), all);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return r.ok() ? r->logprobs : std::vector<double>(kRepoNames.size(), 0.0);
+}
+
+// The paths' prior by hand: each path's log p(path, EOS) after kNulls, averaged.
+std::vector<double> prior_by_hand(const std::shared_ptr<const model>& m, const std::vector<int32_t>& doc) {
   std::vector<double> prior(kRepoNames.size(), 0.0);
-  auto start = *s->mark();
   for (const auto& nq : kNulls) {
-    EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", nq}})).ok());
-    auto r = choose(*s, cands, m->config().special_id("eos"), all);
-    EXPECT_TRUE(r.ok()) << r.message();
-    for (size_t i = 0; i < prior.size(); ++i) prior[i] += r->logprobs[i] / static_cast<double>(kNulls.size());
-    EXPECT_TRUE(s->rewind(start).ok());
+    const auto lp = path_scores(m, doc, nq);
+    for (size_t i = 0; i < prior.size(); ++i) prior[i] += lp[i] / static_cast<double>(kNulls.size());
   }
   return prior;
 }
@@ -188,7 +193,6 @@ TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
   const auto dir = scratch();
   auto m = golden();
   ASSERT_TRUE(m);
-  const auto& tok = m->tok();
   ASSERT_GE(m->config().special_id("file_start"), 0);
   const auto doc = repo_doc(*m);
   auto lib = store::library::open(dir / "lib.db");
@@ -198,20 +202,10 @@ TEST(Service, ChoosePathIsCalibratedByThePathsPrior) {
   const auto prior = prior_by_hand(m, doc);
 
   auto by_hand = [&](const std::string& question, double w) {
-    auto created = session::create(m);
-  EXPECT_TRUE(created.ok());
-  auto s = std::move(*created);
-    EXPECT_TRUE(s->prefill(doc).ok());
-    std::vector<std::vector<int32_t>> cands;
-    for (const auto& n : kRepoNames) cands.push_back(tok.encode(n));
-    choose_params all;
-    all.score_all = true;
-    EXPECT_TRUE(s->prefill(*tok.encode_template("question", {{"question", question}})).ok());
-    auto r = choose(*s, cands, m->config().special_id("eos"), all);
-    EXPECT_TRUE(r.ok()) << r.message();
+    const auto lp = path_scores(m, doc, question);
     size_t best = 0;
     for (size_t i = 1; i < kRepoNames.size(); ++i)
-      if (r->logprobs[i] - w * prior[i] > r->logprobs[best] - w * prior[best]) best = i;
+      if (lp[i] - w * prior[i] > lp[best] - w * prior[best]) best = i;
     return kRepoNames[best];
   };
 

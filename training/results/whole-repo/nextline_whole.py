@@ -34,11 +34,8 @@ sys.path.insert(0, str(ROOT / "training" / "data"))
 sys.path.insert(0, str(HERE))
 
 import eval as tome_eval  # noqa: E402  (training/eval.py: tome_score, answer_only)
-import shards  # noqa: E402
 import tasks  # noqa: E402
-import tokenizer as tok  # noqa: E402
-from whichfile_whole import repo_context  # noqa: E402
-from yoco.config import YocoConfig  # noqa: E402
+from whichfile_whole import repo_context, setup  # noqa: E402
 
 
 def pick_lines(maker, split, kept, n, rng):
@@ -83,17 +80,7 @@ def main():
     ap.add_argument("--out")
     args = ap.parse_args()
 
-    cfg = YocoConfig.load(Path(args.model) / "config.json")
-    raw = json.loads((Path(args.model) / "config.json").read_text())
-    max_context = args.max_context or int(raw.get("max_context", 1 << 20))
-    enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
-    split = shards.Split(args.eval_shards, "eval")
-    ev_tok = Path(args.eval_shards) / "tokenizer.model"
-    if ev_tok.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
-        raise SystemExit(f"{ev_tok} differs from the model's tokenizer.model")
-    maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
-                            file_header_every=cfg.file_header_every)
-    want = set(filter(None, args.repos.split(",")))
+    cfg, max_context, split, maker, want = setup(args)
     variants = [v for v in args.variants.split(",") if v]
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
            "max_context": max_context, "prefix_chars": args.prefix_chars,

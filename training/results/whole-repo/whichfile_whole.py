@@ -95,6 +95,28 @@ def calibrated(scores, prior, weight):
                - weight * prior.get(p, 0.0))
 
 
+def setup(args):
+    """The model's config, its max_context (or --max-context), the evaluation split, a TaskMaker
+    on it, and the --repos wanted (checked), from the arguments both whole-repository scripts take
+    (--model, --eval-shards, --max-context, --seed, --repos)."""
+    cfg = YocoConfig.load(Path(args.model) / "config.json")
+    raw = json.loads((Path(args.model) / "config.json").read_text())
+    max_context = args.max_context or int(raw.get("max_context", 1 << 20))
+    enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
+    split = shards.Split(args.eval_shards, "eval")
+    ev_tok = Path(args.eval_shards) / "tokenizer.model"
+    if ev_tok.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
+        raise SystemExit(f"{ev_tok} differs from the model's tokenizer.model")
+    maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
+                            file_header_every=cfg.file_header_every)
+    want = set(filter(None, args.repos.split(",")))
+    names = {split.groups[g] for g in maker.repos}
+    if want - names:
+        raise SystemExit(f"--repos {','.join(sorted(want - names))}: not a repository of "
+                         f"{args.eval_shards} (it has {', '.join(sorted(names))})")
+    return cfg, max_context, split, maker, want
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -118,21 +140,7 @@ def main():
     ap.add_argument("--out")
     args = ap.parse_args()
 
-    cfg = YocoConfig.load(Path(args.model) / "config.json")
-    raw = json.loads((Path(args.model) / "config.json").read_text())
-    max_context = args.max_context or int(raw.get("max_context", 1 << 20))
-    enc = tok.Encoder(tok.load(Path(args.model) / "tokenizer.model"))
-    split = shards.Split(args.eval_shards, "eval")
-    ev_tok = Path(args.eval_shards) / "tokenizer.model"
-    if ev_tok.read_bytes() != (Path(args.model) / "tokenizer.model").read_bytes():
-        raise SystemExit(f"{ev_tok} differs from the model's tokenizer.model")
-    maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
-                            file_header_every=cfg.file_header_every)
-    want = set(filter(None, args.repos.split(",")))
-    names = {split.groups[g] for g in maker.repos}
-    if want - names:
-        raise SystemExit(f"--repos {','.join(sorted(want - names))}: not a repository of "
-                         f"{args.eval_shards} (it has {', '.join(sorted(names))})")
+    cfg, max_context, split, maker, want = setup(args)
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
            "max_context": max_context, "form": args.form, "nulls": args.nulls,
            "file_header_every": cfg.file_header_every, "repos": {}}
