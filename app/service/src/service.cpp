@@ -217,7 +217,8 @@ result<std::vector<double>> score_prior(session& s, const std::vector<std::strin
 // so that it is computed once per document, not once per question or process (reading it back
 // costs a query). It is computed on `s` when s holds exactly n_ctx tokens, else on `doc` (a
 // session at the document state, loaded only when needed) when that holds them; otherwise (a
-// thread that branched before a later document) on s at its end, and not kept. Empty where there
+// thread that branched before a later document, or no room for the second copy) on s at its end,
+// and not kept. Empty where there
 // is nothing to calibrate (no weight, no paths, no file_start / eos token).
 result<path_prior_t> path_prior(store::library& lib, const std::string& name, session& s,
                                 int64_t n_ctx, const std::function<result<std::unique_ptr<session>>()>& doc,
@@ -237,11 +238,13 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
   if (s.n_tokens() == n_ctx) {
     at = &s;
   } else if (doc) {
-    auto d = doc();
-    if (!d) return d.error_status();
-    loaded = std::move(*d);
-    if (loaded->n_tokens() == n_ctx && std::equal(ctx.begin(), ctx.end(), loaded->tokens().begin()))
-      at = loaded.get();
+    // A second copy of the document on the backend: if it does not fit (or fails otherwise), the
+    // prior is computed at s's end instead (not kept), rather than failing the question.
+    if (auto d = doc(); d) {
+      loaded = std::move(*d);
+      if (loaded->n_tokens() == n_ctx && std::equal(ctx.begin(), ctx.end(), loaded->tokens().begin()))
+        at = loaded.get();
+    }
   }
   session& where = at ? *at : s;
   // What it would cost: one decode step a node of the paths' tree (its distinct non-empty
