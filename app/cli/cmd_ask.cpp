@@ -57,11 +57,13 @@ int run(const ask_options& o) {
       else
         std::fprintf(stderr,
                      "tome: calibrating the path choice: scoring the %lld paths after %lld "
-                     "content-free questions (%lld decode steps each, about %.0f s), once for this "
-                     "document (kept in the library; Ctrl-C cancels; --path-prior-weight 0 skips "
-                     "it)\n",
+                     "content-free questions (%lld decode steps each%s), once for this document "
+                     "(kept in the library; Ctrl-C cancels; --path-prior-weight 0 skips it)\n",
                      static_cast<long long>(e.paths), static_cast<long long>(e.questions),
-                     static_cast<long long>(e.steps), e.estimated_seconds);
+                     static_cast<long long>(e.steps),
+                     e.estimated_seconds > 0
+                         ? (", about " + std::to_string(static_cast<long long>(e.estimated_seconds + 0.5)) + " s").c_str()
+                         : "");
     };
   auto r = service::ask(*lib, m, o.session, o.question, p, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -416,15 +416,15 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
       const QString what = e.paths == 1 ? EngineWorker::tr("its file path")
                                         : EngineWorker::tr("its %1 file paths").arg(e.paths);
       const double sec = e.estimated_seconds;
-      const QString minutes = sec < 90 ? EngineWorker::tr("%1 s").arg(std::max(1.0, std::round(sec)))
-                                       : EngineWorker::tr("%1 min").arg(std::round(sec / 60));
+      const QString cost = sec < 90 ? EngineWorker::tr("%1 s").arg(std::max(1.0, std::round(sec)))
+                                    : EngineWorker::tr("%1 min").arg(std::round(sec / 60));
       emit worker->answerNote(
           id, e.skipped ? EngineWorker::tr("This file choice is not calibrated: scoring %1 would take about %2 "
                                            "on this device.")
-                              .arg(what, minutes)
+                              .arg(what, cost)
                         : EngineWorker::tr("Calibrating the file choice for this repository: scoring %1 once "
                                            "(about %2; kept for later questions)…")
-                              .arg(what, minutes));
+                              .arg(what, cost));
     };
   }
   auto stream = [&](int32_t, std::string_view text) {
