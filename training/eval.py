@@ -111,16 +111,19 @@ def agreement(model_dir, tome, maker, enc, n, prompt_tokens, k):
 
 
 def tome_score(tome, model, rows, workdir, backend="cpu", threads=0, logits_chunk=512,
-               choose_paths=False, path_scores=False):
+               choose_paths=False, path_scores=False, pointer=False):
     """Scores rows through `tome score`: one dict per row (ce, n, exact, exact_text, answer_ce,
     answer_n, ...; with choose_paths also choice_exact, choices, choice_steps: the answer chosen
-    among the context's file paths; with path_scores also path_logprobs, every path's). Progress of tome goes to our stderr."""
+    among the context's file paths; with path_scores also path_logprobs, every path's; with pointer
+    also pointer_exact, pointer_choice, pointer_mass: the file the model's pointer heads name).
+    Progress of tome goes to our stderr."""
     path = Path(workdir) / "rows.bin"
     eval_rows.write_rows(path, rows)
     r = subprocess.run([tome, "score", "--model", str(model), "--rows", str(path), "--backend",
                         backend, "--threads", str(threads), "--logits-chunk", str(logits_chunk)]
                        + (["--choose-paths"] if choose_paths else [])
-                       + (["--path-scores"] if path_scores else []),
+                       + (["--path-scores"] if path_scores else [])
+                       + (["--pointer"] if pointer else []),
                        stdout=subprocess.PIPE, stderr=None, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"tome score failed ({r.returncode}) on {path}")

@@ -1,6 +1,7 @@
 // `tome ask SESSION QUESTION --model DIR [--thread T]`: loads the session's document state (or a
 // thread of it), asks the question in a thread that stores only its own tokens, streams the
 // answer to stdout and saves the thread. Ctrl-C stops the answer (what was generated is kept).
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -19,7 +20,7 @@ void on_sigint(int) { g_cancel.store(true); }
 
 struct ask_options {
   std::string library, session, question, model_dir, thread;
-  bool quiet = false, choose_path = false;
+  bool quiet = false, choose_path = false, no_pointer = false;
   double path_prior_weight = service::ask_params{}.path_prior_weight;
   double path_prior_budget = service::ask_params{}.path_prior_budget_s;
   size_t sources = 0;
@@ -45,6 +46,19 @@ int run(const ask_options& o) {
   p.choose_path = o.choose_path;
   p.path_prior_weight = o.path_prior_weight;
   p.path_prior_budget_s = o.path_prior_budget;
+  p.pointer = !o.no_pointer;
+  if (!o.quiet)
+    p.on_pointer = [](const std::vector<std::string>& paths, const std::vector<double>& mass) {
+      // The runner-up too: how sure the pointer was.
+      std::vector<size_t> order(paths.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mass[a] > mass[b]; });
+      std::fprintf(stderr, "tome: the model's pointer heads found the symbol in %s (%.0f%% of their attention)",
+                   paths[order[0]].c_str(), 100.0 * mass[order[0]]);
+      if (order.size() > 1 && mass[order[1]] > 0.01)
+        std::fprintf(stderr, "; next %s (%.0f%%)", paths[order[1]].c_str(), 100.0 * mass[order[1]]);
+      std::fprintf(stderr, "\n");
+    };
   if (!o.quiet)
     p.on_path_prior = [](const service::ask_params::path_prior_event& e) {
       if (e.skipped)
@@ -125,6 +139,9 @@ void register_ask(CLI::App& app) {
   cmd->add_flag("--choose-path", o->choose_path,
                 "answer with the session's file path the model finds most likely (e.g. \"Which "
                 "file defines jv_parse?\"): always a real path, never a near-copy");
+  cmd->add_flag("--no-pointer", o->no_pointer,
+                "with --choose-path: do not answer from the model's pointer heads (the file they attend "
+                "to most from the question's `symbol`), choose by the paths' probabilities instead");
   cmd->add_option("--path-prior-weight", o->path_prior_weight,
                   "with --choose-path: calibrate against the paths' prior under content-free "
                   "questions with this weight (0: the plain most likely path; see "

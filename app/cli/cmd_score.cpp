@@ -14,7 +14,7 @@ namespace {
 struct score_options {
   std::string model_dir, rows;
   int64_t chunk = 32768, logits_chunk = 512;
-  bool quiet = false, choose_paths = false, path_scores = false;
+  bool quiet = false, choose_paths = false, path_scores = false, pointer = false;
   backend_options be;
 };
 
@@ -49,6 +49,13 @@ int run(const score_options& o) {
   sp.eos = m->config().special_id("eos");
   sp.choose_paths = o.choose_paths || o.path_scores;
   sp.path_scores = o.path_scores;
+  sp.pointer = o.pointer;
+  if (sp.pointer && (!m->has_tokenizer() || m->config().pointer_heads.empty() ||
+                     m->config().special_id("file_start") < 0 || m->config().special_id("question") < 0)) {
+    std::fprintf(stderr, "tome: --pointer needs a model with pointer_heads in its config.json, a tokenizer and "
+                         "file_start and question tokens (%s)\n", o.model_dir.c_str());
+    return 1;
+  }
   if (sp.choose_paths && (!m->has_tokenizer() || m->config().special_id("file_start") < 0)) {
     std::fprintf(stderr, "tome: --choose-paths needs a model with a tokenizer and a file_start token (%s)\n",
                  o.model_dir.c_str());
@@ -116,6 +123,10 @@ void register_score(CLI::App& app) {
   cmd->add_flag("--path-scores", o->path_scores,
                 "with --choose-paths (implied): also every path's log-probability as the "
                 "answer (\"path_logprobs\"; one decode step per node of the paths' prefix tree)");
+  cmd->add_flag("--pointer", o->pointer,
+                "also the file the model's pointer heads (config.json \"pointer_heads\") attend to most from "
+                "the question's symbol (\"pointer_exact\", \"pointer_choice\", \"pointer_mass\"), as `tome ask "
+                "--choose-path` answers");
   cmd->add_flag("--quiet,-q", o->quiet, "no progress on stderr");
   o->be.add(*cmd);
   cmd->callback([o] {

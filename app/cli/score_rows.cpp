@@ -183,6 +183,55 @@ status choose_path(session& ses, const score_row& row, int64_t first, const scor
   return {};
 }
 
+// score_params::pointer: the row of the question's symbol (tome::symbol_end from the last question
+// token before the answer), or -1.
+int64_t pointer_row(const model& m, const score_row& row) {
+  const int32_t question = m.config().special_id("question");
+  int64_t a0 = -1;
+  for (int64_t t = 0; t < row.length(); ++t)
+    if (row.answer[static_cast<size_t>(t)]) {
+      a0 = t;
+      break;
+    }
+  if (question < 0 || a0 < 0) return -1;
+  int64_t q0 = -1;
+  for (int64_t t = a0; t >= 0; --t)
+    if (row.tokens[static_cast<size_t>(t)] == question) {
+      q0 = t;
+      break;
+    }
+  if (q0 < 0) return -1;
+  const auto e = symbol_end(m.tok(), std::span<const int32_t>(row.tokens).subspan(
+                                         static_cast<size_t>(q0), static_cast<size_t>(a0 + 1 - q0)));
+  return e ? q0 + static_cast<int64_t>(*e) : -1;
+}
+
+// The pointer's mass by path at the session's end (the symbol's row), the files before `q0`.
+status read_pointer(session& ses, const score_row& row, int64_t context_end, row_score& out) {
+  const model& m = ses.get_model();
+  auto mass = ses.attention_mass(m.config().pointer_heads);
+  if (!mass) return mass.error_status();
+  const std::span<const int32_t> ctx(row.tokens.data(), static_cast<size_t>(context_end));
+  const int32_t file_start = m.config().special_id("file_start");
+  const auto paths = file_paths(m.tok(), ctx, file_start);
+  const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
+  const auto pm = pointer_mass(*mass, spans, paths);
+  if (paths.empty()) return {};
+  size_t best = 0;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    out.pointer_mass.emplace_back(paths[i], pm[i]);
+    if (pm[i] > pm[best]) best = i;
+  }
+  out.pointer_choice = paths[best];
+  std::vector<int32_t> answer;
+  for (int64_t t = 0; t < row.length(); ++t) {
+    const int32_t id = row.tokens[static_cast<size_t>(t + 1)];
+    if (row.answer[static_cast<size_t>(t)] && id != m.config().special_id("eos")) answer.push_back(id);
+  }
+  out.pointer_exact = out.pointer_choice == m.tok().decode(answer);
+  return {};
+}
+
 }  // namespace
 
 result<row_score> score_one(const std::shared_ptr<const model>& m, const score_row& row,
@@ -203,15 +252,33 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
   if (!s) return s.error_status();
   session& ses = **s;
   const std::span<const int32_t> toks(row.tokens);
-  if (first > 0) {  // the early exit: inputs 0..first-1 need no logits
+  // score_params::pointer: the prefix in two parts, the pointer read at the symbol's row between.
+  const int64_t prow = p.pointer && m->has_tokenizer() && !m->config().pointer_heads.empty() &&
+                               m->config().special_id("file_start") >= 0
+                           ? pointer_row(*m, row)
+                           : -1;
+  int64_t done = 0;
+  if (prow >= 0 && prow + 1 <= first) {
     prefill_params pp;
     pp.chunk_tokens = p.prefill_chunk;
     pp.compute_logits = false;
     pp.on_progress = p.on_prefill;
-    auto pr = ses.prefill(toks.first(static_cast<size_t>(first)), pp);
+    auto pr = ses.prefill(toks.first(static_cast<size_t>(prow + 1)), pp);
     if (!pr) return pr.error_status();
-    out.prefilled = first;
+    done = prow + 1;
+    int64_t q0 = prow;  // the question token: the files end before it
+    while (q0 > 0 && row.tokens[static_cast<size_t>(q0)] != m->config().special_id("question")) --q0;
+    TOME_TRY(read_pointer(ses, row, q0, out));
   }
+  if (first > done) {  // the early exit: inputs 0..first-1 need no logits
+    prefill_params pp;
+    pp.chunk_tokens = p.prefill_chunk;
+    pp.compute_logits = false;
+    pp.on_progress = p.on_prefill;
+    auto pr = ses.prefill(toks.subspan(static_cast<size_t>(done), static_cast<size_t>(first - done)), pp);
+    if (!pr) return pr.error_status();
+  }
+  out.prefilled = first;
   if (p.choose_paths) TOME_TRY(choose_path(ses, row, first, p, out));
   const int64_t V = m->config().vocab_size;
   const int64_t piece = std::max<int64_t>(1, p.logits_chunk);
@@ -267,6 +334,13 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
     nlohmann::json lp = nlohmann::json::object();
     for (const auto& [path, v] : s.path_logprobs) lp[path] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
     j += ", \"path_logprobs\": " + lp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  if (s.pointer_exact) {
+    nlohmann::json pm = nlohmann::json::object();
+    for (const auto& [path, v] : s.pointer_mass) pm[path] = v;
+    j += ", \"pointer_exact\": " + fmt_opt(s.pointer_exact) + ", \"pointer_choice\": " +
+         nlohmann::json(s.pointer_choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);

@@ -60,6 +60,12 @@ struct row_score {
   // score_params::path_scores: log p(path, EOS | the row before its answer) for each path of
   // the context, in order of first appearance (`choice` is the most likely of them).
   std::vector<std::pair<std::string, double>> path_logprobs;
+  // score_params::pointer: the file the model's pointer heads attend to most from the question's
+  // symbol (tome::pointer_mass, as `tome ask --choose-path` answers with them), and every path's
+  // mass; none where the row has no question, no symbol or no file header.
+  std::optional<bool> pointer_exact;
+  std::string pointer_choice;
+  std::vector<std::pair<std::string, double>> pointer_mass;
 };
 
 struct score_params {
@@ -73,6 +79,9 @@ struct score_params {
   // With choose_paths: score every path, not only the most likely (row_score::path_logprobs;
   // one decode step per node of the paths' prefix tree).
   bool path_scores = false;
+  // Also the pointer's choice (row_score::pointer_exact): the model's config().pointer_heads read
+  // at the question's symbol (tome::symbol_end in the tokens from the row's last question token).
+  bool pointer = false;
 };
 
 // Scores one row in a fresh session of `m`.

@@ -9,6 +9,7 @@
 #include "tome/choose.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <queue>
 #include <unordered_map>
@@ -292,29 +293,99 @@ class searcher {
 
 }  // namespace
 
+namespace {
+// The path of the header whose file_start token is tokens[i]: the text up to its line's end;
+// none when the line does not end within 1024 bytes, is cut by a special token or by the end.
+std::optional<std::string> header_path(const tokenizer& tok, std::span<const int32_t> tokens, size_t i) {
+  constexpr size_t kMaxHeader = 1024;
+  std::string text;
+  for (size_t j = i + 1; j < tokens.size() && text.size() <= kMaxHeader; ++j) {
+    if (tok.is_special(tokens[j])) break;
+    text += tok.token_bytes(tokens[j]);
+    const size_t nl = text.find('\n');
+    if (nl != std::string::npos) {
+      text.resize(nl);
+      if (text.empty() || text.size() > kMaxHeader) return std::nullopt;
+      return text;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 std::vector<std::string> file_paths(const tokenizer& tok, std::span<const int32_t> tokens,
                                     int32_t file_start) {
-  constexpr size_t kMaxHeader = 1024;
   std::vector<std::string> out;
   std::unordered_set<std::string> seen;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] != file_start) continue;
-    std::string text;
-    bool ended = false;
-    for (size_t j = i + 1; j < tokens.size() && text.size() <= kMaxHeader; ++j) {
-      if (tok.is_special(tokens[j])) break;
-      text += tok.token_bytes(tokens[j]);
-      const size_t nl = text.find('\n');
-      if (nl != std::string::npos) {
-        text.resize(nl);
-        ended = true;
-        break;
-      }
-    }
-    if (ended && !text.empty() && text.size() <= kMaxHeader && seen.insert(text).second)
-      out.push_back(std::move(text));
+    if (auto path = header_path(tok, tokens, i); path && seen.insert(*path).second) out.push_back(std::move(*path));
   }
   return out;
+}
+
+std::vector<file_span> file_spans(const tokenizer& tok, std::span<const int32_t> tokens, int32_t file_start,
+                                  int32_t stop, int64_t limit) {
+  std::vector<file_span> out;
+  const size_t n = static_cast<size_t>(std::clamp<int64_t>(limit, 0, static_cast<int64_t>(tokens.size())));
+  for (size_t i = 0; i < n; ++i) {
+    if (tokens[i] != file_start) continue;
+    auto path = header_path(tok, tokens, i);
+    if (!path) continue;
+    size_t e = i + 1;
+    while (e < n && tokens[e] != file_start && tokens[e] != stop) ++e;
+    out.push_back({std::move(*path), static_cast<int64_t>(i), static_cast<int64_t>(e)});
+  }
+  return out;
+}
+
+std::vector<double> pointer_mass(std::span<const float> mass, std::span<const file_span> spans,
+                                 std::span<const std::string> paths) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < paths.size(); ++i) index.emplace(paths[i], i);
+  std::vector<double> out(paths.size(), 0.0);
+  const int64_t n = static_cast<int64_t>(mass.size());
+  for (const file_span& sp : spans) {
+    auto it = index.find(sp.path);
+    if (it == index.end()) continue;
+    for (int64_t j = std::max<int64_t>(sp.begin, 0); j < std::min(sp.end, n); ++j)
+      out[it->second] += mass[static_cast<size_t>(j)];
+  }
+  return out;
+}
+
+std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question) {
+  std::vector<std::string> text(question.size());
+  for (size_t i = 0; i < question.size(); ++i)
+    if (!tok.is_special(question[i])) text[i] = tok.token_bytes(question[i]);
+  // The backticks, by token: the closing one is the last; the opening one the one before it (or
+  // the same token when it holds both).
+  std::vector<std::pair<size_t, size_t>> ticks;  // (token, byte offset)
+  for (size_t i = 0; i < text.size(); ++i)
+    for (size_t b = 0; b < text[i].size(); ++b)
+      if (text[i][b] == '`') ticks.emplace_back(i, b);
+  auto is_word = [](const std::string& t) {
+    return std::any_of(t.begin(), t.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return std::isalnum(u) || c == '_' || u >= 0x80;
+    });
+  };
+  if (ticks.size() >= 2) {
+    const auto [ci, cb] = ticks.back();
+    const auto [oi, ob] = ticks[ticks.size() - 2];
+    // The symbol: bytes after the opening backtick up to the closing one.
+    if (oi == ci) {
+      if (cb == ob + 1) return std::nullopt;  // ``
+      return ci;
+    }
+    const bool opening_ends = ob + 1 == text[oi].size();
+    if (cb > 0) return ci;  // the symbol's end is merged into the closing backtick's token
+    if (ci == oi + 1 && opening_ends) return std::nullopt;  // `` across two tokens
+    return ci - 1;
+  }
+  for (size_t i = text.size(); i-- > 0;)
+    if (is_word(text[i])) return i;
+  return std::nullopt;
 }
 
 result<choose_result> choose(session& s, std::span<const std::vector<int32_t>> candidates,

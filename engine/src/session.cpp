@@ -379,9 +379,11 @@ result<generate_result> session::generate(const generate_params& p, const token_
   return out;
 }
 
-result<std::vector<float>> session::attention_mass() {
+result<std::vector<float>> session::attention_mass() { return attention_mass({}); }
+
+result<std::vector<float>> session::attention_mass(std::span<const attention_head> heads) {
   std::vector<float> mass(static_cast<size_t>(n_tokens()));
-  TOME_TRY(model_->be().attention_mass(*state_->dev, mass));
+  TOME_TRY(model_->be().attention_mass(*state_->dev, mass, heads));
   return mass;
 }
 

@@ -94,6 +94,22 @@ __global__ void mass_write_kernel(const uint16_t* q, keys_t k, int64_t n, int hq
   mass[j] = acc / static_cast<float>(hq);
 }
 
+// Weighted heads (head_weights != nullptr): mass[j] (+)= sum_h w[h] * softmax_h(j); heads of
+// weight 0 are skipped.
+__global__ void mass_write_weighted_kernel(const uint16_t* q, keys_t k, int64_t n, int hq, int group, int hd,
+                                           int64_t stride, float scale, const float* stats, const float* w,
+                                           bool accumulate, float* mass) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (j >= n) return;
+  float acc = accumulate ? mass[j] : 0.0f;
+  for (int h = 0; h < hq; ++h) {
+    if (w[h] == 0.0f) continue;
+    const float s = score(q, k, j, h, group, hd, stride, scale);
+    acc += w[h] * (__expf(s - stats[h * 2]) / stats[h * 2 + 1]);
+  }
+  mass[j] = acc;
+}
+
 int splits_for(int64_t n) {
   const int64_t s = (n + 4095) / 4096;
   return static_cast<int>(s < 1 ? 1 : (s > kMaxSplits ? kMaxSplits : s));
@@ -107,7 +123,8 @@ int64_t attention_mass_workspace_floats(int64_t n_keys, int64_t n_heads) {
 
 namespace {
 status launch_mass(const uint16_t* q, keys_t k, int64_t n_keys, int64_t n_heads, int64_t n_kv_heads,
-                   int64_t head_dim, float* mass, float* workspace, stream_t stream) {
+                   int64_t head_dim, float* mass, float* workspace, stream_t stream, const float* head_weights,
+                   bool accumulate) {
   if (n_keys < 0 || n_heads <= 0 || n_heads > 1024 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
       head_dim <= 0 || !workspace || n_keys / kThreads >= 0x7fffffff)
     return bad_argument("attention_mass: bad shape");
@@ -124,8 +141,12 @@ status launch_mass(const uint16_t* q, keys_t k, int64_t n_keys, int64_t n_heads,
   if (status s = launch_status(); !s.ok()) return s;
   mass_combine_kernel<<<1, 1024, 0, stream>>>(partial, hq, splits, stats);
   if (status s = launch_status(); !s.ok()) return s;
-  mass_write_kernel<<<blocks_for(n_keys, kThreads), kThreads, 0, stream>>>(q, k, n_keys, hq, group, hd, stride,
-                                                                         scale, stats, mass);
+  if (head_weights)
+    mass_write_weighted_kernel<<<blocks_for(n_keys, kThreads), kThreads, 0, stream>>>(
+        q, k, n_keys, hq, group, hd, stride, scale, stats, head_weights, accumulate, mass);
+  else
+    mass_write_kernel<<<blocks_for(n_keys, kThreads), kThreads, 0, stream>>>(q, k, n_keys, hq, group, hd, stride,
+                                                                           scale, stats, mass);
   return launch_status();
 }
 
@@ -133,15 +154,17 @@ status launch_mass(const uint16_t* q, keys_t k, int64_t n_keys, int64_t n_heads,
 
 status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
-                      stream_t stream) {
-  return launch_mass(q, keys_t{k, nullptr, nullptr}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream);
+                      stream_t stream, const float* head_weights, bool accumulate) {
+  return launch_mass(q, keys_t{k, nullptr, nullptr}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream,
+                     head_weights, accumulate);
 }
 
 status attention_mass_fp8(const uint16_t* q, const uint8_t* k, const float* k_scale, int64_t n_keys,
                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
-                          stream_t stream) {
+                          stream_t stream, const float* head_weights, bool accumulate) {
   if (!k || !k_scale) return bad_argument("attention_mass_fp8: missing buffers");
-  return launch_mass(q, keys_t{nullptr, k, k_scale}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream);
+  return launch_mass(q, keys_t{nullptr, k, k_scale}, n_keys, n_heads, n_kv_heads, head_dim, mass, workspace, stream,
+                     head_weights, accumulate);
 }
 
 }  // namespace tome::kernels

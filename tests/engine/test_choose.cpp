@@ -5,6 +5,7 @@
 // bad candidates with a message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -337,6 +338,190 @@ TEST(ChooseFilePaths, ReadsEveryHeaderOnceAndSkipsBrokenOnes) {
   EXPECT_EQ(paths, (std::vector<std::string>{"src/jv_parse.c", "include/jv.h", "docs/Ünïcode name.md"}));
   for (const auto& p : paths) EXPECT_EQ((*tok)->decode((*tok)->encode(p)), p);
 }
+
+// file_spans and pointer_mass: a header's span runs to the next header, the document's end or
+// the limit; restated headers add to their path; masses are summed per path.
+TEST(ChoosePointer, FileSpansAndTheirMass) {
+  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
+  auto cfg = load_model_config(dir / "config.json");
+  ASSERT_TRUE(cfg.ok()) << cfg.message();
+  auto tok = tokenizer::load(dir / "tokenizer.model", *cfg);
+  ASSERT_TRUE(tok.ok()) << tok.message();
+  const int32_t file = cfg->special_id("file_start"), doc_end = cfg->special_id("doc_end");
+  std::vector<int32_t> t{cfg->special_id("bos"), cfg->special_id("doc_start")};
+  std::vector<int64_t> at;  // where each header starts
+  auto add = [&](const std::string& text) {
+    auto ids = (*tok)->encode(text);
+    t.insert(t.end(), ids.begin(), ids.end());
+  };
+  for (const char* f : {"a.c\nint a;\n", "b.c\nint b;\n", "a.c\nint a2;\n"}) {  // a.c restated
+    at.push_back(static_cast<int64_t>(t.size()));
+    t.push_back(file);
+    add(f);
+  }
+  const int64_t end_of_files = static_cast<int64_t>(t.size());
+  t.push_back(doc_end);
+  add("Which file defines `a`?");
+  const auto spans = file_spans(**tok, t, file, doc_end, static_cast<int64_t>(t.size()));
+  ASSERT_EQ(spans.size(), 3u);
+  EXPECT_EQ(spans[0].path, "a.c");
+  EXPECT_EQ(spans[0].begin, at[0]);
+  EXPECT_EQ(spans[0].end, at[1]);
+  EXPECT_EQ(spans[1].path, "b.c");
+  EXPECT_EQ(spans[2].path, "a.c");
+  EXPECT_EQ(spans[2].end, end_of_files) << "the document's end closes the last file";
+  // A limit inside the second file cuts it and drops the third.
+  const auto cut = file_spans(**tok, t, file, doc_end, at[1] + 2);
+  ASSERT_EQ(cut.size(), 2u);
+  EXPECT_EQ(cut[1].end, at[1] + 2);
+  std::vector<float> mass(t.size(), 0.0f);
+  for (int64_t j = 0; j < static_cast<int64_t>(t.size()); ++j) mass[static_cast<size_t>(j)] = static_cast<float>(j + 1);
+  const std::vector<std::string> paths{"b.c", "a.c", "c.c"};
+  const auto pm = pointer_mass(mass, spans, paths);
+  auto sum = [&](int64_t b, int64_t e) {
+    double x = 0;
+    for (int64_t j = b; j < e; ++j) x += static_cast<double>(j + 1);
+    return x;
+  };
+  EXPECT_DOUBLE_EQ(pm[0], sum(at[1], at[2]));
+  EXPECT_DOUBLE_EQ(pm[1], sum(at[0], at[1]) + sum(at[2], end_of_files));
+  EXPECT_EQ(pm[2], 0.0) << "a path without a span";
+  // A mass shorter than the spans (the session ended earlier) is read up to its end.
+  EXPECT_DOUBLE_EQ(pointer_mass(std::span(mass).first(static_cast<size_t>(at[0] + 3)), spans, paths)[1],
+                   sum(at[0], at[0] + 3));
+}
+
+// symbol_end: the symbol's last token in the question's tokens (the template's included).
+TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
+  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
+  auto cfg = load_model_config(dir / "config.json");
+  ASSERT_TRUE(cfg.ok()) << cfg.message();
+  auto tok = tokenizer::load(dir / "tokenizer.model", *cfg);
+  ASSERT_TRUE(tok.ok()) << tok.message();
+  auto q = [&](const std::string& text) {
+    auto ids = (*tok)->encode_template("question", {{"question", text}});
+    EXPECT_TRUE(ids.ok());
+    return *ids;
+  };
+  // The text from the question's start up to and including the token symbol_end names.
+  auto upto = [&](const std::string& text) -> std::string {
+    const auto ids = q(text);
+    const auto e = symbol_end(**tok, ids);
+    if (!e) return "(none)";
+    std::string out;
+    for (size_t i = 0; i <= *e; ++i)
+      if (!(*tok)->is_special(ids[i])) out += (*tok)->token_bytes(ids[i]);
+    return out;
+  };
+  for (const char* sym : {"jv_parse", "BADCH", "luaL_checkinteger", "x", "N/A", "operator==", "Ünï"}) {
+    const std::string text = std::string("Which file defines `") + sym + "`?";
+    const std::string got = upto(text);
+    // The token holding the symbol's last byte ends at it, or holds the closing backtick too.
+    const std::string want = std::string("Which file defines `") + sym;
+    EXPECT_TRUE(got == want || got == want + "`") << sym << ": " << got;
+  }
+  EXPECT_EQ(upto("Which file defines ``?"), "(none)");
+  EXPECT_EQ(upto("Which file defines jv_parse?"), "Which file defines jv_parse");
+  EXPECT_EQ(upto("Where is `a` used, and which file defines `lua_State`?"),
+            "Where is `a` used, and which file defines `lua_State");
+  EXPECT_EQ(upto("???"), "(none)");
+}
+
+// The attention pointer of the shipped model (its config's pointer_heads) names the file that
+// holds a question's symbol, on each backend; the heads' mass is a distribution and the CUDA
+// backend's agrees with the CPU's.
+class Pointer : public test::BackendCaseTest {};
+
+TEST_P(Pointer, TheShippedModelsHeadsFindTheSymbolsFile) {
+  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
+  auto loaded = model::load(dir, load_params{GetParam().kind, 0});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = std::move(*loaded);
+  const auto& cfg = m->config();
+  ASSERT_FALSE(cfg.pointer_heads.empty()) << "tome-25m's config.json names its pointer heads";
+  const auto& tok = m->tok();
+  const int32_t file = cfg.special_id("file_start");
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"src/lexer.c", "#include \"lexer.h\"\n\nstatic int scan_number(struct lexer *lx) {\n  int n = 0;\n"
+                      "  while (isdigit(lx->c)) n = n * 10 + (lx->c - '0'), advance(lx);\n  return n;\n}\n"},
+      {"src/table.c", "#include <stdlib.h>\n\nstruct bucket { char *key; void *value; struct bucket *next; };\n\n"
+                      "void *table_lookup(struct bucket **slots, size_t n, const char *key) {\n"
+                      "  return slots[hash_string(key) % n];\n}\n"},
+      {"include/render.h", "#ifndef RENDER_H\n#define RENDER_H\n\nvoid render_frame(int width, int height);\n"
+                           "#define RENDER_MAX_LAYERS 16\n\n#endif\n"}};
+  std::vector<int32_t> doc{cfg.special_id("bos"), cfg.special_id("doc_start")};
+  for (const auto& [path, text] : files) {
+    doc.push_back(file);
+    auto ids = tok.encode(path + "\n" + text);
+    doc.insert(doc.end(), ids.begin(), ids.end());
+  }
+  const std::vector<std::string> paths = file_paths(tok, doc, file);
+  ASSERT_EQ(paths.size(), 3u);
+  std::shared_ptr<const model> cpu_m;
+  if (GetParam().kind == backend_kind::cuda) {
+    auto c = model::load(dir, load_params{backend_kind::cpu, 0});
+    ASSERT_TRUE(c.ok()) << c.message();
+    cpu_m = std::move(*c);
+  }
+  const std::vector<std::pair<std::string, size_t>> asks = {
+      {"scan_number", 0}, {"table_lookup", 1}, {"RENDER_MAX_LAYERS", 2}, {"render_frame", 2}, {"bucket", 1}};
+  for (const auto& [sym, want] : asks) {
+    auto q = tok.encode_template("question", {{"question", "Which file defines `" + sym + "`?"}});
+    ASSERT_TRUE(q.ok());
+    const auto e = symbol_end(tok, *q);
+    ASSERT_TRUE(e.has_value()) << sym;
+    std::vector<int32_t> all = doc;
+    all.insert(all.end(), q->begin(), q->begin() + static_cast<std::ptrdiff_t>(*e + 1));
+    auto mass_on = [&](const std::shared_ptr<const model>& mm) -> std::vector<float> {
+      auto s = session::create(mm);
+      EXPECT_TRUE(s.ok()) << s.message();
+      prefill_params pp;
+      pp.compute_logits = false;
+      EXPECT_TRUE((*s)->prefill(all, pp).ok());
+      auto mass = (*s)->attention_mass(cfg.pointer_heads);
+      EXPECT_TRUE(mass.ok()) << mass.message();
+      return mass.ok() ? *mass : std::vector<float>{};
+    };
+    const auto mass = mass_on(m);
+    ASSERT_EQ(mass.size(), all.size());
+    double total = 0;
+    for (float v : mass) {
+      EXPECT_GE(v, 0.0f);
+      total += v;
+    }
+    EXPECT_NEAR(total, 1.0, 1e-3) << "averaged over the heads, a distribution";
+    const auto spans = file_spans(tok, all, file, cfg.special_id("doc_end"), static_cast<int64_t>(doc.size()));
+    const auto pm = pointer_mass(mass, spans, paths);
+    const size_t best = static_cast<size_t>(std::max_element(pm.begin(), pm.end()) - pm.begin());
+    EXPECT_EQ(paths[best], paths[want]) << "`" << sym << "`: " << pm[0] << " " << pm[1] << " " << pm[2];
+    if (cpu_m) {
+      const auto ref = mass_on(cpu_m);
+      ASSERT_EQ(ref.size(), mass.size());
+      double l1 = 0;
+      for (size_t j = 0; j < ref.size(); ++j) l1 += std::abs(static_cast<double>(ref[j]) - mass[j]);
+      EXPECT_LT(l1, 0.05) << "CUDA vs CPU, L1 over positions (" << sym << ")";
+    }
+  }
+  // The heads' form of the default: all heads of the last layer, averaged, equals attention_mass().
+  auto s = session::create(m);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->prefill(doc).ok());
+  std::vector<attention_head> last;
+  for (int32_t h = 0; h < cfg.n_heads; ++h) last.push_back({static_cast<int32_t>(cfg.n_cross_layers - 1), h});
+  auto a = (*s)->attention_mass();
+  auto b = (*s)->attention_mass(last);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (size_t j = 0; j < a->size(); ++j) EXPECT_NEAR((*a)[j], (*b)[j], 1e-5f + 1e-4f * (*a)[j]) << j;
+  // Refused: a layer or head the model does not have, a repeat.
+  EXPECT_FALSE((*s)->attention_mass(std::vector<attention_head>{{static_cast<int32_t>(cfg.n_cross_layers), 0}}).ok());
+  EXPECT_FALSE((*s)->attention_mass(std::vector<attention_head>{{0, static_cast<int32_t>(cfg.n_heads)}}).ok());
+  EXPECT_FALSE((*s)->attention_mass(std::vector<attention_head>{{0, 1}, {0, 1}}).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Pointer,
+                         ::testing::Values(choose_case{"tome-25m", backend_kind::cpu},
+                                           choose_case{"tome-25m", backend_kind::cuda}),
+                         test::backend_case_name);
 
 INSTANTIATE_TEST_SUITE_P(Backends, Choose,
                          ::testing::Values(choose_case{"tiny", backend_kind::cpu},

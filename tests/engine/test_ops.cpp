@@ -203,6 +203,40 @@ TEST(AttentionMass, MatchesReferenceAndSumsToOne) {
   }
 }
 
+// Weighted heads (the pointer's): sum_h w[h] softmax_h, heads of weight 0 left out; `accumulate`
+// adds to what the output holds. Against the unweighted form computed per single head.
+TEST(AttentionMass, WeightedHeadsAndAccumulation) {
+  const int64_t n = 3000, hq = 6, hkv = 2, hd = 32;
+  auto q = randn(static_cast<size_t>(hq * hd), 41);
+  auto k = randn(static_cast<size_t>(n * hkv * hd), 42);
+  for (auto& x : q) x *= 2.0f;
+  // Each head alone: a one-head query over its KV head's keys.
+  std::vector<std::vector<float>> per(static_cast<size_t>(hq), std::vector<float>(static_cast<size_t>(n)));
+  for (int64_t h = 0; h < hq; ++h) {
+    const int64_t g = h / (hq / hkv);
+    std::vector<float> kh(static_cast<size_t>(n * hd));
+    for (int64_t j = 0; j < n; ++j)
+      std::copy_n(k.data() + (j * hkv + g) * hd, hd, kh.data() + j * hd);
+    cpu::attention_mass(q.data() + h * hd, kh.data(), n, 1, 1, hd, per[static_cast<size_t>(h)].data());
+  }
+  const std::vector<float> w{0.0f, 0.25f, 0.0f, 0.5f, 0.25f, 0.0f};
+  std::vector<float> mass(static_cast<size_t>(n), 123.0f);
+  cpu::attention_mass(q.data(), k.data(), n, hq, hkv, hd, mass.data(), w.data());
+  double total = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double ref = 0;
+    for (int64_t h = 0; h < hq; ++h) ref += w[static_cast<size_t>(h)] * per[static_cast<size_t>(h)][static_cast<size_t>(j)];
+    ASSERT_NEAR(mass[static_cast<size_t>(j)], ref, 1e-6) << j;
+    total += mass[static_cast<size_t>(j)];
+  }
+  EXPECT_NEAR(total, 1.0, 1e-4) << "weights summing to 1 give a distribution (the old values are overwritten)";
+  std::vector<float> acc(mass);
+  const std::vector<float> w2{1.0f, 0, 0, 0, 0, 0};
+  cpu::attention_mass(q.data(), k.data(), n, hq, hkv, hd, acc.data(), w2.data(), true);
+  for (int64_t j = 0; j < n; ++j)
+    ASSERT_NEAR(acc[static_cast<size_t>(j)], mass[static_cast<size_t>(j)] + per[0][static_cast<size_t>(j)], 1e-6) << j;
+}
+
 struct swa_case {
   int64_t total, window, first_call, hd, heads;
 };

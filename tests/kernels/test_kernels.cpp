@@ -306,6 +306,40 @@ TEST_F(Kernels, AttentionMassMatchesCpuTwin) {
   }
 }
 
+// The pointer's form: weighted heads (some 0), then a second call accumulating another layer's
+// weights, against the CPU twin (bf16 keys; the fp8 keys take the same kernel).
+TEST_F(Kernels, AttentionMassWeightedHeadsMatchCpuTwin) {
+  for (auto [n, hq, hkv, hd] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 2, 1, 16}, {4097, 6, 2, 64},
+                                {70000, 8, 2, 64}}) {
+    auto q = random_bf16(static_cast<size_t>(hq * hd), 61);
+    auto q2 = random_bf16(static_cast<size_t>(hq * hd), 62);
+    auto k = random_bf16(static_cast<size_t>(n * hkv * hd), 63);
+    std::vector<float> w(static_cast<size_t>(hq), 0.0f), w2(w);
+    w[1] = 0.5f;
+    w2[0] = 0.25f;
+    w2[static_cast<size_t>(hq - 1)] = 0.25f;
+    auto* dq = upload(q);
+    auto* dq2 = upload(q2);
+    auto* dk = upload(k);
+    auto* dw = upload(w);
+    auto* dw2 = upload(w2);
+    auto* dm = upload(std::vector<float>(static_cast<size_t>(n), 7.0f));
+    auto* ws = upload(std::vector<float>(static_cast<size_t>(kernels::attention_mass_workspace_floats(n, hq))));
+    ASSERT_TRUE(kernels::attention_mass(dq, dk, n, hq, hkv, hd, dm, ws, stream_, dw).ok());
+    ASSERT_TRUE(kernels::attention_mass(dq2, dk, n, hq, hkv, hd, dm, ws, stream_, dw2, true).ok());
+    std::vector<float> ref(static_cast<size_t>(n), 7.0f);
+    cpu::attention_mass(widen(q).data(), widen(k).data(), n, hq, hkv, hd, ref.data(), w.data());
+    cpu::attention_mass(widen(q2).data(), widen(k).data(), n, hq, hkv, hd, ref.data(), w2.data(), true);
+    const auto got = download(dm, static_cast<size_t>(n));
+    double total = 0;
+    for (size_t j = 0; j < ref.size(); ++j) {
+      ASSERT_LE(std::abs(got[j] - ref[j]), 1e-3f * ref[j] + 1e-7f) << "weighted attention_mass key " << j << " of " << n;
+      total += got[j];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-3) << n;
+  }
+}
+
 TEST_F(Kernels, CrossAttnMatchesCpuTwinWithSplits) {
   for (auto [rows, pos0, hq, hkv, hd, splits] :
        {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int>{1, 0, 4, 2, 16, 1}, {1, 5000, 6, 2, 64, 8},

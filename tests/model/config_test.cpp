@@ -101,6 +101,28 @@ TEST(Config, FileHeaderEvery) {
   EXPECT_ERROR([](ojson& j) { j["file_header_every"] = 12.5; }, "must be an integer, found 12.5");
 }
 
+TEST(Config, PointerHeads) {
+  auto r = parse_model_config(test::golden_config_text([](ojson& j) {
+                                j["pointer_heads"] = ojson::array({ojson::array({0, 1}), ojson::array({1, 0})});
+                              }),
+                              "config.json");
+  ASSERT_TRUE(r) << r.message();
+  EXPECT_EQ(r->pointer_heads, (std::vector<attention_head>{{0, 1}, {1, 0}}));
+  EXPECT_TRUE(test::golden_config([](ojson&) {}).pointer_heads.empty()) << "absent: none";
+  EXPECT_ERROR([](ojson& j) { j["pointer_heads"] = 3; }, "field 'pointer_heads' must be an array");
+  EXPECT_ERROR([](ojson& j) { j["pointer_heads"] = ojson::array({ojson::array({0})}); },
+               "field 'pointer_heads[0]' must be a [layer, head] pair of integers");
+  EXPECT_ERROR([](ojson& j) { j["pointer_heads"] = ojson::array({ojson::array({0, 1.5})}); },
+               "must be a [layer, head] pair of integers");
+  EXPECT_ERROR([](ojson& j) { j["pointer_heads"] = ojson::array({ojson::array({99, 0})}); },
+               "field 'pointer_heads[0]': layer 99 is not a cross-decoder layer");
+  EXPECT_ERROR([](ojson& j) { j["pointer_heads"] = ojson::array({ojson::array({0, -1})}); },
+               "head -1 is not a head");
+  EXPECT_ERROR([](ojson& j) {
+    j["pointer_heads"] = ojson::array({ojson::array({0, 1}), ojson::array({0, 1})});
+  }, "field 'pointer_heads[1]' repeats a head");
+}
+
 TEST(Config, BadJsonGivesPosition) {
   const std::string msg = error_of_text("{\n  \"format\": \"tome-yoco\",\n  \"dim\": 64,,\n}");
   EXPECT_EQ(msg.rfind("config.json: invalid JSON", 0), 0u) << msg;

@@ -4,6 +4,8 @@
 // resident session (ask_resident).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -338,6 +340,101 @@ TEST(Service, ThePathsPriorIsKeptInTheSessionLibrary) {
   ASSERT_TRUE(ask(**lib, m, "repo2", "Which file defines `fn_3`?", t).ok());
   EXPECT_GT((*lib)->info("repo2")->threads[0].n_tokens, n_doc);
   expect_by_hand(stored("repo2"));
+}
+
+// ask_params::pointer: with pointer heads in the model's config.json, a which-file question is
+// answered by the file those heads attend to most from the question's symbol (checked by hand:
+// attention_mass(heads) at the symbol's row, summed over the files' spans), without computing the
+// paths' prior; the same through ask_resident; pointer off, or a question without a symbol, takes
+// the path choice as before.
+TEST(Service, ThePointerHeadsAnswerWhichFileQuestions) {
+  const auto dir = scratch();
+  const std::filesystem::path golden_dir = std::filesystem::path(TOME_SOURCE_DIR) / "tests/golden/gret-f32";
+  const auto mdir = dir / "model";
+  std::filesystem::create_directories(mdir);
+  for (const auto& e : std::filesystem::directory_iterator(golden_dir))
+    std::filesystem::copy_file(e.path(), mdir / e.path().filename());
+  {
+    std::ifstream in(mdir / "config.json");
+    auto j = nlohmann::ordered_json::parse(in);
+    j["pointer_heads"] = nlohmann::ordered_json::array({nlohmann::ordered_json::array({0, 1}),
+                                                        nlohmann::ordered_json::array({1, 3})});
+    std::ofstream(mdir / "config.json") << j.dump(2);
+  }
+  auto loaded = model::load(mdir, load_params{backend_kind::cpu, 0});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = std::move(*loaded);
+  ASSERT_EQ(m->config().pointer_heads.size(), 2u);
+  const auto doc = repo_doc(*m);
+  const int64_t n_doc = static_cast<int64_t>(doc.size());
+  auto lib = store::library::open(dir / "lib.db");
+  ASSERT_TRUE(lib.ok()) << lib.message();
+  store::document_record rec{"repo", "/src/repo", "code", "hash-r", 0, 0, "{}", "", ""};
+  ASSERT_TRUE(read_document(**lib, m, "repo", rec, doc).ok());
+
+  auto by_hand = [&](const std::string& question) {
+    auto q = m->tok().encode_template("question", {{"question", question}});
+    EXPECT_TRUE(q.ok());
+    const auto e = symbol_end(m->tok(), *q);
+    EXPECT_TRUE(e.has_value());
+    auto s = session::create(m);
+    EXPECT_TRUE(s.ok());
+    std::vector<int32_t> t = doc;
+    t.insert(t.end(), q->begin(), q->begin() + static_cast<std::ptrdiff_t>(*e + 1));
+    EXPECT_TRUE((*s)->prefill(t).ok());
+    auto mass = (*s)->attention_mass(m->config().pointer_heads);
+    EXPECT_TRUE(mass.ok());
+    const int32_t fs = m->config().special_id("file_start");
+    return pointer_mass(*mass, file_spans(m->tok(), t, fs, m->config().special_id("doc_end"), n_doc), kRepoNames);
+  };
+  ask_params ap;
+  ap.choose_path = true;  // path_prior_weight 0.5 (the default): the pointer needs no prior
+  int priors = 0;
+  ap.on_path_prior = [&](const ask_params::path_prior_event&) { ++priors; };
+  std::vector<std::vector<double>> seen;
+  ap.on_pointer = [&](const std::vector<std::string>& paths, const std::vector<double>& mass) {
+    EXPECT_EQ(paths, kRepoNames);
+    seen.push_back(mass);
+  };
+  for (const char* sym : {"fn_1", "fn_6", "README"}) {
+    const std::string question = std::string("Which file defines `") + sym + "`?";
+    const auto want = by_hand(question);
+    const size_t best = static_cast<size_t>(std::max_element(want.begin(), want.end()) - want.begin());
+    auto a = ask(**lib, m, "repo", question, ap);
+    ASSERT_TRUE(a.ok()) << a.message();
+    EXPECT_EQ(a->answer.text, kRepoNames[best]) << sym;
+    ASSERT_FALSE(seen.empty());
+    ASSERT_EQ(seen.back().size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(seen.back()[i], want[i], 1e-6) << sym << " " << kRepoNames[i];
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(priors, 0) << "the pointer answered: no prior estimated or computed";
+  EXPECT_FALSE(*(*lib)->derived("repo", kPriorKey, n_doc)) << "nor kept";
+
+  // The resident form answers alike and returns to the document's end.
+  auto res = (*lib)->load("repo", m);
+  ASSERT_TRUE(res.ok()) << res.message();
+  auto end = (*res)->mark();
+  ASSERT_TRUE(end.ok());
+  auto r1 = ask_resident(**lib, **res, *end, "repo", "Which file defines `fn_1`?", ap);
+  ASSERT_TRUE(r1.ok()) << r1.message();
+  auto a1 = ask(**lib, m, "repo", "Which file defines `fn_1`?", ap);
+  ASSERT_TRUE(a1.ok());
+  EXPECT_EQ(r1->answer.text, a1->answer.text);
+  EXPECT_EQ((*res)->n_tokens(), n_doc);
+
+  // Pointer off, or no symbol in the question: the calibrated path choice, its prior computed.
+  seen.clear();
+  ask_params off = ap;
+  off.pointer = false;
+  ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines `fn_1`?", off).ok());
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(priors, 1);
+  EXPECT_TRUE(*(*lib)->derived("repo", kPriorKey, n_doc));
+  ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines ``?", ap).ok());
+  EXPECT_TRUE(seen.empty()) << "no symbol: no pointer";
+  // The golden model without pointer heads: the path choice (as ThePathsPriorIsKeptInTheSessionLibrary).
+  EXPECT_TRUE(golden()->config().pointer_heads.empty());
 }
 
 TEST(Service, DefaultLibraryPathFollowsTheEnvironment) {

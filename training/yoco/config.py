@@ -3,7 +3,7 @@
 # tokenizer check of special tokens lives in export.py (it needs sentencepiece).
 import json
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 FORMAT = "tome-yoco"
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ DEFAULT_TEMPLATES = {
 _TOP_FIELDS = ("format", "format_version", "name", "dim", "n_self_layers", "n_cross_layers",
                "n_self_heads", "n_heads", "n_kv_heads", "ffn_dim", "vocab_size", "self_decoder",
                "rope_theta", "norm_eps", "max_context", "special_tokens", "templates",
-               "file_header_every", "training")
+               "file_header_every", "training", "pointer_heads")
 
 
 @dataclass
@@ -61,6 +61,9 @@ class YocoConfig:
     # of its tokens, at a line end (0: once, before the file; data/tasks.py restate_headers)
     file_header_every: int = 0
     training: Optional[Dict] = None  # free-form metadata for config.json; the engine ignores it
+    # Cross-decoder (layer, head) pairs that attend to a question's symbol where the context holds
+    # it: the which-file pointer (results/pointer/select_heads.py); [] none
+    pointer_heads: List = field(default_factory=list)
 
     # Derived sizes (same names as tome::model_config).
     @property
@@ -96,6 +99,12 @@ class YocoConfig:
         need(self.rope_theta > 0 and self.norm_eps > 0, "rope_theta and norm_eps must be > 0")
         need(isinstance(self.file_header_every, int) and self.file_header_every >= 0,
              "file_header_every must be an integer >= 0")
+        for h in self.pointer_heads:
+            need(isinstance(h, (list, tuple)) and len(h) == 2
+                 and 0 <= h[0] < self.n_cross_layers and 0 <= h[1] < self.n_heads,
+                 f"pointer_heads entry {h!r} is not a [cross layer, head] pair of this shape")
+        need(len({tuple(h) for h in self.pointer_heads}) == len(self.pointer_heads),
+             "pointer_heads repeats a head")
         need("eos" in self.special_tokens, "special_tokens needs eos")
         for role, tok in self.special_tokens.items():
             need(set(tok) == {"id", "piece"}, f"special token {role} needs exactly id and piece")
@@ -124,6 +133,8 @@ class YocoConfig:
             d["file_header_every"] = self.file_header_every
         if self.training is not None:
             d["training"] = self.training
+        if self.pointer_heads:
+            d["pointer_heads"] = [list(h) for h in self.pointer_heads]
         return d
 
     def to_json(self):
@@ -148,7 +159,8 @@ class YocoConfig:
             rope_theta=float(d.get("rope_theta", 10000.0)), norm_eps=float(d.get("norm_eps", 1e-5)),
             max_context=d.get("max_context", 1 << 20), name=d.get("name", "tome-yoco"),
             special_tokens=d["special_tokens"], templates=d.get("templates", {}),
-            file_header_every=d.get("file_header_every", 0), training=d.get("training"))
+            file_header_every=d.get("file_header_every", 0), training=d.get("training"),
+            pointer_heads=[list(h) for h in d.get("pointer_heads", [])])
         try:
             return cfg.validate()
         except ValueError as e:

@@ -178,6 +178,52 @@ bool prior_wanted(const model& m, const ask_params& p) {
          m.config().special_id("file_start") >= 0;
 }
 
+// ask_params::pointer: the row of the question's symbol when the pointer will answer (the model
+// has pointer heads, the question names a symbol); none otherwise.
+std::optional<size_t> pointer_row(const model& m, const ask_params& p, std::span<const int32_t> question) {
+  if (!p.choose_path || !p.pointer || m.config().pointer_heads.empty() || m.config().special_id("file_start") < 0)
+    return std::nullopt;
+  return symbol_end(m.tok(), question);
+}
+
+// The pointer's mass by path (paths of s's tokens before `context_end`, in order).
+struct pointer_t {
+  std::vector<std::string> paths;
+  std::vector<double> mass;
+};
+
+// Prefills the question into s; with ask_params::pointer (pointer_row), in two parts, reading the
+// pointer heads at the symbol's row in between.
+result<pointer_t> prefill_question(session& s, std::span<const int32_t> q, const ask_params& p) {
+  const model& m = s.get_model();
+  pointer_t out;
+  const int64_t context_end = s.n_tokens();
+  const auto row = pointer_row(m, p, q);
+  size_t done = 0;
+  if (row) {
+    prefill_params pp;
+    pp.compute_logits = false;
+    pp.cancel = p.gen.cancel;
+    auto pr = s.prefill(q.first(*row + 1), pp);
+    if (!pr) return pr.error_status();
+    if (pr->cancelled) return error("cancelled");
+    done = *row + 1;
+    auto mass = s.attention_mass(m.config().pointer_heads);
+    if (!mass) return mass.error_status();
+    const auto& toks = s.tokens();
+    const std::span<const int32_t> ctx(toks.data(), static_cast<size_t>(context_end));
+    const int32_t file_start = m.config().special_id("file_start");
+    out.paths = file_paths(m.tok(), ctx, file_start);
+    const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
+    out.mass = pointer_mass(*mass, spans, out.paths);
+  }
+  if (done < q.size()) {  // (the template ends after the symbol; logits() computes them otherwise)
+    auto pr = s.prefill(q.subspan(done));
+    if (!pr) return pr.error_status();
+  }
+  return out;
+}
+
 // Scores every path after each of kNullQuestions from s's end (where s stays).
 result<std::vector<double>> score_prior(session& s, const std::vector<std::string>& paths,
                                         const ask_params& p) {
@@ -290,7 +336,7 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
 // when it is not empty: path_prior), appended with the end token and streamed to on_token as
 // generate() would.
 result<generate_result> choose_path_answer(session& s, const ask_params& p, const path_prior_t& prior,
-                                           const token_fn& on_token) {
+                                           const pointer_t& pointer, const token_fn& on_token) {
   const model& m = s.get_model();
   const int32_t file_start = m.config().special_id("file_start");
   const int32_t eos = m.config().special_id("eos");
@@ -312,16 +358,28 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
     cp.prior = prior.logprobs;
     cp.prior_weight = p.path_prior_weight;
   }
-  auto r = choose(s, cands, eos, cp);
-  if (!r) return r.error_status();
+  // The pointer, when it read the symbol and some file holds mass: its file.
+  std::optional<size_t> chosen;
+  if (!pointer.paths.empty() && pointer.paths == paths) {
+    const auto best = std::max_element(pointer.mass.begin(), pointer.mass.end());
+    if (best != pointer.mass.end() && *best > 0) {
+      chosen = static_cast<size_t>(best - pointer.mass.begin());
+      if (p.on_pointer) p.on_pointer(pointer.paths, pointer.mass);
+    }
+  }
+  if (!chosen) {
+    auto r = choose(s, cands, eos, cp);
+    if (!r) return r.error_status();
+    chosen = r->index;
+  }
   generate_result out;
-  out.tokens = cands[r->index];
+  out.tokens = cands[*chosen];
   out.tokens.push_back(eos);
   prefill_params pp;
   pp.compute_logits = false;
   auto pr = s.prefill(out.tokens, pp);
   if (!pr) return pr.error_status();
-  out.text = paths[r->index];
+  out.text = paths[*chosen];
   out.reason = stop_reason::eos;
   if (on_token) {
     detokenizer d(m.tok());
@@ -334,8 +392,8 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
 }
 
 result<generate_result> answer(session& s, const ask_params& p, const path_prior_t& prior,
-                               std::vector<float>& attention, const token_fn& on_token) {
-  if (p.choose_path) return choose_path_answer(s, p, prior, on_token);
+                               const pointer_t& pointer, std::vector<float>& attention, const token_fn& on_token) {
+  if (p.choose_path) return choose_path_answer(s, p, prior, pointer, on_token);
   generate_params gp = p.gen;
   if (p.attention) gp.attention = &attention;
   return s.generate(gp, on_token);
@@ -375,7 +433,12 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
   if (static_cast<int64_t>(saved->size()) < n_doc ||
       !std::equal(s.tokens().begin(), s.tokens().end(), saved->begin()))
     return error("session '" + session_name + "' changed in the library since it was opened: open it again");
-  auto prior = path_prior(lib, session_name, s, n_doc, nullptr, p);  // at the document's end
+  auto q = question_tokens(m, question);
+  if (!q) return q.error_status();
+  // The pointer answers without the prior (computed only where the path choice answers).
+  const bool by_pointer = pointer_row(m, p, *q).has_value();
+  auto prior = by_pointer ? result<path_prior_t>(path_prior_t{})
+                          : path_prior(lib, session_name, s, n_doc, nullptr, p);  // at the document's end
   if (!prior) return prior.error_status();
   if (static_cast<int64_t>(saved->size()) > n_doc) {
     prefill_params pp;
@@ -385,13 +448,11 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
     if (!r) return r.error_status();
     if (r->cancelled) return error("cancelled");
   }
-  auto q = question_tokens(m, question);
-  if (!q) return q.error_status();
-  auto pr = s.prefill(*q);
-  if (!pr) return pr.error_status();
+  auto pointer = prefill_question(s, *q, p);
+  if (!pointer) return pointer.error_status();
   ask_result out;
   out.thread = *thread;
-  auto gen = answer(s, p, *prior, out.attention, on_token);
+  auto gen = answer(s, p, *prior, *pointer, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session_name, s, out.thread));
@@ -421,13 +482,15 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
     for (const auto& t : now->threads)
       if (t.name == out.thread) base = t.base_tokens;
   }
-  auto prior = path_prior(lib, session, **s, base, [&] { return lib.load(session, m); }, p);
-  if (!prior) return prior.error_status();
   auto q = question_tokens(*m, question);
   if (!q) return q.error_status();
-  auto pr = (*s)->prefill(*q);
-  if (!pr) return pr.error_status();
-  auto gen = answer(**s, p, *prior, out.attention, on_token);
+  const bool by_pointer = pointer_row(*m, p, *q).has_value();  // then no prior (ask_resident)
+  auto prior = by_pointer ? result<path_prior_t>(path_prior_t{})
+                          : path_prior(lib, session, **s, base, [&] { return lib.load(session, m); }, p);
+  if (!prior) return prior.error_status();
+  auto pointer = prefill_question(**s, *q, p);
+  if (!pointer) return pointer.error_status();
+  auto gen = answer(**s, p, *prior, *pointer, out.attention, on_token);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
   TOME_TRY(lib.save(session, **s, out.thread));

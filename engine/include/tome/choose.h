@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,5 +74,34 @@ result<choose_result> choose(session& s, std::span<const std::vector<int32_t>> c
 // choose() over their encodings gives it.
 std::vector<std::string> file_paths(const tokenizer& tok, std::span<const int32_t> tokens,
                                     int32_t file_start);
+
+// ---- The attention pointer ("Which file defines X?" read from where the model looks) ----
+// At a question's symbol, some cross-decoder heads (the model's config().pointer_heads) attend to
+// where the context holds that symbol. Their attention (session::attention_mass(heads)) summed
+// over each file's tokens names the file. training/results/pointer/README.md has the
+// measurements (the file that holds the symbol, not always the one that defines it).
+
+// One header of `tokens` (as file_paths reads them) and the positions it leads, [begin, end):
+// from its file_start token to the next file_start token, the next `stop` token (the document's
+// end; -1: none) or `limit`, whichever comes first. A restated header gives another span of the
+// same path.
+struct file_span {
+  std::string path;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+std::vector<file_span> file_spans(const tokenizer& tok, std::span<const int32_t> tokens, int32_t file_start,
+                                  int32_t stop, int64_t limit);
+
+// The mass of each of `paths` (in their order): the sum of mass[begin, end) over its spans.
+std::vector<double> pointer_mass(std::span<const float> mass, std::span<const file_span> spans,
+                                 std::span<const std::string> paths);
+
+// Where a which-file question names its symbol: the index in `question` (its tokens, the question
+// template's included) of the symbol's last token, where the pointer heads are read. In the last
+// `quoted` span: the token before the one holding the closing backtick, or that token itself
+// when the backtick is merged into it. Without backticks: the last token with a letter or a digit
+// (the bare "Which file defines NAME?"). None when there is no symbol (`` or no word).
+std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question);
 
 }  // namespace tome

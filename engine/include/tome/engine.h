@@ -249,6 +249,10 @@ class session {
   // layer from the last position over every position of the global KV, averaged over heads
   // ([n_tokens()], sums to 1). The desktop app aggregates it to source spans.
   result<std::vector<float>> attention_mass();
+  // The same from the given cross-decoder heads (each at its layer, averaged over them; the
+  // model's config().pointer_heads for a which-file question's symbol, tome::pointer_mass). Empty:
+  // as above.
+  result<std::vector<float>> attention_mass(std::span<const attention_head> heads);
   // Samples up to max_tokens; every returned token is appended to the session.
   result<generate_result> generate(const generate_params& p, const token_fn& on_token = {});
 

@@ -27,6 +27,13 @@ struct special_token {
   std::string piece;
 };
 
+// A cross-decoder attention head: layer (0 = the first cross-decoder layer) and head.
+struct attention_head {
+  int32_t layer = 0;
+  int32_t head = 0;
+  bool operator==(const attention_head&) const = default;
+};
+
 struct model_config {
   std::string name;                  // free text, e.g. "tome-tiny-25m"
   int64_t dim = 0;                   // D
@@ -55,6 +62,11 @@ struct model_config {
   // token that ends a line (0: once, before the file). The layout the model was trained on
   // (training/data/tasks.py restate_headers); ingest::tokenize_params::restate_header_every.
   int64_t file_header_every = 0;
+  // Cross-decoder heads that, at a question's symbol, attend to where the context holds that
+  // symbol (config.json "pointer_heads": [[layer, head], ...]; empty: none). The which-file answer
+  // reads them through the files' spans (tome::pointer_mass); they were chosen on the validation
+  // split by training/results/pointer/select_heads.py.
+  std::vector<attention_head> pointer_heads;
 
   int64_t self_head_dim() const { return dim / n_self_heads; }
   int64_t head_dim() const { return dim / n_heads; }

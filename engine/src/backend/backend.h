@@ -5,6 +5,7 @@
 // so snapshots are backend-independent. Not thread-safe per state; a model's backend is shared.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,6 +21,38 @@
 namespace tome {
 
 struct safetensors_index;
+
+// backend::attention_mass's heads: each a cross-decoder layer and a query head, none repeated.
+inline status check_heads(const model_config& c, std::span<const attention_head> heads) {
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const attention_head& h = heads[i];
+    if (h.layer < 0 || h.layer >= c.n_cross_layers || h.head < 0 || h.head >= c.n_heads)
+      return error("attention_mass: head (" + std::to_string(h.layer) + ", " + std::to_string(h.head) +
+                   ") is not a cross-decoder head of the model");
+    for (size_t j = 0; j < i; ++j)
+      if (heads[j] == h) return error("attention_mass: a head is named twice");
+  }
+  return {};
+}
+
+// The weights of `heads` (each 1 / heads.size()), [n_cross_layers][n_heads] flat; any[l]: the
+// layer has one; last: the last such layer (-1: none).
+struct head_weight_table {
+  std::vector<float> w;
+  std::vector<bool> any;
+  int64_t last = -1;
+};
+inline head_weight_table head_weights(const model_config& c, std::span<const attention_head> heads) {
+  head_weight_table t;
+  t.w.assign(static_cast<size_t>(c.n_cross_layers * c.n_heads), 0.0f);
+  t.any.assign(static_cast<size_t>(c.n_cross_layers), false);
+  for (const attention_head& h : heads) {
+    t.w[static_cast<size_t>(h.layer * c.n_heads + h.head)] = 1.0f / static_cast<float>(heads.size());
+    t.any[static_cast<size_t>(h.layer)] = true;
+    t.last = std::max<int64_t>(t.last, h.layer);
+  }
+  return t;
+}
 
 // Device memory of one session: self-decoder states, the global KV, the last hidden row.
 class backend_state {
@@ -110,7 +143,10 @@ class backend {
 
   // Where the last token looks: the attention of the last cross-decoder layer's query for the
   // last position over all st.n_tokens() global KV positions, averaged over heads (sums to 1).
-  virtual status attention_mass(backend_state& st, std::span<float> mass) const = 0;
+  // With `heads` (valid (layer, head) pairs, no repeats): the attention of those heads instead,
+  // each at its own layer, averaged over them (still sums to 1).
+  virtual status attention_mass(backend_state& st, std::span<float> mass,
+                                std::span<const attention_head> heads) const = 0;
   virtual status export_state(const backend_state& st, host_state& out) const = 0;
   virtual status import_state(backend_state& st, const host_state& in) const = 0;
   // The self-decoder part only (self_state, self_rows, last_hidden, n_tokens; global_k/v left

@@ -2,6 +2,7 @@
 // the file and the field ("config.json: field 'n_heads' (6) must be divisible by 'n_kv_heads'
 // (4)"). Besides the documented rules, sizes have sanity ceilings (k_limits below) so that a
 // hostile file cannot make the loader allocate absurd tables. No exception escapes.
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -37,7 +38,7 @@ const std::set<std::string>& known_top_level_fields() {
       "n_self_layers", "n_cross_layers",    "n_self_heads", "n_heads",
       "n_kv_heads",    "ffn_dim",           "vocab_size",   "self_decoder",
       "rope_theta",    "norm_eps",          "max_context",  "special_tokens",
-      "templates",     "file_header_every", "training"};
+      "templates",     "file_header_every", "training",     "pointer_heads"};
   return fields;
 }
 
@@ -278,6 +279,32 @@ status read_templates(const field_reader& top, const std::string& src, model_con
   return {};
 }
 
+// "pointer_heads": [[layer, head], ...], each a cross-decoder layer and a query head, no repeats.
+status read_pointer_heads(const field_reader& f, model_config& c) {
+  auto v = f.get("pointer_heads");
+  if (!v) return v.error_status();
+  const json& a = **v;
+  if (!a.is_array()) return f.fail("field 'pointer_heads' must be an array of [layer, head] pairs, found " + describe_json(a));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const json& e = a[i];
+    const std::string at = "'pointer_heads[" + std::to_string(i) + "]'";
+    if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number_integer())
+      return f.fail("field " + at + " must be a [layer, head] pair of integers, found " + describe_json(e));
+    const int64_t layer = e[0].get<int64_t>(), head = e[1].get<int64_t>();
+    if (layer < 0 || layer >= c.n_cross_layers)
+      return f.fail("field " + at + ": layer " + std::to_string(layer) + " is not a cross-decoder layer (0.." +
+                    std::to_string(c.n_cross_layers - 1) + ")");
+    if (head < 0 || head >= c.n_heads)
+      return f.fail("field " + at + ": head " + std::to_string(head) + " is not a head (0.." +
+                    std::to_string(c.n_heads - 1) + ")");
+    const attention_head h{static_cast<int32_t>(layer), static_cast<int32_t>(head)};
+    if (std::find(c.pointer_heads.begin(), c.pointer_heads.end(), h) != c.pointer_heads.end())
+      return f.fail("field " + at + " repeats a head");
+    c.pointer_heads.push_back(h);
+  }
+  return {};
+}
+
 result<model_config> parse_checked(const std::string& json_text, const std::string& src) {
   auto parsed = parse_json(json_text);
   if (!parsed) return parsed.error_status().with_context(src);
@@ -299,6 +326,7 @@ result<model_config> parse_checked(const std::string& json_text, const std::stri
   TOME_TRY(read_templates(f, src, c));
   if (f.has("file_header_every"))
     TOME_ASSIGN(c.file_header_every, f.integer("file_header_every", 0, k_max_context));
+  if (f.has("pointer_heads")) TOME_TRY(read_pointer_heads(f, c));
   return c;
 }
 

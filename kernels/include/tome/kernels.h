@@ -186,11 +186,13 @@ status cross_attn_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v
 
 // Attention mass of one query q [Hq, hd] (bf16, post-RoPE) over keys k [n_keys, Hkv*hd]:
 // mass[j] = (1/Hq) sum_h softmax_j(q_h . k_j / sqrt(hd)), f32 [n_keys] on the device (sums to 1).
-// workspace: attention_mass_workspace_floats(n_keys, n_heads) floats.
+// workspace: attention_mass_workspace_floats(n_keys, n_heads) floats. With head_weights (f32
+// [n_heads] on the device): mass[j] = sum_h w[h] softmax_j(...) instead (heads of weight 0 are
+// skipped), added to what mass holds when `accumulate` (the pointer heads of several layers).
 int64_t attention_mass_workspace_floats(int64_t n_keys, int64_t n_heads);
 status attention_mass(const uint16_t* q, const uint16_t* k, int64_t n_keys, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, float* mass, float* workspace,
-                      stream_t stream);
+                      stream_t stream, const float* head_weights = nullptr, bool accumulate = false);
 
 // ---- fp8 global KV (kernels/kv_fp8/kv_fp8.cu, the fp8 paths of attention.cu, attention_mass.cu) ----
 // The global KV may be kept in fp8 e4m3 (the "fn" variant: max 448, no infinities) with one f32
@@ -239,7 +241,8 @@ status cross_attn_decode_fp8(const uint16_t* q, kv_fp8 kv, uint16_t* o, const in
 // attention_mass over fp8 keys (k u8 [n, Hkv*hd], k_scale f32 [n, Hkv]), keys dequantised in f32.
 status attention_mass_fp8(const uint16_t* q, const uint8_t* k, const float* k_scale, int64_t n_keys,
                           int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float* mass,
-                          float* workspace, stream_t stream);
+                          float* workspace, stream_t stream, const float* head_weights = nullptr,
+                          bool accumulate = false);
 
 // ---- Decode-step kernels (batch 1): bandwidth-bound GEMV and fused per-layer ops ----
 // y[m, :] = x[m, :] · Wᵀ for m < rows (1..kGemvMaxRows): W bf16 [n, k] row-major (a Linear's

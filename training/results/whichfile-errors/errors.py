@@ -66,6 +66,9 @@ def main():
                     "questions on the same context (tome score --path-scores), weights CAL_WEIGHTS")
     ap.add_argument("--nulls", type=int, default=3, choices=(1, 2, 3),
                     help="content-free questions for the prior: the first N of NULL_SYMBOLS")
+    ap.add_argument("--pointer", action="store_true",
+                    help="also the pointer's choice (tome score --pointer: the file the model's "
+                    "pointer_heads attend to most from the question's symbol)")
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -88,7 +91,7 @@ def main():
             eps = [e for e in (episode(maker, T, args.form, args.nulls) for _ in range(args.n)) if e is not None]
             sc = tome_eval.tome_score(args.tome, args.model, [e[0] for e in eps], work,
                                       args.backend, args.threads, choose_paths=True,
-                                      path_scores=args.calibrate)
+                                      path_scores=args.calibrate, pointer=args.pointer)
             cal = {w: [] for w in (CAL_WEIGHTS if args.calibrate else ())}
             if args.calibrate:
                 ns = tome_eval.tome_score(args.tome, args.model,
@@ -123,6 +126,8 @@ def main():
                            "depth_chars": body(by_path[m["path"]]).find(m["symbol"]),
                            "exact": bool(s["exact"]), "chosen": bool(s.get("choice_exact")),
                            "choice": ch,
+                           **({"pointer": bool(s.get("pointer_exact")),
+                               "pointer_choice": s.get("pointer_choice")} if args.pointer else {}),
                            **({"choice_cal": {w: cal[w][j] for w in cal}} if cal else {}),
                            "choice_mentions": bool(ch in by_path and ch != m["path"]
                                                    and m["symbol"] in body(by_path[ch]))})
@@ -130,6 +135,7 @@ def main():
             wrong = [q for q in qs if not q["chosen"]]
             summ = {"n": n, "exact": sum(q["exact"] for q in qs) / n,
                     "chosen": sum(q["chosen"] for q in qs) / n,
+                    **({"pointer": sum(q["pointer"] for q in qs) / n} if args.pointer else {}),
                     "wrong": len(wrong),
                     "wrong_choice_mentions": sum(q["choice_mentions"] for q in wrong),
                     "mean_files": sum(q["files"] for q in qs) / n,

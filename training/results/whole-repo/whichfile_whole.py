@@ -135,6 +135,12 @@ def main():
                     "(NULL_SYMBOLS), weights CAL_WEIGHTS")
     ap.add_argument("--nulls", type=int, default=3, choices=(1, 2, 3),
                     help="content-free questions for the prior: the first N of NULL_SYMBOLS")
+    ap.add_argument("--pointer", action="store_true",
+                    help="also the pointer's choice (tome score --pointer: the file the model's "
+                    "pointer_heads attend to most from the question's symbol)")
+    ap.add_argument("--scores", action="store_true",
+                    help="keep every path's scores in --out (path_logprobs with --calibrate, "
+                    "pointer_mass with --pointer)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
@@ -144,7 +150,7 @@ def main():
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
            "max_context": max_context, "form": args.form, "nulls": args.nulls,
            "file_header_every": cfg.file_header_every, "repos": {}}
-    tot = {"exact": 0, "chosen": 0, "n": 0}
+    tot = {"exact": 0, "chosen": 0, "n": 0, **({"pointer": 0} if args.pointer else {})}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
         for g in sorted(maker.repos):
@@ -157,8 +163,9 @@ def main():
             t1 = time.time()
             sc = tome_eval.tome_score(args.tome, args.model, rows, work, args.backend,
                                       args.threads, choose_paths=True,
-                                      path_scores=args.calibrate)
+                                      path_scores=args.calibrate, pointer=args.pointer)
             ex = sum(bool(s["exact"]) for s in sc)
+            pt = sum(bool(s.get("pointer_exact")) for s in sc)
             ch = sum(bool(s.get("choice_exact")) for s in sc)
             cal = {}
             if args.calibrate:
@@ -183,6 +190,7 @@ def main():
             r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
                  "exact": round(ex / max(1, len(rows)), 3),
                  "chosen": round(ch / max(1, len(rows)), 3),
+                 **({"pointer": round(pt / max(1, len(rows)), 3)} if args.pointer else {}),
                  "seconds": round(time.time() - t1, 1),
                  **{f"chosen_cal_{w}": round(sum(c == pth for c, pth in zip(cal[w], paths))
                                              / max(1, len(rows)), 3) for w in cal},
@@ -192,16 +200,24 @@ def main():
                                     "logprob": x["path_logprobs"].get(p),
                                     "rank": 1 + sum(v is not None and v > (x["path_logprobs"].get(p) or -1e30)
                                                     for v in x["path_logprobs"].values())}
-                                   if cal else {})}
+                                   if cal else {}),
+                                **({"pointer_exact": bool(x.get("pointer_exact")),
+                                    "pointer_choice": x.get("pointer_choice")} if args.pointer else {}),
+                                **({"path_logprobs": x["path_logprobs"]} if args.scores and cal else {}),
+                                **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()}}
+                                   if args.scores and args.pointer else {})}
                                for k, (s, p, x) in enumerate(zip(syms, paths, sc))]}
             res["repos"][name] = r
             tot["exact"] += ex
             tot["chosen"] += ch
+            if args.pointer:
+                tot["pointer"] += pt
             tot["n"] += len(rows)
             print(json.dumps({name: {k: v for k, v in r.items() if k != "questions"}}), flush=True)
     n = max(1, tot["n"])
     res["all"] = {"n": tot["n"], "exact": round(tot["exact"] / n, 3),
                   "chosen": round(tot["chosen"] / n, 3),
+                  **({"pointer": round(tot["pointer"] / n, 3)} if args.pointer else {}),
                   **{k: round(v / n, 3) for k, v in tot.items() if k.startswith("chosen_cal")},
                   "seconds": round(time.time() - t0, 1)}
     print(json.dumps({"all": res["all"]}), flush=True)

@@ -181,7 +181,7 @@ void cross_attn(const float* q, const float* k, const float* v, float* o, int64_
 }
 
 void attention_mass(const float* q, const float* k, int64_t n_keys, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t hd, float* mass) {
+                    int64_t n_kv_heads, int64_t hd, float* mass, const float* head_weights, bool accumulate) {
   if (n_keys <= 0) return;
   const int64_t group = n_heads / n_kv_heads, stride = n_kv_heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -226,10 +226,12 @@ void attention_mass(const float* q, const float* k, int64_t n_keys, int64_t n_he
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t j0 = b * kBlock, j1 = std::min(n_keys, j0 + kBlock), n = j1 - j0;
       scores(j0, j1, s);
-      for (int64_t j = 0; j < n; ++j) mass[j0 + j] = 0.0f;
+      if (!accumulate)
+        for (int64_t j = 0; j < n; ++j) mass[j0 + j] = 0.0f;
       for (int64_t h = 0; h < n_heads; ++h) {
+        if (head_weights && head_weights[h] == 0.0f) continue;
         const float* sh = s.data() + h * n;
-        const float inv = 1.0f / (L[h] * static_cast<float>(n_heads));
+        const float inv = head_weights ? head_weights[h] / L[h] : 1.0f / (L[h] * static_cast<float>(n_heads));
         for (int64_t j = 0; j < n; ++j) mass[j0 + j] += std::exp(sh[j] - M[h]) * inv;
       }
     }

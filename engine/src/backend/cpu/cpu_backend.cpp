@@ -148,12 +148,14 @@ class cpu_backend final : public backend {
     return cross_pass(st, xs, pos0, T, logits.data());
   }
 
-  status attention_mass(backend_state& base, std::span<float> mass) const override {
+  status attention_mass(backend_state& base, std::span<float> mass,
+                        std::span<const attention_head> heads) const override {
     auto& st = static_cast<cpu_state&>(base);
     if (st.n == 0) return error("no tokens in the session: no attention to report");
     if (static_cast<int64_t>(mass.size()) != st.n) return error("attention_mass: wrong output size");
+    TOME_TRY(check_heads(c_, heads));
     fvec x(st.last_hidden);
-    return cross_pass(st, x, st.n - 1, 1, nullptr, mass.data());
+    return cross_pass(st, x, st.n - 1, 1, nullptr, mass.data(), heads);
   }
 
   status export_state(const backend_state& base, host_state& out) const override {
@@ -400,18 +402,29 @@ class cpu_backend final : public backend {
   // Cross-decoder + head over rows of X_s at positions pos0..pos0+rows-1 (keys 0..pos in st).
   // With `mass` (rows == 1): stops at the last layer's query and writes its attention mass over
   // keys 0..pos0 instead of logits.
+  // With `heads` too: the mass of those heads at their layers (head_weights), the pass stopping at
+  // the last layer that has one.
   status cross_pass(const cpu_state& st, fvec& x, int64_t pos0, int64_t rows, float* logits,
-                    float* mass = nullptr) const {
+                    float* mass = nullptr, std::span<const attention_head> heads = {}) const {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim();
     const float eps = static_cast<float>(c_.norm_eps);
     fvec xn(static_cast<size_t>(rows * D)), q(xn.size()), o(xn.size());
-    for (const cross_layer_w& w : cross_) {
+    const auto hw = head_weights(c_, heads);
+    bool first_mass = true;
+    for (size_t l = 0; l < cross_.size(); ++l) {
+      const cross_layer_w& w = cross_[l];
       cpu::rms_norm(x.data(), w.mixer_norm.data(), xn.data(), rows, D, eps);
       cpu::linear(xn.data(), rows, w.wq.data(), D, D, q.data());
       cpu::rope(q.data(), rows, Hq, hd, pos0, freq_.data());
-      if (mass && &w == &cross_.back()) {
+      if (mass && heads.empty() && l + 1 == cross_.size()) {
         cpu::attention_mass(q.data(), st.k.data(), pos0 + 1, Hq, c_.n_kv_heads, hd, mass);
         return {};
+      }
+      if (mass && !heads.empty() && hw.any[l]) {
+        cpu::attention_mass(q.data(), st.k.data(), pos0 + 1, Hq, c_.n_kv_heads, hd, mass,
+                            hw.w.data() + l * static_cast<size_t>(Hq), !first_mass);
+        first_mass = false;
+        if (static_cast<int64_t>(l) == hw.last) return {};
       }
       cpu::cross_attn(q.data(), st.k.data(), st.v.data(), o.data(), rows, pos0, Hq, c_.n_kv_heads, hd);
       cpu::linear(o.data(), rows, w.wo.data(), D, D, q.data());

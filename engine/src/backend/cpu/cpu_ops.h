@@ -68,7 +68,10 @@ void cross_attn(const float* q, const float* k, const float* v, float* o, int64_
 // Attention mass of one query row q [n_heads, hd] over keys k [n_keys, n_kv_heads*hd] (GQA):
 // mass[j] = (1/n_heads) * sum_h softmax_j(q_h . k_j / sqrt(hd)), so that sum_j mass[j] = 1. Which
 // positions of the global KV the cross-decoder reads for this query (the app's "sources").
+// With head_weights [n_heads]: mass[j] = sum_h w[h] * softmax_j(...) (heads of weight 0 skipped),
+// added to what mass holds when `accumulate`. The CPU twin of kernels::attention_mass.
 void attention_mass(const float* q, const float* k, int64_t n_keys, int64_t n_heads,
-                    int64_t n_kv_heads, int64_t hd, float* mass);
+                    int64_t n_kv_heads, int64_t hd, float* mass, const float* head_weights = nullptr,
+                    bool accumulate = false);
 
 }  // namespace tome::cpu

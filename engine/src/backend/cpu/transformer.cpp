@@ -132,7 +132,9 @@ class cpu_transformer final : public backend {
     return {};
   }
 
-  status attention_mass(backend_state&, std::span<float>) const override { return error(kNoSaving); }
+  status attention_mass(backend_state&, std::span<float>, std::span<const attention_head>) const override {
+    return error(kNoSaving);
+  }
   status export_state(const backend_state&, host_state&) const override { return error(kNoSaving); }
   status import_state(backend_state&, const host_state&) const override { return error(kNoSaving); }
   status export_self(const backend_state&, host_state&) const override { return error(kNoSaving); }

@@ -413,16 +413,18 @@ class cuda_backend final : public backend {
     return cross_pass(st, pos0, T, logits.data());
   }
 
-  status attention_mass(backend_state& base, std::span<float> mass) const override {
+  status attention_mass(backend_state& base, std::span<float> mass,
+                        std::span<const attention_head> heads) const override {
     std::lock_guard lk(m_);
     auto& st = static_cast<cuda_state&>(base);
     TOME_TRY(st.alloc_status);
     if (st.n == 0) return error("no tokens in the session: no attention to report");
     if (static_cast<int64_t>(mass.size()) != st.n) return error("attention_mass: wrong output size");
+    TOME_TRY(check_heads(c_, heads));
     TOME_TRY(ws_.x.ensure(static_cast<size_t>(c_.dim) * 2));
     CUDA_TRY(cudaMemcpyAsync(ws_.x.as(), st.last_hidden.as(), static_cast<size_t>(c_.dim) * 2,
                              cudaMemcpyDeviceToDevice, stream_));
-    return cross_pass(st, st.n - 1, 1, nullptr, mass.data());
+    return cross_pass(st, st.n - 1, 1, nullptr, mass.data(), heads);
   }
 
   status export_state(const backend_state& base, host_state& out) const override {
@@ -1147,10 +1149,25 @@ class cuda_backend final : public backend {
   // With `mass` (rows == 1, host [pos0 + 1]): stops at the last layer's query and writes its
   // attention mass over keys 0..pos0 instead of logits.
   status cross_pass(const cuda_state& st, int64_t pos0, int64_t rows, float* logits,
-                    float* mass = nullptr) const {
+                    float* mass = nullptr, std::span<const attention_head> heads = {}) const {
     const int64_t D = c_.dim, Hq = c_.n_heads, hd = c_.head_dim(), V = c_.vocab_size;
     const float eps = static_cast<float>(c_.norm_eps);
     TOME_TRY(ensure_workspace(rows));
+    // With `heads`: their weights (head_weights) after the mass and its workspace in ws_.mass, each
+    // selected layer's mass added (the pass stops at the last such layer).
+    const auto hw = head_weights(c_, heads);
+    const int64_t n_mass = pos0 + 1;
+    float* dev_w = nullptr;
+    if (mass) {
+      const int64_t mass_floats = n_mass + kernels::attention_mass_workspace_floats(n_mass, Hq);
+      TOME_TRY(ws_.mass.ensure(static_cast<size_t>(mass_floats + static_cast<int64_t>(hw.w.size())) * 4));
+      if (!heads.empty()) {
+        dev_w = ws_.mass.as<float>() + mass_floats;
+        CUDA_TRY(cudaMemcpyAsync(dev_w, hw.w.data(), hw.w.size() * 4, cudaMemcpyHostToDevice, stream_));
+      }
+    }
+    bool first_mass = true;
+    size_t layer = 0;
     const int splits = kernels::cross_attn_splits(rows, pos0, Hq, c_.n_kv_heads, hd, st.fp8);  // fills the GPU
     const int64_t ws_floats = kernels::cross_attn_workspace_floats(rows, Hq, hd, splits);
     if (ws_floats) TOME_TRY(ws_.attn.ensure(static_cast<size_t>(ws_floats) * 4));
@@ -1158,18 +1175,24 @@ class cuda_backend final : public backend {
     for (const cross_w& w : cross_) {  // ws_.xn = the layer's mixer norm of x on entry
       TOME_TRY(gemm(ws_.xn.as(), rows, w.wq, D, D, ws_.q.as()));
       KTRY(kernels::rope(ws_.q.as(), rows, Hq, hd, pos0, freq_.as<float>(), stream_));
-      if (mass && &w == &cross_.back()) {
-        const int64_t n = pos0 + 1;
-        TOME_TRY(ws_.mass.ensure(static_cast<size_t>(n + kernels::attention_mass_workspace_floats(n, Hq)) * 4));
+      const size_t l = layer++;
+      const bool all_heads_here = heads.empty() && &w == &cross_.back();
+      if (mass && (all_heads_here || (!heads.empty() && hw.any[l]))) {
+        const int64_t n = n_mass;
         float* out = ws_.mass.as<float>();
+        const float* wl = dev_w ? dev_w + l * static_cast<size_t>(Hq) : nullptr;
         if (st.fp8)
           KTRY(kernels::attention_mass_fp8(ws_.q.as(), st.k.as<uint8_t>(), st.ks.as<float>(), n, Hq, c_.n_kv_heads, hd,
-                                           out, out + n, stream_));
+                                           out, out + n, stream_, wl, !first_mass));
         else
-          KTRY(kernels::attention_mass(ws_.q.as(), st.k.as(), n, Hq, c_.n_kv_heads, hd, out, out + n, stream_));
-        CUDA_TRY(cudaMemcpyAsync(mass, out, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
-        CUDA_TRY(cudaStreamSynchronize(stream_));
-        return {};
+          KTRY(kernels::attention_mass(ws_.q.as(), st.k.as(), n, Hq, c_.n_kv_heads, hd, out, out + n, stream_, wl,
+                                       !first_mass));
+        first_mass = false;
+        if (all_heads_here || static_cast<int64_t>(l) == hw.last) {
+          CUDA_TRY(cudaMemcpyAsync(mass, out, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost, stream_));
+          CUDA_TRY(cudaStreamSynchronize(stream_));
+          return {};
+        }
       }
       if (st.fp8)
         KTRY(kernels::cross_attn_fp8(ws_.q.as(), fp8_view(st), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,

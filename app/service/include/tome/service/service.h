@@ -72,6 +72,15 @@ struct ask_params {
     int64_t questions = 0;         // content-free questions (a pass over the tree each)
   };
   std::function<void(const path_prior_event&)> on_path_prior;
+  // With choose_path: when the model names pointer heads (config().pointer_heads) and the question
+  // names a symbol (tome::symbol_end: `quoted`, or its last word), the answer is the file whose
+  // tokens those heads attend to most from the symbol (tome::pointer_mass): the model finds where
+  // the context holds the symbol, the files' spans say which file that is. No prior is computed
+  // then. The file that holds the symbol is not always the one that defines it (a use elsewhere):
+  // training/results/pointer/README.md. false: the path choice above.
+  bool pointer = true;
+  // Called with each path's pointer mass (paths in order of first appearance) when it decided.
+  std::function<void(const std::vector<std::string>& paths, const std::vector<double>& mass)> on_pointer;
 };
 
 struct ask_result {
