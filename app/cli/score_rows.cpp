@@ -217,9 +217,17 @@ status read_pointer(session& ses, const score_row& row, int64_t context_end, row
   const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
   const auto pm = pointer_mass(*mass, spans, paths);
   if (paths.empty()) return {};
+  std::vector<double> peak(paths.size(), 0.0);
+  for (const file_span& sp : spans) {
+    const auto it = std::find(paths.begin(), paths.end(), sp.path);
+    for (int64_t j = sp.begin; j < sp.end && j < static_cast<int64_t>(mass->size()); ++j)
+      peak[static_cast<size_t>(it - paths.begin())] =
+          std::max(peak[static_cast<size_t>(it - paths.begin())], static_cast<double>((*mass)[static_cast<size_t>(j)]));
+  }
   size_t best = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     out.pointer_mass.emplace_back(paths[i], pm[i]);
+    out.pointer_peak.emplace_back(paths[i], peak[i]);
     if (pm[i] > pm[best]) best = i;
   }
   out.pointer_choice = paths[best];
@@ -338,9 +346,12 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
   if (s.pointer_exact) {
     nlohmann::json pm = nlohmann::json::object();
     for (const auto& [path, v] : s.pointer_mass) pm[path] = v;
+    nlohmann::json pk = nlohmann::json::object();
+    for (const auto& [path, v] : s.pointer_peak) pk[path] = v;
     j += ", \"pointer_exact\": " + fmt_opt(s.pointer_exact) + ", \"pointer_choice\": " +
          nlohmann::json(s.pointer_choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+         ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         ", \"pointer_peak\": " + pk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);

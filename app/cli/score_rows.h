@@ -66,6 +66,8 @@ struct row_score {
   std::optional<bool> pointer_exact;
   std::string pointer_choice;
   std::vector<std::pair<std::string, double>> pointer_mass;
+  // The largest mass at one position of each path's spans (where the heads look hardest).
+  std::vector<std::pair<std::string, double>> pointer_peak;
 };
 
 struct score_params {

@@ -204,7 +204,8 @@ def main():
                                 **({"pointer_exact": bool(x.get("pointer_exact")),
                                     "pointer_choice": x.get("pointer_choice")} if args.pointer else {}),
                                 **({"path_logprobs": x["path_logprobs"]} if args.scores and cal else {}),
-                                **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()}}
+                                **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()},
+                                    "pointer_peak": {k_: round(v, 6) for k_, v in x.get("pointer_peak", {}).items()}}
                                    if args.scores and args.pointer else {})}
                                for k, (s, p, x) in enumerate(zip(syms, paths, sc))]}
             res["repos"][name] = r
