@@ -183,9 +183,12 @@ status choose_path(session& ses, const score_row& row, int64_t first, const scor
   return {};
 }
 
-// score_params::pointer: the row of the question's symbol (tome::symbol_end from the last question
-// token before the answer), or -1.
-int64_t pointer_row(const model& m, const score_row& row) {
+// score_params::pointer: the rows of the question's symbol (tome::symbol_tokens in the tokens from
+// the last question token before the answer) and that question token; none without them.
+struct pointer_rows_t {
+  int64_t question = 0, first = 0, last = 0;
+};
+std::optional<pointer_rows_t> pointer_rows(const model& m, const score_row& row) {
   const int32_t question = m.config().special_id("question");
   int64_t a0 = -1;
   for (int64_t t = 0; t < row.length(); ++t)
@@ -193,41 +196,35 @@ int64_t pointer_row(const model& m, const score_row& row) {
       a0 = t;
       break;
     }
-  if (question < 0 || a0 < 0) return -1;
+  if (question < 0 || a0 < 0) return std::nullopt;
   int64_t q0 = -1;
   for (int64_t t = a0; t >= 0; --t)
     if (row.tokens[static_cast<size_t>(t)] == question) {
       q0 = t;
       break;
     }
-  if (q0 < 0) return -1;
-  const auto e = symbol_end(m.tok(), std::span<const int32_t>(row.tokens).subspan(
-                                         static_cast<size_t>(q0), static_cast<size_t>(a0 + 1 - q0)));
-  return e ? q0 + static_cast<int64_t>(*e) : -1;
+  if (q0 < 0) return std::nullopt;
+  const auto e = symbol_tokens(m.tok(), std::span<const int32_t>(row.tokens).subspan(
+                                            static_cast<size_t>(q0), static_cast<size_t>(a0 + 1 - q0)));
+  if (!e) return std::nullopt;
+  return pointer_rows_t{q0, q0 + static_cast<int64_t>(e->first), q0 + static_cast<int64_t>(e->second)};
 }
 
-// The pointer's mass by path at the session's end (the symbol's row), the files before `q0`.
-status read_pointer(session& ses, const score_row& row, int64_t context_end, row_score& out) {
-  const model& m = ses.get_model();
-  auto mass = ses.attention_mass(m.config().pointer_heads);
-  if (!mass) return mass.error_status();
+// The pointer's mass by path: at the symbol's last row (`last`, the choice) and averaged over its
+// rows (`mean`), the files before `context_end`.
+status read_pointer(const model& m, const score_row& row, int64_t context_end, std::span<const float> last,
+                    std::span<const float> mean, row_score& out) {
   const std::span<const int32_t> ctx(row.tokens.data(), static_cast<size_t>(context_end));
   const int32_t file_start = m.config().special_id("file_start");
   const auto paths = file_paths(m.tok(), ctx, file_start);
-  const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
-  const auto pm = pointer_mass(*mass, spans, paths);
   if (paths.empty()) return {};
-  std::vector<double> peak(paths.size(), 0.0);
-  for (const file_span& sp : spans) {
-    const auto it = std::find(paths.begin(), paths.end(), sp.path);
-    for (int64_t j = sp.begin; j < sp.end && j < static_cast<int64_t>(mass->size()); ++j)
-      peak[static_cast<size_t>(it - paths.begin())] =
-          std::max(peak[static_cast<size_t>(it - paths.begin())], static_cast<double>((*mass)[static_cast<size_t>(j)]));
-  }
+  const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
+  const auto pm = pointer_mass(last, spans, paths);
+  const auto pmean = pointer_mass(mean, spans, paths);
   size_t best = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     out.pointer_mass.emplace_back(paths[i], pm[i]);
-    out.pointer_peak.emplace_back(paths[i], peak[i]);
+    out.pointer_mass_symbol.emplace_back(paths[i], pmean[i]);
     if (pm[i] > pm[best]) best = i;
   }
   out.pointer_choice = paths[best];
@@ -260,23 +257,29 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
   if (!s) return s.error_status();
   session& ses = **s;
   const std::span<const int32_t> toks(row.tokens);
-  // score_params::pointer: the prefix in two parts, the pointer read at the symbol's row between.
-  const int64_t prow = p.pointer && m->has_tokenizer() && !m->config().pointer_heads.empty() &&
-                               m->config().special_id("file_start") >= 0
-                           ? pointer_row(*m, row)
-                           : -1;
+  // score_params::pointer: the prefix in parts, the pointer read at each of the symbol's rows.
+  const auto prow = p.pointer && m->has_tokenizer() && !m->config().pointer_heads.empty() &&
+                            m->config().special_id("file_start") >= 0
+                        ? pointer_rows(*m, row)
+                        : std::nullopt;
   int64_t done = 0;
-  if (prow >= 0 && prow + 1 <= first) {
-    prefill_params pp;
-    pp.chunk_tokens = p.prefill_chunk;
-    pp.compute_logits = false;
-    pp.on_progress = p.on_prefill;
-    auto pr = ses.prefill(toks.first(static_cast<size_t>(prow + 1)), pp);
-    if (!pr) return pr.error_status();
-    done = prow + 1;
-    int64_t q0 = prow;  // the question token: the files end before it
-    while (q0 > 0 && row.tokens[static_cast<size_t>(q0)] != m->config().special_id("question")) --q0;
-    TOME_TRY(read_pointer(ses, row, q0, out));
+  if (prow && prow->last + 1 <= first) {
+    std::vector<float> last, mean(static_cast<size_t>(prow->question), 0.0f);
+    const float share = 1.0f / static_cast<float>(prow->last - prow->first + 1);
+    for (int64_t r = prow->first; r <= prow->last; ++r) {
+      prefill_params pp;
+      pp.chunk_tokens = p.prefill_chunk;
+      pp.compute_logits = false;
+      pp.on_progress = p.on_prefill;
+      auto pr = ses.prefill(toks.subspan(static_cast<size_t>(done), static_cast<size_t>(r + 1 - done)), pp);
+      if (!pr) return pr.error_status();
+      done = r + 1;
+      auto mass = ses.attention_mass(m->config().pointer_heads);
+      if (!mass) return mass.error_status();
+      for (size_t j = 0; j < mean.size(); ++j) mean[j] += share * (*mass)[j];
+      last = std::move(*mass);
+    }
+    TOME_TRY(read_pointer(*m, row, prow->question, last, mean, out));
   }
   if (first > done) {  // the early exit: inputs 0..first-1 need no logits
     prefill_params pp;
@@ -347,11 +350,11 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
     nlohmann::json pm = nlohmann::json::object();
     for (const auto& [path, v] : s.pointer_mass) pm[path] = v;
     nlohmann::json pk = nlohmann::json::object();
-    for (const auto& [path, v] : s.pointer_peak) pk[path] = v;
+    for (const auto& [path, v] : s.pointer_mass_symbol) pk[path] = v;
     j += ", \"pointer_exact\": " + fmt_opt(s.pointer_exact) + ", \"pointer_choice\": " +
          nlohmann::json(s.pointer_choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
          ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         ", \"pointer_peak\": " + pk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+         ", \"pointer_mass_symbol\": " + pk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);

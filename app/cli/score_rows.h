@@ -66,8 +66,8 @@ struct row_score {
   std::optional<bool> pointer_exact;
   std::string pointer_choice;
   std::vector<std::pair<std::string, double>> pointer_mass;
-  // The largest mass at one position of each path's spans (where the heads look hardest).
-  std::vector<std::pair<std::string, double>> pointer_peak;
+  // The same averaged over the rows of all the symbol's tokens (pointer_mass: its last token's).
+  std::vector<std::pair<std::string, double>> pointer_mass_symbol;
 };
 
 struct score_params {

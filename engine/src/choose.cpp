@@ -354,7 +354,7 @@ std::vector<double> pointer_mass(std::span<const float> mass, std::span<const fi
   return out;
 }
 
-std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question) {
+std::optional<std::pair<size_t, size_t>> symbol_tokens(const tokenizer& tok, std::span<const int32_t> question) {
   std::vector<std::string> text(question.size());
   for (size_t i = 0; i < question.size(); ++i)
     if (!tok.is_special(question[i])) text[i] = tok.token_bytes(question[i]);
@@ -376,16 +376,23 @@ std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> 
     // The symbol: bytes after the opening backtick up to the closing one.
     if (oi == ci) {
       if (cb == ob + 1) return std::nullopt;  // ``
-      return ci;
+      return std::pair{ci, ci};
     }
     const bool opening_ends = ob + 1 == text[oi].size();
-    if (cb > 0) return ci;  // the symbol's end is merged into the closing backtick's token
+    const size_t first = opening_ends ? oi + 1 : oi;
+    if (cb > 0) return std::pair{first, ci};  // the symbol's end is merged into the closing backtick's token
     if (ci == oi + 1 && opening_ends) return std::nullopt;  // `` across two tokens
-    return ci - 1;
+    return std::pair{first, ci - 1};
   }
   for (size_t i = text.size(); i-- > 0;)
-    if (is_word(text[i])) return i;
+    if (is_word(text[i])) return std::pair{i, i};
   return std::nullopt;
+}
+
+std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question) {
+  const auto t = symbol_tokens(tok, question);
+  if (!t) return std::nullopt;
+  return t->second;
 }
 
 result<choose_result> choose(session& s, std::span<const std::vector<int32_t>> candidates,

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -103,5 +104,9 @@ std::vector<double> pointer_mass(std::span<const float> mass, std::span<const fi
 // when the backtick is merged into it. Without backticks: the last token with a letter or a digit
 // (the bare "Which file defines NAME?"). None when there is no symbol (`` or no word).
 std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question);
+// The symbol's tokens [first, last] (last == symbol_end): from the token holding its first byte
+// (the opening backtick's token when the symbol starts in it). Without backticks, the last word's
+// token alone.
+std::optional<std::pair<size_t, size_t>> symbol_tokens(const tokenizer& tok, std::span<const int32_t> question);
 
 }  // namespace tome
