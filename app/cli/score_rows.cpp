@@ -210,21 +210,19 @@ std::optional<pointer_rows_t> pointer_rows(const model& m, const score_row& row)
   return pointer_rows_t{q0, q0 + static_cast<int64_t>(e->first), q0 + static_cast<int64_t>(e->second)};
 }
 
-// The pointer's mass by path: at the symbol's last row (`last`, the choice) and averaged over its
-// rows (`mean`), the files before `context_end`.
-status read_pointer(const model& m, const score_row& row, int64_t context_end, std::span<const float> last,
-                    std::span<const float> mean, row_score& out) {
+// The pointer's mass by path (the symbol's rows' mean attention `mass` over the files before
+// `context_end`) and its choice.
+status read_pointer(const model& m, const score_row& row, int64_t context_end, std::span<const float> mass,
+                    row_score& out) {
   const std::span<const int32_t> ctx(row.tokens.data(), static_cast<size_t>(context_end));
   const int32_t file_start = m.config().special_id("file_start");
   const auto paths = file_paths(m.tok(), ctx, file_start);
   if (paths.empty()) return {};
   const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
-  const auto pm = pointer_mass(last, spans, paths);
-  const auto pmean = pointer_mass(mean, spans, paths);
+  const auto pm = pointer_mass(mass, spans, paths);
   size_t best = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     out.pointer_mass.emplace_back(paths[i], pm[i]);
-    out.pointer_mass_symbol.emplace_back(paths[i], pmean[i]);
     if (pm[i] > pm[best]) best = i;
   }
   out.pointer_choice = paths[best];
@@ -257,29 +255,26 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
   if (!s) return s.error_status();
   session& ses = **s;
   const std::span<const int32_t> toks(row.tokens);
-  // score_params::pointer: the prefix in parts, the pointer read at each of the symbol's rows.
+  // score_params::pointer: the prefix up to the symbol's first row, then its rows with the pointer
+  // read at each (tome::pointer_attention, as `tome ask --choose-path` answers).
   const auto prow = p.pointer && m->has_tokenizer() && !m->config().pointer_heads.empty() &&
                             m->config().special_id("file_start") >= 0
                         ? pointer_rows(*m, row)
                         : std::nullopt;
   int64_t done = 0;
   if (prow && prow->last + 1 <= first) {
-    std::vector<float> last, mean(static_cast<size_t>(prow->question), 0.0f);
-    const float share = 1.0f / static_cast<float>(prow->last - prow->first + 1);
-    for (int64_t r = prow->first; r <= prow->last; ++r) {
-      prefill_params pp;
-      pp.chunk_tokens = p.prefill_chunk;
-      pp.compute_logits = false;
-      pp.on_progress = p.on_prefill;
-      auto pr = ses.prefill(toks.subspan(static_cast<size_t>(done), static_cast<size_t>(r + 1 - done)), pp);
-      if (!pr) return pr.error_status();
-      done = r + 1;
-      auto mass = ses.attention_mass(m->config().pointer_heads);
-      if (!mass) return mass.error_status();
-      for (size_t j = 0; j < mean.size(); ++j) mean[j] += share * (*mass)[j];
-      last = std::move(*mass);
-    }
-    TOME_TRY(read_pointer(*m, row, prow->question, last, mean, out));
+    prefill_params pp;
+    pp.chunk_tokens = p.prefill_chunk;
+    pp.compute_logits = false;
+    pp.on_progress = p.on_prefill;
+    auto pr = ses.prefill(toks.first(static_cast<size_t>(prow->question)), pp);
+    if (!pr) return pr.error_status();
+    const auto q = toks.subspan(static_cast<size_t>(prow->question), static_cast<size_t>(first - prow->question));
+    auto mass = pointer_attention(ses, q, {static_cast<size_t>(prow->first - prow->question),
+                                           static_cast<size_t>(prow->last - prow->question)});
+    if (!mass) return mass.error_status();
+    done = prow->last + 1;
+    TOME_TRY(read_pointer(*m, row, prow->question, *mass, out));
   }
   if (first > done) {  // the early exit: inputs 0..first-1 need no logits
     prefill_params pp;
@@ -349,12 +344,9 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
   if (s.pointer_exact) {
     nlohmann::json pm = nlohmann::json::object();
     for (const auto& [path, v] : s.pointer_mass) pm[path] = v;
-    nlohmann::json pk = nlohmann::json::object();
-    for (const auto& [path, v] : s.pointer_mass_symbol) pk[path] = v;
     j += ", \"pointer_exact\": " + fmt_opt(s.pointer_exact) + ", \"pointer_choice\": " +
          nlohmann::json(s.pointer_choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         ", \"pointer_mass_symbol\": " + pk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+         ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);

@@ -61,13 +61,12 @@ struct row_score {
   // the context, in order of first appearance (`choice` is the most likely of them).
   std::vector<std::pair<std::string, double>> path_logprobs;
   // score_params::pointer: the file the model's pointer heads attend to most from the question's
-  // symbol (tome::pointer_mass, as `tome ask --choose-path` answers with them), and every path's
-  // mass; none where the row has no question, no symbol or no file header.
+  // symbol (their attention averaged over the symbol's tokens, tome::pointer_attention, summed per
+  // file, tome::pointer_mass: as `tome ask --choose-path` answers), and every path's mass; none
+  // where the row has no question, no symbol or no file header.
   std::optional<bool> pointer_exact;
   std::string pointer_choice;
   std::vector<std::pair<std::string, double>> pointer_mass;
-  // The same averaged over the rows of all the symbol's tokens (pointer_mass: its last token's).
-  std::vector<std::pair<std::string, double>> pointer_mass_symbol;
 };
 
 struct score_params {
@@ -82,7 +81,7 @@ struct score_params {
   // one decode step per node of the paths' prefix tree).
   bool path_scores = false;
   // Also the pointer's choice (row_score::pointer_exact): the model's config().pointer_heads read
-  // at the question's symbol (tome::symbol_end in the tokens from the row's last question token).
+  // at the question's symbol (tome::symbol_tokens in the tokens from the row's last question token).
   bool pointer = false;
 };
 

@@ -389,6 +389,30 @@ std::optional<std::pair<size_t, size_t>> symbol_tokens(const tokenizer& tok, std
   return std::nullopt;
 }
 
+result<std::vector<float>> pointer_attention(session& s, std::span<const int32_t> question,
+                                             std::pair<size_t, size_t> rows, const std::atomic<bool>* cancel) {
+  const auto& heads = s.get_model().config().pointer_heads;
+  if (heads.empty()) return error("the model names no pointer heads (config.json \"pointer_heads\")");
+  if (rows.first > rows.second || rows.second >= question.size()) return error("pointer_attention: bad rows");
+  const size_t context = static_cast<size_t>(s.n_tokens());
+  std::vector<float> mean(context, 0.0f);
+  const float share = 1.0f / static_cast<float>(rows.second - rows.first + 1);
+  size_t done = 0;
+  for (size_t r = rows.first; r <= rows.second; ++r) {
+    prefill_params pp;
+    pp.compute_logits = false;
+    pp.cancel = cancel;
+    auto pr = s.prefill(question.subspan(done, r + 1 - done), pp);
+    if (!pr) return pr.error_status();
+    if (pr->cancelled) return error("cancelled");
+    done = r + 1;
+    auto mass = s.attention_mass(heads);
+    if (!mass) return mass.error_status();
+    for (size_t j = 0; j < context; ++j) mean[j] += share * (*mass)[j];
+  }
+  return mean;
+}
+
 std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question) {
   const auto t = symbol_tokens(tok, question);
   if (!t) return std::nullopt;

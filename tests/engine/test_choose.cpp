@@ -420,6 +420,19 @@ TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
     const std::string want = std::string("Which file defines `") + sym;
     EXPECT_TRUE(got == want || got == want + "`") << sym << ": " << got;
   }
+  // symbol_tokens: the symbol's tokens hold exactly the symbol, give or take the backticks and the
+  // space merged into its first and last token.
+  for (const char* sym : {"jv_parse", "BADCH", "luaL_checkinteger", "x", "hpet_info", "Ünï"}) {
+    const auto ids = q(std::string("Which file defines `") + sym + "`?");
+    const auto t = symbol_tokens(**tok, ids);
+    ASSERT_TRUE(t.has_value()) << sym;
+    EXPECT_EQ(t->second, *symbol_end(**tok, ids));
+    std::string text;
+    for (size_t i = t->first; i <= t->second; ++i) text += (*tok)->token_bytes(ids[i]);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '`')) text.erase(text.begin());
+    if (!text.empty() && text.back() == '`') text.pop_back();
+    EXPECT_EQ(text, sym);
+  }
   EXPECT_EQ(upto("Which file defines ``?"), "(none)");
   EXPECT_EQ(upto("Which file defines jv_parse?"), "Which file defines jv_parse");
   EXPECT_EQ(upto("Where is `a` used, and which file defines `lua_State`?"),

@@ -178,40 +178,34 @@ bool prior_wanted(const model& m, const ask_params& p) {
          m.config().special_id("file_start") >= 0;
 }
 
-// ask_params::pointer: the row of the question's symbol when the pointer will answer (the model
+// ask_params::pointer: the rows of the question's symbol when the pointer will answer (the model
 // has pointer heads, the question names a symbol); none otherwise.
-std::optional<size_t> pointer_row(const model& m, const ask_params& p, std::span<const int32_t> question) {
+std::optional<std::pair<size_t, size_t>> pointer_rows(const model& m, const ask_params& p,
+                                                      std::span<const int32_t> question) {
   if (!p.choose_path || !p.pointer || m.config().pointer_heads.empty() || m.config().special_id("file_start") < 0)
     return std::nullopt;
-  return symbol_end(m.tok(), question);
+  return symbol_tokens(m.tok(), question);
 }
 
-// The pointer's mass by path (paths of s's tokens before `context_end`, in order).
+// The pointer's mass by path (paths of s's tokens before the question, in order).
 struct pointer_t {
   std::vector<std::string> paths;
   std::vector<double> mass;
 };
 
-// Prefills the question into s; with ask_params::pointer (pointer_row), in two parts, reading the
-// pointer heads at the symbol's row in between.
+// Prefills the question into s; with ask_params::pointer (pointer_rows), the pointer heads read
+// at the symbol's rows on the way (tome::pointer_attention).
 result<pointer_t> prefill_question(session& s, std::span<const int32_t> q, const ask_params& p) {
   const model& m = s.get_model();
   pointer_t out;
   const int64_t context_end = s.n_tokens();
-  const auto row = pointer_row(m, p, q);
+  const auto rows = pointer_rows(m, p, q);
   size_t done = 0;
-  if (row) {
-    prefill_params pp;
-    pp.compute_logits = false;
-    pp.cancel = p.gen.cancel;
-    auto pr = s.prefill(q.first(*row + 1), pp);
-    if (!pr) return pr.error_status();
-    if (pr->cancelled) return error("cancelled");
-    done = *row + 1;
-    auto mass = s.attention_mass(m.config().pointer_heads);
+  if (rows) {
+    auto mass = pointer_attention(s, q, *rows, p.gen.cancel);
     if (!mass) return mass.error_status();
-    const auto& toks = s.tokens();
-    const std::span<const int32_t> ctx(toks.data(), static_cast<size_t>(context_end));
+    done = rows->second + 1;
+    const std::span<const int32_t> ctx(s.tokens().data(), static_cast<size_t>(context_end));
     const int32_t file_start = m.config().special_id("file_start");
     out.paths = file_paths(m.tok(), ctx, file_start);
     const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
@@ -436,7 +430,7 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
   auto q = question_tokens(m, question);
   if (!q) return q.error_status();
   // The pointer answers without the prior (computed only where the path choice answers).
-  const bool by_pointer = pointer_row(m, p, *q).has_value();
+  const bool by_pointer = pointer_rows(m, p, *q).has_value();
   auto prior = by_pointer ? result<path_prior_t>(path_prior_t{})
                           : path_prior(lib, session_name, s, n_doc, nullptr, p);  // at the document's end
   if (!prior) return prior.error_status();
@@ -484,7 +478,7 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   }
   auto q = question_tokens(*m, question);
   if (!q) return q.error_status();
-  const bool by_pointer = pointer_row(*m, p, *q).has_value();  // then no prior (ask_resident)
+  const bool by_pointer = pointer_rows(*m, p, *q).has_value();  // then no prior (ask_resident)
   auto prior = by_pointer ? result<path_prior_t>(path_prior_t{})
                           : path_prior(lib, session, **s, base, [&] { return lib.load(session, m); }, p);
   if (!prior) return prior.error_status();

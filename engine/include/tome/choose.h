@@ -109,4 +109,12 @@ std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> 
 // token alone.
 std::optional<std::pair<size_t, size_t>> symbol_tokens(const tokenizer& tok, std::span<const int32_t> question);
 
+// The pointer's reading of a question: appends question[0 .. rows.second] to `s` (self-decoder
+// only; the caller appends the rest) and returns the attention of the model's pointer heads
+// (config().pointer_heads) at each of the rows rows.first .. rows.second (the symbol's tokens,
+// symbol_tokens), averaged over them, over the positions s held on entry (the context; the
+// question's own tokens are left out). On an error or a cancel the rows appended so far stay.
+result<std::vector<float>> pointer_attention(session& s, std::span<const int32_t> question,
+                                             std::pair<size_t, size_t> rows, const std::atomic<bool>* cancel = nullptr);
+
 }  // namespace tome

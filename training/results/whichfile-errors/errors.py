@@ -127,8 +127,6 @@ def main():
                            "exact": bool(s["exact"]), "chosen": bool(s.get("choice_exact")),
                            "choice": ch,
                            **({"pointer": bool(s.get("pointer_exact")),
-                               "pointer_symbol": bool(s.get("pointer_mass_symbol")) and max(
-                                   s["pointer_mass_symbol"], key=s["pointer_mass_symbol"].get) == m["path"],
                                "pointer_choice": s.get("pointer_choice")} if args.pointer else {}),
                            **({"choice_cal": {w: cal[w][j] for w in cal}} if cal else {}),
                            "choice_mentions": bool(ch in by_path and ch != m["path"]
@@ -137,8 +135,7 @@ def main():
             wrong = [q for q in qs if not q["chosen"]]
             summ = {"n": n, "exact": sum(q["exact"] for q in qs) / n,
                     "chosen": sum(q["chosen"] for q in qs) / n,
-                    **({"pointer": sum(q["pointer"] for q in qs) / n,
-                        "pointer_symbol": sum(q["pointer_symbol"] for q in qs) / n} if args.pointer else {}),
+                    **({"pointer": sum(q["pointer"] for q in qs) / n} if args.pointer else {}),
                     "wrong": len(wrong),
                     "wrong_choice_mentions": sum(q["choice_mentions"] for q in wrong),
                     "mean_files": sum(q["files"] for q in qs) / n,

@@ -150,7 +150,7 @@ def main():
     res = {"model": args.model, "backend": args.backend, "n_per_repo": args.n,
            "max_context": max_context, "form": args.form, "nulls": args.nulls,
            "file_header_every": cfg.file_header_every, "repos": {}}
-    tot = {"exact": 0, "chosen": 0, "n": 0, **({"pointer": 0, "pointer_symbol": 0} if args.pointer else {})}
+    tot = {"exact": 0, "chosen": 0, "n": 0, **({"pointer": 0} if args.pointer else {})}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
         for g in sorted(maker.repos):
@@ -166,9 +166,6 @@ def main():
                                       path_scores=args.calibrate, pointer=args.pointer)
             ex = sum(bool(s["exact"]) for s in sc)
             pt = sum(bool(s.get("pointer_exact")) for s in sc)
-            # the pointer read over all the symbol's tokens (pointer_mass_symbol)
-            pts = sum(bool(s.get("pointer_mass_symbol")) and max(s["pointer_mass_symbol"], key=s["pointer_mass_symbol"].get) == p_
-                      for s, p_ in zip(sc, paths))
             ch = sum(bool(s.get("choice_exact")) for s in sc)
             cal = {}
             if args.calibrate:
@@ -193,8 +190,7 @@ def main():
             r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
                  "exact": round(ex / max(1, len(rows)), 3),
                  "chosen": round(ch / max(1, len(rows)), 3),
-                 **({"pointer": round(pt / max(1, len(rows)), 3),
-                     "pointer_symbol": round(pts / max(1, len(rows)), 3)} if args.pointer else {}),
+                 **({"pointer": round(pt / max(1, len(rows)), 3)} if args.pointer else {}),
                  "seconds": round(time.time() - t1, 1),
                  **{f"chosen_cal_{w}": round(sum(c == pth for c, pth in zip(cal[w], paths))
                                              / max(1, len(rows)), 3) for w in cal},
@@ -208,8 +204,7 @@ def main():
                                 **({"pointer_exact": bool(x.get("pointer_exact")),
                                     "pointer_choice": x.get("pointer_choice")} if args.pointer else {}),
                                 **({"path_logprobs": x["path_logprobs"]} if args.scores and cal else {}),
-                                **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()},
-                                    "pointer_mass_symbol": {k_: round(v, 6) for k_, v in x.get("pointer_mass_symbol", {}).items()}}
+                                **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()}}
                                    if args.scores and args.pointer else {})}
                                for k, (s, p, x) in enumerate(zip(syms, paths, sc))]}
             res["repos"][name] = r
@@ -217,14 +212,12 @@ def main():
             tot["chosen"] += ch
             if args.pointer:
                 tot["pointer"] += pt
-                tot["pointer_symbol"] += pts
             tot["n"] += len(rows)
             print(json.dumps({name: {k: v for k, v in r.items() if k != "questions"}}), flush=True)
     n = max(1, tot["n"])
     res["all"] = {"n": tot["n"], "exact": round(tot["exact"] / n, 3),
                   "chosen": round(tot["chosen"] / n, 3),
-                  **({"pointer": round(tot["pointer"] / n, 3),
-                      "pointer_symbol": round(tot["pointer_symbol"] / n, 3)} if args.pointer else {}),
+                  **({"pointer": round(tot["pointer"] / n, 3)} if args.pointer else {}),
                   **{k: round(v / n, 3) for k, v in tot.items() if k.startswith("chosen_cal")},
                   "seconds": round(time.time() - t0, 1)}
     print(json.dumps({"all": res["all"]}), flush=True)

@@ -73,8 +73,9 @@ struct ask_params {
   };
   std::function<void(const path_prior_event&)> on_path_prior;
   // With choose_path: when the model names pointer heads (config().pointer_heads) and the question
-  // names a symbol (tome::symbol_end: `quoted`, or its last word), the answer is the file whose
-  // tokens those heads attend to most from the symbol (tome::pointer_mass): the model finds where
+  // names a symbol (tome::symbol_tokens: `quoted`, or its last word), the answer is the file whose
+  // tokens those heads attend to most from the symbol's tokens (tome::pointer_attention, summed
+  // per file by tome::pointer_mass): the model finds where
   // the context holds the symbol, the files' spans say which file that is. No prior is computed
   // then. The file that holds the symbol is not always the one that defines it (a use elsewhere):
   // training/results/pointer/README.md. false: the path choice above.
