@@ -124,6 +124,13 @@ def test_config_json_form(tmp_path):
         YocoConfig.from_json_dict({**d, "n_layer": 4})
     with pytest.raises(ValueError):
         YocoConfig.from_json_dict({**d, "n_kv_heads": 3})
+    # pointer_heads (the which-file pointer): carried through, checked against the shape
+    assert "pointer_heads" not in d
+    p = {**d, "pointer_heads": [[0, 1], [1, 0]]}
+    assert YocoConfig.from_json_dict(p).to_json_dict() == p
+    for bad in ([[d["n_cross_layers"], 0]], [[0, d["n_heads"]]], [[0, 1], [0, 1]], [[0]]):
+        with pytest.raises(ValueError, match="pointer_heads"):
+            YocoConfig.from_json_dict({**d, "pointer_heads": bad})
 
 
 def test_special_tokens_checked_against_tokenizer(tmp_path):

@@ -405,13 +405,30 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
   p.gen.sampling.seed = gen.seed;
   p.gen.cancel = &w->m_stopAnswer;
   p.attention = true;  // the attended passages beside the answer (one more pass per token)
-  // "Which file defines X?" in a repository: the answer is the file path the model finds most
-  // likely among the session's files (never a near-copy of one); the definitions found in the
-  // text are linked beside it as for any definition question.
+  // "Which file defines X?" in a repository: the answer is one of the session's file paths (never a
+  // near-copy of one): the file the model's pointer heads attend to most from the symbol, else
+  // the path the model finds most likely; the definitions found in the text are linked beside it
+  // as for any definition question.
   if (const SourceIndex* ix = indexFor(session); ix && !ix->files().isEmpty() && !definitionQuery(question).isEmpty()) {
     p.choose_path = true;
     p.attention = false;
-    // The first such question of a document scores every path once (kept in the library).
+    // The model's pointer heads answer when the question names a symbol: say where they looked
+    // and how sure they were (the runner-up too), so a close call is visible.
+    p.on_pointer = [worker = w, id](const std::vector<std::string>& paths, const std::vector<double>& mass) {
+      std::vector<size_t> order(paths.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mass[a] > mass[b]; });
+      QString note = EngineWorker::tr("The model looked for it in %1 (%2% of its attention)")
+                         .arg(QString::fromStdString(paths[order[0]]))
+                         .arg(std::round(100.0 * mass[order[0]]));
+      if (order.size() > 1 && mass[order[1]] > 0.01)
+        note += EngineWorker::tr("; next %1 (%2%)")
+                    .arg(QString::fromStdString(paths[order[1]]))
+                    .arg(std::round(100.0 * mass[order[1]]));
+      emit worker->answerNote(id, note + QStringLiteral("."));
+    };
+    // Otherwise (no symbol in the question, or a model without pointer heads) the path choice:
+    // the first such question of a document scores every path once (kept in the library).
     p.on_path_prior = [worker = w, id](const service::ask_params::path_prior_event& e) {
       const QString what = e.paths == 1 ? EngineWorker::tr("its file path")
                                         : EngineWorker::tr("its %1 file paths").arg(e.paths);
