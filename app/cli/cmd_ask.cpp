@@ -29,8 +29,9 @@ struct ask_options {
 };
 
 int run(const ask_options& o) {
-  if (o.choose_path && o.sources > 0) {
-    std::fprintf(stderr, "tome: --sources cannot be combined with --choose-path (a chosen path has no attention record)\n");
+  if (o.choose_path && o.no_pointer && o.sources > 0) {
+    std::fprintf(stderr, "tome: --sources cannot be combined with --choose-path --no-pointer (a path chosen by its "
+                         "probability has no attention record)\n");
     return 1;
   }
   auto lib = open_library(o.library);
@@ -90,7 +91,11 @@ int run(const ask_options& o) {
     return 1;
   }
 #ifdef TOME_HAVE_INGEST
-  if (o.sources > 0) {
+  // (--choose-path: the pointer's record, where the model found the symbol; none when the path
+  // choice answered instead, e.g. a question without a symbol)
+  if (o.sources > 0 && o.choose_path && r->attention.empty())
+    std::fprintf(stderr, "tome: no sources: the path was chosen by its probability, not by the pointer\n");
+  else if (o.sources > 0) {
     auto info = lib->info(o.session);
     if (!info) {
       std::fprintf(stderr, "tome: %s\n", info.message().c_str());
@@ -154,7 +159,8 @@ void register_ask(CLI::App& app) {
       ->capture_default_str();
 #ifdef TOME_HAVE_INGEST
   cmd->add_option("--sources", o->sources,
-                  "print the N passages the answer attended to most (file, page, lines)");
+                  "print the N passages the answer attended to most (file, page, lines; with --choose-path: "
+                  "where the pointer heads found the symbol)");
 #endif
   add_sampling_options(*cmd, o->gen.sampling);
   add_library_option(*cmd, o->library);

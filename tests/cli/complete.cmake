@@ -69,9 +69,21 @@ if(NOT rc EQUAL 0 OR NOT (out STREQUAL "src/geometry.py" OR out STREQUAL "src/ma
   message(FATAL_ERROR "tome ask --choose-path: expected one of the two paths (${rc}):\n[${out}]\n${err}")
 endif()
 message(STATUS "--choose-path answer: ${out}")
-execute_process(COMMAND ${TOME} ask fresh "Which file?" --choose-path --sources 2 ${common}
+# --sources with the pointer (the default): the lines where the model found the symbol, the
+# answer's file among them; with --no-pointer, a path chosen by probability has no record: refused.
+execute_process(COMMAND ${TOME} ask fresh "Which file defines `circle_area`?" --choose-path --sources 2 ${common}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "sources:\n")
+  message(FATAL_ERROR "--choose-path --sources: expected the pointer's sources (${rc}):\n[${out}]\n${err}")
+endif()
+string(REGEX MATCH "^[^\n]*" answer "${out}")
+string(FIND "${out}" "%  ${answer} line" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "--choose-path --sources: the answer's file ${answer} is not among the sources:\n${out}")
+endif()
+execute_process(COMMAND ${TOME} ask fresh "Which file?" --choose-path --no-pointer --sources 2 ${common}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0 OR NOT err MATCHES "cannot be combined")
-  message(FATAL_ERROR "--choose-path with --sources: expected a refusal (${rc}):\n${err}")
+  message(FATAL_ERROR "--choose-path --no-pointer with --sources: expected a refusal (${rc}):\n${err}")
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})

@@ -341,7 +341,8 @@ class CoreTest : public QObject {
   // "Which file defines X?" in a repository: the answer is one of its paths, from the default
   // model's pointer heads (no paths' prior is computed); every such answer says in the status bar,
   // as an information message, where the model looked, naming the answer's file. `Square` is only
-  // in shapes.py, and that is the answer, in a fresh app on the same library too.
+  // in shapes.py, and that is the answer, with its lines among the attended passages, in a fresh
+  // app on the same library too.
   void whichFileInARepository() {
     QTemporaryDir dir;
     QDir(dir.path()).mkpath(QStringLiteral("repo/src"));
@@ -394,8 +395,14 @@ class CoreTest : public QObject {
       QVERIFY(shown);
       QVERIFY(chat->ask(QStringLiteral("Which file defines `Square`?")));
       QVERIFY(done.wait(60000));
-      QCOMPARE(chat->chat()->at(done.at(1).at(0).toInt())->text, QStringLiteral("src/shapes.py"));
+      const ChatMessage* square = chat->chat()->at(done.at(1).at(0).toInt());
+      QCOMPARE(square->text, QStringLiteral("src/shapes.py"));
       QCOMPARE(notes.count(), 2);
+      // Beside it, where the model found the symbol: the pointer's attention as attended passages.
+      bool attended = false;
+      for (const SourceLink& l : square->sources)
+        attended = attended || (l.kind == SourceLink::Kind::Attention && l.file == QStringLiteral("src/shapes.py"));
+      QVERIFY(attended);
     }
   }
 

@@ -409,6 +409,12 @@ TEST(Service, ThePointerHeadsAnswerWhichFileQuestions) {
     auto a = ask(**lib, m, "repo", question, ap);
     ASSERT_TRUE(a.ok()) << a.message();
     EXPECT_EQ(a->answer.text, kRepoNames[best]) << sym;
+    // The answer's attention record: the pointer's, over the document's positions; its sums over
+    // the files are the masses above.
+    ASSERT_EQ(static_cast<int64_t>(a->attention.size()), n_doc);
+    const auto again = pointer_mass(a->attention, file_spans(m->tok(), doc, m->config().special_id("file_start"),
+                                                             m->config().special_id("doc_end"), n_doc), kRepoNames);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(again[i], want[i], 1e-5);
     ASSERT_FALSE(seen.empty());
     ASSERT_EQ(seen.back().size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(seen.back()[i], want[i], 1e-5) << sym << " " << kRepoNames[i];
@@ -433,7 +439,9 @@ TEST(Service, ThePointerHeadsAnswerWhichFileQuestions) {
   seen.clear();
   ask_params off = ap;
   off.pointer = false;
-  ASSERT_TRUE(ask(**lib, m, "repo", "Which file defines `fn_1`?", off).ok());
+  auto by_choice = ask(**lib, m, "repo", "Which file defines `fn_1`?", off);
+  ASSERT_TRUE(by_choice.ok());
+  EXPECT_TRUE(by_choice->attention.empty()) << "a path chosen by probability has no attention record";
   EXPECT_TRUE(seen.empty());
   EXPECT_EQ(priors, 1);
   EXPECT_TRUE(*(*lib)->derived("repo", kPriorKey, n_doc));

@@ -191,6 +191,7 @@ std::optional<std::pair<size_t, size_t>> pointer_rows(const model& m, const ask_
 struct pointer_t {
   std::vector<std::string> paths;
   std::vector<double> mass;
+  std::vector<float> attention;  // by position of the context (tome::pointer_attention)
 };
 
 // Prefills the question into s; with ask_params::pointer (pointer_rows), the pointer heads read
@@ -210,6 +211,7 @@ result<pointer_t> prefill_question(session& s, std::span<const int32_t> q, const
     out.paths = file_paths(m.tok(), ctx, file_start);
     const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
     out.mass = pointer_mass(*mass, spans, out.paths);
+    out.attention = std::move(*mass);
   }
   if (done < q.size()) {  // (the template ends after the symbol; logits() computes them otherwise)
     auto pr = s.prefill(q.subspan(done));
@@ -330,7 +332,7 @@ result<path_prior_t> path_prior(store::library& lib, const std::string& name, se
 // when it is not empty: path_prior), appended with the end token and streamed to on_token as
 // generate() would.
 result<generate_result> choose_path_answer(session& s, const ask_params& p, const path_prior_t& prior,
-                                           const pointer_t& pointer, const token_fn& on_token) {
+                                           const pointer_t& pointer, const token_fn& on_token, bool* pointed) {
   const model& m = s.get_model();
   const int32_t file_start = m.config().special_id("file_start");
   const int32_t eos = m.config().special_id("eos");
@@ -358,6 +360,7 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
     const auto best = std::max_element(pointer.mass.begin(), pointer.mass.end());
     if (best != pointer.mass.end() && *best > 0) {
       chosen = static_cast<size_t>(best - pointer.mass.begin());
+      if (pointed) *pointed = true;
       if (p.on_pointer) p.on_pointer(pointer.paths, pointer.mass);
     }
   }
@@ -385,9 +388,11 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
   return out;
 }
 
+// *pointed: the pointer chose the answer (its attention is then the answer's record).
 result<generate_result> answer(session& s, const ask_params& p, const path_prior_t& prior,
-                               const pointer_t& pointer, std::vector<float>& attention, const token_fn& on_token) {
-  if (p.choose_path) return choose_path_answer(s, p, prior, pointer, on_token);
+                               const pointer_t& pointer, std::vector<float>& attention, const token_fn& on_token,
+                               bool* pointed) {
+  if (p.choose_path) return choose_path_answer(s, p, prior, pointer, on_token, pointed);
   generate_params gp = p.gen;
   if (p.attention) gp.attention = &attention;
   return s.generate(gp, on_token);
@@ -446,9 +451,11 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
   if (!pointer) return pointer.error_status();
   ask_result out;
   out.thread = *thread;
-  auto gen = answer(s, p, *prior, *pointer, out.attention, on_token);
+  bool pointed = false;
+  auto gen = answer(s, p, *prior, *pointer, out.attention, on_token, &pointed);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
+  if (pointed) out.attention = std::move(pointer->attention);
   TOME_TRY(lib.save(session_name, s, out.thread));
   out.context_tokens = s.n_tokens();
   return out;
@@ -484,9 +491,11 @@ result<ask_result> ask(store::library& lib, std::shared_ptr<const model> m,
   if (!prior) return prior.error_status();
   auto pointer = prefill_question(**s, *q, p);
   if (!pointer) return pointer.error_status();
-  auto gen = answer(**s, p, *prior, *pointer, out.attention, on_token);
+  bool pointed = false;
+  auto gen = answer(**s, p, *prior, *pointer, out.attention, on_token, &pointed);
   if (!gen) return gen.error_status();
   out.answer = std::move(*gen);
+  if (pointed) out.attention = std::move(pointer->attention);
   TOME_TRY(lib.save(session, **s, out.thread));
   out.context_tokens = (*s)->n_tokens();
   return out;

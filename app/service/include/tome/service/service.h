@@ -88,7 +88,9 @@ struct ask_result {
   std::string thread;
   generate_result answer;
   // With ask_params::attention: the answer's attention mass by session position (attention_sources
-  // in ingest.h turns it into passages of the documents).
+  // in ingest.h turns it into passages of the documents). For an answer the pointer chose
+  // (ask_params::pointer): its heads' attention from the question's symbol over the context, where
+  // the model found the symbol.
   std::vector<float> attention;
   int64_t context_tokens = 0;  // tokens in the thread after the answer
 };
