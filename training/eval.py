@@ -10,8 +10,9 @@
 #   its answer (self-decoder only) and runs the cross-decoder for the answer (or, for LM rows, at
 #   every position). Writes the JSON keys of eval_torch.py (+ model, tome, rows, seconds_by_group).
 #   Which-file rows are also answered as `tome ask --choose-path` does (the most likely of the file
-#   paths in the row's context, tome::choose): tasks.whichfile_T.paths, beside the generated
-#   answer's exact match.
+#   paths in the row's context, tome::choose): tasks.whichfile_T.paths, and, when the model names
+#   pointer heads, as the pointer answers by default (tome score --pointer, results/pointer/):
+#   tasks.whichfile_T.pointer, beside the generated answer's exact match.
 #
 #     python3 training/eval.py --engine-tasks --model resources/models/tome-25m \
 #         --tome build/cpu/app/cli/tome --lengths 4096 --n 20 --out eval_engine_tasks.json
@@ -200,12 +201,15 @@ def engine_tasks(args):
                 t1 = time.time()
                 built = [answer_only(r) for r in rows[:task_n] if r is not None]
                 paths = key.startswith("whichfile") and not args.no_choose_paths
+                pointer = key.startswith("whichfile") and bool(cfg.pointer_heads) and not args.no_pointer
                 sc = tome_score(args.tome, args.model, built, work, args.backend, args.threads,
-                                args.logits_chunk, choose_paths=paths)
+                                args.logits_chunk, choose_paths=paths, pointer=pointer)
                 res["tasks"][key] = eval_rows.accuracy_summary(
                     [(s["exact"], s["exact_text"]) for s in sc])
                 if paths:
                     res["tasks"][key]["paths"] = eval_rows.choice_summary(sc)
+                if pointer:
+                    res["tasks"][key]["pointer"] = eval_rows.pointer_summary(sc)
                 res["seconds_by_group"][key] = round(time.time() - t1, 1)
                 print(json.dumps({key: res["tasks"][key]}), flush=True)
     res["seconds"] = round(time.time() - t0, 1)
@@ -248,6 +252,9 @@ def main(argv=None):
     et.add_argument("--no-choose-paths", action="store_true",
                     help="which-file rows: skip the answer chosen among the context's file paths "
                     "(tome score --choose-paths; reported as tasks.whichfile_T.paths)")
+    et.add_argument("--no-pointer", action="store_true",
+                    help="which-file rows: skip the pointer's answer (tome score --pointer, when the "
+                    "model's config.json names pointer_heads; reported as tasks.whichfile_T.pointer)")
     et.add_argument("--backend", default="cpu", choices=("auto", "cpu", "cuda"))
     et.add_argument("--logits-chunk", type=int, default=512)
     args = ap.parse_args(argv)

@@ -194,6 +194,15 @@ def choice_summary(scores):
             "mean_steps": mean("choice_steps")}
 
 
+def pointer_summary(scores):
+    """`tome score --pointer` results -> accuracy of the pointer's file (the model's pointer heads,
+    results/pointer/) over the rows it read (a question with a symbol and file headers), and
+    their count."""
+    had = [s for s in scores if s.get("pointer_exact") is not None]
+    ok = sum(bool(s["pointer_exact"]) for s in had)
+    return {"exact": round(ok / max(1, len(had)), 3), "n": len(had)}
+
+
 def accuracy_summary(results):
     """[(exact, exact_text)] of the rows that were built -> exact, exact_text, n."""
     done = len(results)

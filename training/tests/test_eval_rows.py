@@ -87,3 +87,9 @@ def test_tome_score_reads_python_rows(tmp_path):
     assert out[0]["answer_n"] == int(rows[0][2].sum()) and out[1]["answer_n"] == 20
     assert out[1]["prefilled"] == 20 and out[1]["scored"] == 20
     assert isinstance(out[1]["exact"], bool) and out[1]["answer_ce"] > 0
+
+
+def test_pointer_summary_counts_only_the_rows_it_read():
+    sc = [{"pointer_exact": True}, {"pointer_exact": False}, {"pointer_exact": True}, {"exact": True}]
+    assert eval_rows.pointer_summary(sc) == {"exact": round(2 / 3, 3), "n": 3}
+    assert eval_rows.pointer_summary([]) == {"exact": 0.0, "n": 0}
