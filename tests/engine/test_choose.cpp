@@ -9,6 +9,10 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
+#include <cctype>
+#include <unistd.h>
+#include <fstream>
 #include <random>
 
 #include "backend_case.h"
@@ -438,6 +442,47 @@ TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
   EXPECT_EQ(upto("Where is `a` used, and which file defines `lua_State`?"),
             "Where is `a` used, and which file defines `lua_State");
   EXPECT_EQ(upto("???"), "(none)");
+}
+
+// config.json's pointer_heads change no computed state, so they are left out of the model's
+// fingerprint: adding them (last, as select_heads.py writes them, or first) or choosing others
+// keeps the fingerprint, and with it the sessions the model made; any other change does not.
+TEST(ChoosePointer, HeadsAreLeftOutOfTheModelsFingerprint) {
+  const std::filesystem::path golden = std::filesystem::path(TOME_SOURCE_DIR) / "tests/golden/gret-f32";
+  const auto dir = std::filesystem::temp_directory_path() / ("tome-fp-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (const auto& e : std::filesystem::directory_iterator(golden))
+    std::filesystem::copy_file(e.path(), dir / e.path().filename());
+  std::string text;
+  {
+    std::ifstream in(dir / "config.json", std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto fingerprint = [&](const std::string& config) {
+    std::ofstream(dir / "config.json", std::ios::binary | std::ios::trunc) << config;
+    auto m = model::load(dir, load_params{backend_kind::cpu, 1});
+    EXPECT_TRUE(m.ok()) << m.message();
+    return m.ok() ? (*m)->fingerprint() + "|" + std::to_string((*m)->config().pointer_heads.size()) : std::string();
+  };
+  const std::string base = fingerprint(text);
+  const size_t close = text.rfind('}');
+  size_t last = close;  // the end of the last member
+  while (last > 0 && std::isspace(static_cast<unsigned char>(text[last - 1]))) --last;
+  const std::string appended = text.substr(0, last) + ",\n  \"pointer_heads\": [\n    [0, 1],\n    [1, 3]\n  ]" +
+                               text.substr(last);
+  const std::string fp_base = base.substr(0, base.find('|'));
+  EXPECT_EQ(fingerprint(appended), fp_base + "|2");
+  const std::string other = text.substr(0, last) + ",\n  \"pointer_heads\": [[1, 0]]" + text.substr(last);
+  EXPECT_EQ(fingerprint(other), fp_base + "|1");
+  const size_t open = text.find('{');
+  const size_t first = text.find('"', open);
+  const std::string leading = text.substr(0, first) + "\"pointer_heads\": [[0, 2]],\n  " + text.substr(first);
+  EXPECT_EQ(fingerprint(leading), fp_base + "|1");
+  std::string renamed = text;
+  renamed.replace(renamed.find("tome-golden-gret"), 16, "tome-golden-grex");
+  EXPECT_NE(fingerprint(renamed), base) << "any other change is another model";
+  std::filesystem::remove_all(dir);
 }
 
 // The attention pointer of the shipped model (its config's pointer_heads) names the file that

@@ -1,6 +1,7 @@
 // tome::model::load: reads and checks a model directory (config.json, tokenizer.model,
 // model.safetensors), fingerprints it, and puts the weights on the chosen backend.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,83 @@ result<std::string> read_small_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   if (!f) return error(p.string() + ": cannot be read");
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// config.json's text for the fingerprint: without its top-level "pointer_heads" member (from the
+// comma before it to the end of its value), which changes no computed state (it only says which
+// heads tome::pointer_attention reads), so choosing the heads again, or adding them, keeps the
+// sessions a model made. Text without that member is returned as it is.
+std::string fingerprinted_config(const std::string& text) {
+  const std::string key = "\"pointer_heads\"";
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  size_t string_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') {
+        in_string = false;
+        // A top-level key: the string, then ':'.
+        if (depth != 1 || text.compare(string_start, i + 1 - string_start, key) != 0) continue;
+        size_t j = i + 1;
+        while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+        if (j >= text.size() || text[j] != ':') continue;
+        // The value's end: balanced brackets and braces, strings skipped.
+        size_t k = j + 1, end = std::string::npos;
+        int d = 0;
+        bool str = false, esc = false;
+        for (; k < text.size(); ++k) {
+          const char v = text[k];
+          if (str) {
+            if (esc) esc = false;
+            else if (v == '\\') esc = true;
+            else if (v == '"') str = false;
+          } else if (v == '"') {
+            str = true;
+          } else if (v == '[' || v == '{') {
+            ++d;
+          } else if (v == ']' || v == '}') {
+            if (d == 0) {  // the object's end: a scalar value ended before it
+              end = k;
+              break;
+            }
+            if (--d == 0) {
+              end = k + 1;
+              break;
+            }
+          } else if (v == ',' && d == 0) {
+            end = k;
+            break;
+          }
+        }
+        if (end == std::string::npos) return text;
+        size_t from = string_start;
+        size_t b = from;
+        while (b > 0 && std::isspace(static_cast<unsigned char>(text[b - 1]))) --b;
+        if (b > 0 && text[b - 1] == ',') return text.substr(0, b - 1) + text.substr(end);
+        // The first member: up to the next member.
+        size_t e = end;
+        while (e < text.size() && std::isspace(static_cast<unsigned char>(text[e]))) ++e;
+        if (e < text.size() && text[e] == ',') {
+          ++e;
+          while (e < text.size() && std::isspace(static_cast<unsigned char>(text[e]))) ++e;
+        }
+        return text.substr(0, from) + text.substr(e);
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      string_start = i;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return text;
 }
 
 }  // namespace
@@ -61,11 +139,13 @@ result<std::shared_ptr<model>> model::load(const std::filesystem::path& dir,
     m->weights_dtype_ = names[static_cast<int>(w->type)];
   }
 
-  // Fingerprint: config, weights and tokenizer bytes, each length-prefixed.
+  // Fingerprint: config (without "pointer_heads": fingerprinted_config), weights and tokenizer
+  // bytes, each length-prefixed.
   auto config_text = read_small_file(config_path);
   auto tok_bytes = read_small_file(tok_path);
   if (!config_text) return config_text.error_status();
   if (!tok_bytes) return tok_bytes.error_status();
+  *config_text = fingerprinted_config(*config_text);
   hasher h;
   for (const std::string* s : {&*config_text, &*tok_bytes}) {
     h.update(std::to_string(s->size()) + ":");
