@@ -486,8 +486,8 @@ TEST(ChoosePointer, HeadsAreLeftOutOfTheModelsFingerprint) {
 }
 
 // The attention pointer of the shipped model (its config's pointer_heads) names the file that
-// holds a question's symbol, on each backend; the heads' mass is a distribution and the CUDA
-// backend's agrees with the CPU's.
+// holds a question's symbol, on each backend (on CUDA with the fp8 global KV too); the heads' mass
+// is a distribution and the CUDA backend's agrees with the CPU's.
 class Pointer : public test::BackendCaseTest {};
 
 TEST_P(Pointer, TheShippedModelsHeadsFindTheSymbolsFile) {
@@ -515,11 +515,15 @@ TEST_P(Pointer, TheShippedModelsHeadsFindTheSymbolsFile) {
   }
   const std::vector<std::string> paths = file_paths(tok, doc, file);
   ASSERT_EQ(paths.size(), 3u);
-  std::shared_ptr<const model> cpu_m;
+  std::shared_ptr<const model> cpu_m, fp8_m;
   if (GetParam().kind == backend_kind::cuda) {
     auto c = model::load(dir, load_params{backend_kind::cpu, 0});
     ASSERT_TRUE(c.ok()) << c.message();
     cpu_m = std::move(*c);
+    // The fp8 global KV (attention_mass_fp8's weighted form): the same files.
+    auto f = model::load(dir, load_params{backend_kind::cuda, 0, kv_format::fp8});
+    ASSERT_TRUE(f.ok()) << f.message();
+    fp8_m = std::move(*f);
   }
   const std::vector<std::pair<std::string, size_t>> asks = {
       {"scan_number", 0}, {"table_lookup", 1}, {"RENDER_MAX_LAYERS", 2}, {"render_frame", 2}, {"bucket", 1}};
@@ -552,6 +556,11 @@ TEST_P(Pointer, TheShippedModelsHeadsFindTheSymbolsFile) {
     const auto pm = pointer_mass(mass, spans, paths);
     const size_t best = static_cast<size_t>(std::max_element(pm.begin(), pm.end()) - pm.begin());
     EXPECT_EQ(paths[best], paths[want]) << "`" << sym << "`: " << pm[0] << " " << pm[1] << " " << pm[2];
+    if (fp8_m) {
+      const auto pm8 = pointer_mass(mass_on(fp8_m), spans, paths);
+      EXPECT_EQ(std::max_element(pm8.begin(), pm8.end()) - pm8.begin(), static_cast<std::ptrdiff_t>(want))
+          << "fp8 KV, `" << sym << "`";
+    }
     if (cpu_m) {
       const auto ref = mass_on(cpu_m);
       ASSERT_EQ(ref.size(), mass.size());

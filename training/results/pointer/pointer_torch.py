@@ -78,10 +78,24 @@ def symbol_row(toks):
     return j - 1 if toks[j].startswith("`") else j
 
 
-def record(M, toks):
-    """What is kept of M [L, H, R, F]: the mass at the symbol's row and at the last row."""
+def symbol_rows(toks):
+    """The rows of all the symbol's tokens, as tome::symbol_tokens: from the token holding its
+    first byte (the opening backtick's token when the symbol starts in it) to symbol_row."""
+    idx = [i for i, t in enumerate(toks) if "`" in t]
     r = symbol_row(toks)
+    if r is None:
+        return None
+    o = idx[-2]
+    first = o + 1 if toks[o].endswith("`") else o
+    return list(range(first, r + 1)) if first <= r else [r]
+
+
+def record(M, toks):
+    """What is kept of M [L, H, R, F]: the mass at the symbol's last row, averaged over all its
+    rows (mass_sym, the engine's readout) and at the last row."""
+    r, rows = symbol_row(toks), symbol_rows(toks)
     return {"toks": toks, "row": r, "mass": None if r is None else M[:, :, r].round(5).tolist(),
+            "mass_sym": None if rows is None else M[:, :, rows].mean(2).round(5).tolist(),
             "mass_last": M[:, :, -1].round(5).tolist()}
 
 
@@ -120,7 +134,13 @@ def main():
     res = {"model": args.model, "whole": args.whole, "split": args.split, "questions": []}
     if args.whole:
         import whichfile_whole as W
-        _, max_context, split, maker, want = W.setup(args)
+        if args.split == "valid":   # the validation split's repositories (for choosing heads)
+            split = shards.Split(args.shards, "valid")
+            maker = tasks.TaskMaker(split, enc, cfg.templates, seed=args.seed,
+                                    file_header_every=cfg.file_header_every)
+            max_context, want = args.max_context or cfg.max_context, set(filter(None, args.repos.split(",")))
+        else:
+            _, max_context, split, maker, want = W.setup(args)
         for g in sorted(maker.repos):
             name = split.groups[g]
             if want and name not in want:
