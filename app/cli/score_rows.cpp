@@ -131,6 +131,16 @@ std::vector<uint8_t> encode_rows(const std::vector<score_row>& rows) {
 
 namespace {
 
+// The row's answer targets without `eos`: the answer's text tokens.
+std::vector<int32_t> answer_ids(const score_row& row, int32_t eos) {
+  std::vector<int32_t> out;
+  for (int64_t t = 0; t < row.length(); ++t) {
+    const int32_t id = row.tokens[static_cast<size_t>(t + 1)];
+    if (row.answer[static_cast<size_t>(t)] && id != eos) out.push_back(id);
+  }
+  return out;
+}
+
 // score_params::choose_paths for one row whose inputs 0..first-1 are in `ses`: the answer chosen
 // among the file paths before it; `ses` ends where it was.
 status choose_path(session& ses, const score_row& row, int64_t first, const score_params& p,
@@ -140,21 +150,14 @@ status choose_path(session& ses, const score_row& row, int64_t first, const scor
   const int32_t file_start = m.config().special_id("file_start");
   if (file_start < 0) return error("choosing paths needs the model's file_start token");
   const int64_t T = row.length();
-  int64_t a0 = -1, a1 = -1;  // answer targets a0+1 .. a1 (inputs 0..a0 come before them)
-  for (int64_t t = 0; t < T; ++t)
-    if (row.answer[static_cast<size_t>(t)]) {
-      if (a0 < 0) a0 = t;
-      a1 = t;
-    }
+  int64_t a0 = -1;  // the first answer target is a0+1 (inputs 0..a0 come before it)
+  for (int64_t t = 0; t < T && a0 < 0; ++t)
+    if (row.answer[static_cast<size_t>(t)]) a0 = t;
   if (a0 < 0) return {};
   const std::span<const int32_t> toks(row.tokens);
   const auto paths = file_paths(m.tok(), toks.first(static_cast<size_t>(a0 + 1)), file_start);
   if (paths.empty()) return {};
-  std::vector<int32_t> answer;
-  for (int64_t t = a0; t <= a1; ++t) {
-    const int32_t id = row.tokens[static_cast<size_t>(t + 1)];
-    if (row.answer[static_cast<size_t>(t)] && id != p.eos) answer.push_back(id);
-  }
+  const std::vector<int32_t> answer = answer_ids(row, p.eos);
   auto mk = ses.mark();
   if (!mk) return mk.error_status();
   if (a0 + 1 > first) {
@@ -226,12 +229,7 @@ status read_pointer(const model& m, const score_row& row, int64_t context_end, s
     if (pm[i] > pm[best]) best = i;
   }
   out.pointer_choice = paths[best];
-  std::vector<int32_t> answer;
-  for (int64_t t = 0; t < row.length(); ++t) {
-    const int32_t id = row.tokens[static_cast<size_t>(t + 1)];
-    if (row.answer[static_cast<size_t>(t)] && id != m.config().special_id("eos")) answer.push_back(id);
-  }
-  out.pointer_exact = out.pointer_choice == m.tok().decode(answer);
+  out.pointer_exact = out.pointer_choice == m.tok().decode(answer_ids(row, m.config().special_id("eos")));
   return {};
 }
 

@@ -310,19 +310,28 @@ TEST_P(Choose, RefusesBadCandidatesAndStopsWhenCancelled) {
   EXPECT_EQ((*s)->n_tokens(), 10);
 }
 
+// The shipped model's config and tokenizer (the header layout of the training rows and the ingest).
+void load_shipped(model_config& cfg, std::unique_ptr<tokenizer>& tok) {
+  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
+  auto c = load_model_config(dir / "config.json");
+  ASSERT_TRUE(c.ok()) << c.message();
+  cfg = *c;
+  auto t = tokenizer::load(dir / "tokenizer.model", cfg);
+  ASSERT_TRUE(t.ok()) << t.message();
+  tok = std::move(*t);
+}
+
 // file_paths reads the "<|file|>{path}\n" headers the way the training rows and the app's
 // repository ingest write them (the shipped model's tokenizer).
 TEST(ChooseFilePaths, ReadsEveryHeaderOnceAndSkipsBrokenOnes) {
-  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
-  auto cfg = load_model_config(dir / "config.json");
-  ASSERT_TRUE(cfg.ok()) << cfg.message();
-  auto tok = tokenizer::load(dir / "tokenizer.model", *cfg);
-  ASSERT_TRUE(tok.ok()) << tok.message();
-  const int32_t file = cfg->special_id("file_start");
+  model_config cfg;
+  std::unique_ptr<tokenizer> tok;
+  ASSERT_NO_FATAL_FAILURE(load_shipped(cfg, tok));
+  const int32_t file = cfg.special_id("file_start");
   ASSERT_GE(file, 0);
-  std::vector<int32_t> t{cfg->special_id("bos"), cfg->special_id("doc_start")};
+  std::vector<int32_t> t{cfg.special_id("bos"), cfg.special_id("doc_start")};
   auto add = [&](const std::string& text) {
-    auto ids = (*tok)->encode(text);
+    auto ids = tok->encode(text);
     t.insert(t.end(), ids.begin(), ids.end());
   };
   t.push_back(file);
@@ -335,27 +344,25 @@ TEST(ChooseFilePaths, ReadsEveryHeaderOnceAndSkipsBrokenOnes) {
   t.push_back(file);
   add("docs/Ünïcode name.md\n# title\n");
   t.push_back(file);
-  t.push_back(cfg->special_id("doc_end"));  // cut by a special token: skipped
+  t.push_back(cfg.special_id("doc_end"));  // cut by a special token: skipped
   t.push_back(file);
   add("no_line_end");  // cut by the end: skipped
-  const auto paths = file_paths(**tok, t, file);
+  const auto paths = file_paths(*tok, t, file);
   EXPECT_EQ(paths, (std::vector<std::string>{"src/jv_parse.c", "include/jv.h", "docs/Ünïcode name.md"}));
-  for (const auto& p : paths) EXPECT_EQ((*tok)->decode((*tok)->encode(p)), p);
+  for (const auto& p : paths) EXPECT_EQ(tok->decode(tok->encode(p)), p);
 }
 
 // file_spans and pointer_mass: a header's span runs to the next header, the document's end or
 // the limit; restated headers add to their path; masses are summed per path.
 TEST(ChoosePointer, FileSpansAndTheirMass) {
-  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
-  auto cfg = load_model_config(dir / "config.json");
-  ASSERT_TRUE(cfg.ok()) << cfg.message();
-  auto tok = tokenizer::load(dir / "tokenizer.model", *cfg);
-  ASSERT_TRUE(tok.ok()) << tok.message();
-  const int32_t file = cfg->special_id("file_start"), doc_end = cfg->special_id("doc_end");
-  std::vector<int32_t> t{cfg->special_id("bos"), cfg->special_id("doc_start")};
+  model_config cfg;
+  std::unique_ptr<tokenizer> tok;
+  ASSERT_NO_FATAL_FAILURE(load_shipped(cfg, tok));
+  const int32_t file = cfg.special_id("file_start"), doc_end = cfg.special_id("doc_end");
+  std::vector<int32_t> t{cfg.special_id("bos"), cfg.special_id("doc_start")};
   std::vector<int64_t> at;  // where each header starts
   auto add = [&](const std::string& text) {
-    auto ids = (*tok)->encode(text);
+    auto ids = tok->encode(text);
     t.insert(t.end(), ids.begin(), ids.end());
   };
   for (const char* f : {"a.c\nint a;\n", "b.c\nint b;\n", "a.c\nint a2;\n"}) {  // a.c restated
@@ -366,7 +373,7 @@ TEST(ChoosePointer, FileSpansAndTheirMass) {
   const int64_t end_of_files = static_cast<int64_t>(t.size());
   t.push_back(doc_end);
   add("Which file defines `a`?");
-  const auto spans = file_spans(**tok, t, file, doc_end, static_cast<int64_t>(t.size()));
+  const auto spans = file_spans(*tok, t, file, doc_end, static_cast<int64_t>(t.size()));
   ASSERT_EQ(spans.size(), 3u);
   EXPECT_EQ(spans[0].path, "a.c");
   EXPECT_EQ(spans[0].begin, at[0]);
@@ -375,7 +382,7 @@ TEST(ChoosePointer, FileSpansAndTheirMass) {
   EXPECT_EQ(spans[2].path, "a.c");
   EXPECT_EQ(spans[2].end, end_of_files) << "the document's end closes the last file";
   // A limit inside the second file cuts it and drops the third.
-  const auto cut = file_spans(**tok, t, file, doc_end, at[1] + 2);
+  const auto cut = file_spans(*tok, t, file, doc_end, at[1] + 2);
   ASSERT_EQ(cut.size(), 2u);
   EXPECT_EQ(cut[1].end, at[1] + 2);
   std::vector<float> mass(t.size(), 0.0f);
@@ -397,24 +404,22 @@ TEST(ChoosePointer, FileSpansAndTheirMass) {
 
 // symbol_end: the symbol's last token in the question's tokens (the template's included).
 TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
-  const std::filesystem::path dir = std::filesystem::path(TOME_SOURCE_DIR) / "resources/models/tome-25m";
-  auto cfg = load_model_config(dir / "config.json");
-  ASSERT_TRUE(cfg.ok()) << cfg.message();
-  auto tok = tokenizer::load(dir / "tokenizer.model", *cfg);
-  ASSERT_TRUE(tok.ok()) << tok.message();
+  model_config cfg;
+  std::unique_ptr<tokenizer> tok;
+  ASSERT_NO_FATAL_FAILURE(load_shipped(cfg, tok));
   auto q = [&](const std::string& text) {
-    auto ids = (*tok)->encode_template("question", {{"question", text}});
+    auto ids = tok->encode_template("question", {{"question", text}});
     EXPECT_TRUE(ids.ok());
     return *ids;
   };
   // The text from the question's start up to and including the token symbol_end names.
   auto upto = [&](const std::string& text) -> std::string {
     const auto ids = q(text);
-    const auto e = symbol_end(**tok, ids);
+    const auto e = symbol_end(*tok, ids);
     if (!e) return "(none)";
     std::string out;
     for (size_t i = 0; i <= *e; ++i)
-      if (!(*tok)->is_special(ids[i])) out += (*tok)->token_bytes(ids[i]);
+      if (!tok->is_special(ids[i])) out += tok->token_bytes(ids[i]);
     return out;
   };
   for (const char* sym : {"jv_parse", "BADCH", "luaL_checkinteger", "x", "N/A", "operator==", "Ünï"}) {
@@ -428,11 +433,11 @@ TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
   // space merged into its first and last token.
   for (const char* sym : {"jv_parse", "BADCH", "luaL_checkinteger", "x", "hpet_info", "Ünï"}) {
     const auto ids = q(std::string("Which file defines `") + sym + "`?");
-    const auto t = symbol_tokens(**tok, ids);
+    const auto t = symbol_tokens(*tok, ids);
     ASSERT_TRUE(t.has_value()) << sym;
-    EXPECT_EQ(t->second, *symbol_end(**tok, ids));
+    EXPECT_EQ(t->second, *symbol_end(*tok, ids));
     std::string text;
-    for (size_t i = t->first; i <= t->second; ++i) text += (*tok)->token_bytes(ids[i]);
+    for (size_t i = t->first; i <= t->second; ++i) text += tok->token_bytes(ids[i]);
     while (!text.empty() && (text.front() == ' ' || text.front() == '`')) text.erase(text.begin());
     if (!text.empty() && text.back() == '`') text.pop_back();
     EXPECT_EQ(text, sym);
