@@ -3,8 +3,7 @@
 # on the H100. PART=a: build, the pointer's GPU tests, whole held-out repositories (the pointer,
 # the plain and the calibrated path choice on the same rows, every path's scores kept).
 # PART=b: which-file windows of 4K and 16K tokens (the same three choices).
-# PART=c: whole repositories and 4K / 16K windows, the pointer only: read at the symbol's last
-# token (pointer_mass) and averaged over all its tokens (pointer_mass_symbol), both kept.
+# PART=c: whole repositories and 4K / 16K windows, the pointer only (its mass per path kept).
 #   PART=a training/results/pointer/engine_gpu.sh      # results under $OUT
 set -uo pipefail
 OUT=${OUT:-/tmp/pointer-engine}

@@ -11,5 +11,4 @@ python3 $P --model $M --device cuda --whole --n 30 --out "$OUT/whole.json" 2>&1 
 python3 $P --model $M --device cuda --T 16384 --n 300 --out "$OUT/eval16k.json" 2>&1 | tail -n 2
 python3 $P --model $M --device cuda --T 4096 --n 300 --out "$OUT/eval4k.json" 2>&1 | tail -n 2
 python3 $P --model $M --device cuda --split valid --shards "$VALID" --T 16384 --n 300 --seed 7 --out "$OUT/valid16k.json" 2>&1 | tail -n 2
-[ -n "${WHOLE_ONLY:-}" ] || true
 python3 training/results/pointer/analyze.py "$OUT"/*.json

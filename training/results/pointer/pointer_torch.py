@@ -11,6 +11,7 @@ Usage (repo root): python3 training/results/pointer/pointer_torch.py --model DIR
 """
 import argparse
 import json
+import random
 import re
 import sys
 from pathlib import Path
@@ -147,7 +148,7 @@ def main():
                 continue
             context, kept = W.repo_context(maker, maker.repos[g], max_context)
             rows, syms, paths, ctx, nk, nf = W.repo_rows(maker, split, maker.repos[g], args.n,
-                                                       max_context, __import__("random").Random(args.seed))
+                                                       max_context, random.Random(args.seed))
             cache = context_cache(model, context, dev)
             starts = np.nonzero(context == FILE)[0]
             assert len(starts) == len(kept), (len(starts), len(kept))
