@@ -49,16 +49,9 @@ int run(const ask_options& o) {
   p.path_prior_budget_s = o.path_prior_budget;
   p.pointer = !o.no_pointer;
   if (!o.quiet)
-    p.on_pointer = [](const std::vector<std::string>& paths, const std::vector<double>& mass) {
-      // The runner-up too: how sure the pointer was.
-      std::vector<size_t> order(paths.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mass[a] > mass[b]; });
-      std::fprintf(stderr, "tome: the model's pointer heads found the symbol in %s (%.0f%% of their attention)",
-                   paths[order[0]].c_str(), 100.0 * mass[order[0]]);
-      if (order.size() > 1 && mass[order[1]] > 0.01)
-        std::fprintf(stderr, "; next %s (%.0f%%)", paths[order[1]].c_str(), 100.0 * mass[order[1]]);
-      std::fprintf(stderr, "\n");
+    p.on_pointer = [](const service::ask_params::pointer_event& e) {
+      // Where the heads looked, among the files holding the name, and the runner-up: how sure.
+      std::fprintf(stderr, "tome: %s\n", service::describe_pointer(e).c_str());
     };
   if (!o.quiet)
     p.on_path_prior = [](const service::ask_params::path_prior_event& e) {

@@ -214,21 +214,26 @@ std::optional<pointer_rows_t> pointer_rows(const model& m, const score_row& row)
 }
 
 // The pointer's mass by path (the symbol's rows' mean attention `mass` over the files before
-// `context_end`) and its choice.
-status read_pointer(const model& m, const score_row& row, int64_t context_end, std::span<const float> mass,
-                    row_score& out) {
+// `context_end`), the symbol's occurrences by path and the pointer's choice (tome::pointer_choice:
+// among the files holding the symbol, as `tome ask --choose-path` answers). `question`: the
+// question's tokens up to the answer, where tome::symbol_name reads the symbol.
+status read_pointer(const model& m, const score_row& row, int64_t context_end, std::span<const int32_t> question,
+                    std::span<const float> mass, row_score& out) {
   const std::span<const int32_t> ctx(row.tokens.data(), static_cast<size_t>(context_end));
   const int32_t file_start = m.config().special_id("file_start");
   const auto paths = file_paths(m.tok(), ctx, file_start);
   if (paths.empty()) return {};
   const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
   const auto pm = pointer_mass(mass, spans, paths);
-  size_t best = 0;
+  const auto occ = symbol_occurrences(m.tok(), ctx, spans, paths, symbol_name(m.tok(), question).value_or(""));
+  size_t top = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     out.pointer_mass.emplace_back(paths[i], pm[i]);
-    if (pm[i] > pm[best]) best = i;
+    if (occ[i] > 0) out.pointer_occurrences.emplace_back(paths[i], occ[i]);
+    if (pm[i] > pm[top]) top = i;
   }
-  out.pointer_choice = paths[best];
+  out.pointer_top = paths[top];
+  out.pointer_choice = paths[pointer_choice(pm, occ)];
   out.pointer_exact = out.pointer_choice == m.tok().decode(answer_ids(row, m.config().special_id("eos")));
   return {};
 }
@@ -272,7 +277,7 @@ result<row_score> score_one(const std::shared_ptr<const model>& m, const score_r
                                            static_cast<size_t>(prow->last - prow->question)});
     if (!mass) return mass.error_status();
     done = prow->last + 1;
-    TOME_TRY(read_pointer(*m, row, prow->question, *mass, out));
+    TOME_TRY(read_pointer(*m, row, prow->question, q, *mass, out));
   }
   if (first > done) {  // the early exit: inputs 0..first-1 need no logits
     prefill_params pp;
@@ -345,6 +350,11 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
     j += ", \"pointer_exact\": " + fmt_opt(s.pointer_exact) + ", \"pointer_choice\": " +
          nlohmann::json(s.pointer_choice).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
          ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    nlohmann::json po = nlohmann::json::object();
+    for (const auto& [path, n] : s.pointer_occurrences) po[path] = n;
+    j += ", \"pointer_top\": " +
+         nlohmann::json(s.pointer_top).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         ", \"pointer_occurrences\": " + po.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   char buf[48];
   std::snprintf(buf, sizeof buf, ", \"seconds\": %.3f}", seconds);

@@ -62,11 +62,15 @@ struct row_score {
   std::vector<std::pair<std::string, double>> path_logprobs;
   // score_params::pointer: the file the model's pointer heads attend to most from the question's
   // symbol (their attention averaged over the symbol's tokens, tome::pointer_attention, summed per
-  // file, tome::pointer_mass: as `tome ask --choose-path` answers), and every path's mass; none
-  // where the row has no question, no symbol or no file header.
+  // file, tome::pointer_mass) among the files whose text holds the symbol (tome::pointer_choice: as
+  // `tome ask --choose-path` answers), every path's mass, the file with the most mass of all
+  // (pointer_top) and the paths holding the symbol with their occurrences; none where the row has
+  // no question, no symbol or no file header.
   std::optional<bool> pointer_exact;
   std::string pointer_choice;
+  std::string pointer_top;
   std::vector<std::pair<std::string, double>> pointer_mass;
+  std::vector<std::pair<std::string, int64_t>> pointer_occurrences;
 };
 
 struct score_params {

@@ -413,6 +413,78 @@ result<std::vector<float>> pointer_attention(session& s, std::span<const int32_t
   return mean;
 }
 
+namespace {
+bool ident_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || c == '_';
+}
+}  // namespace
+
+std::optional<std::string> symbol_name(const tokenizer& tok, std::span<const int32_t> question) {
+  std::string text;
+  for (int32_t id : question)
+    text += tok.is_special(id) ? std::string(1, '\n') : tok.token_bytes(id);
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  const size_t close = text.rfind('`');
+  if (close != std::string::npos && close > 0) {
+    const size_t open = text.rfind('`', close - 1);
+    if (open != std::string::npos) {
+      size_t b = open + 1, e = close;
+      while (b < e && is_space(text[b])) ++b;
+      while (e > b && is_space(text[e - 1])) --e;
+      if (b == e) return std::nullopt;
+      return text.substr(b, e - b);
+    }
+  }
+  auto word = [](char c) { return ident_byte(c) || static_cast<unsigned char>(c) >= 0x80; };
+  size_t e = text.size();
+  while (e > 0 && !word(text[e - 1])) --e;
+  size_t b = e;
+  while (b > 0 && word(text[b - 1])) --b;
+  if (b == e) return std::nullopt;
+  return text.substr(b, e - b);
+}
+
+std::vector<int64_t> symbol_occurrences(const tokenizer& tok, std::span<const int32_t> tokens,
+                                        std::span<const file_span> spans, std::span<const std::string> paths,
+                                        std::string_view name) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < paths.size(); ++i) index.emplace(paths[i], i);
+  std::vector<int64_t> out(paths.size(), 0);
+  if (name.empty()) return out;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  std::string text;
+  for (const file_span& sp : spans) {
+    auto it = index.find(sp.path);
+    if (it == index.end()) continue;
+    text.clear();
+    // The span's text after its header token; a special token inside it separates words.
+    for (int64_t j = std::max<int64_t>(sp.begin + 1, 0); j < std::min(sp.end, n); ++j) {
+      const int32_t id = tokens[static_cast<size_t>(j)];
+      text += tok.is_special(id) ? std::string(1, '\n') : tok.token_bytes(id);
+    }
+    const size_t nl = text.find('\n');  // the header line (the path) is not the file's text
+    const std::string_view body = nl == std::string::npos ? std::string_view() : std::string_view(text).substr(nl + 1);
+    for (size_t at = body.find(name); at != std::string_view::npos; at = body.find(name, at + 1)) {
+      const bool before = at > 0 && ident_byte(body[at - 1]);
+      const bool after = at + name.size() < body.size() && ident_byte(body[at + name.size()]);
+      if (!before && !after) ++out[it->second];
+    }
+  }
+  return out;
+}
+
+size_t pointer_choice(std::span<const double> mass, std::span<const int64_t> occurrences) {
+  size_t best = 0;
+  bool held = false;
+  for (size_t i = 0; i < mass.size(); ++i) {
+    const bool h = i < occurrences.size() && occurrences[i] > 0;
+    if ((h && !held) || (h == held && mass[i] > mass[best])) best = i;
+    held = held || h;
+  }
+  return best;
+}
+
 std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> question) {
   const auto t = symbol_tokens(tok, question);
   if (!t) return std::nullopt;

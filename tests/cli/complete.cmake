@@ -69,6 +69,10 @@ if(NOT rc EQUAL 0 OR NOT (out STREQUAL "src/geometry.py" OR out STREQUAL "src/ma
   message(FATAL_ERROR "tome ask --choose-path: expected one of the two paths (${rc}):\n[${out}]\n${err}")
 endif()
 message(STATUS "--choose-path answer: ${out}")
+# The note on stderr: the name is in both files (the definition and a use); the heads chose.
+if(NOT err MATCHES "`circle_area` occurs in 2 files; the model's pointer heads attend most to ${out} \\(")
+  message(FATAL_ERROR "tome ask --choose-path: expected the pointer's note naming ${out}:\n${err}")
+endif()
 # --sources with the pointer (the default): the lines where the model found the symbol, the
 # answer's file among them; with --no-pointer, a path chosen by probability has no record: refused.
 execute_process(COMMAND ${TOME} ask fresh "Which file defines `circle_area`?" --choose-path --sources 2 ${common}

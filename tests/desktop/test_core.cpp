@@ -339,8 +339,9 @@ class CoreTest : public QObject {
   }
 
   // "Which file defines X?" in a repository: the answer is one of its paths, from the default
-  // model's pointer heads (no paths' prior is computed); every such answer says in the status bar,
-  // as an information message, where the model looked, naming the answer's file. `Square` is only
+  // model's pointer heads among the files holding the symbol (no paths' prior is computed); every
+  // such answer says in the status bar, as an information message, how many files hold the symbol
+  // and where the model looked, naming the answer's file. `Square` is only
   // in shapes.py, and that is the answer, with its lines among the attended passages, in a fresh
   // app on the same library too.
   void whichFileInARepository() {
@@ -388,7 +389,10 @@ class CoreTest : public QObject {
       QVERIFY2(paths.contains(answer->text), qPrintable(answer->text));
       QCOMPARE(notes.count(), 1);
       const QString note = notes.at(0).at(0).toString();
-      QVERIFY2(note.contains(QStringLiteral("looked for it in ") + answer->text), qPrintable(note));
+      // circle_area is in geometry.py (its definition) and main.py (a use): the heads chose between them.
+      QVERIFY2(note.contains(QStringLiteral("`circle_area` occurs in 2 files; the model's pointer heads attend most to ") +
+                             answer->text),
+               qPrintable(note));
       bool shown = false;  // it reaches the window as an information message
       for (const auto& m : messages)
         shown = shown || (m.at(0).value<AppController::Level>() == AppController::Level::Info && m.at(1).toString() == note);
@@ -398,6 +402,8 @@ class CoreTest : public QObject {
       const ChatMessage* square = chat->chat()->at(done.at(1).at(0).toInt());
       QCOMPARE(square->text, QStringLiteral("src/shapes.py"));
       QCOMPARE(notes.count(), 2);
+      QVERIFY2(notes.at(1).at(0).toString().startsWith(QStringLiteral("`Square` occurs only in src/shapes.py; ")),
+               qPrintable(notes.at(1).at(0).toString()));
       // Beside it, where the model found the symbol: the pointer's attention as attended passages.
       bool attended = false;
       for (const SourceLink& l : square->sources)

@@ -449,6 +449,57 @@ TEST(ChoosePointer, SymbolEndFindsTheNamedSymbol) {
   EXPECT_EQ(upto("???"), "(none)");
 }
 
+// symbol_name, symbol_occurrences and pointer_choice: the name searched for, how often each file's
+// text holds it as a word (not inside a longer identifier, not in the header's path), and the
+// answer: the most mass among the files that hold it, else the most mass of all.
+TEST(ChoosePointer, TheAnswerIsAFileThatHoldsTheName) {
+  model_config cfg;
+  std::unique_ptr<tokenizer> tok;
+  ASSERT_NO_FATAL_FAILURE(load_shipped(cfg, tok));
+  auto name = [&](const std::string& text) -> std::string {
+    auto ids = tok->encode_template("question", {{"question", text}});
+    EXPECT_TRUE(ids.ok());
+    return symbol_name(*tok, *ids).value_or("(none)");
+  };
+  EXPECT_EQ(name("Which file defines `Square`?"), "Square");
+  EXPECT_EQ(name("Which file defines ` jv_parse `?"), "jv_parse") << "spaces inside the backticks";
+  EXPECT_EQ(name("Where is `ns::Foo` in `a`, or `luaL_Buffer`?"), "luaL_Buffer") << "the last quoted span";
+  EXPECT_EQ(name("Which file defines circle_area?"), "circle_area");
+  EXPECT_EQ(name("Which file defines ``?"), "(none)");
+  EXPECT_EQ(name("?!"), "(none)");
+
+  const int32_t file = cfg.special_id("file_start"), doc_end = cfg.special_id("doc_end");
+  std::vector<int32_t> t{cfg.special_id("bos"), cfg.special_id("doc_start")};
+  auto add = [&](const std::string& text) {
+    auto ids = tok->encode(text);
+    t.insert(t.end(), ids.begin(), ids.end());
+  };
+  const char* files[] = {
+      "src/Square.py\nfrom shapes import Squared, my_Square\nx = Square2()\n",  // only in the path, or inside names
+      "src/shapes.py\nclass Square:\n    pass\n",
+      "src/draw.py\nfrom shapes import Square\ndraw(Square(1)); draw(Square(2))\n",
+      "src/shapes.py\n# Square again, restated header\n"};
+  for (const char* f : files) {
+    t.push_back(file);
+    add(f);
+  }
+  t.push_back(doc_end);
+  const std::vector<std::string> paths{"src/Square.py", "src/shapes.py", "src/draw.py", "src/none.py"};
+  const auto spans = file_spans(*tok, t, file, doc_end, static_cast<int64_t>(t.size()));
+  EXPECT_EQ(symbol_occurrences(*tok, t, spans, paths, "Square"), (std::vector<int64_t>{0, 2, 3, 0}));
+  EXPECT_EQ(symbol_occurrences(*tok, t, spans, paths, "Squared"), (std::vector<int64_t>{1, 0, 0, 0}));
+  EXPECT_EQ(symbol_occurrences(*tok, t, spans, paths, "shapes"), (std::vector<int64_t>{1, 0, 1, 0}))
+      << "the header's path is not the file's text";
+  EXPECT_EQ(symbol_occurrences(*tok, t, spans, paths, ""), (std::vector<int64_t>(4, 0)));
+
+  // The answer: the most mass among the files holding the name, else the most of all.
+  EXPECT_EQ(pointer_choice(std::vector<double>{0.5, 0.2, 0.3, 0.0}, std::vector<int64_t>{0, 2, 3, 0}), 2u);
+  EXPECT_EQ(pointer_choice(std::vector<double>{0.5, 0.4, 0.1, 0.0}, std::vector<int64_t>{0, 2, 3, 0}), 1u);
+  EXPECT_EQ(pointer_choice(std::vector<double>{0.1, 0.2, 0.6, 0.1}, std::vector<int64_t>{0, 0, 0, 0}), 2u);
+  EXPECT_EQ(pointer_choice(std::vector<double>{0.1, 0.3, 0.3, 0.3}, std::vector<int64_t>{0, 1, 0, 1}), 1u) << "ties: the first";
+  EXPECT_EQ(pointer_choice(std::vector<double>{0.9, 0.05}, std::vector<int64_t>{0, 1}), 1u);
+}
+
 // config.json's pointer_heads change no computed state, so they are left out of the model's
 // fingerprint: adding them (last, as select_heads.py writes them, or first) or choosing others
 // keeps the fingerprint, and with it the sessions the model made; any other change does not.

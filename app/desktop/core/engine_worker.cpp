@@ -414,18 +414,8 @@ void WorkerState::ask(quint64 id, const QString& session, const QString& thread,
     p.attention = false;
     // The model's pointer heads answer when the question names a symbol: say where they looked
     // and how sure they were (the runner-up too), so a close call is visible.
-    p.on_pointer = [worker = w, id](const std::vector<std::string>& paths, const std::vector<double>& mass) {
-      std::vector<size_t> order(paths.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mass[a] > mass[b]; });
-      QString note = EngineWorker::tr("The model looked for it in %1 (%2% of its attention)")
-                         .arg(QString::fromStdString(paths[order[0]]))
-                         .arg(std::round(100.0 * mass[order[0]]));
-      if (order.size() > 1 && mass[order[1]] > 0.01)
-        note += EngineWorker::tr("; next %1 (%2%)")
-                    .arg(QString::fromStdString(paths[order[1]]))
-                    .arg(std::round(100.0 * mass[order[1]]));
-      emit worker->answerNote(id, note + QStringLiteral("."));
+    p.on_pointer = [worker = w, id](const service::ask_params::pointer_event& e) {
+      emit worker->answerNote(id, QString::fromStdString(service::describe_pointer(e)) + QStringLiteral("."));
     };
     // Otherwise (no symbol in the question, or a model without pointer heads) the path choice:
     // the first such question of a document scores every path once (kept in the library).

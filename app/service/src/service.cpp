@@ -187,10 +187,10 @@ std::optional<std::pair<size_t, size_t>> pointer_rows(const model& m, const ask_
   return symbol_tokens(m.tok(), question);
 }
 
-// The pointer's mass by path (paths of s's tokens before the question, in order).
+// The pointer's reading: the mass and the name's occurrences by path (paths of s's tokens before
+// the question, in order).
 struct pointer_t {
-  std::vector<std::string> paths;
-  std::vector<double> mass;
+  ask_params::pointer_event event;
   std::vector<float> attention;  // by position of the context (tome::pointer_attention)
 };
 
@@ -208,9 +208,13 @@ result<pointer_t> prefill_question(session& s, std::span<const int32_t> q, const
     done = rows->second + 1;
     const std::span<const int32_t> ctx(s.tokens().data(), static_cast<size_t>(context_end));
     const int32_t file_start = m.config().special_id("file_start");
-    out.paths = file_paths(m.tok(), ctx, file_start);
+    auto& ev = out.event;
+    ev.paths = file_paths(m.tok(), ctx, file_start);
     const auto spans = file_spans(m.tok(), ctx, file_start, m.config().special_id("doc_end"), context_end);
-    out.mass = pointer_mass(*mass, spans, out.paths);
+    ev.mass = pointer_mass(*mass, spans, ev.paths);
+    ev.symbol = symbol_name(m.tok(), q).value_or(std::string());
+    ev.occurrences = symbol_occurrences(m.tok(), ctx, spans, ev.paths, ev.symbol);
+    if (!ev.paths.empty()) ev.chosen = pointer_choice(ev.mass, ev.occurrences);
     out.attention = std::move(*mass);
   }
   if (done < q.size()) {  // (the template ends after the symbol; logits() computes them otherwise)
@@ -354,15 +358,14 @@ result<generate_result> choose_path_answer(session& s, const ask_params& p, cons
     cp.prior = prior.logprobs;
     cp.prior_weight = p.path_prior_weight;
   }
-  // The pointer, when it read the symbol and some file holds mass: its file.
+  // The pointer, when it read the symbol and some file holds mass: its file (among those holding
+  // the symbol's name).
   std::optional<size_t> chosen;
-  if (!pointer.paths.empty() && pointer.paths == paths) {
-    const auto best = std::max_element(pointer.mass.begin(), pointer.mass.end());
-    if (best != pointer.mass.end() && *best > 0) {
-      chosen = static_cast<size_t>(best - pointer.mass.begin());
-      if (pointed) *pointed = true;
-      if (p.on_pointer) p.on_pointer(pointer.paths, pointer.mass);
-    }
+  const auto& ev = pointer.event;
+  if (!ev.paths.empty() && ev.paths == paths && ev.mass[ev.chosen] > 0) {
+    chosen = ev.chosen;
+    if (pointed) *pointed = true;
+    if (p.on_pointer) p.on_pointer(ev);
   }
   if (!chosen) {
     auto r = choose(s, cands, eos, cp);
@@ -458,6 +461,41 @@ result<ask_result> ask_resident(store::library& lib, session& s, const session_m
   if (pointed) out.attention = std::move(pointer->attention);
   TOME_TRY(lib.save(session_name, s, out.thread));
   out.context_tokens = s.n_tokens();
+  return out;
+}
+
+std::string describe_pointer(const ask_params::pointer_event& e) {
+  auto pct = [](double v) { return std::to_string(static_cast<long long>(std::lround(100.0 * v))) + "%"; };
+  const size_t n = e.paths.size();
+  if (n == 0 || e.chosen >= n || e.mass.size() != n) return "the model's pointer heads found no file";
+  int64_t holding = 0;
+  for (int64_t o : e.occurrences) holding += o > 0;
+  const bool held = e.chosen < e.occurrences.size() && e.occurrences[e.chosen] > 0;
+  const std::string name = "`" + e.symbol + "`";
+  std::string out;
+  if (holding == 0)
+    out = name + " occurs in no file; the model's pointer heads attend most to ";
+  else if (holding == 1)
+    out = name + " occurs only in " + e.paths[e.chosen] + "; the model's pointer heads give it ";
+  else
+    out = name + " occurs in " + std::to_string(holding) + " files; the model's pointer heads attend most to ";
+  if (holding == 1)
+    out += pct(e.mass[e.chosen]) + " of their attention";
+  else
+    out += e.paths[e.chosen] + " (" + pct(e.mass[e.chosen]) + " of their attention)";
+  // The runner-up among the same files (all of them when none holds the name): how close it was.
+  std::optional<size_t> next;
+  for (size_t i = 0; i < n; ++i) {
+    const bool h = i < e.occurrences.size() && e.occurrences[i] > 0;
+    if (i != e.chosen && h == held && (!next || e.mass[i] > e.mass[*next])) next = i;
+  }
+  if (next && e.mass[*next] > 0.01) out += "; next " + e.paths[*next] + " (" + pct(e.mass[*next]) + ")";
+  // Where the heads looked most outside the files that hold the name.
+  if (holding > 0) {
+    const size_t top = static_cast<size_t>(std::max_element(e.mass.begin(), e.mass.end()) - e.mass.begin());
+    if (top != e.chosen && !(top < e.occurrences.size() && e.occurrences[top] > 0))
+      out += "; most of all they attend to " + e.paths[top] + " (" + pct(e.mass[top]) + "), which does not contain it";
+  }
   return out;
 }
 

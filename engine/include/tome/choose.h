@@ -18,6 +18,7 @@
 #include <utility>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tome/engine.h"
@@ -108,6 +109,25 @@ std::optional<size_t> symbol_end(const tokenizer& tok, std::span<const int32_t> 
 // (the opening backtick's token when the symbol starts in it). Without backticks, the last word's
 // token alone.
 std::optional<std::pair<size_t, size_t>> symbol_tokens(const tokenizer& tok, std::span<const int32_t> question);
+
+// The symbol's name as text: the bytes between the question's last two backticks (the span
+// symbol_tokens reads; spaces around it trimmed), or without backticks its last word (a run of
+// [A-Za-z0-9_] and bytes >= 0x80). None where there is no symbol (`` or no word).
+std::optional<std::string> symbol_name(const tokenizer& tok, std::span<const int32_t> question);
+
+// How often `name` occurs as a word in each of `paths` (in their order): in the text of the
+// path's spans after their header line, where neither the byte before nor the byte after an
+// occurrence is one of [A-Za-z0-9_] (so `Foo` is not counted in `FooBar` or `my_Foo`). A path
+// without a span, or an empty name, counts 0.
+std::vector<int64_t> symbol_occurrences(const tokenizer& tok, std::span<const int32_t> tokens,
+                                        std::span<const file_span> spans, std::span<const std::string> paths,
+                                        std::string_view name);
+
+// The pointer's answer among `paths` (the index): the path with the most mass among those whose
+// files hold the symbol (occurrences > 0), since a file that does not contain the name cannot
+// define it; where no file holds it, the path with the most mass. Ties: the first. `mass` and
+// `occurrences` have one value per path (non-empty).
+size_t pointer_choice(std::span<const double> mass, std::span<const int64_t> occurrences);
 
 // The pointer's reading of a question: appends question[0 .. rows.second] to `s` (self-decoder
 // only; the caller appends the rest) and returns the attention of the model's pointer heads

@@ -75,14 +75,28 @@ struct ask_params {
   // With choose_path: when the model names pointer heads (config().pointer_heads) and the question
   // names a symbol (tome::symbol_tokens: `quoted`, or its last word), the answer is the file whose
   // tokens those heads attend to most from the symbol's tokens (tome::pointer_attention, summed
-  // per file by tome::pointer_mass): the model finds where
-  // the context holds the symbol, the files' spans say which file that is. No prior is computed
-  // then. The file that holds the symbol is not always the one that defines it (a use elsewhere):
-  // training/results/pointer/README.md. false: the path choice above.
+  // per file by tome::pointer_mass) among the files that contain the symbol's name as a word
+  // (tome::symbol_occurrences, tome::pointer_choice; all files when none does): the model finds
+  // where the context holds the symbol, the files' spans say which file that is. No prior is
+  // computed then. Where several files hold the name, the heads choose among its uses and its
+  // definition: training/results/pointer/README.md. false: the path choice above (over every path).
   bool pointer = true;
-  // Called with each path's pointer mass (paths in order of first appearance) when it decided.
-  std::function<void(const std::vector<std::string>& paths, const std::vector<double>& mass)> on_pointer;
+  // What the pointer read, passed to on_pointer when it decided the answer.
+  struct pointer_event {
+    std::string symbol;                // the name searched for (tome::symbol_name)
+    std::vector<std::string> paths;    // the context's paths, in order of first appearance
+    std::vector<double> mass;          // the heads' attention summed over each path's tokens
+    std::vector<int64_t> occurrences;  // how often each path's text holds the name as a word
+    size_t chosen = 0;                 // the answer (tome::pointer_choice)
+  };
+  std::function<void(const pointer_event&)> on_pointer;
 };
+
+// One line about a pointer answer, for a status bar or stderr (no final period): where the heads
+// looked, among how many files holding the name, and the runner-up, e.g.
+//   "`Square` occurs in 3 files; the model's pointer heads attend most to src/shapes.py (62% of
+//    their attention); next src/draw.py (20%)".
+std::string describe_pointer(const ask_params::pointer_event& e);
 
 struct ask_result {
   std::string thread;
