@@ -196,11 +196,18 @@ def choice_summary(scores):
 
 def pointer_summary(scores):
     """`tome score --pointer` results -> accuracy of the pointer's file (the model's pointer heads,
-    results/pointer/) over the rows it read (a question with a symbol and file headers), and
-    their count."""
+    results/pointer/, among the files holding the symbol: pointer_exact) over the rows it read (a
+    question with a symbol and file headers), and their count; "top": the heads' file among all
+    files (pointer_top_exact); "several": the rows where more than one file holds the symbol, and
+    the pointer's accuracy there."""
     had = [s for s in scores if s.get("pointer_exact") is not None]
     ok = sum(bool(s["pointer_exact"]) for s in had)
-    return {"exact": round(ok / max(1, len(had)), 3), "n": len(had)}
+    out = {"exact": round(ok / max(1, len(had)), 3), "n": len(had)}
+    if any("pointer_top_exact" in s for s in had):
+        out["top"] = round(sum(bool(s.get("pointer_top_exact")) for s in had) / max(1, len(had)), 3)
+        sev = [s for s in had if len(s.get("pointer_occurrences") or {}) > 1]
+        out["several"] = {"n": len(sev), "exact": round(sum(bool(s["pointer_exact"]) for s in sev) / max(1, len(sev)), 3)}
+    return out
 
 
 def accuracy_summary(results):

@@ -234,7 +234,9 @@ status read_pointer(const model& m, const score_row& row, int64_t context_end, s
   }
   out.pointer_top = paths[top];
   out.pointer_choice = paths[pointer_choice(pm, occ)];
-  out.pointer_exact = out.pointer_choice == m.tok().decode(answer_ids(row, m.config().special_id("eos")));
+  const std::string answer = m.tok().decode(answer_ids(row, m.config().special_id("eos")));
+  out.pointer_exact = out.pointer_choice == answer;
+  out.pointer_top_exact = out.pointer_top == answer;
   return {};
 }
 
@@ -352,7 +354,7 @@ std::string score_json(int64_t index, const row_score& s, double seconds) {
          ", \"pointer_mass\": " + pm.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     nlohmann::json po = nlohmann::json::object();
     for (const auto& [path, n] : s.pointer_occurrences) po[path] = n;
-    j += ", \"pointer_top\": " +
+    j += ", \"pointer_top_exact\": " + fmt_opt(s.pointer_top_exact) + ", \"pointer_top\": " +
          nlohmann::json(s.pointer_top).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
          ", \"pointer_occurrences\": " + po.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }

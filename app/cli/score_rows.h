@@ -69,6 +69,7 @@ struct row_score {
   std::optional<bool> pointer_exact;
   std::string pointer_choice;
   std::string pointer_top;
+  std::optional<bool> pointer_top_exact;
   std::vector<std::pair<std::string, double>> pointer_mass;
   std::vector<std::pair<std::string, int64_t>> pointer_occurrences;
 };

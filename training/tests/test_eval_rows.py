@@ -93,3 +93,11 @@ def test_pointer_summary_counts_only_the_rows_it_read():
     sc = [{"pointer_exact": True}, {"pointer_exact": False}, {"pointer_exact": True}, {"exact": True}]
     assert eval_rows.pointer_summary(sc) == {"exact": round(2 / 3, 3), "n": 3}
     assert eval_rows.pointer_summary([]) == {"exact": 0.0, "n": 0}
+    # With the engine's pointer_top_exact and pointer_occurrences: the heads alone among all files,
+    # and the rows where several files hold the symbol.
+    sc = [{"pointer_exact": True, "pointer_top_exact": False, "pointer_occurrences": {"a": 1}},
+          {"pointer_exact": True, "pointer_top_exact": True, "pointer_occurrences": {"a": 2, "b": 1}},
+          {"pointer_exact": False, "pointer_top_exact": False, "pointer_occurrences": {"a": 1, "c": 4}},
+          {"pointer_exact": False, "pointer_top_exact": True, "pointer_occurrences": {}}]
+    assert eval_rows.pointer_summary(sc) == {"exact": 0.5, "n": 4, "top": 0.5,
+                                             "several": {"n": 2, "exact": 0.5}}

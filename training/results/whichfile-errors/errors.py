@@ -127,7 +127,9 @@ def main():
                            "exact": bool(s["exact"]), "chosen": bool(s.get("choice_exact")),
                            "choice": ch,
                            **({"pointer": bool(s.get("pointer_exact")),
-                               "pointer_choice": s.get("pointer_choice")} if args.pointer else {}),
+                               "pointer_choice": s.get("pointer_choice"),
+                               "pointer_top": bool(s.get("pointer_top_exact")),
+                               "holders": len(s.get("pointer_occurrences") or {})} if args.pointer else {}),
                            **({"choice_cal": {w: cal[w][j] for w in cal}} if cal else {}),
                            "choice_mentions": bool(ch in by_path and ch != m["path"]
                                                    and m["symbol"] in body(by_path[ch]))})
@@ -135,7 +137,10 @@ def main():
             wrong = [q for q in qs if not q["chosen"]]
             summ = {"n": n, "exact": sum(q["exact"] for q in qs) / n,
                     "chosen": sum(q["chosen"] for q in qs) / n,
-                    **({"pointer": sum(q["pointer"] for q in qs) / n} if args.pointer else {}),
+                    **({"pointer": sum(q["pointer"] for q in qs) / n,
+                        "pointer_top": sum(q["pointer_top"] for q in qs) / n,
+                        "pointer_several": [sum(q["pointer"] for q in qs if q["holders"] > 1),
+                                            sum(q["holders"] > 1 for q in qs)]} if args.pointer else {}),
                     "wrong": len(wrong),
                     "wrong_choice_mentions": sum(q["choice_mentions"] for q in wrong),
                     "mean_files": sum(q["files"] for q in qs) / n,

@@ -137,7 +137,9 @@ def main():
                     help="content-free questions for the prior: the first N of NULL_SYMBOLS")
     ap.add_argument("--pointer", action="store_true",
                     help="also the pointer's choice (tome score --pointer: the file the model's "
-                    "pointer_heads attend to most from the question's symbol)")
+                    "pointer_heads attend to most from the question's symbol among the files "
+                    "holding it; pointer_top: among all files; pointer_several: [right, of] where "
+                    "several files hold the symbol)")
     ap.add_argument("--scores", action="store_true",
                     help="keep every path's scores in --out (path_logprobs with --calibrate, "
                     "pointer_mass with --pointer)")
@@ -166,6 +168,8 @@ def main():
                                       path_scores=args.calibrate, pointer=args.pointer)
             ex = sum(bool(s["exact"]) for s in sc)
             pt = sum(bool(s.get("pointer_exact")) for s in sc)
+            ptop = sum(bool(s.get("pointer_top_exact")) for s in sc)
+            sev = [s for s in sc if len(s.get("pointer_occurrences") or {}) > 1]
             ch = sum(bool(s.get("choice_exact")) for s in sc)
             cal = {}
             if args.calibrate:
@@ -190,7 +194,10 @@ def main():
             r = {"context_tokens": ctx, "files": nfiles, "files_in_context": kept, "n": len(rows),
                  "exact": round(ex / max(1, len(rows)), 3),
                  "chosen": round(ch / max(1, len(rows)), 3),
-                 **({"pointer": round(pt / max(1, len(rows)), 3)} if args.pointer else {}),
+                 **({"pointer": round(pt / max(1, len(rows)), 3),
+                     "pointer_top": round(ptop / max(1, len(rows)), 3),
+                     "pointer_several": [sum(bool(s.get("pointer_exact")) for s in sev), len(sev)]}
+                    if args.pointer else {}),
                  "seconds": round(time.time() - t1, 1),
                  **{f"chosen_cal_{w}": round(sum(c == pth for c, pth in zip(cal[w], paths))
                                              / max(1, len(rows)), 3) for w in cal},
@@ -202,7 +209,10 @@ def main():
                                                     for v in x["path_logprobs"].values())}
                                    if cal else {}),
                                 **({"pointer_exact": bool(x.get("pointer_exact")),
-                                    "pointer_choice": x.get("pointer_choice")} if args.pointer else {}),
+                                    "pointer_choice": x.get("pointer_choice"),
+                                    "pointer_top_exact": bool(x.get("pointer_top_exact")),
+                                    "pointer_occurrences": x.get("pointer_occurrences", {})}
+                                   if args.pointer else {}),
                                 **({"path_logprobs": x["path_logprobs"]} if args.scores and cal else {}),
                                 **({"pointer_mass": {k_: round(v, 6) for k_, v in x.get("pointer_mass", {}).items()}}
                                    if args.scores and args.pointer else {})}
@@ -212,12 +222,16 @@ def main():
             tot["chosen"] += ch
             if args.pointer:
                 tot["pointer"] += pt
+                tot["pointer_top"] = tot.get("pointer_top", 0) + ptop
+                tot["pointer_several"] = [a + b for a, b in zip(tot.get("pointer_several", [0, 0]),
+                                                                 r["pointer_several"])]
             tot["n"] += len(rows)
             print(json.dumps({name: {k: v for k, v in r.items() if k != "questions"}}), flush=True)
     n = max(1, tot["n"])
     res["all"] = {"n": tot["n"], "exact": round(tot["exact"] / n, 3),
                   "chosen": round(tot["chosen"] / n, 3),
-                  **({"pointer": round(tot["pointer"] / n, 3)} if args.pointer else {}),
+                  **({"pointer": round(tot["pointer"] / n, 3), "pointer_top": round(tot["pointer_top"] / n, 3),
+                      "pointer_several": tot["pointer_several"]} if args.pointer else {}),
                   **{k: round(v / n, 3) for k, v in tot.items() if k.startswith("chosen_cal")},
                   "seconds": round(time.time() - t0, 1)}
     print(json.dumps({"all": res["all"]}), flush=True)
