@@ -197,13 +197,11 @@ INSTANTIATE_TEST_SUITE_P(Both, ScoreKinds, ::testing::Values("tiny", "tiny-swa")
 // training rows and of the app's ingest). The chosen path is one of them, choice_exact says
 // whether it is the answer, and every other figure equals the plain scoring's bit for bit (the
 // search leaves the session where it was).
-TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
-  auto loaded = model::load(fs::path(TOME_SOURCE_DIR) / "resources/models/tome-25m",
-                            load_params{backend_kind::cpu, 1});
-  ASSERT_TRUE(loaded.ok()) << loaded.message();
-  std::shared_ptr<const model> m = *loaded;
-  const auto& tok = m->tok();
-  const auto& cfg = m->config();
+// A which-file row of the shipped model: two files (src/geometry.py defines circle_area, src/main.py
+// imports and calls it and defines report), the question, the answer `answer` and EOS scored.
+score_row repo_row(const model& m, const std::string& question, const std::string& answer) {
+  const auto& tok = m.tok();
+  const auto& cfg = m.config();
   std::vector<int32_t> t = *tok.encode_template("document", {{"text", ""}});
   t.pop_back();  // keep "<s><|doc|>", close the document after the files
   auto add = [&](std::vector<int32_t> ids) { t.insert(t.end(), ids.begin(), ids.end()); };
@@ -213,9 +211,9 @@ TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
   add(tok.encode("src/main.py\n"));
   add(tok.encode("from geometry import circle_area\n\n\ndef report(r):\n    print(circle_area(r))\n"));
   t.push_back(cfg.special_id("doc_end"));
-  add(*tok.encode_template("question", {{"question", "Which file defines `circle_area`?"}}));
+  add(*tok.encode_template("question", {{"question", question}}));
   const size_t head = t.size();
-  add(tok.encode("src/geometry.py"));
+  add(tok.encode(answer));
   t.push_back(kEos);
   score_row row;
   const size_t T = t.size() + 2;
@@ -224,6 +222,15 @@ TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
   row.lm.assign(T, 0);
   row.answer.assign(T, 0);
   for (size_t i = head - 1; i + 1 < t.size(); ++i) row.answer[i] = 1;
+  return row;
+}
+
+TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
+  auto loaded = model::load(fs::path(TOME_SOURCE_DIR) / "resources/models/tome-25m",
+                            load_params{backend_kind::cpu, 1});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = *loaded;
+  const score_row row = repo_row(*m, "Which file defines `circle_area`?", "src/geometry.py");
   score_params p;
   p.eos = kEos;
   auto plain = score_one(m, row, p);
@@ -265,6 +272,57 @@ TEST(ScoreRows, ChoosePathsPicksAContextPathAndChangesNothingElse) {
   auto none = score_one(m, bare, p);
   ASSERT_TRUE(none.ok()) << none.message();
   EXPECT_FALSE(none->choice_exact.has_value());
+}
+
+// score_params::pointer (tome score --pointer): every path's pointer mass, the paths whose text
+// holds the symbol with their counts, the answer among them (pointer_choice, as tome ask answers)
+// beside the file with the most mass of all (pointer_top); the other figures do not change.
+TEST(ScoreRows, PointerAnswersAmongTheFilesHoldingTheSymbol) {
+  auto loaded = model::load(fs::path(TOME_SOURCE_DIR) / "resources/models/tome-25m",
+                            load_params{backend_kind::cpu, 1});
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::shared_ptr<const model> m = *loaded;
+  ASSERT_FALSE(m->config().pointer_heads.empty());
+  struct want_t {
+    const char* symbol;
+    const char* answer;
+    std::vector<std::pair<std::string, int64_t>> occurrences;
+  };
+  for (const want_t& w : {want_t{"circle_area", "src/geometry.py", {{"src/geometry.py", 1}, {"src/main.py", 2}}},
+                          want_t{"report", "src/main.py", {{"src/main.py", 1}}},
+                          // only main.py's text holds "geometry" (an import): the heads also look
+                          // at geometry.py's header, which does not count
+                          want_t{"geometry", "src/main.py", {{"src/main.py", 1}}}}) {
+    const score_row row = repo_row(*m, std::string("Which file defines `") + w.symbol + "`?", w.answer);
+    score_params p;
+    p.eos = kEos;
+    auto plain = score_one(m, row, p);
+    ASSERT_TRUE(plain.ok()) << plain.message();
+    EXPECT_FALSE(plain->pointer_exact.has_value());
+    p.pointer = true;
+    auto s = score_one(m, row, p);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_TRUE(s->pointer_exact.has_value() && s->pointer_top_exact.has_value()) << w.symbol;
+    ASSERT_EQ(s->pointer_mass.size(), 2u);
+    EXPECT_EQ(s->pointer_mass[0].first, "src/geometry.py");
+    EXPECT_EQ(s->pointer_mass[1].first, "src/main.py");
+    EXPECT_EQ(s->pointer_occurrences, w.occurrences) << w.symbol;
+    const size_t top = s->pointer_mass[0].second >= s->pointer_mass[1].second ? 0 : 1;
+    EXPECT_EQ(s->pointer_top, s->pointer_mass[top].first);
+    // Both files hold circle_area: the most mass decides; one file holds the others: it answers
+    // (for "geometry" the heads' top file is src/geometry.py: tome-25m gives it ~75%).
+    EXPECT_EQ(s->pointer_choice, w.occurrences.size() == 1 ? w.occurrences[0].first : s->pointer_top) << w.symbol;
+    EXPECT_EQ(*s->pointer_exact, s->pointer_choice == w.answer);
+    EXPECT_EQ(*s->pointer_top_exact, s->pointer_top == w.answer);
+    EXPECT_EQ(s->exact, plain->exact);
+    EXPECT_NEAR(*s->answer_ce, *plain->answer_ce, 1e-4);
+    const auto j = nlohmann::json::parse(score_json(0, *s, 0.0));
+    EXPECT_EQ(j["pointer_choice"], s->pointer_choice);
+    EXPECT_EQ(j["pointer_top"], s->pointer_top);
+    EXPECT_EQ(j["pointer_top_exact"], *s->pointer_top_exact);
+    EXPECT_EQ(j["pointer_occurrences"].size(), w.occurrences.size());
+    for (const auto& [path, n] : w.occurrences) EXPECT_EQ(j["pointer_occurrences"][path], n);
+  }
 }
 
 TEST(ScoreRows, EncodeParseRoundTrip) {
