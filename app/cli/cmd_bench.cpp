@@ -80,8 +80,9 @@ result<std::string> time_sampled(session& s, int steps, int64_t max_context) {
 // The cost model of ANCHORS.md (multiply-add = 2 FLOPs): YOCO prefill FLOPs of n tokens =
 // 2 n (L/2) P_self + n (L/2) A_self + 4 n D d_kv, A_self the token mixing per token and layer
 // (gated retention, chunk 64: 4·64·hd + 4·hd² per head; sliding window: 4·W·D); the floor runs at
-// kPeakFlops. Decode bytes per step: the weights + each cross layer reading the global KV + the
-// self-decoder state read and written; the floor runs at kPeakBytes.
+// kPeakFlops. Decode bytes per step: the weights a step reads (all but the embedding table, of which
+// it reads one row) + each cross layer reading the global KV + the self-decoder state read and
+// written; the floor runs at kPeakBytes.
 constexpr double kPeakFlops = 720e12;  // cuBLAS bf16 GEMM at YOCO-3B shapes on the H100
 constexpr double kPeakBytes = 3.02e12;  // HBM copy on the H100
 // The Transformer baseline (kind transformer, L = n_self + n_cross layers of P_T parameters):
@@ -102,12 +103,16 @@ double prefill_flops(const model_config& c, int64_t n) {
   const double a_self = gret ? H * (4 * 64 * hd + 4 * hd * hd) : 4.0 * static_cast<double>(c.window) * D;
   return static_cast<double>(n) * (2 * c.n_self_layers * p_self + c.n_self_layers * a_self + 4 * D * c.kv_dim());
 }
+double step_weight_bytes(const model& m) {
+  const memory_breakdown w = m.memory();
+  const double vocab = static_cast<double>(std::max<int64_t>(m.config().vocab_size, 1));
+  return static_cast<double>(w.weights - w.embedding) + static_cast<double>(w.embedding) / vocab;
+}
 double decode_bytes(const model& m, int64_t n, int64_t kv_bytes_per_token, int64_t self_bytes) {
   // YOCO: kv_bytes_per_token is the one global KV, read by each cross layer; the Transformer's
   // already counts every layer's KV, each read once.
   const int64_t readers = m.config().is_transformer() ? 1 : m.config().n_cross_layers;
-  return static_cast<double>(m.memory().weights) +
-         static_cast<double>(readers) * static_cast<double>(n) * kv_bytes_per_token +
+  return step_weight_bytes(m) + static_cast<double>(readers) * static_cast<double>(n) * kv_bytes_per_token +
          2.0 * static_cast<double>(self_bytes);
 }
 
@@ -190,7 +195,7 @@ int run_batches(const std::shared_ptr<model>& mp, const std::vector<int64_t>& le
       for (auto& s : ss) kv += s->memory().global_kv, self += s->memory().self_state;
       const int64_t kvpt = plan.need.global_kv / std::max<int64_t>(len, 1);
       const int64_t readers = c.is_transformer() ? 1 : c.n_cross_layers;
-      const double step_bytes = static_cast<double>(md.memory().weights) +
+      const double step_bytes = step_weight_bytes(md) +
                                 static_cast<double>(B) * readers * static_cast<double>(len + steps / 2) * kvpt +
                                 2.0 * static_cast<double>(self);
       const device_memory_usage use = md.device_memory();
@@ -238,7 +243,8 @@ int run(const bench_options& o) {
               c.name.c_str(), md.n_parameters() / 1e6, to_string(c.self_kind),
               static_cast<long long>(c.n_self_layers), static_cast<long long>(c.n_cross_layers),
               static_cast<long long>(c.dim), md.backend_description().c_str());
-  std::printf("weights in memory: %s\n\n", human_bytes(md.memory().weights).c_str());
+  std::printf("weights in memory: %s (a decode step reads %s of them: all but the embedding table's other rows)\n\n",
+              human_bytes(md.memory().weights).c_str(), human_bytes(static_cast<int64_t>(step_weight_bytes(md))).c_str());
   const bool gpu = md.device_memory().current >= 0;
   std::vector<std::string> sampled_lines;  // --sampled: one row per length, printed after the table
   std::printf("| context | prefill tokens/s | prefill s | of floor | decode tokens/s | of floor | global KV | self state | workspace (plan) | peak%s | free |\n",

@@ -76,6 +76,10 @@ TEST_F(CudaInt8Weights, LoadTimeQuantisationEqualsStoredInt8) {
     EXPECT_EQ((*quantised)->weight_bytes(), (*stored)->weight_bytes());
     EXPECT_EQ((*bf16)->weight_bytes(), (*widened)->weight_bytes());
     EXPECT_LT((*quantised)->weight_bytes(), 0.56 * static_cast<double>((*bf16)->weight_bytes()));
+    // The embedding table's share (the decode floor of `tome bench` leaves it out): bf16, or int8
+    // with a scale a row.
+    EXPECT_EQ((*bf16)->embedding_bytes(), c->vocab_size * c->dim * 2);
+    EXPECT_EQ((*quantised)->embedding_bytes(), c->vocab_size * (c->dim + 4));
     const auto toks = random_tokens(c->vocab_size, 70, 8);
     const auto a = run(**quantised, toks, c->vocab_size), b = run(**stored, toks, c->vocab_size);
     ASSERT_EQ(a.size(), b.size());

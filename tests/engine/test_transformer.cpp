@@ -210,6 +210,7 @@ TEST(Transformer, TensorsAndMemory) {
   auto m = model::create_random(c, 1, {backend_kind::cpu, 0});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)->be().kv_bytes_per_token(), c.n_layers() * 2 * c.kv_dim() * 4);  // f32 on the CPU
+  EXPECT_EQ((*m)->memory().embedding, c.vocab_size * c.dim * 4);
   const memory_plan plan = (*m)->plan_memory(1000, 256);
   EXPECT_EQ(plan.need.global_kv, 1000 * c.n_layers() * 2 * c.kv_dim() * 4);
 }

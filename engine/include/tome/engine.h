@@ -55,6 +55,7 @@ struct load_params {
 // Bytes held by one model or session, for memory plans and `tome bench`.
 struct memory_breakdown {
   int64_t weights = 0;
+  int64_t embedding = 0;   // of weights: the token embedding table, of which a decode step reads one row
   int64_t global_kv = 0;
   int64_t self_state = 0;  // retention states or SWA rings
   int64_t workspace = 0;

@@ -82,6 +82,9 @@ class backend {
   virtual backend_kind kind() const = 0;
   virtual std::string description() const = 0;
   virtual int64_t weight_bytes() const = 0;
+  // Of weight_bytes(): the token embedding table, set by the backend's load (a decode step reads
+  // one row of it, so the bandwidth floor of a step leaves the rest out).
+  int64_t embedding_bytes() const { return embedding_bytes_; }
 
   virtual std::unique_ptr<backend_state> new_state() const = 0;
   // For memory plans: global KV bytes per token, self-decoder state bytes of one session,
@@ -180,6 +183,9 @@ class backend {
   // Copies rows [row0, row0 + n) of st into k and v. May be called from several threads at once.
   virtual status export_kv_rows(const backend_state& st, int64_t row0, int64_t n, kv_wire w,
                                 void* k, void* v) const;
+
+ protected:
+  int64_t embedding_bytes_ = 0;  // set by load when it reaches tok_embeddings.weight
 };
 
 // Host memory available now (MemAvailable of /proc/meminfo; -1 where unknown).

@@ -266,6 +266,7 @@ void model::reset_peak_memory() const { backend_->reset_peak_memory(); }
 memory_breakdown model::memory() const {
   memory_breakdown m;
   m.weights = backend_->weight_bytes();
+  m.embedding = backend_->embedding_bytes();
   return m;
 }
 

@@ -109,10 +109,13 @@ class cuda_backend final : public backend {
 
   status init(const safetensors_index& idx, const std::string& source) {
     TOME_TRY(cuda::init_stream_and_cublas(*api_, stream_, handle_, cublas_ws_, kCublasWorkspaceBytes, name_));
-    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dweight& out) {
+    TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, dweight& out) -> status {
       const tensor_view* t = idx.find(name);
-      if (int8_ && t && t->shape.size() == 2) return cuda::upload_weight_i8(idx, name, source, out, weight_bytes_);
-      return cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_);
+      const int64_t before = weight_bytes_;
+      if (int8_ && t && t->shape.size() == 2) TOME_TRY(cuda::upload_weight_i8(idx, name, source, out, weight_bytes_));
+      else TOME_TRY(cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_));
+      if (name == "tok_embeddings.weight") embedding_bytes_ = weight_bytes_ - before;
+      return {};
     }));
     auto upload_f32 = [&](const std::vector<float>& h, dbuf& d) -> status {
       TOME_TRY(d.ensure(h.size() * 4));

@@ -73,8 +73,11 @@ class cuda_transformer final : public backend {
 
   status init(const safetensors_index& idx, const std::string& source) {
     TOME_TRY(cuda::init_stream_and_cublas(*api_, stream_, handle_, cublas_ws_, kCublasWorkspaceBytes, name_));
-    TOME_TRY(visit_transformer_weights(c_, g_, layers_, [&](const std::string& name, dbuf& out) {
-      return cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_);
+    TOME_TRY(visit_transformer_weights(c_, g_, layers_, [&](const std::string& name, dbuf& out) -> status {
+      const int64_t before = weight_bytes_;
+      TOME_TRY(cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_));
+      if (name == "tok_embeddings.weight") embedding_bytes_ = weight_bytes_ - before;
+      return {};
     }));
     const std::vector<float> freq = cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta);
     TOME_TRY(freq_.ensure(freq.size() * 4));
