@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_util.cuh"
+#include "stream_op.cuh"
 #include "tome/kernels.h"
 
 using namespace tome;
@@ -47,6 +48,7 @@ int main() {
       {"w1|w3", 2 * 8192, 3072, false, false},
       {"w1 alone", 8192, 3072, false, false},
       {"w2 (+SwiGLU)", 3072, 8192, true, false},
+      {"w2 without SwiGLU", 3072, 8192, false, false},
       {"kv wk|wv", 2 * 1024, 3072, false, false},
       {"output head (f32)", 100288, 3072, false, true},
   };
@@ -123,6 +125,17 @@ int main() {
         }
       }, 2, 10) / 16;
       print_row("tome gemv M=1, 16 in a row (each)", label.c_str(), ms, 2.0 * s.n * s.k, bytes);
+    }
+    {  // the same 16 as pure streaming reads of W (stream_op.cuh): what the bytes alone cost
+      dev<uint32_t> sink(1 << 20);
+      it = 0;
+      const double ms = time_ms(stream, [&] {
+        for (int r = 0; r < 16; ++r)
+          stream::launch_op({reinterpret_cast<const uint4*>(ws[static_cast<size_t>(it++ % copies)]->p),
+                             static_cast<int64_t>(wbytes / 16)},
+                            sink.p, true, stream);
+      }, 2, 10) / 16;
+      print_row("W's bytes only (stream_op), 16 in a row (each)", label.c_str(), ms, 0.0, static_cast<double>(wbytes));
     }
     if (!s.f32) {  // agreement with cuBLAS at M = 1 (both f32 accumulation, bf16 out)
       if (s.swiglu) KCHECK(kernels::gemv_swiglu(ws[0]->p, x.p, x.p + s.k, xk, y.p, false, 1, s.n, s.k, stream));
