@@ -15,8 +15,8 @@
 // engine's CUDA graph); the persistent one, for a megakernel with a barrier per op.
 // Usage: tome_bench_step_ceiling [context tokens ...] (default 32768 131072 524288).
 
+#include <algorithm>
 #include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "bench_util.cuh"

@@ -25,6 +25,10 @@ status dequantize_to_f32(const safetensors_index& index, const std::string& name
 // all-zero row gets scale 0 and q 0. W ≈ scale[r] * q[r, c].
 void quantize_int8_rows(const float* w, int64_t rows, int64_t cols, int8_t* q, float* scale);
 
+// The token embedding table's tensor name (the loaders also note its bytes: a decode step reads one
+// row of it, so `tome bench` leaves the rest out of the step's bandwidth floor).
+inline constexpr const char* kEmbeddingTensor = "tok_embeddings.weight";
+
 template <class Buf>
 struct global_weights {
   Buf embed, kv_norm, kv_wk, kv_wv, norm, out;
@@ -33,7 +37,7 @@ struct global_weights {
 template <class Buf, class SelfW, class CrossW, class Get>
 status visit_weights(const model_config& c, global_weights<Buf>& g, std::vector<SelfW>& self,
                      std::vector<CrossW>& cross, Get&& get) {
-  TOME_TRY(get("tok_embeddings.weight", g.embed));
+  TOME_TRY(get(kEmbeddingTensor, g.embed));
   TOME_TRY(get("kv_norm.weight", g.kv_norm));
   TOME_TRY(get("kv.wk.weight", g.kv_wk));
   TOME_TRY(get("kv.wv.weight", g.kv_wv));
@@ -79,7 +83,7 @@ status visit_weights(const model_config& c, global_weights<Buf>& g, std::vector<
 template <class Buf, class LayerW, class Get>
 status visit_transformer_weights(const model_config& c, global_weights<Buf>& g, std::vector<LayerW>& layers,
                                  Get&& get) {
-  TOME_TRY(get("tok_embeddings.weight", g.embed));
+  TOME_TRY(get(kEmbeddingTensor, g.embed));
   TOME_TRY(get("norm.weight", g.norm));
   TOME_TRY(get("output.weight", g.out));
   layers.resize(static_cast<size_t>(c.n_layers()));

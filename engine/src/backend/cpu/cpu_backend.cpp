@@ -60,7 +60,7 @@ class cpu_backend final : public backend {
     TOME_TRY(visit_weights(c_, g_, self_, cross_, [&](const std::string& name, fvec& out) -> status {
       TOME_TRY(dequantize_to_f32(idx, name, source, out));
       weight_bytes_ += static_cast<int64_t>(out.size() * sizeof(float));
-      if (name == "tok_embeddings.weight") embedding_bytes_ = static_cast<int64_t>(out.size() * sizeof(float));
+      if (name == kEmbeddingTensor) embedding_bytes_ = static_cast<int64_t>(out.size() * sizeof(float));
       return {};
     }));
     self_freq_ = cpu::rope_inv_freq(c_.self_head_dim(), c_.rope_theta);

@@ -114,7 +114,7 @@ class cuda_backend final : public backend {
       const int64_t before = weight_bytes_;
       if (int8_ && t && t->shape.size() == 2) TOME_TRY(cuda::upload_weight_i8(idx, name, source, out, weight_bytes_));
       else TOME_TRY(cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_));
-      if (name == "tok_embeddings.weight") embedding_bytes_ = weight_bytes_ - before;
+      if (name == kEmbeddingTensor) embedding_bytes_ = weight_bytes_ - before;
       return {};
     }));
     auto upload_f32 = [&](const std::vector<float>& h, dbuf& d) -> status {

@@ -76,7 +76,7 @@ class cuda_transformer final : public backend {
     TOME_TRY(visit_transformer_weights(c_, g_, layers_, [&](const std::string& name, dbuf& out) -> status {
       const int64_t before = weight_bytes_;
       TOME_TRY(cuda::upload_weight_bf16(idx, name, source, out, weight_bytes_));
-      if (name == "tok_embeddings.weight") embedding_bytes_ = weight_bytes_ - before;
+      if (name == kEmbeddingTensor) embedding_bytes_ = weight_bytes_ - before;
       return {};
     }));
     const std::vector<float> freq = cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta);
