@@ -635,47 +635,72 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_arg
   attn_decode_body<HD, F8>(a);
 }
 
-// Merges the splits' partials of each (row, head): grid rows*Hq, block 128, dynamic shared
-// memory 2 * splits floats. The splits' m and l are read once, in parallel, and their weights
-// 2^(m_s - m) kept in shared memory; then each thread sums its output dims over the splits in
-// split order (the same sums, in the same order, as a thread walking the splits alone).
-__global__ void combine_log2_kernel(const float* partial, uint16_t* o, int hd, int splits) {
+// Merges the splits' partials of each (row, head): grid rows*Hq, block kCombineThreads. It is on
+// the decode step's critical path (it starts when the last split ends), so it is built for latency:
+// warp w takes splits w, w + 8, ... and lane the dims lane, lane + 32, ...; a warp loads up to
+// kCombineBatch splits' (m, l, acc) at once (one L2 round trip for the 49 splits of a decode) and
+// folds them into a running (m, l, acc) in split order, rescaling when its max grows (the
+// flash-decoding merge). The warps' states then merge through shared memory in warp order. A split
+// with l <= 0 saw no key and is skipped; a (row, head) that saw none gets 0.
+constexpr int kCombineWarps = 8, kCombineThreads = 32 * kCombineWarps, kCombineBatch = 8;
+
+template <int ND>  // dims per lane: ceil(hd / 32)
+__global__ void __launch_bounds__(kCombineThreads) combine_log2_kernel(const float* partial, uint16_t* o, int hd,
+                                                                       int splits) {
   allow_dependent_launch();
-  griddep_wait();  // after the decode kernel it merges (a dependent launch: launch_maybe_pdl)
-  extern __shared__ float s_comb[];
-  float* sw = s_comb;           // [splits] weights
-  float* sl = s_comb + splits;  // [splits] l (a split with l <= 0 saw no key: skipped)
-  __shared__ float s_red[4], s_den;
+  griddep_wait();  // after the kernel whose partials it merges (a dependent launch: launch_maybe_pdl)
+  __shared__ float s_acc[kCombineWarps][32 * ND];
+  __shared__ float s_m[kCombineWarps], s_l[kCombineWarps];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t rh = blockIdx.x;
-  const int stride = hd + 2, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int stride = hd + 2;
   const float* p = partial + rh * splits * stride;
-  float m = -INFINITY;
-  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
-    const float ms = p[s * stride], ls = p[s * stride + 1];
-    sw[s] = ms;
-    sl[s] = ls;
-    if (ls > 0.0f) m = fmaxf(m, ms);
+  float m = -INFINITY, l = 0.0f, acc[ND];
+#pragma unroll
+  for (int j = 0; j < ND; ++j) acc[j] = 0.0f;
+  for (int s0 = warp; s0 < splits; s0 += kCombineWarps * kCombineBatch) {
+    float bm[kCombineBatch], bl[kCombineBatch], bv[kCombineBatch][ND];
+#pragma unroll
+    for (int b = 0; b < kCombineBatch; ++b) {
+      const int s = s0 + b * kCombineWarps;
+      const float* ps = p + static_cast<int64_t>(s < splits ? s : 0) * stride;
+      bm[b] = ps[0];
+      bl[b] = s < splits ? ps[1] : 0.0f;
+#pragma unroll
+      for (int j = 0; j < ND; ++j) bv[b][j] = lane + 32 * j < hd ? ps[2 + lane + 32 * j] : 0.0f;
+    }
+#pragma unroll
+    for (int b = 0; b < kCombineBatch; ++b) {
+      if (!(bl[b] > 0.0f)) continue;
+      const float mn = fmaxf(m, bm[b]);
+      const float fo = fast_exp2(m - mn), fs = fast_exp2(bm[b] - mn);  // ex2(-inf) = 0
+      l = l * fo + bl[b] * fs;
+#pragma unroll
+      for (int j = 0; j < ND; ++j) acc[j] = acc[j] * fo + bv[b][j] * fs;
+      m = mn;
+    }
+  }
+  if (lane == 0) {
+    s_m[warp] = m;
+    s_l[warp] = l;
   }
 #pragma unroll
-  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-  if (lane == 0) s_red[warp] = m;
+  for (int j = 0; j < ND; ++j) s_acc[warp][lane + 32 * j] = acc[j];
   __syncthreads();
-  m = fmaxf(fmaxf(s_red[0], s_red[1]), fmaxf(s_red[2], s_red[3]));
-  for (int s = threadIdx.x; s < splits; s += blockDim.x) sw[s] = sl[s] <= 0.0f ? 0.0f : fast_exp2(sw[s] - m);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float den = 0.0f;
-    for (int s = 0; s < splits; ++s)
-      if (!(sl[s] <= 0.0f)) den += sw[s] * sl[s];
-    s_den = den;
+  float mx = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kCombineWarps; ++w)
+    if (s_l[w] > 0.0f) mx = fmaxf(mx, s_m[w]);
+  float f[kCombineWarps], den = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kCombineWarps; ++w) {
+    f[w] = s_l[w] > 0.0f ? fast_exp2(s_m[w] - mx) : 0.0f;
+    den += f[w] * s_l[w];
   }
-  __syncthreads();
-  const float den = s_den;
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+  for (int d = threadIdx.x; d < hd; d += kCombineThreads) {
     float num = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < splits; ++s)
-      if (!(sl[s] <= 0.0f)) num += sw[s] * p[s * stride + 2 + d];
+#pragma unroll
+    for (int w = 0; w < kCombineWarps; ++w) num += f[w] * s_acc[w][d];
     st(o, rh * hd + d, den > 0.0f ? num / den : 0.0f);
   }
 }
@@ -815,6 +840,19 @@ status launch_maybe_pdl(void (*kern)(KArgs...), dim3 grid, int threads, size_t s
   return launch_status();
 }
 
+// The combine over `pairs` (row, head) pairs; a dependent launch of the kernel before it when pdl is set.
+status launch_combine(const float* partial, uint16_t* o, int64_t pairs, int hd, int splits, stream_t stream, bool pdl) {
+  if (pairs > 0x7fffffff) return bad_argument("attention: too many (row, head) pairs");
+  const dim3 grid(static_cast<unsigned>(pairs));
+  switch ((hd + 31) / 32) {
+    case 1: return launch_maybe_pdl(combine_log2_kernel<1>, grid, kCombineThreads, 0, stream, pdl, partial, o, hd, splits);
+    case 2: return launch_maybe_pdl(combine_log2_kernel<2>, grid, kCombineThreads, 0, stream, pdl, partial, o, hd, splits);
+    case 3: return launch_maybe_pdl(combine_log2_kernel<3>, grid, kCombineThreads, 0, stream, pdl, partial, o, hd, splits);
+    case 4: return launch_maybe_pdl(combine_log2_kernel<4>, grid, kCombineThreads, 0, stream, pdl, partial, o, hd, splits);
+    default: return launch_maybe_pdl(combine_log2_kernel<8>, grid, kCombineThreads, 0, stream, pdl, partial, o, hd, splits);
+  }
+}
+
 template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
@@ -865,9 +903,7 @@ status launch(const attn_args& a, stream_t stream) {
     s = launch_status();
   }
   if (!s.ok() || a.splits == 1) return s;
-  return launch_maybe_pdl(combine_log2_kernel, dim3(static_cast<unsigned>(a.rows * a.hq)), 128,
-                          2 * a.splits * sizeof(float), stream, a.n_keys_dev != nullptr,
-                          static_cast<const float*>(a.partial), a.o, a.hd, a.splits);
+  return launch_combine(a.partial, a.o, a.rows * a.hq, a.hd, a.splits, stream, a.n_keys_dev != nullptr);
 }
 
 template <int HD, bool F8>
@@ -1011,9 +1047,7 @@ status cross_attn_decode_batch(const uint16_t* q, const kv_batch& kv, uint16_t* 
     default: s = kv.fp8 ? launch_decode_batch<128, true>(a, bp, batch, stream) : launch_decode_batch<128, false>(a, bp, batch, stream); break;
   }
   if (!s.ok() || a.splits == 1) return s;
-  return launch_maybe_pdl(combine_log2_kernel, dim3(static_cast<unsigned>(batch * n_heads)), 128,
-                          2 * a.splits * sizeof(float), stream, true, static_cast<const float*>(workspace), o, a.hd,
-                          a.splits);
+  return launch_combine(workspace, o, batch * n_heads, a.hd, a.splits, stream, true);
 }
 
 status sliding_window_attn(const uint16_t* q, const uint16_t* kv_k, const uint16_t* kv_v, int64_t ring_rows,

@@ -130,19 +130,33 @@ TEST_F(Kernels, SwiGluMatchesCpuTwin) {
 }
 
 TEST_F(Kernels, EmbeddingMatchesCpuTwin) {
-  const int64_t vocab = 300, dim = 96, n = 50;
-  auto table = random_bf16(static_cast<size_t>(vocab * dim), 6);
-  std::vector<int32_t> toks(n);
-  std::mt19937 rng(7);
-  for (auto& t : toks) t = static_cast<int32_t>(rng() % vocab);
-  auto* dt = upload(toks);
-  auto* dtab = upload(table);
-  auto* dy = upload(std::vector<uint16_t>(static_cast<size_t>(n * dim)));
-  const float scale = std::sqrt(static_cast<float>(dim));
-  ASSERT_TRUE(kernels::embedding(dt, n, dtab, vocab, dim, scale, dy, stream_).ok());
-  std::vector<float> ref(static_cast<size_t>(n * dim));
-  cpu::embedding(toks.data(), n, widen(table).data(), dim, scale, ref.data());
-  expect_close(download(dy, ref.size()), ref, "embedding");
+  // 96 and 4104 (a row longer than one pass of the 16-byte kernel) take the vector kernel, 90 the
+  // scalar one; the vector kernel's bits equal the scalar kernel's (y one element off alignment).
+  for (const int64_t dim : {int64_t{96}, int64_t{90}, int64_t{4104}}) {
+    const int64_t vocab = 300, n = 50;
+    auto table = random_bf16(static_cast<size_t>(vocab * dim), 6);
+    std::vector<int32_t> toks(n);
+    std::mt19937 rng(7);
+    for (auto& t : toks) t = static_cast<int32_t>(rng() % vocab);
+    auto* dt = upload(toks);
+    auto* dtab = upload(table);
+    auto* dy = upload(std::vector<uint16_t>(static_cast<size_t>(n * dim + 1)));
+    const float scale = std::sqrt(static_cast<float>(dim));
+    ASSERT_TRUE(kernels::embedding(dt, n, dtab, vocab, dim, scale, dy, stream_).ok());
+    std::vector<float> ref(static_cast<size_t>(n * dim));
+    cpu::embedding(toks.data(), n, widen(table).data(), dim, scale, ref.data());
+    const auto got = download(dy, ref.size());
+    expect_close(got, ref, "embedding");
+    ASSERT_TRUE(kernels::embedding(dt, n, dtab, vocab, dim, scale, dy + 1, stream_).ok());
+    const auto scalar = download(dy, ref.size() + 1);
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), scalar.begin() + 1)) << "dim " << dim;
+    // A token outside the vocabulary gives a zero row, not a read outside the table.
+    const std::vector<int32_t> bad{-1, static_cast<int32_t>(vocab), toks[0]};
+    ASSERT_TRUE(kernels::embedding(upload(bad), 3, dtab, vocab, dim, scale, dy, stream_).ok());
+    const auto rows = download(dy, static_cast<size_t>(3 * dim));
+    EXPECT_TRUE(std::all_of(rows.begin(), rows.begin() + 2 * dim, [](uint16_t b) { return b == 0; })) << dim;
+    EXPECT_TRUE(std::equal(rows.begin() + 2 * dim, rows.end(), got.begin())) << dim;
+  }
 }
 
 // Gated retention (recurrent kernel) vs the CPU chunkwise twin, state carried across two calls.
@@ -794,6 +808,17 @@ TEST_F(Kernels, RetentionDecodeMatchesCpuTwins) {
     for (size_t i = 0; i < gs.size(); ++i) {
       ASSERT_NEAR(gs[i], cs[i], 1e-3f + 1e-3f * std::abs(cs[i])) << H << "x" << hd << " state " << i;
       ASSERT_NEAR(gs[i], gs2[i], 1e-5f + 1e-5f * std::abs(gs2[i])) << H << "x" << hd << " state " << i;
+    }
+    // On sm_90 the step above ran as clusters of hd/32 CTAs per head (hd 64, 128): the one-CTA
+    // form (Ampere, Ada) gives the same bits, output and state.
+    if (kernels::retention_decode_clusters_available()) {
+      auto* dst3 = upload(state);
+      auto* dout3 = upload(std::vector<uint16_t>(n));
+      const bool was = kernels::retention_decode_use_clusters(false);
+      ASSERT_TRUE(kernels::retention_decode(dq, dk, dv, dg, dgt, dst3, dout3, H, hd, 16.0f, 1e-5f, stream_).ok());
+      EXPECT_TRUE(kernels::retention_decode_use_clusters(was) == false);
+      EXPECT_EQ(download(dout3, n), got) << H << "x" << hd;
+      EXPECT_EQ(download(dst3, state.size()), gs) << H << "x" << hd;
     }
   }
   EXPECT_FALSE(kernels::retention_decode(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 24, 16.0f,

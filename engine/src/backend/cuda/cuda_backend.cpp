@@ -131,7 +131,7 @@ class cuda_backend final : public backend {
         for (const dweight* m : {&w.qkv, &w.w13, &w.w2, &w.wo}) biggest = std::max<int64_t>(biggest, m->bytes());
       for (const cross_w& w : cross_)
         for (const dweight* m : {&w.wq, &w.wo, &w.w13, &w.w2}) biggest = std::max<int64_t>(biggest, m->bytes());
-      for (const dweight* m : {&g_.kv_wk, &g_.kv_wv, &g_.out}) biggest = std::max<int64_t>(biggest, m->bytes());
+      for (const dweight* m : {&kv_w_, &g_.out}) biggest = std::max<int64_t>(biggest, m->bytes());
       dequant_elems_ = std::min(biggest, kDequantElems);  // int8: bytes == elements
       TOME_TRY(dequant_ws_.ensure(static_cast<size_t>(dequant_elems_) * 2));
     }
@@ -183,6 +183,7 @@ class cuda_backend final : public backend {
       TOME_TRY(concat({&w.w1, &w.w3}, w.w13));
     }
     for (cross_w& w : cross_) TOME_TRY(concat({&w.w1, &w.w3}, w.w13));
+    TOME_TRY(concat({&g_.kv_wk, &g_.kv_wv}, kv_w_));
     return {};
   }
   // Sub-blocks of a self layer's qkv: wq, wk, wv [D, D], then wg [D, D] and wgt [H, D].
@@ -194,6 +195,9 @@ class cuda_backend final : public backend {
     return {cuda::rows_of(w.qkv, 0, D), cuda::rows_of(w.qkv, D, D), cuda::rows_of(w.qkv, 2 * D, D),
             cuda::rows_of(w.qkv, 3 * D, D), cuda::rows_of(w.qkv, 4 * D, D)};
   }
+
+  wref kv_wk() const { return cuda::rows_of(kv_w_, 0, c_.dim); }
+  wref kv_wv() const { return cuda::rows_of(kv_w_, c_.kv_dim(), c_.dim); }
 
   backend_kind kind() const override { return backend_kind::cuda; }
   std::string description() const override {
@@ -1118,8 +1122,8 @@ class cuda_backend final : public backend {
       const int64_t Hkv = c_.n_kv_heads;
       TOME_TRY(ws_.k.ensure(static_cast<size_t>(T * kvd) * 2));
       TOME_TRY(ws_.v.ensure(static_cast<size_t>(T * kvd) * 2));
-      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, ws_.k.as()));
-      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, ws_.v.as()));
+      TOME_TRY(gemm(ws_.xn.as(), T, kv_wk(), kvd, D, ws_.k.as()));
+      TOME_TRY(gemm(ws_.xn.as(), T, kv_wv(), kvd, D, ws_.v.as()));
       KTRY(kernels::rope(ws_.k.as(), T, Hkv, c_.head_dim(), pos0, freq_.as<float>(), stream_));
       KTRY(kernels::kv_quantize_fp8(ws_.k.as(), T, Hkv, c_.head_dim(), st.k.as<uint8_t>() + pos0 * kvd,
                                     st.ks.as<float>() + pos0 * Hkv, stream_));
@@ -1128,8 +1132,8 @@ class cuda_backend final : public backend {
     } else {
       u16* kdst = st.k.as() + pos0 * kvd;
       u16* vdst = st.v.as() + pos0 * kvd;
-      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wk, kvd, D, kdst));
-      TOME_TRY(gemm(ws_.xn.as(), T, g_.kv_wv, kvd, D, vdst));
+      TOME_TRY(gemm(ws_.xn.as(), T, kv_wk(), kvd, D, kdst));
+      TOME_TRY(gemm(ws_.xn.as(), T, kv_wv(), kvd, D, vdst));
       KTRY(kernels::rope(kdst, T, c_.n_kv_heads, c_.head_dim(), pos0, freq_.as<float>(), stream_));
     }
     CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), ws_.x.as() + (T - 1) * D, static_cast<size_t>(D) * 2,
@@ -1333,15 +1337,16 @@ class cuda_backend final : public backend {
       TOME_TRY(ffn_step(w, x, 1, sw.ffn_norm, sw.w13, sw.w2));
       r = w.tmp.as();
     }
-    // RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row.
+    // RMSNorm_kv(X_s): the token's global K/V row at *pos; X_s is the last hidden row. k|v in one
+    // product over wk|wv (w.k holds D >= 2 kv_dim elements).
     const int64_t kvd = c_.kv_dim(), Hq = c_.n_heads, chd = c_.head_dim();
-    TOME_TRY(norm_gemm(x, r, g_.kv_norm, cuda::rows_of(g_.kv_wk), 1, kvd, D, w.k.as(), false, xn));
-    TOME_TRY(norm_gemm(x, nullptr, g_.kv_norm, cuda::rows_of(g_.kv_wv), 1, kvd, D, w.v.as(), false, xn, true));
+    TOME_TRY(norm_gemm(x, r, g_.kv_norm, cuda::rows_of(kv_w_), 1, 2 * kvd, D, w.k.as(), false, xn));
+    const u16 *k_row = w.k.as(), *v_row = w.k.as() + kvd;
     if (st.fp8)
-      KTRY(kernels::rope_store_kv_fp8(w.k.as(), w.v.as(), st.k.as<uint8_t>(), st.v.as<uint8_t>(), st.ks.as<float>(),
+      KTRY(kernels::rope_store_kv_fp8(k_row, v_row, st.k.as<uint8_t>(), st.v.as<uint8_t>(), st.ks.as<float>(),
                                       st.vs.as<float>(), c_.n_kv_heads, chd, pos, freq_.as<float>(), stream_));
     else
-      KTRY(kernels::rope_store_kv(w.k.as(), w.v.as(), st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
+      KTRY(kernels::rope_store_kv(k_row, v_row, st.k.as(), st.v.as(), c_.n_kv_heads, chd, pos, freq_.as<float>(),
                                   stream_));
     CUDA_TRY(cudaMemcpyAsync(st.last_hidden.as(), x.cur, static_cast<size_t>(D) * 2, cudaMemcpyDeviceToDevice, stream_));
     r = nullptr;
@@ -1585,8 +1590,8 @@ class cuda_backend final : public backend {
       r = w.tmp.as();
     }
     // RMSNorm_kv(X_s): each session's global K/V row at its position; X_s its last hidden row.
-    TOME_TRY(norm_gemm(x, r, g_.kv_norm, cuda::rows_of(g_.kv_wk), B, kvd, D, w.k.as(), false, xn));
-    TOME_TRY(norm_gemm(x, nullptr, g_.kv_norm, cuda::rows_of(g_.kv_wv), B, kvd, D, w.v.as(), false, xn, true));
+    TOME_TRY(norm_gemm(x, r, g_.kv_norm, kv_wk(), B, kvd, D, w.k.as(), false, xn));
+    TOME_TRY(norm_gemm(x, nullptr, g_.kv_norm, kv_wv(), B, kvd, D, w.v.as(), false, xn, true));
     if (fp8_)
       KTRY(kernels::rope_store_kv_fp8_rows(w.k.as(), w.v.as(), reinterpret_cast<uint8_t* const*>(dev->k),
                                            reinterpret_cast<uint8_t* const*>(dev->v), dev->ks, dev->vs, B, Hkv, chd,
@@ -1682,6 +1687,7 @@ class cuda_backend final : public backend {
   std::string name_ = "GPU";
   int64_t weight_bytes_ = 0;
   global_weights<dweight> g_;
+  dweight kv_w_;  // the global KV projection wk|wv [2 kv_dim, D] (concat_weights; g_.kv_wk, kv_wv freed)
   dbuf self_freq_, freq_;
   std::vector<self_w> self_;
   std::vector<cross_w> cross_;
