@@ -559,15 +559,18 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   }
   cp_async_wait<0>();
   __syncthreads();
-  // Merge the 4 warps' states through shared memory (the K/V buffers are free now).
+  // Merge the 4 warps' states through shared memory (the K/V buffers are free now). Only the
+  // n_vec = rows * group query vectors in use are written (3 of the 16 tile rows at YOCO-3B).
   float* mo = reinterpret_cast<float*>(sk);                 // [4][16][HD]
   float* mm = mo + 4 * kDecodeRows * HD;                    // [4][16]
   float* ml = mm + 4 * kDecodeRows;                         // [4][16]
+  const int n_vec = rows * a.group;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     st.l[0][h] += __shfl_xor_sync(0xffffffffu, st.l[0][h], 1);
     st.l[0][h] += __shfl_xor_sync(0xffffffffu, st.l[0][h], 2);
     const int i = (lane >> 2) + 8 * h;
+    if (i >= n_vec) continue;
     if ((lane & 3) == 0) {
       mm[warp * kDecodeRows + i] = st.m[0][h];
       ml[warp * kDecodeRows + i] = st.l[0][h];
@@ -580,7 +583,6 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
     }
   }
   __syncthreads();
-  const int n_vec = rows * a.group;
   for (int e = threadIdx.x; e < n_vec * HD; e += kThreads) {
     const int i = e / HD, d = e % HD;
     float m = -INFINITY;
