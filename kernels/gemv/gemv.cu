@@ -54,15 +54,19 @@ __device__ __forceinline__ float dot8(const uint4& w, const uint4& x, float acc)
 }
 
 // x (or a, with b for SwiGLU) rows m at x + m * x_stride; y [M, n].
-template <int M, prologue P, class Out, int kUnroll, bool kRope>
+template <int M, prologue P, class Out, int kUnroll, bool kRope, bool kSwiGlu>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restrict__ w, const uint16_t* x,
                                                         const uint16_t* __restrict__ b, int64_t x_stride,
                                                         norm_in nin, rope_out ro, Out* __restrict__ y, int n, int k) {
   extern __shared__ uint4 xs[];  // [M, k/8]
   const int k8 = k >> 3;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int row = blockIdx.x * kRowsPerBlock + warp;
-  const bool active = row < n;
+  // kSwiGlu: the CTA's first half of warps takes rows j of w1 = W[0, n/2), the second half the
+  // same j of w3 = W[n/2, n) (the pair meets in the epilogue); n/2 outputs.
+  constexpr int kHalf = kRowsPerBlock / 2;
+  const int j = blockIdx.x * kHalf + warp % kHalf;
+  const int row = kSwiGlu ? (warp < kHalf ? j : (n >> 1) + j) : blockIdx.x * kRowsPerBlock + warp;
+  const bool active = kSwiGlu ? j < (n >> 1) : row < n;  // a pair is active or idle together
   const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(active ? row : 0) * k);
   uint4 wv[kUnroll];
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -105,7 +109,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);
-  gemv_detail::store_rows<M, kRowsPerBlock, kRope>(y, n, row, acc, ro);
+  gemv_detail::store_rows<M, kRowsPerBlock, kRope, Out, kSwiGlu>(y, kSwiGlu ? n >> 1 : n, row, acc, ro);
 }
 
 int unroll() {
@@ -116,11 +120,13 @@ int unroll() {
   return u;
 }
 
-template <int M, prologue P, class Out, bool kRope = false>
+template <int M, prologue P, class Out, bool kRope = false, bool kSwiGlu = false>
 status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin,
                    const rope_out& ro, Out* y, int n, int k, stream_t stream) {
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
+  constexpr int kRowsPerCta = kSwiGlu ? kRowsPerBlock / 2 : kRowsPerBlock;  // outputs a CTA
+  const int outs = kSwiGlu ? n / 2 : n;
+  cfg.gridDim = dim3(static_cast<unsigned>((outs + kRowsPerCta - 1) / kRowsPerCta));
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = static_cast<size_t>(M) * static_cast<size_t>(k) * 2;
   cfg.stream = stream;
@@ -130,8 +136,9 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   cfg.attrs = attr;
   cfg.numAttrs = use_pdl() ? 1 : 0;
   const cudaError_t e =
-      unroll() == 16 ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 16, kRope>, w, x, b, x_stride, nin, ro, y, n, k)
-                     : cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 8, kRope>, w, x, b, x_stride, nin, ro, y, n, k);
+      unroll() == 16
+          ? cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 16, kRope, kSwiGlu>, w, x, b, x_stride, nin, ro, y, n, k)
+          : cudaLaunchKernelEx(&cfg, gemv_kernel<M, P, Out, 8, kRope, kSwiGlu>, w, x, b, x_stride, nin, ro, y, n, k);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return status{static_cast<int>(e), cudaGetErrorString(e)};
@@ -139,15 +146,15 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   return launch_status();
 }
 
-template <prologue P, class Out, bool kRope = false>
+template <prologue P, class Out, bool kRope = false, bool kSwiGlu = false>
 status launch(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x_stride, const norm_in& nin, Out* y,
               int64_t rows, int64_t n, int64_t k, stream_t stream, const rope_out& ro = {}) {
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   switch (rows) {
-    case 1: return launch_rows<1, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
-    case 2: return launch_rows<2, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
-    case 3: return launch_rows<3, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
-    default: return launch_rows<4, P, Out, kRope>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 1: return launch_rows<1, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 2: return launch_rows<2, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    case 3: return launch_rows<3, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
+    default: return launch_rows<4, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
   }
 }
 
@@ -204,6 +211,17 @@ status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const 
   }
   if (y_f32) return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
   return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
+}
+
+status gemv_norm_swiglu(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
+                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+  if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
+  if (n % 2 != 0) return bad_argument("gemv_norm_swiglu: W must hold w1 and w3 (an even row count)");
+  if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm_swiglu: rows * K * 2 must be <= 47 KiB");
+  if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
+    return bad_argument("gemv_norm_swiglu: r, the norm weight and x_out must be 16-byte aligned");
+  const norm_in nin{r, norm_w, x_out, eps};
+  return launch<prologue::norm, uint16_t, false, true>(w, x, nullptr, k, nin, h, rows, n, k, stream);
 }
 
 }  // namespace tome::kernels

@@ -106,9 +106,27 @@ struct rope_out {
 // Stores the M sums s[m] of this warp's output `row` (y [M, n]); outputs below ro.rows are
 // rotated first: the two warps of the pair swap their bf16-rounded sums through shared memory
 // (a 64-thread named barrier per pair), then each computes its own half, as rope_qk_at does.
-template <int M, int kRowsPerBlock, bool kRope, class Out>
+// kSwiGlu (gemv_norm_swiglu): warp w < kRowsPerBlock / 2 summed row j = `row` of w1 and warp
+// w + kRowsPerBlock / 2 row j of w3; warp w stores y[m, j] = swiglu(a, b) of their bf16-rounded
+// sums (swiglu8's expression: the bits of a bf16 a|b output followed by swiglu); y [M, n].
+template <int M, int kRowsPerBlock, bool kRope, class Out, bool kSwiGlu = false>
 __device__ __forceinline__ void store_rows(Out* y, int n, int row, const float* s, const rope_out& ro) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if constexpr (kSwiGlu) {
+    constexpr int kHalf = kRowsPerBlock / 2;
+    __shared__ float pv[M][kRowsPerBlock];
+    if (lane == 0)
+#pragma unroll
+      for (int m = 0; m < M; ++m) pv[m][warp] = round_bf16(s[m]);
+    asm volatile("bar.sync %0, 64;" ::"r"(1 + warp % kHalf) : "memory");  // warps w and w + kHalf
+    if (lane == 0 && warp < kHalf)
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float a = pv[m][warp], b = pv[m][warp + kHalf];
+        store_out(y, static_cast<int64_t>(m) * n + row, a / (1.0f + __expf(-a)) * b);
+      }
+    return;
+  }
   if constexpr (kRope) {
     if (row < ro.rows) {  // and so is its partner (ro.rows is even)
       __shared__ float pv[M][kRowsPerBlock];

@@ -649,6 +649,42 @@ TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
   EXPECT_TRUE(kernels::gemv_norm_supported(dw, dx, 1, 24000, false));
 }
 
+// The SwiGLU epilogue (decode steps' w1|w3 product): gemv_norm_swiglu == gemv_norm over the 2F rows
+// into bf16, then swiglu of the halves, bit for bit; 1..4 rows, F a multiple of 4 and not (the
+// last CTA's pairs partly idle), with and without the residual r; x_out as gemv_norm leaves it.
+TEST_F(Kernels, GemvSwigluEpilogueEqualsGemvNormThenSwiglu) {
+  for (auto [rows, f, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 8192, 3072}, {1, 37, 512}, {2, 100, 272},
+                            {3, 6, 1008}, {4, 258, 2048}, {1, 1, 8}}) {
+    SCOPED_TRACE(std::to_string(rows) + " rows, F " + std::to_string(f) + ", K " + std::to_string(k));
+    const int64_t n = 2 * f;
+    const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n), hs = static_cast<size_t>(rows * f);
+    const auto x = random_bf16(xs, 71, 3.0f), r = random_bf16(xs, 72, 2.0f), nw = random_bf16(static_cast<size_t>(k), 73);
+    auto* dw = upload(random_bf16(static_cast<size_t>(n * k), 74, 0.05f));
+    auto* dx = upload(x);
+    auto* dr = upload(r);
+    auto* dnw = upload(nw);
+    for (const bool with_r : {true, false}) {
+      auto* dab = upload(std::vector<uint16_t>(ys));
+      auto* dxo1 = upload(std::vector<uint16_t>(xs));
+      auto* dxo2 = upload(std::vector<uint16_t>(xs));
+      auto* h1 = upload(std::vector<uint16_t>(hs));
+      auto* h2 = upload(std::vector<uint16_t>(hs));
+      ASSERT_TRUE(kernels::gemv_norm(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo1, dab, false, rows, n, k, stream_).ok());
+      for (int64_t m = 0; m < rows; ++m)
+        ASSERT_TRUE(kernels::swiglu(dab + m * n, dab + m * n + f, h1 + m * f, f, stream_).ok());
+      ASSERT_TRUE(
+          kernels::gemv_norm_swiglu(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo2, h2, rows, n, k, stream_).ok());
+      EXPECT_EQ(download(h1, hs), download(h2, hs)) << "r " << with_r;
+      EXPECT_EQ(download(dxo1, xs), download(dxo2, xs)) << "x_out, r " << with_r;
+    }
+  }
+  auto* dw = upload(random_bf16(63 * 64, 75));
+  auto* dx = upload(random_bf16(64, 76));
+  auto* dh = upload(std::vector<uint16_t>(64));
+  EXPECT_FALSE(kernels::gemv_norm_swiglu(dw, dx, nullptr, dx, 1e-5f, nullptr, dh, 1, 63, 64, stream_).ok());  // odd n
+  EXPECT_FALSE(kernels::gemv_norm_swiglu(dw, dx, nullptr, dx, 1e-5f, nullptr, dh, 5, 62, 64, stream_).ok());  // 5 rows
+}
+
 // The RoPE epilogue (decode steps' q and q|k products): gemv_norm with `rope` == gemv_norm then
 // rope_qk_rows on its bf16 output, bit for bit: q alone and q|k with the key scale, outputs past
 // the rotated ones (v, g, gate) untouched, 1..4 rows at their own positions, head dims 16..128.

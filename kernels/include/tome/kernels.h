@@ -286,6 +286,13 @@ bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, 
 status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
                  uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream,
                  const gemv_rope* rope = nullptr);
+// The FFN's up projection with the SwiGLU in its epilogue: W = w1|w3 bf16 [n, k] (n even, F = n/2),
+// h bf16 [rows, F] = swiglu(a, b) with a|b = gemv_norm(W) (x, r, norm_w, eps, x_out as gemv_norm):
+// == gemv_norm into a bf16 [rows, n] buffer, then swiglu(a, b), bit for bit. A CTA pairs rows j
+// and F + j, so the down projection stages h instead of computing SwiGLU in every CTA.
+#define TOME_KERNELS_HAVE_GEMV_NORM_SWIGLU 1
+status gemv_norm_swiglu(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
+                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream);
 
 // ---- Int8 weight-only matrices (kernels/gemv/gemv_i8.cu) ----
 // W[n, k] = scale[n] * q[n, k]: q int8 [n, k] row-major, scale f32 [n] (one per output row, the

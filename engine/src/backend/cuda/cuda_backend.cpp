@@ -146,6 +146,8 @@ class cuda_backend final : public backend {
     kv_early_ = !(ke && ke[0] == '0');
     const char* g = std::getenv("TOME_ROPE_EPILOGUE");  // 0: the decode step's RoPE as its own kernel
     rope_epilogue_ = !(g && g[0] == '0');
+    const char* sg = std::getenv("TOME_SWIGLU_EPILOGUE");  // 0: the SwiGLU in the down projection's prologue
+    swiglu_epilogue_ = !(sg && sg[0] == '0');
     return {};
   }
 
@@ -973,7 +975,16 @@ class cuda_backend final : public backend {
   status ffn_step(const workspace& w, resid& x, int64_t T, const dbuf& norm_w, const dweight& w13,
                   const dweight& w2) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
-    const wref a2 = cuda::rows_of(w2);
+    const wref a2 = cuda::rows_of(w2), a13 = cuda::rows_of(w13);
+    // bf16: the SwiGLU in the up projection's epilogue (h into w.b), the down projection on h;
+    // the bits of the form below (TOME_SWIGLU_EPILOGUE=0 takes it).
+    if (use_gemv_ && fuse_norms_ && swiglu_epilogue_ && !a13.scale && gemv_ok(a2, w.b.as(), T, F) &&
+        kernels::gemv_norm_supported(a13.w, x.cur, T, D, false) && (F + 3) / 4 * T * D * 4 <= (int64_t{32} << 20)) {
+      KTRY(kernels::gemv_norm_swiglu(a13.bf16(), x.cur, w.tmp.as(), norm_w.as(), static_cast<float>(c_.norm_eps),
+                                     x.alt, w.b.as(), T, 2 * F, D, stream_));
+      std::swap(x.cur, x.alt);
+      return gemv(a2, w.b.as(), nullptr, F, w.tmp.as(), T, D, F);
+    }
     if (use_gemv_ && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
       TOME_TRY(norm_gemm(x, w.tmp.as(), norm_w, cuda::rows_of(w13), T, 2 * F, D, w.a.as(), false, w.xn.as()));
       return gemv(a2, w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), T, D, F);
@@ -1706,6 +1717,7 @@ class cuda_backend final : public backend {
   bool use_gemv_ = true;           // Tome's GEMV for products of <= kGemvMaxRows rows (TOME_GEMV=0: cuBLAS)
   bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
   bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
+  bool swiglu_epilogue_ = true;    // and SwiGLU in the w1|w3 GEMV's epilogue (TOME_SWIGLU_EPILOGUE=0: in w2's prologue)
   bool kv_early_ = true;           // cross layers: first K/V tile before q is ready (TOME_KV_EARLY=0: after)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
