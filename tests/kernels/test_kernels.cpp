@@ -845,17 +845,6 @@ TEST_F(Kernels, RetentionDecodeMatchesCpuTwins) {
       ASSERT_NEAR(gs[i], cs[i], 1e-3f + 1e-3f * std::abs(cs[i])) << H << "x" << hd << " state " << i;
       ASSERT_NEAR(gs[i], gs2[i], 1e-5f + 1e-5f * std::abs(gs2[i])) << H << "x" << hd << " state " << i;
     }
-    // On sm_90 the step above ran as clusters of hd/32 CTAs per head (hd 64, 128): the one-CTA
-    // form (Ampere, Ada) gives the same bits, output and state.
-    if (kernels::retention_decode_clusters_available()) {
-      auto* dst3 = upload(state);
-      auto* dout3 = upload(std::vector<uint16_t>(n));
-      const bool was = kernels::retention_decode_use_clusters(false);
-      ASSERT_TRUE(kernels::retention_decode(dq, dk, dv, dg, dgt, dst3, dout3, H, hd, 16.0f, 1e-5f, stream_).ok());
-      EXPECT_TRUE(kernels::retention_decode_use_clusters(was) == false);
-      EXPECT_EQ(download(dout3, n), got) << H << "x" << hd;
-      EXPECT_EQ(download(dst3, state.size()), gs) << H << "x" << hd;
-    }
   }
   EXPECT_FALSE(kernels::retention_decode(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 24, 16.0f,
                                          1e-5f, stream_).ok());

@@ -332,11 +332,6 @@ status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t
 // (scaled, post-RoPE), v, g bf16 [H, hd]; gate_logits bf16 [H]; state f32 [H, hd, hd] updated in
 // place (16-byte aligned); o bf16 [H, hd]. head_dim 16, 32, 64 or 128 (retention_decode_supported).
 bool retention_decode_supported(int64_t head_dim);
-// Its sm_90 form (a cluster of head_dim/32 CTAs per head; the same bits) serves where the GPU and
-// the build allow it (available); use_clusters(false) takes the one-CTA-per-head form, as on
-// Ampere and Ada (tests compare the two); it returns whether the cluster form was in use.
-bool retention_decode_clusters_available();
-bool retention_decode_use_clusters(bool on);
 status retention_decode(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* g,
                         const uint16_t* gate_logits, float* state, uint16_t* o, int64_t heads, int64_t head_dim,
                         float temperature, float eps, stream_t stream);
