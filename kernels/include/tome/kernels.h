@@ -257,7 +257,8 @@ bool gemv_supported(const void* w, const void* x, int64_t rows, int64_t k);
 status gemv(const uint16_t* w, const uint16_t* x, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
             stream_t stream);
 // The same with x = swiglu(a, b) computed on the fly (a, b rows at stride ab_stride, b 16-byte
-// aligned): == swiglu() into a buffer, then gemv(), bit for bit. The FFN's down projection.
+// aligned): == swiglu() into a buffer, then gemv(), bit for bit. The FFN's down projection where
+// the up projection did not apply SwiGLU (gemv_norm_swiglu below).
 status gemv_swiglu(const uint16_t* w, const uint16_t* a, const uint16_t* b, int64_t ab_stride, void* y,
                    bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream);
 // The same with x = rms_norm(x + r) * norm_w computed on the fly (each CTA normalises the rows

@@ -970,8 +970,9 @@ class cuda_backend final : public backend {
     return {};
   }
   // The FFN sublayer of a decode step after its mixer left its output in w.tmp: x += tmp,
-  // tmp = W2 · swiglu(W13 · norm(x)) (one GEMV for w1|w3, the SwiGLU inside the down projection's
-  // GEMV where they serve; else the halves, swiglu, and the product).
+  // tmp = W2 · swiglu(W13 · norm(x)): bf16, one GEMV for w1|w3 with the SwiGLU in its epilogue,
+  // then the down projection on h; int8 (or TOME_SWIGLU_EPILOGUE=0), the SwiGLU inside the down
+  // projection's GEMV; where the GEMVs do not serve, the halves, swiglu, and the product.
   status ffn_step(const workspace& w, resid& x, int64_t T, const dbuf& norm_w, const dweight& w13,
                   const dweight& w2) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
