@@ -81,10 +81,17 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
       if (c < k8) wv[u] = ld_stream(wr + c);
     }
   }
+  uint4* ws = nullptr;  // the norm's weight in shared memory, after x's M rows
+  if constexpr (P == prologue::norm) {
+    if (gemv_detail::prefetch_norm_w_at(true, nin, M, k)) {
+      ws = xs + M * k8;
+      gemv_detail::prefetch_norm_w<kThreads>(ws, nin.w, k8);
+    }
+  }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
-  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, [k8](int m, int c) { return m * k8 + c; });
+  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, [k8](int m, int c) { return m * k8 + c; }, ws);
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -128,7 +135,8 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   const int outs = kSwiGlu ? n / 2 : n;
   cfg.gridDim = dim3(static_cast<unsigned>((outs + kRowsPerCta - 1) / kRowsPerCta));
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(M) * static_cast<size_t>(k) * 2;
+  const bool pre = gemv_detail::prefetch_norm_w_at(P == prologue::norm, nin, M, k);  // as the kernel decides
+  cfg.dynamicSmemBytes = static_cast<size_t>(M + (pre ? 1 : 0)) * static_cast<size_t>(k) * 2;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -202,7 +210,7 @@ status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const 
   if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_norm: r, the norm weight and x_out must be 16-byte aligned");
-  const norm_in nin{r, norm_w, x_out, eps};
+  const norm_in nin{r, norm_w, x_out, eps, gemv_detail::prefetch_norm_w_on()};
   if (rope) {
     rope_out ro;
     if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;
@@ -220,7 +228,7 @@ status gemv_norm_swiglu(const uint16_t* w, const uint16_t* x, const uint16_t* r,
   if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm_swiglu: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_norm_swiglu: r, the norm weight and x_out must be 16-byte aligned");
-  const norm_in nin{r, norm_w, x_out, eps};
+  const norm_in nin{r, norm_w, x_out, eps, gemv_detail::prefetch_norm_w_on()};
   return launch<prologue::norm, uint16_t, false, true>(w, x, nullptr, k, nin, h, rows, n, k, stream);
 }
 

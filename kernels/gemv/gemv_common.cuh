@@ -47,13 +47,50 @@ struct norm_in {
   const uint16_t* w;  // the norm's weight [k] (nullptr: none)
   uint16_t* x_out;    // x + r rows, written by CTA 0 (nullptr: not written)
   float eps;
+  bool prefetch_w = false;  // w may be copied to shared memory before griddepcontrol.wait (prefetch_norm_w)
 };
+
+// The norm prologue's weight, early. Before griddepcontrol.wait a CTA copies the norm's weight (k8
+// words) into shared memory with cp.async: weights do not depend on the kernel before, so after
+// the wait only x and r cost a round trip to L2 (the second pass used to load w after the first
+// pass's barrier). Same values, same bits. Where the M staged rows and w fit in the launch's
+// shared memory without opting in (host and device decide alike, prefetch_norm_w_at); else w is
+// read from global memory as before. Measured on the H100 at YOCO-3B, 32K, decode tokens/s
+// (docs/performance.md, session 20): 304.4 without, 307.1 with. Also copying x and r by cp.async
+// (one round trip for all of a thread's words) measured 306.7: not kept.
+__host__ __device__ constexpr bool prefetch_norm_w_fits(int rows, int64_t k) {
+  return (static_cast<int64_t>(rows) + 1) * k * 2 <= kNormMaxStagedBytes;
+}
+// TOME_NORM_PREFETCH=0 turns it off (comparisons).
+inline bool prefetch_norm_w_on() {
+  static const bool on = [] {
+    const char* e = std::getenv("TOME_NORM_PREFETCH");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+// Whether a launch prefetches: a norm with a weight, allowed, and room.
+__host__ __device__ inline bool prefetch_norm_w_at(bool is_norm, const norm_in& nin, int rows, int64_t k) {
+  return is_norm && nin.w && nin.prefetch_w && prefetch_norm_w_fits(rows, k);
+}
+
+// Issues the weight's copies to ws (one cp.async group per thread; row_rms_norm waits for it).
+template <int kThreads>
+__device__ __forceinline__ void prefetch_norm_w(uint4* ws, const uint16_t* w, int k8) {
+  const uint4* src = reinterpret_cast<const uint4*>(w);
+  for (int c = threadIdx.x; c < k8; c += kThreads) {
+    const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(ws + c));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src + c) : "memory");
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 
 // Stages M rows of x (rows at x + m * x_stride; b, r and x_out rows alike) into shared memory:
 // word c of row m at xs[at(m, c)], k8 words a row. The caller syncs the CTA before reading xs.
+// ws: the norm's weight prefetched by prefetch_norm_w (nullptr: read from nin.w).
 template <int M, prologue P, int kThreads, class At>
 __device__ __forceinline__ void stage_x(uint4* xs, const uint16_t* x, const uint16_t* b, int64_t x_stride,
-                                        const norm_in& nin, int k8, At at) {
+                                        const norm_in& nin, int k8, At at, const uint4* ws = nullptr) {
   if constexpr (P == prologue::norm) {
     static_assert(kThreads == kRowNormThreads, "the separate norm kernel sums with the same CTA size");
     __shared__ float red[M][kThreads / 32];
@@ -62,7 +99,8 @@ __device__ __forceinline__ void stage_x(uint4* xs, const uint16_t* x, const uint
     for (int m = 0; m < M; ++m)
       row_rms_norm<kThreads>(
           x + m * x_stride, nin.r ? nin.r + m * x_stride : nullptr, nin.w, first ? nin.x_out + m * x_stride : nullptr,
-          k8, nin.eps, red[m], [&](int c, const uint4& v) { xs[at(m, c)] = v; }, [&](int c) { return xs[at(m, c)]; });
+          k8, nin.eps, red[m], [&](int c, const uint4& v) { xs[at(m, c)] = v; }, [&](int c) { return xs[at(m, c)]; },
+          ws);
   } else {
     // kBatch words a thread are loaded before any is stored (measured faster: the down projection
     // went from 61% to 67% of HBM; likely because a store to shared memory keeps the next load

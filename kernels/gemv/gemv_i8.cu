@@ -100,11 +100,18 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
       if (c < k16) wv[u] = ld_stream(wr + c);
     }
   }
+  uint4* ws = nullptr;  // the norm's weight in shared memory, after x's M rows
+  if constexpr (P == prologue::norm) {
+    if (gemv_detail::prefetch_norm_w_at(true, nin, M, k)) {
+      ws = xs + M * k8;
+      gemv_detail::prefetch_norm_w<kThreads>(ws, nin.w, k8);
+    }
+  }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
   stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8,
-                          [k8, k16](int m, int c) { return m * k8 + (c & 1) * k16 + (c >> 1); });
+                          [k8, k16](int m, int c) { return m * k8 + (c & 1) * k16 + (c >> 1); }, ws);
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -136,7 +143,8 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(M) * static_cast<size_t>(k) * 2;
+  const bool pre = gemv_detail::prefetch_norm_w_at(P == prologue::norm, nin, M, k);  // as the kernel decides
+  cfg.dynamicSmemBytes = static_cast<size_t>(M + (pre ? 1 : 0)) * static_cast<size_t>(k) * 2;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -236,7 +244,7 @@ status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, cons
   if (!gemv_norm_supported(w, x, rows, k, true)) return bad_argument("gemv_i8_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_i8_norm: r, the norm weight and x_out must be 16-byte aligned");
-  const norm_in nin{r, norm_w, x_out, eps};
+  const norm_in nin{r, norm_w, x_out, eps, gemv_detail::prefetch_norm_w_on()};
   if (rope) {
     rope_out ro;
     if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;

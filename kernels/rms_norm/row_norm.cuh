@@ -22,9 +22,14 @@ constexpr int64_t kRowNormMaxBytes = 47 * 1024;
 // result, bf16(bf16(v * inv) * w) (without w: bf16(v * inv)), inv = rsqrt(mean(v^2) + eps), the
 // expression of cpu::rms_norm, goes to put(c, word); get(c) returns what the same thread put at c
 // (the first pass stores v there). x and x_out may be the same row (in place).
+// w_smem (optional): w already on its way into shared memory through cp.async groups this thread
+// committed (the decode GEMVs copy it before griddepcontrol.wait: it does not depend on the
+// kernel before them); they are waited for before the CTA barrier between the passes, and the
+// second pass reads w there instead of from global memory. Same values, same bits.
 template <int kThreads, class Put, class Get>
 __device__ __forceinline__ void row_rms_norm(const uint16_t* x, const uint16_t* r, const uint16_t* w,
-                                             uint16_t* x_out, int nv, float eps, float* red, Put put, Get get) {
+                                             uint16_t* x_out, int nv, float eps, float* red, Put put, Get get,
+                                             const uint4* w_smem = nullptr) {
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "whole warps");
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const uint4* xv = reinterpret_cast<const uint4*>(x);
@@ -48,12 +53,13 @@ __device__ __forceinline__ void row_rms_norm(const uint16_t* x, const uint16_t* 
   }
   ss = warp_sum(ss);
   if (lane == 0) red[warp] = ss;
+  if (w_smem) asm volatile("cp.async.wait_all;\n" ::: "memory");
   __syncthreads();
   float total = 0.0f;
 #pragma unroll
   for (int i = 0; i < kThreads / 32; ++i) total += red[i];
   const float inv = rsqrtf(total / static_cast<float>(nv * 8) + eps);
-  const uint4* wv = reinterpret_cast<const uint4*>(w);
+  const uint4* wv = w_smem ? w_smem : reinterpret_cast<const uint4*>(w);
   for (int c = threadIdx.x; c < nv; c += kThreads) {
     float f[8];
     unpack_bf16x8(get(c), f);

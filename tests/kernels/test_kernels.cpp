@@ -613,9 +613,13 @@ TEST_F(Kernels, GemvMatchesCpuTwin) {
 // and gemv_norm(x) == rms_norm(x) then gemv, bit for bit (below 128 rows both norms are
 // row_rms_norm), for 1..4 rows, one CTA and many (only the first writes x_out), bf16 and f32
 // outputs; x_out receives x + r exactly as add_rms_norm leaves x, and x and r are not touched.
+// The shapes take both forms of the norm's weight (gemv_common.cuh, prefetch_norm_w_fits): copied
+// to shared memory before griddepcontrol.wait (1 x 3072, 1 x 8192, 4 x 2048, ...) and read from
+// global memory where rows + 1 rows of K do not fit in 47 KiB (4 x 6000, 1 x 24000).
 TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
   for (auto [rows, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 37, 3072}, {2, 100, 272}, {3, 257, 1008},
-                            {4, 64, 6000}, {1, 9, 8}, {1, 2056, 3072}, {4, 3001, 2048}, {1, 16, 24000}}) {
+                            {4, 64, 6000}, {1, 9, 8}, {1, 2056, 3072}, {4, 3001, 2048}, {1, 16, 24000},
+                            {1, 300, 8192}}) {
     SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
     const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n);
     const auto x = random_bf16(xs, 61, 3.0f), r = random_bf16(xs, 62, 2.0f), nw = random_bf16(static_cast<size_t>(k), 63);
