@@ -6,6 +6,8 @@
 // stays aligned; the cases that provably fit (top_k in 1..k, sampled) must never decline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -147,6 +149,70 @@ TEST(Preselect, TwinSelectsTheFirstKInTheOrder) {
   EXPECT_EQ(cs.items[2], (token_logit{2.0f, 5}));
   select_candidates(x, pen, p.repetition_penalty, 10, cs);
   EXPECT_EQ(cs.items.size(), 4u);
+}
+
+// The twin against a plain reference (every valid entry sorted by the order: larger value first,
+// lower id on ties; the first k, back in id order), on rows that stress the radix select: ties
+// across and inside its digit buckets, -0 and +0 (equal values), NaN, +-inf, subnormals, the
+// largest and smallest finite values, penalised ids, rows with fewer valid entries than k, k 0,
+// 1 and the vocabulary's size; n up to YOCO-3B's 100,288.
+TEST(Preselect, TwinEqualsAFullSortOnHardRows) {
+  std::mt19937 rng(5);
+  const float special[] = {0.0f, -0.0f, kInf, -kInf, std::numeric_limits<float>::quiet_NaN(),
+                           std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(),
+                           std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min(),
+                           1.0f, std::nextafter(1.0f, 2.0f), -1.0f};
+  int rows = 0;
+  for (int64_t n : {1, 7, 300, 5000, 100288}) {
+    for (int kind = 0; kind < 7; ++kind) {
+      std::vector<float> x(static_cast<size_t>(n));
+      std::normal_distribution<float> normal(0.0f, kind == 1 ? 30.0f : 1.0f);
+      for (float& v : x) {
+        const uint32_t r = rng() % 100;
+        switch (kind) {
+          case 2: v = special[rng() % std::size(special)]; break;                     // specials only
+          case 3: v = r < 90 ? -kInf : normal(rng); break;                              // few valid
+          case 4: v = static_cast<float>(static_cast<int>(rng() % 5)) * 0.25f; break;  // 5 values
+          case 5: v = r < 5 ? special[rng() % std::size(special)] : 1.0f + static_cast<float>(rng() % 64) * 0x1p-23f; break;
+          case 6: v = r < 2 ? 1.0f : (rng() & 1 ? 0.0f : -0.0f); break;  // the cut among +0 and -0
+          default: v = normal(rng);
+        }
+      }
+      std::vector<int32_t> pen;
+      for (int i = 0; i < 40; ++i) pen.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(n)));
+      std::sort(pen.begin(), pen.end());
+      pen.erase(std::unique(pen.begin(), pen.end()), pen.end());
+      for (const float penalty : {1.0f, 1.3f})
+        for (const int k : {0, 1, 16, 1024, static_cast<int>(n)}) {
+          const std::vector<int32_t> ids = penalty == 1.0f ? std::vector<int32_t>{} : pen;
+          std::vector<token_logit> all;
+          for (int64_t i = 0; i < n; ++i) {
+            float v = x[static_cast<size_t>(i)];
+            if (std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(i))) v = v > 0.0f ? v / penalty : v * penalty;
+            if (!std::isnan(v) && v != -kInf) all.emplace_back(v, static_cast<int32_t>(i));
+          }
+          const int64_t valid = static_cast<int64_t>(all.size());
+          std::sort(all.begin(), all.end(), [](const token_logit& a, const token_logit& b) {
+            return a.first > b.first || (a.first == b.first && a.second < b.second);
+          });
+          all.resize(std::min(all.size(), static_cast<size_t>(k)));
+          std::sort(all.begin(), all.end(), [](const token_logit& a, const token_logit& b) { return a.second < b.second; });
+          candidate_set cs;
+          select_candidates(x, ids, penalty, k, cs);
+          const std::string what = "n " + std::to_string(n) + " kind " + std::to_string(kind) + " k " +
+                                   std::to_string(k) + " penalty " + std::to_string(penalty);
+          EXPECT_EQ(cs.n_valid, valid) << what;
+          ASSERT_EQ(cs.items.size(), all.size()) << what;
+          for (size_t i = 0; i < all.size(); ++i) {
+            ASSERT_EQ(cs.items[i].second, all[i].second) << what << " at " << i;
+            // the same value (bit for bit, so -0 stays -0 and the penalised value is the same)
+            ASSERT_EQ(std::bit_cast<uint32_t>(cs.items[i].first), std::bit_cast<uint32_t>(all[i].first)) << what;
+          }
+          ++rows;
+        }
+    }
+  }
+  EXPECT_EQ(rows, 5 * 7 * 2 * 5);
 }
 
 }  // namespace
