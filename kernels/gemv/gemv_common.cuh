@@ -55,9 +55,10 @@ struct norm_in {
 // the wait only x and r cost a round trip to L2 (the second pass used to load w after the first
 // pass's barrier). Same values, same bits. Where the M staged rows and w fit in the launch's
 // shared memory without opting in (host and device decide alike, prefetch_norm_w_at); else w is
-// read from global memory as before. Measured on the H100 at YOCO-3B, 32K, decode tokens/s
-// (docs/performance.md, session 20): 304.4 without, 307.1 with. Also copying x and r by cp.async
-// (one round trip for all of a thread's words) measured 306.7: not kept.
+// read from global memory as before. Measured on the H100 at YOCO-3B, 32K, decode tokens/s, same
+// binary and call (docs/performance.md, session 20, device run 6): 309.2 without, 312.6 with.
+// Also copying x and r by cp.async (one round trip for all of a thread's words) measured 306.7
+// against 307.1 for the weight alone (run 5): not kept.
 __host__ __device__ constexpr bool prefetch_norm_w_fits(int rows, int64_t k) {
   return (static_cast<int64_t>(rows) + 1) * k * 2 <= kNormMaxStagedBytes;
 }
