@@ -39,30 +39,33 @@ result<int64_t> parse_length(const std::string& text) {
   return static_cast<int64_t>(v) * mult;
 }
 
-// --sampled: session::generate for `steps` tokens from the session's current position, three
-// ways, each from the same mark (so each sees the same context): the pre-selection on the device
-// (the CUDA default), on the host (TOME_GPU_PRESELECT=0), and sampling on the full logits
-// (preselect_k 0). Returns the row's three tokens/s cells.
+// --sampled: session::generate for `steps` tokens from the session's current position, five
+// ways, each from the same mark (so each sees the same context). Top-k sampling: the
+// pre-selection on the device (the CUDA default), on the host (TOME_GPU_PRESELECT=0), and
+// sampling on the full logits (preselect_k 0); greedy (tome ask's default): the pre-selection
+// (one candidate) and the full logits. Returns the row's five tokens/s cells.
 result<std::string> time_sampled(session& s, int steps, int64_t max_context) {
   const int64_t room = max_context - s.n_tokens();
   steps = static_cast<int>(std::min<int64_t>(steps, room));
-  if (steps < 1) return std::string("- | - | -");
+  if (steps < 1) return std::string("- | - | - | - | -");
   auto mk = s.mark();
   if (!mk) return mk.error_status();
   const char* old_env = std::getenv("TOME_GPU_PRESELECT");
   const std::string saved = old_env ? old_env : "";
   std::string cells;
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < 5; ++variant) {
     TOME_TRY(s.rewind(*mk));
     if (variant == 1) ::setenv("TOME_GPU_PRESELECT", "0", 1);
     generate_params p;
     p.max_tokens = steps;
     p.stop_at_eos = false;
-    p.sampling.temperature = 0.8f;
-    p.sampling.top_k = 40;
-    p.sampling.repetition_penalty = 1.1f;
-    p.sampling.seed = 7;
-    if (variant == 2) p.preselect_k = 0;
+    if (variant < 3) {
+      p.sampling.temperature = 0.8f;
+      p.sampling.top_k = 40;
+      p.sampling.repetition_penalty = 1.1f;
+      p.sampling.seed = 7;
+    }
+    if (variant == 2 || variant == 4) p.preselect_k = 0;
     auto g = s.generate(p);
     if (variant == 1) {
       if (old_env) ::setenv("TOME_GPU_PRESELECT", saved.c_str(), 1);
@@ -317,9 +320,10 @@ int run(const bench_options& o) {
     std::fflush(stdout);
   }
   if (!sampled_lines.empty()) {
-    std::printf("\nsampled generation (session::generate, temperature 0.8, top_k 40, repetition penalty 1.1; "
-                "tokens/s):\n\n| context | pre-selection where the logits are (the device on CUDA) | pre-selection on the host | full logits |\n"
-                "|---:|---:|---:|---:|\n");
+    std::printf("\ngeneration (session::generate, tokens/s): top-k sampling (temperature 0.8, top_k 40, repetition "
+                "penalty 1.1) and greedy\n\n| context | top-k: pre-selection where the logits are (the device on CUDA) | "
+                "top-k: pre-selection on the host | top-k: full logits | greedy: pre-selection | greedy: full logits |\n"
+                "|---:|---:|---:|---:|---:|---:|\n");
     for (const std::string& l : sampled_lines) std::printf("%s\n", l.c_str());
     std::fflush(stdout);
   }
@@ -347,8 +351,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--chunk", o->chunk, "prefill chunk (tokens)")->capture_default_str();
   cmd->add_option("--seed", o->seed)->capture_default_str();
   cmd->add_flag("--sampled", o->sampled,
-                "also time sampled generation (top-k 40): candidates selected on the device, on the host, and "
-                "sampling on the full logits");
+                "also time generation: top-k 40 sampling with candidates selected on the device, on the host, "
+                "and on the full logits; greedy with one candidate selected and on the full logits");
   o->be.add(*cmd);
   cmd->callback([o] {
     if (o->model_dir.empty() && o->config_name.empty()) throw CLI::ValidationError("bench", "give --model DIR or --config NAME --random-weights");

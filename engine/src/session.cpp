@@ -78,7 +78,12 @@ result<session_mark> session::mark() const {
   d->n_tokens = n_tokens();
   d->tokens_hash = hash_tokens(state_->tokens, d->n_tokens);
   TOME_TRY(model_->be().export_self(*state_->dev, d->self));
-  if (state_->logits_valid) d->logits = state_->logits;
+  if (state_->logits_valid) {
+    d->logits = state_->logits;
+  } else if (state_->logits_kept) {  // the backend's, exactly
+    d->logits.resize(state_->logits.size());
+    if (!model_->be().step_logits(*state_->dev, d->logits).ok()) d->logits.clear();
+  }
   session_mark m;
   m.d_ = std::move(d);
   return m;
@@ -97,6 +102,7 @@ status session::rewind(const session_mark& m) {
   TOME_TRY(model_->be().rewind(*state_->dev, d.self));
   state_->tokens.resize(static_cast<size_t>(d.n_tokens));
   state_->logits_valid = !d.logits.empty();
+  state_->logits_kept = false;
   if (state_->logits_valid) state_->logits = d.logits;
   return {};
 }
@@ -150,6 +156,7 @@ status session::logits_for(std::span<const int32_t> tokens, std::vector<float>& 
   TOME_TRY(check_append(tokens, static_cast<int64_t>(tokens.size())));
   const int64_t V = model_->config().vocab_size;
   state_->logits_valid = false;
+  state_->logits_kept = false;
   const int64_t before = state_->dev->n_tokens();
   const status st = model_->be().forward_all(*state_->dev, tokens, out);
   // The tokens list follows the device state, also when the backend failed after committing the
@@ -162,6 +169,7 @@ status session::logits_for(std::span<const int32_t> tokens, std::vector<float>& 
                  std::to_string(tokens.size()) + " positions");
   std::copy(out.end() - V, out.end(), state_->logits.begin());
   state_->logits_valid = true;
+  state_->logits_kept = false;
   return {};
 }
 
@@ -187,6 +195,7 @@ result<prefill_result> session::prefill(std::span<const int32_t> tokens, const p
     }
     state_->tokens.insert(state_->tokens.end(), tokens.begin() + off, tokens.begin() + off + len);
     state_->logits_valid = false;
+    state_->logits_kept = false;
     r.tokens_done += len;
     if (p.on_progress) {
       prefill_progress pr;
@@ -207,8 +216,11 @@ result<prefill_result> session::prefill(std::span<const int32_t> tokens, const p
 
 result<std::span<const float>> session::logits() {
   if (!state_->logits_valid) {
-    TOME_TRY(model_->be().last_logits(*state_->dev, state_->logits));
+    // The logits a sampled step kept on the backend's side, else the cross-decoder again.
+    if (!state_->logits_kept || !model_->be().step_logits(*state_->dev, state_->logits).ok())
+      TOME_TRY(model_->be().last_logits(*state_->dev, state_->logits));
     state_->logits_valid = true;
+    state_->logits_kept = false;
   }
   return std::span<const float>(state_->logits);
 }
@@ -216,9 +228,11 @@ result<std::span<const float>> session::logits() {
 result<std::span<const float>> session::decode(int32_t token) {
   TOME_TRY(check_decode_token(model_->config(), n_tokens(), token));
   state_->logits_valid = false;
+  state_->logits_kept = false;
   TOME_TRY(model_->be().decode(*state_->dev, token, state_->logits));
   state_->tokens.push_back(token);
   state_->logits_valid = true;
+  state_->logits_kept = false;
   return std::span<const float>(state_->logits);
 }
 
@@ -272,6 +286,7 @@ status session::decode_batch_impl(std::span<session* const> sessions, std::span<
     for (size_t i = off; i < off + n; ++i) {
       session_state& st = *sessions[i]->state_;
       st.logits_valid = false;
+      st.logits_kept = false;
       states.push_back(st.dev.get());
       logits.emplace_back(st.logits);
     }
@@ -281,6 +296,7 @@ status session::decode_batch_impl(std::span<session* const> sessions, std::span<
       session_state& st = *sessions[i]->state_;
       st.tokens.push_back(tokens[i]);
       st.logits_valid = !on_device;
+      st.logits_kept = false;
       if (greedy && !on_device) next[i] = sampler(sampling_params{}).sample(st.logits, {});
     }
   }
@@ -293,11 +309,15 @@ result<generate_result> session::generate(const generate_params& p, const token_
   if (n_tokens() == 0) return error("the session is empty: prefill a prompt before generating");
   sampler smp(p.sampling);
   // Pre-selection (generate_params::preselect_k): after the first step, each decode also selects
-  // the candidates; sample_candidates decides from them when it provably can.
-  const int pre_k = preselect_applies(p.sampling, p.preselect_k) ? p.preselect_k : 0;
+  // the candidates; sample_candidates decides from them when it provably can. Greedy needs the
+  // first entry only; with top-k on, the chain sees only the top_k first entries.
+  int pre_k = preselect_applies(p.sampling, p.preselect_k) ? p.preselect_k : 0;
+  if (pre_k > 0 && !(p.sampling.temperature > 0.0f)) pre_k = 1;
+  else if (pre_k > 0 && p.sampling.top_k >= 1) pre_k = std::min(pre_k, p.sampling.top_k);
   candidate_set cands;
   bool have_cands = false;
-  // decode() with the pre-selection: the same checks, and the logits come back too.
+  // decode() with the pre-selection: the same checks; the logits come back, or stay with the
+  // backend until logits() needs them (only when the candidates cannot decide).
   const auto decode_select = [&](int32_t token) -> status {
     const model_config& c = model_->config();
     TOME_TRY(check_decode_token(c, n_tokens(), token));
@@ -305,10 +325,13 @@ result<generate_result> session::generate(const generate_params& p, const token_
     const std::vector<int32_t> pen = penalized_tokens(state_->tokens, p.sampling, c.vocab_size);
     state_->tokens.pop_back();
     state_->logits_valid = false;
+    state_->logits_kept = false;
+    bool kept = false;
     TOME_TRY(model_->be().decode_select(*state_->dev, token, state_->logits, pen,
-                                        p.sampling.repetition_penalty, pre_k, cands));
+                                        p.sampling.repetition_penalty, pre_k, cands, kept));
     state_->tokens.push_back(token);
-    state_->logits_valid = true;
+    state_->logits_valid = !kept;
+    state_->logits_kept = kept;
     return {};
   };
   // A model without a tokenizer (random weights for benchmarks) generates token ids only.
@@ -324,8 +347,6 @@ result<generate_result> session::generate(const generate_params& p, const token_
       out.reason = stop_reason::cancelled;
       break;
     }
-    auto lg = logits();
-    if (!lg) return lg.error_status();
     if (p.attention) {  // where this prediction looks, summed over the answer
       auto am = attention_mass();
       if (!am) return am.error_status();
@@ -334,7 +355,12 @@ result<generate_result> session::generate(const generate_params& p, const token_
     }
     std::optional<int32_t> picked;
     if (have_cands) picked = smp.sample_candidates(cands);  // draws nothing when it cannot decide
-    const int32_t id = picked ? *picked : smp.sample(*lg, state_->tokens);
+    if (!picked) {  // the full logits
+      auto lg = logits();
+      if (!lg) return lg.error_status();
+      picked = smp.sample(*lg, state_->tokens);
+    }
+    const int32_t id = *picked;
     have_cands = false;
     if (pre_k > 0) {
       TOME_TRY(decode_select(id));
@@ -404,6 +430,7 @@ result<std::unique_ptr<session>> session::deserialize(std::shared_ptr<const mode
   TOME_TRY(m->be().import_state(*(*s)->state_->dev, hs));
   (*s)->state_->tokens = std::move(tokens);
   (*s)->state_->logits_valid = false;
+  (*s)->state_->logits_kept = false;
   return s;
 }
 

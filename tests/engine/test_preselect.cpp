@@ -1,14 +1,17 @@
 // Whole-engine pre-selection (generate_params::preselect_k, tome/sampling.h): a seeded sampled
 // generation gives the same tokens with the pre-selection on and off, on the CPU backend (the
 // host twin, backend::decode_select's default) and on CUDA (the device kernel; skipped without a
-// GPU), for parameter sets that take the candidate path (top_k, min_p, with the repetition
-// penalty) and ones that fall back (top_p alone, greedy). Small preselect_k on a 512-token
+// GPU), for parameter sets that take the candidate path (top_k, min_p, greedy, with the
+// repetition penalty) and ones that fall back (top_p alone). Small preselect_k on a 512-token
 // vocabulary makes both the candidate path and the min-p fallback frequent, and repeated tokens
 // (so the penalty's history must include each new token) likely. tome-25m (an 8,192-token vocabulary)
 // generates 16 tokens a set instead of 48: on the CPU it is the slowest case of the suite, ~12
-// minutes under the Debug ASan build at 48.
+// minutes under the Debug ASan build at 48. After each generation the session's logits are the
+// same bits either way: the ones CUDA keeps on the device after a pre-selected step (fetched by
+// session::logits and by session::mark), after a further prefill, and after a rewind to the mark.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -50,7 +53,8 @@ TEST_P(Preselect, SameTokensOnAndOff) {
       {0.9f, 0, 1.0f, 0.2f, 1.2f, 64},     // min-p: candidates or fallback, decided per step
       {1.0f, 0, 1.0f, 0.02f, 1.0f, 16},    // min-p with a small k: mostly fallback
       {1.0f, 0, 0.9f, 0.0f, 1.3f, 1024},   // top-p alone: never pre-selected
-      {0.0f, 40, 1.0f, 0.0f, 1.3f, 1024},  // greedy with the penalty: never pre-selected
+      {0.0f, 40, 1.0f, 0.0f, 1.3f, 1024},  // greedy with the penalty: one candidate
+      {0.0f, 0, 1.0f, 0.0f, 1.0f, 1024},   // greedy, no penalty (tome ask's default)
   };
   const std::vector<int32_t> p = prompt(V, 40, 3);
   const size_t n_tokens = GetParam().model == std::string("tiny") ? 48 : 16;
@@ -60,6 +64,7 @@ TEST_P(Preselect, SameTokensOnAndOff) {
     what << GetParam().model << " set " << i << " (T " << s.T << " top_k " << s.top_k << " top_p " << s.top_p
          << " min_p " << s.min_p << " penalty " << s.penalty << " preselect_k " << s.pre_k << ")";
     std::vector<int32_t> got[2];
+    std::vector<float> after[2][3];  // logits: after generating, after a prefill, after the rewind
     for (int on = 0; on < 2; ++on) {
       auto sess = session::create(*m);
       ASSERT_TRUE(sess.ok()) << sess.message();
@@ -79,7 +84,28 @@ TEST_P(Preselect, SameTokensOnAndOff) {
       ASSERT_TRUE(r.ok()) << what.str() << ": " << r.message();
       got[on] = r->tokens;
       ASSERT_EQ(got[on].size(), n_tokens) << what.str();
+      auto mk = (*sess)->mark();  // before logits(): the mark takes the kept logits itself
+      ASSERT_TRUE(mk.ok()) << what.str() << ": " << mk.message();
+      auto lg = (*sess)->logits();
+      ASSERT_TRUE(lg.ok()) << what.str() << ": " << lg.message();
+      after[on][0].assign(lg->begin(), lg->end());
+      ASSERT_TRUE((*sess)->prefill(std::vector<int32_t>{1, 2, 3}).ok()) << what.str();
+      lg = (*sess)->logits();
+      ASSERT_TRUE(lg.ok()) << what.str() << ": " << lg.message();
+      after[on][1].assign(lg->begin(), lg->end());
+      ASSERT_TRUE((*sess)->rewind(*mk).ok()) << what.str();
+      lg = (*sess)->logits();
+      ASSERT_TRUE(lg.ok()) << what.str() << ": " << lg.message();
+      after[on][2].assign(lg->begin(), lg->end());
     }
+    const char* when[3] = {"after generating", "after a prefill", "after the rewind"};
+    for (int w = 0; w < 3; ++w) {
+      ASSERT_EQ(after[1][w].size(), after[0][w].size()) << what.str();
+      ASSERT_EQ(std::memcmp(after[1][w].data(), after[0][w].data(), after[0][w].size() * 4), 0)
+          << what.str() << ": the logits " << when[w] << " differ with the pre-selection on";
+    }
+    ASSERT_EQ(std::memcmp(after[1][2].data(), after[1][0].data(), after[1][0].size() * 4), 0)
+        << what.str() << ": the rewind did not restore the marked logits";
     for (size_t t = 0; t < got[0].size(); ++t)
       ASSERT_EQ(got[1][t], got[0][t]) << what.str() << ": token " << t << " differs with the pre-selection on";
   }

@@ -1,7 +1,9 @@
 // kernels::select_candidates_rows (the device pre-selection of a sampled step) against its CPU
 // twin tome::select_candidates (engine/src/sampling/sampler.cpp) on random logits with many ties,
 // NaN, -inf, +inf, -0 / +0, repeated history tokens (penalty > 1 and < 1), V not a multiple of the
-// 1024-thread block, k above the number of valid entries, and rows with nothing valid. The
+// 1024-thread block, k above the number of valid entries, and rows with nothing valid; rows cut
+// into many slices whose lists merge over several rounds (300,000 entries at k 8192: five merge
+// rounds). The
 // result is exact, not approximate: the same count, the same n_valid, and the same (value bits,
 // id) pairs in the same (id) order — the penalty is one correctly rounded division or product on
 // both sides and the selection is a total order, so there is no tolerance to state.
@@ -60,8 +62,8 @@ std::string describe(int64_t rows, int64_t n, int k, float penalty, int kind) {
 TEST_F(SelectCandidates, EqualsTheCpuTwin) {
   std::mt19937 rng(2026);
   int cases = 0;
-  for (int64_t n : {1, 7, 1000, 1024, 1025, 4099, 100288}) {
-    for (int k : {1, 5, 64, 1024, 5000}) {
+  for (int64_t n : {1, 7, 1000, 1024, 1025, 4099, 16385, 100288, 300000}) {
+    for (int k : {1, 5, 64, 1024, 5000, kernels::kSelectMaxK}) {
       for (int kind = 0; kind < 6; ++kind) {
         const int64_t rows = kind == 0 ? 3 : 1 + kind % 2;
         const float penalty = kind % 3 == 0 ? 1.3f : (kind % 3 == 1 ? 0.7f : 1.0f);
@@ -98,8 +100,10 @@ TEST_F(SelectCandidates, EqualsTheCpuTwin) {
         std::vector<int32_t> init_i(static_cast<size_t>(rows * k), -7), init_c(static_cast<size_t>(rows), -7);
         float* dv = upload(init_v);
         int32_t *di = upload(init_i), *dc = upload(init_c), *dn = upload(init_c);
+        const size_t ws_bytes = kernels::select_candidates_workspace_bytes(rows, n, k);
+        void* ws = ws_bytes ? upload(std::vector<char>(ws_bytes, 0x5a)) : nullptr;
         ASSERT_TRUE(kernels::select_candidates_rows(dx, rows, n, dpen, penalty == 1.0f ? nullptr : doff, penalty, k, dv,
-                                                    di, dc, dn, stream_)
+                                                    di, dc, dn, ws, ws_bytes, stream_)
                         .ok())
             << what;
         ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess) << what;
@@ -128,7 +132,7 @@ TEST_F(SelectCandidates, EqualsTheCpuTwin) {
       }
     }
   }
-  EXPECT_EQ(cases, 7 * 5 * 6);
+  EXPECT_EQ(cases, 9 * 6 * 6);
 }
 
 // The most penalised ids the kernel takes (kSelectMaxPenalized), every one of them at the top of
@@ -150,7 +154,10 @@ TEST_F(SelectCandidates, ManyPenalisedIds) {
     float* dv = upload(std::vector<float>(k, 0.0f));
     int32_t *di = upload(std::vector<int32_t>(k, 0)), *dc = upload(std::vector<int32_t>{0}),
             *dn = upload(std::vector<int32_t>{0});
-    ASSERT_TRUE(kernels::select_candidates_rows(dx, 1, n, upload(pen), upload(off), penalty, k, dv, di, dc, dn, stream_)
+    const size_t ws_bytes = kernels::select_candidates_workspace_bytes(1, n, k);
+    ASSERT_GT(ws_bytes, 0u);
+    ASSERT_TRUE(kernels::select_candidates_rows(dx, 1, n, upload(pen), upload(off), penalty, k, dv, di, dc, dn,
+                                                upload(std::vector<char>(ws_bytes)), ws_bytes, stream_)
                     .ok());
     const auto gv = download(dv, k);
     const auto gi = download(di, k);
@@ -168,9 +175,21 @@ TEST_F(SelectCandidates, ManyPenalisedIds) {
 TEST_F(SelectCandidates, RefusesBadArguments) {
   float* v = upload(std::vector<float>(4, 0.0f));
   int32_t* i = upload(std::vector<int32_t>(4, 0));
-  EXPECT_FALSE(kernels::select_candidates_rows(v, 1, 4, nullptr, nullptr, 1.0f, 0, v, i, i, i, stream_).ok());
-  EXPECT_FALSE(kernels::select_candidates_rows(nullptr, 1, 4, nullptr, nullptr, 1.0f, 2, v, i, i, i, stream_).ok());
-  EXPECT_FALSE(kernels::select_candidates_rows(v, 1, 4, nullptr, i, 1.3f, 2, v, i, i, i, stream_).ok());
+  EXPECT_FALSE(kernels::select_candidates_rows(v, 1, 4, nullptr, nullptr, 1.0f, 0, v, i, i, i, nullptr, 0, stream_).ok());
+  EXPECT_FALSE(kernels::select_candidates_rows(nullptr, 1, 4, nullptr, nullptr, 1.0f, 2, v, i, i, i, nullptr, 0, stream_).ok());
+  EXPECT_FALSE(kernels::select_candidates_rows(v, 1, 4, nullptr, i, 1.3f, 2, v, i, i, i, nullptr, 0, stream_).ok());
+  EXPECT_FALSE(kernels::select_candidates_rows(v, 1, 4, nullptr, nullptr, 1.0f, kernels::kSelectMaxK + 1, v, i, i, i,
+                                               nullptr, 0, stream_)
+                   .ok());
+  // A row longer than one slice needs the workspace.
+  const int64_t n = kernels::kSelectMaxLen + 1;
+  const size_t ws_bytes = kernels::select_candidates_workspace_bytes(1, n, 8);
+  ASSERT_GT(ws_bytes, 0u);
+  EXPECT_EQ(kernels::select_candidates_workspace_bytes(1, 8192, 8), 0u);  // one CTA a row
+  float* x = upload(std::vector<float>(static_cast<size_t>(n), 1.0f));
+  EXPECT_FALSE(kernels::select_candidates_rows(x, 1, n, nullptr, nullptr, 1.0f, 8, v, i, i, i, nullptr, 0, stream_).ok());
+  void* ws = upload(std::vector<char>(ws_bytes));
+  EXPECT_FALSE(kernels::select_candidates_rows(x, 1, n, nullptr, nullptr, 1.0f, 8, v, i, i, i, ws, ws_bytes - 1, stream_).ok());
 }
 
 }  // namespace

@@ -108,7 +108,7 @@ TEST(Preselect, SampleCandidatesEqualsSampleOnTheFullLogits) {
   EXPECT_GT(declined, checked / 20) << declined << " of " << checked;
 }
 
-// preselect_applies: sampled only; top_k in 1..k, or min_p with top_p off.
+// preselect_applies: greedy; sampled with top_k in 1..k, or min_p with top_p off.
 TEST(Preselect, AppliesOnlyWhereTheKeptSetCanFit) {
   sampling_params p;
   p.temperature = 0.8f;
@@ -126,7 +126,9 @@ TEST(Preselect, AppliesOnlyWhereTheKeptSetCanFit) {
   EXPECT_FALSE(preselect_applies(p, 1024));
   p.top_k = 40;
   p.temperature = 0.0f;
-  EXPECT_FALSE(preselect_applies(p, 1024)) << "greedy has its own device path";
+  EXPECT_TRUE(preselect_applies(p, 1024)) << "greedy: the first candidate";
+  p.top_k = 0;
+  EXPECT_TRUE(preselect_applies(p, 1)) << "greedy needs one candidate, whatever the filters";
   EXPECT_FALSE(preselect_applies(p, 0));
 }
 

@@ -167,10 +167,11 @@ struct generate_params {
   // (session::attention_mass) is added here, indexed by session position (resized to fit): which
   // parts of the document the answer drew on. Costs one more cross-decoder pass per token.
   std::vector<float>* attention = nullptr;
-  // Sampled steps pre-select this many candidates where the backend computed the logits (on the
-  // GPU for CUDA; tome/sampling.h) and finish the chain on them when that provably gives the
-  // same token as the full logits (top_k in 1..preselect_k, or min_p with top_p off), else on
-  // the full logits. 0 = always the full logits. Either way the tokens are the same.
+  // Steps pre-select up to this many candidates where the backend computed the logits (on the
+  // GPU for CUDA, where the logits then stay unless needed; tome/sampling.h) and finish the chain
+  // on them when that provably gives the same token as the full logits (greedy: one candidate;
+  // top_k in 1..preselect_k: top_k of them; min_p with top_p off), else on the full logits.
+  // 0 = always the full logits. Either way the tokens are the same.
   int preselect_k = kPreselectK;
 };
 

@@ -33,9 +33,10 @@ struct candidate_set {
   std::vector<token_logit> items;  // penalised values, in id order
   int64_t n_valid = 0;             // entries of the row that are neither NaN nor -inf
 };
-// Whether pre-selecting k candidates can reproduce sample() for p at all: sampled (temperature
-// > 0), and top_k in 1..k (everything after top-k sees only those), or min_p > 0 with top_p off
-// (then sample_candidates checks per row that the min-p cut lies inside the candidates).
+// Whether pre-selecting k candidates can reproduce sample() for p at all: greedy (temperature
+// <= 0: the first candidate, k >= 1), or sampled with top_k in 1..k (everything after top-k sees
+// only those), or min_p > 0 with top_p off (then sample_candidates checks per row that the min-p
+// cut lies inside the candidates).
 bool preselect_applies(const sampling_params& p, int k);
 // The distinct in-vocabulary ids among the last repetition_window of history, sorted: the tokens
 // the penalty touches. Empty when the penalty is off (1, <= 0, not finite, or window <= 0).

@@ -132,12 +132,17 @@ class backend {
   // A sampled decode step with pre-selection (tome/sampling.h): decode(st, token, logits), then
   // out = the candidates of those logits (the repetition penalty on `penalized`, sorted distinct
   // ids from tome::penalized_tokens, then the k first in the sampler's order), for
-  // sampler::sample_candidates. `logits` is filled too (the exact fallback when the candidates
-  // cannot decide). The default selects on the host (tome::select_candidates, the reference);
-  // CUDA selects on the device, where the logits are.
+  // sampler::sample_candidates. The logits (the exact fallback when the candidates cannot decide)
+  // are either written to `logits` (logits_kept false) or kept by the backend (logits_kept true):
+  // then step_logits(st, ...) gives exactly them until st changes. The default selects on the host
+  // (tome::select_candidates, the reference); CUDA selects on the device, where the logits are,
+  // and keeps them there.
   virtual status decode_select(backend_state& st, int32_t token, std::span<float> logits,
                                std::span<const int32_t> penalized, float penalty, int k,
-                               candidate_set& out) const;
+                               candidate_set& out, bool& logits_kept) const;
+  // The logits a decode_select that set logits_kept kept for st's current position (V floats);
+  // an error where it kept none for that position.
+  virtual status step_logits(backend_state& st, std::span<float> logits) const;
 
   // For tests and golden checks: a full forward over `tokens` appended to st, returning logits at
   // every new position ([tokens.size(), V]) — the cross-decoder runs for every position.

@@ -75,10 +75,14 @@ status backend::decode_batch(std::span<backend_state* const> states, std::span<c
 // backend.h's default pre-selecting decode: on the host, with the CPU twin.
 status backend::decode_select(backend_state& st, int32_t token, std::span<float> logits,
                               std::span<const int32_t> penalized, float penalty, int k,
-                              candidate_set& out) const {
+                              candidate_set& out, bool& logits_kept) const {
+  logits_kept = false;
   TOME_TRY(decode(st, token, logits));
   select_candidates(logits, penalized, penalty, k, out);
   return {};
+}
+status backend::step_logits(backend_state&, std::span<float>) const {
+  return error(description() + " keeps no logits on its side");
 }
 
 // backend.h's defaults for backends without a ranged KV exchange.
@@ -173,6 +177,7 @@ result<std::unique_ptr<session_builder>> session_builder::begin(std::shared_ptr<
   TOME_TRY(m->be().begin_kv_import(*(*s)->state().dev, hs));
   (*s)->state().tokens = std::move(header.tokens);
   (*s)->state().logits_valid = false;
+  (*s)->state().logits_kept = false;
   std::unique_ptr<session_builder> b(new session_builder());
   b->m_ = std::move(m);
   b->s_ = std::move(*s);
@@ -235,6 +240,7 @@ result<std::unique_ptr<session>> session_from_parts(std::shared_ptr<const model>
   TOME_TRY(m->be().import_state(*(*s)->state().dev, hs));
   (*s)->state().tokens = std::move(parts.tokens);
   (*s)->state().logits_valid = false;
+  (*s)->state().logits_kept = false;
   return s;
 }
 

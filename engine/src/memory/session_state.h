@@ -17,6 +17,9 @@ struct session_state {
   std::vector<int32_t> tokens;
   std::vector<float> logits;  // [V], valid when logits_valid
   bool logits_valid = false;
+  // Not logits_valid, but the backend kept this position's logits (backend::decode_select):
+  // backend::step_logits gives them. Every change of the state clears it with logits_valid.
+  bool logits_kept = false;
 };
 
 // The snapshot format (docs/model-format.md, "Session snapshots"): little-endian binary with a

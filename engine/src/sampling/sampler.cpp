@@ -307,7 +307,8 @@ std::optional<int32_t> sampler::sample_candidates(const candidate_set& cs) {
 }
 
 bool preselect_applies(const sampling_params& p, int k) {
-  if (!(p.temperature > 0.0f) || k < 1) return false;
+  if (k < 1) return false;
+  if (!(p.temperature > 0.0f)) return true;  // greedy: the first entry in the order
   if (p.top_k >= 1 && p.top_k <= k) return true;
   return p.min_p > 0.0f && !(p.top_p < 1.0f);
 }

@@ -393,14 +393,21 @@ status copy_rows_to(const uint16_t* x, int64_t rows, int64_t dim, uint16_t* cons
 status argmax_rows(const float* logits, int64_t rows, int64_t n, int32_t* out, stream_t stream);
 // Pre-selection for a sampled step: per row, the repetition penalty on the row's ids
 // penalized[offsets[r], offsets[r + 1]) (sorted, distinct, at most kSelectMaxPenalized; offsets
-// nullptr = none; v / penalty if v > 0 else v * penalty), then the k (>= 1) entries first in
-// tome::sampler's total order (larger value, then lower id; NaN and -inf never), in id order:
-// out_value / out_id [rows, k], out_count[r] = how many were written (min(k, valid)),
-// out_valid[r] = the row's entries neither NaN nor -inf. Twin: tome::select_candidates
-// (tests/kernels/test_select_candidates.cpp compares them).
+// nullptr = none; v / penalty if v > 0 else v * penalty), then the k (1..kSelectMaxK) entries
+// first in tome::sampler's total order (larger value, then lower id; NaN and -inf never), in id
+// order: out_value / out_id [rows, k], out_count[r] = how many were written (min(k, valid)),
+// out_valid[r] = the row's entries neither NaN nor -inf. Many CTAs a row: slices of at most
+// kSelectMaxLen entries, then merges of their lists (select_candidates.cu); the workspace takes
+// select_candidates_workspace_bytes(rows, n, k) bytes (0 where one CTA takes a row: n <= 8192,
+// and then workspace may be nullptr). At most 65,535 rows. Twin: tome::select_candidates (tests/kernels/test_select_candidates.cpp
+// compares them).
 inline constexpr int kSelectMaxPenalized = 4096;
+inline constexpr int kSelectMaxLen = 16384;
+inline constexpr int kSelectMaxK = kSelectMaxLen / 2;
+size_t select_candidates_workspace_bytes(int64_t rows, int64_t n, int k);
 status select_candidates_rows(const float* logits, int64_t rows, int64_t n, const int32_t* penalized,
                               const int32_t* penalized_offsets, float penalty, int k, float* out_value,
-                              int32_t* out_id, int32_t* out_count, int32_t* out_valid, stream_t stream);
+                              int32_t* out_id, int32_t* out_count, int32_t* out_valid, void* workspace,
+                              size_t workspace_bytes, stream_t stream);
 
 }  // namespace tome::kernels

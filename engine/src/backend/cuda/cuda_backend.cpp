@@ -75,11 +75,16 @@ struct cuda_state final : backend_state {
   int64_t self_bytes = 0;
   status alloc_status;          // a failed allocation in new_state, reported by every later call
   // The decode step captured as a CUDA graph (gated retention), valid while the buffers it names
-  // are the ones it was captured with (graph_key: a hash of their addresses).
-  cudaGraphExec_t graph = nullptr;
-  uint64_t graph_key = 0;
+  // are the ones it was captured with (graph_key: a hash of their addresses). [0] copies the
+  // logits to the host; [1] leaves them on the device (decode_select).
+  cudaGraphExec_t graph[2] = {};
+  uint64_t graph_key[2] = {};
+  // decode_select's logits, kept on the device for step_logits while n == step_logits_n.
+  dbuf step_logits;
+  int64_t step_logits_n = -1;
   ~cuda_state() override {
-    if (graph) cudaGraphExecDestroy(graph);
+    for (cudaGraphExec_t g : graph)
+      if (g) cudaGraphExecDestroy(g);
   }
   int64_t n_tokens() const override { return n; }
   memory_breakdown memory() const override {
@@ -340,35 +345,56 @@ class cuda_backend final : public backend {
     return cross_pass(st, st.n - 1, 1, logits.data());  // ws_.x holds X_s of the token
   }
 
-  // decode(), then the pre-selection on the device over the logits it left there (dws_.logits
-  // after a graph step, ws_.logits after an eager one): kernels::select_candidates_rows, k
-  // (value, id) pairs back. Beyond kSelectMaxPenalized penalised ids: the host's selection.
+  // The step, then the pre-selection on the device over the logits it leaves there (dws_.logits
+  // after a graph step, which then skips its copy to the host; ws_.logits after an eager one):
+  // kernels::select_candidates_rows, k (value, id) pairs back. The logits stay on the device, in
+  // the session's own buffer, for step_logits (the exact fallback when the candidates cannot
+  // decide). Beyond kSelectMaxPenalized penalised ids or kSelectMaxK candidates: the host's
+  // selection.
   status decode_select(backend_state& base, int32_t token, std::span<float> logits,
-                       std::span<const int32_t> penalized, float penalty, int k,
-                       candidate_set& out) const override {
+                       std::span<const int32_t> penalized, float penalty, int k, candidate_set& out,
+                       bool& logits_kept) const override {
     // The device pre-selection (kernels::select_candidates_rows, op-tested against its CPU twin on
     // the H100). TOME_GPU_PRESELECT=0: the host twin selects from the logits decode() copied back,
     // as the CPU backend does (exact either way; read per call so a benchmark can compare both).
     const char* e = std::getenv("TOME_GPU_PRESELECT");
     const bool device_select = !(e && std::string_view(e) == "0");
-    if (!device_select || k < 1 || penalized.size() > static_cast<size_t>(kernels::kSelectMaxPenalized))
-      return backend::decode_select(base, token, logits, penalized, penalty, k, out);
-    std::lock_guard lk(m_);  // recursive: decode() takes it too; nothing runs between
-    TOME_TRY(decode(base, token, logits));
-    const float* dev_logits = graphs_enabled() ? dws_.logits.as<float>() : ws_.logits.as<float>();
+    if (!device_select || k < 1 || k > kernels::kSelectMaxK ||
+        penalized.size() > static_cast<size_t>(kernels::kSelectMaxPenalized))
+      return backend::decode_select(base, token, logits, penalized, penalty, k, out, logits_kept);
+    std::lock_guard lk(m_);
+    auto& st = static_cast<cuda_state&>(base);
+    logits_kept = false;
+    st.step_logits_n = -1;
+    const int64_t V = c_.vocab_size;
+    TOME_TRY(st.step_logits.ensure(static_cast<size_t>(V) * 4));
     const size_t np = penalized.size(), kk = static_cast<size_t>(k);
+    const size_t ws_bytes = kernels::select_candidates_workspace_bytes(1, V, k);
+    TOME_TRY(sel_ws_.ensure(std::max<size_t>(ws_bytes, 16)));
     // One buffer: penalised ids, offsets {0, np}, values [k], ids [k], count, valid.
+    TOME_TRY(sel_.ensure((np + 2 + 2 * kk + 2) * 4));
+    const float* dev_logits = nullptr;
+    if (graphs_enabled()) {
+      TOME_TRY(decode_graph(st, token, {}, false));
+      dev_logits = dws_.logits.as<float>();
+    } else {
+      if (token < 0 || token >= V) return error("token id " + std::to_string(token) + " is outside the vocabulary");
+      TOME_TRY(self_pass(st, std::span<const int32_t>(&token, 1), nullptr));
+      TOME_TRY(cross_pass(st, st.n - 1, 1, nullptr));  // no copy: the logits stay in ws_.logits
+      dev_logits = ws_.logits.as<float>();
+    }
+    CUDA_TRY(cudaMemcpyAsync(st.step_logits.as(), dev_logits, static_cast<size_t>(V) * 4, cudaMemcpyDeviceToDevice,
+                             stream_));
     std::vector<int32_t> in(np + 2);
     std::copy(penalized.begin(), penalized.end(), in.begin());
     in[np] = 0;
     in[np + 1] = static_cast<int32_t>(np);
-    TOME_TRY(sel_.ensure((np + 2 + 2 * kk + 2) * 4));
     int32_t* d = sel_.as<int32_t>();
     CUDA_TRY(cudaMemcpyAsync(d, in.data(), in.size() * 4, cudaMemcpyHostToDevice, stream_));
     int32_t* d_out = d + np + 2;
-    KTRY(kernels::select_candidates_rows(dev_logits, 1, c_.vocab_size, np ? d : nullptr, np ? d + np : nullptr,
-                                         penalty, k, reinterpret_cast<float*>(d_out), d_out + kk, d_out + 2 * kk,
-                                         d_out + 2 * kk + 1, stream_));
+    KTRY(kernels::select_candidates_rows(dev_logits, 1, V, np ? d : nullptr, np ? d + np : nullptr, penalty, k,
+                                         reinterpret_cast<float*>(d_out), d_out + kk, d_out + 2 * kk,
+                                         d_out + 2 * kk + 1, sel_ws_.as(), ws_bytes, stream_));
     std::vector<int32_t> res(2 * kk + 2);
     CUDA_TRY(cudaMemcpyAsync(res.data(), d_out, res.size() * 4, cudaMemcpyDeviceToHost, stream_));
     CUDA_TRY(cudaStreamSynchronize(stream_));
@@ -380,6 +406,18 @@ class cuda_backend final : public backend {
       out.items[i] = {v, res[kk + i]};
     }
     out.n_valid = res[2 * kk + 1];
+    st.step_logits_n = st.n;
+    logits_kept = true;
+    return {};
+  }
+
+  status step_logits(backend_state& base, std::span<float> logits) const override {
+    std::lock_guard lk(m_);
+    auto& st = static_cast<cuda_state&>(base);
+    if (st.step_logits_n != st.n || static_cast<int64_t>(logits.size()) != c_.vocab_size)
+      return error("step_logits: no logits kept for this position");
+    CUDA_TRY(cudaMemcpyAsync(logits.data(), st.step_logits.as(), logits.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    CUDA_TRY(cudaStreamSynchronize(stream_));
     return {};
   }
 
@@ -1224,6 +1262,7 @@ class cuda_backend final : public backend {
     }  // ws_.xn = the final norm of x
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
     TOME_TRY(gemm(ws_.xn.as(), rows, g_.out, V, D, ws_.logits.as<float>(), true));
+    if (!logits) return {};  // decode_select: the logits stay in ws_.logits
     CUDA_TRY(cudaMemcpyAsync(logits, ws_.logits.as<float>(), static_cast<size_t>(rows * V) * 4, cudaMemcpyDeviceToHost,
                              stream_));
     CUDA_TRY(cudaStreamSynchronize(stream_));
@@ -1306,8 +1345,9 @@ class cuda_backend final : public backend {
   }
 
   // The whole step on stream_, no host work: token/pos from dws_.tokens (copied from host_io_ by
-  // the first node), X_s and the global KV row at *pos, the cross-decoder, logits into host_logits_.
-  status enqueue_decode_step(cuda_state& st) const {
+  // the first node), X_s and the global KV row at *pos, the cross-decoder, logits into host_logits_
+  // (to_host) or left in dws_.logits.
+  status enqueue_decode_step(cuda_state& st, bool to_host) const {
     const int64_t D = c_.dim, H = c_.n_self_heads, hd = c_.self_head_dim(), V = c_.vocab_size;
     const float eps = static_cast<float>(c_.norm_eps);
     const workspace& w = dws_;
@@ -1381,30 +1421,37 @@ class cuda_backend final : public backend {
       r = w.tmp.as();
     }
     TOME_TRY(norm_gemm(x, r, g_.norm, cuda::rows_of(g_.out), 1, V, D, w.logits.as<float>(), true, xn));
-    CUDA_TRY(cudaMemcpyAsync(host_logits_, w.logits.as<float>(), static_cast<size_t>(V) * 4, cudaMemcpyDeviceToHost,
-                             stream_));
+    if (to_host)
+      CUDA_TRY(cudaMemcpyAsync(host_logits_, w.logits.as<float>(), static_cast<size_t>(V) * 4, cudaMemcpyDeviceToHost,
+                               stream_));
     return {};
   }
 
-  status capture_decode(cuda_state& st) const {
-    TOME_TRY(cuda::capture_graph(stream_, st.graph, [&] { return enqueue_decode_step(st); }));
-    st.graph_key = graph_key(st);
+  status capture_decode(cuda_state& st, bool to_host) const {
+    const int g = to_host ? 0 : 1;
+    TOME_TRY(cuda::capture_graph(stream_, st.graph[g], [&] { return enqueue_decode_step(st, to_host); }));
+    st.graph_key[g] = graph_key(st);
     return {};
   }
 
-  status decode_graph(cuda_state& st, int32_t token, std::span<float> logits) const {
+  // One decode step by its graph. to_host: the logits into `logits` (V floats); else they stay in
+  // dws_.logits and `logits` is not touched (the call returns without waiting for the step).
+  status decode_graph(cuda_state& st, int32_t token, std::span<float> logits, bool to_host = true) const {
     TOME_TRY(st.alloc_status);
     if (token < 0 || token >= c_.vocab_size) return error("token id " + std::to_string(token) + " is outside the vocabulary");
-    if (static_cast<int64_t>(logits.size()) != c_.vocab_size) return error("decode: wrong logits size");
+    if (to_host && static_cast<int64_t>(logits.size()) != c_.vocab_size) return error("decode: wrong logits size");
     if (st.n + 1 > st.capacity) TOME_TRY(reserve(st, std::max(st.n + 1, st.capacity + st.capacity / 8 + 4096)));
     TOME_TRY(ensure_decode_buffers());
     TOME_TRY(set_ring_layout(st, true));  // sliding window: the step writes row n mod W
-    if (!st.graph || st.graph_key != graph_key(st)) TOME_TRY(capture_decode(st));
+    const int g = to_host ? 0 : 1;
+    if (!st.graph[g] || st.graph_key[g] != graph_key(st)) TOME_TRY(capture_decode(st, to_host));
     host_io_->token = token;
     host_io_->pos = st.n;
-    CUDA_TRY(cudaGraphLaunch(st.graph, stream_));
-    CUDA_TRY(cudaStreamSynchronize(stream_));
-    std::memcpy(logits.data(), host_logits_, logits.size() * 4);
+    CUDA_TRY(cudaGraphLaunch(st.graph[g], stream_));
+    if (to_host) {
+      CUDA_TRY(cudaStreamSynchronize(stream_));
+      std::memcpy(logits.data(), host_logits_, logits.size() * 4);
+    }
     st.n += 1;
     if (c_.self_kind != self_decoder_kind::gated_retention)
       st.ring_rows = std::min<int64_t>(st.n, std::max<int64_t>(c_.window - 1, 0));
@@ -1708,7 +1755,8 @@ class cuda_backend final : public backend {
   mutable std::mutex staging_m_;  // import_kv_rows' pinned slots (not the stream: m_)
   mutable std::condition_variable staging_cv_;
   mutable std::vector<staging_slot> staging_;
-  mutable dbuf sel_;  // decode_select's ids in and candidates out
+  mutable dbuf sel_;     // decode_select's ids in and candidates out
+  mutable dbuf sel_ws_;  // and the selection's workspace
   mutable workspace dws_;  // decode-graph buffers (one row), allocated once: graphs name them
   mutable decode_io* host_io_ = nullptr;
   mutable float* host_logits_ = nullptr;
