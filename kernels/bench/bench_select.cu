@@ -3,6 +3,7 @@
 // min-p path's kPreselectK), one row (a session's step) and 8 (a batch), with a repetition
 // penalty on 64 ids as in generation. Bytes: the logits read once.
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -44,7 +45,8 @@ void select(cudaStream_t st, int64_t rows, int64_t n, int k) {
 
 }  // namespace
 
-int main() {
+// Usage: tome_bench_select [ROWS N K] (one shape; default: the table above).
+int main(int argc, char** argv) {
   if (kernels::device_count() == 0) {
     std::printf("no CUDA device\n");
     return 0;
@@ -52,6 +54,11 @@ int main() {
   cudaStream_t st;
   BENCH_CHECK(cudaStreamCreate(&st));
   print_header();
+  if (argc == 4) {
+    select(st, std::atoll(argv[1]), std::atoll(argv[2]), std::atoi(argv[3]));
+    cudaStreamDestroy(st);
+    return 0;
+  }
   for (int64_t n : {100288LL, 8192LL})
     for (int64_t rows : {1LL, 8LL})
       for (int k : {40, 1024}) select(st, rows, n, k);

@@ -86,11 +86,11 @@ __device__ __forceinline__ int block_exclusive_sum(int x, select_shared& s, int*
   return r;
 }
 
-// Adds the lanes' bins to s.hist, one shared atomic per distinct bin of the warp (logits crowd
-// into a few bins in the first passes). Every lane of the warp must call it; `in` false: no bin.
+// Adds a bin to s.hist (`in` false: none). A plain shared atomic per entry: aggregating a warp's
+// equal bins first with __match_any_sync made the whole selection 2.5x slower on the H100
+// (session 21), though logits crowd into a few bins in the first pass.
 __device__ __forceinline__ void hist_add(select_shared& s, bool in, uint32_t bin) {
-  const unsigned peers = __match_any_sync(0xffffffffu, in ? bin : 256u + (threadIdx.x & 31));
-  if (in && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&s.hist[bin], __popc(peers));
+  if (in) atomicAdd(&s.hist[bin], 1);
 }
 
 // Warp 0: the bin d of s.hist holding the krem-th largest key (counting from bin 255 down), and
@@ -142,12 +142,47 @@ __device__ void select_block(const Src& src, int len, int k, uint32_t* s_key, se
   const int tid = threadIdx.x;
   for (int i = tid; i < 256; i += kThreads) s.hist[i] = 0;
   if (tid == 0) s.valid = 0, s.krem = k, s.prefix = 0u;
-  __syncthreads();
-  // The keys (their loads all in flight at once), then the valid count and the first pass's
-  // histogram. Every thread runs the same trip count there (hist_add needs whole warps).
+  // The keys (their loads all in flight at once), then those the penalty changes.
 #pragma unroll 4
-  for (int j = tid; j < len; j += kThreads) s_key[j] = order_key(src.value(j));
+  for (int j = tid; j < len; j += kThreads) s_key[j] = order_key(src.raw(j));
   __syncthreads();
+  src.fix_keys(s_key, len);
+  __syncthreads();
+  if (k == 1) {  // the first entry alone: the largest key, the lowest index among equal ones
+    uint32_t best = 0u;
+    int at = len, valid = 0;
+    for (int j = tid; j < len; j += kThreads) {  // ascending j: a strict > keeps the lowest
+      const uint32_t key = s_key[j];
+      valid += key != 0u;
+      if (key > best) best = key, at = j;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      const uint32_t b2 = __shfl_xor_sync(0xffffffffu, best, o);
+      const int a2 = __shfl_xor_sync(0xffffffffu, at, o);
+      if (b2 > best || (b2 == best && a2 < at)) best = b2, at = a2;
+      valid += __shfl_xor_sync(0xffffffffu, valid, o);
+    }
+    const int warp = tid >> 5;
+    if ((tid & 31) == 0) {
+      s.hist[warp] = static_cast<int>(best);
+      s.hist[kWarps + warp] = at;
+      if (valid) atomicAdd(&s.valid, valid);
+    }
+    __syncthreads();
+    if (tid == 0) {
+      for (int w = 1; w < kWarps; ++w) {  // thread 0 holds warp 0's; equal keys keep the lower index
+        const uint32_t b2 = static_cast<uint32_t>(s.hist[w]);
+        const int a2 = s.hist[kWarps + w];
+        if (b2 > best || (b2 == best && a2 < at)) best = b2, at = a2;
+      }
+      if (best != 0u) {
+        out_value[0] = src.value(at);
+        out_id[0] = src.id(at);
+      }
+      *out_count = best != 0u ? 1 : 0;
+    }
+    return;
+  }
   int valid = 0;
   for (int base = 0; base < len; base += kThreads) {
     const int j = base + tid;
@@ -217,12 +252,21 @@ struct slice_src {
   const int32_t* pen;  // shared memory
   int npen;
   float penalty;
+  __device__ __forceinline__ float penalised(float v) const {
+    return v > 0.0f ? __fdiv_rn(v, penalty) : __fmul_rn(v, penalty);
+  }
+  __device__ __forceinline__ float raw(int j) const { return row[base + j]; }
+  // The keys of the penalised ids in the slice (one thread each; the CTA synchronises after).
+  __device__ __forceinline__ void fix_keys(uint32_t* key, int len) const {
+    for (int i = threadIdx.x; i < npen; i += kThreads) {
+      const int64_t j = pen[i] - base;
+      if (j >= 0 && j < len) key[j] = order_key(penalised(row[pen[i]]));
+    }
+  }
   __device__ __forceinline__ float value(int j) const {
     const int64_t id = base + j;
-    float v = row[id];
-    if (npen > 0 && in_sorted(pen, npen, static_cast<int32_t>(id)))
-      v = v > 0.0f ? __fdiv_rn(v, penalty) : __fmul_rn(v, penalty);
-    return v;
+    const float v = row[id];
+    return npen > 0 && in_sorted(pen, npen, static_cast<int32_t>(id)) ? penalised(v) : v;
   }
   __device__ __forceinline__ int32_t id(int j) const { return static_cast<int32_t>(base + j); }
 };
@@ -237,6 +281,8 @@ struct lists_src {
     const int l = j / k;
     return j - l * k < count[l] ? value_[j] : __int_as_float(0x7fc00000);  // an empty slot: NaN
   }
+  __device__ __forceinline__ float raw(int j) const { return value(j); }  // already penalised
+  __device__ __forceinline__ void fix_keys(uint32_t*, int) const {}
   __device__ __forceinline__ int32_t id(int j) const { return id_[j]; }
 };
 
