@@ -11,7 +11,9 @@
 // session::logits and by session::mark), after a further prefill, and after a rewind to the mark.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -34,10 +36,10 @@ std::vector<int32_t> prompt(int32_t vocab, size_t n, uint32_t seed) {
   return t;
 }
 
-TEST_P(Preselect, SameTokensOnAndOff) {
-  auto c = builtin_config(GetParam().model);
+void check_same_tokens(const preselect_case& param) {
+  auto c = builtin_config(param.model);
   ASSERT_TRUE(c.ok()) << c.message();
-  auto m = model::create_random(*c, 5, {GetParam().kind, 0});
+  auto m = model::create_random(*c, 5, {param.kind, 0});
   ASSERT_TRUE(m.ok()) << m.message();
   const int32_t V = (*m)->config().vocab_size;
   struct set {
@@ -57,11 +59,11 @@ TEST_P(Preselect, SameTokensOnAndOff) {
       {0.0f, 0, 1.0f, 0.0f, 1.0f, 1024},   // greedy, no penalty (tome ask's default)
   };
   const std::vector<int32_t> p = prompt(V, 40, 3);
-  const size_t n_tokens = GetParam().model == std::string("tiny") ? 48 : 16;
+  const size_t n_tokens = param.model == std::string("tiny") ? 48 : 16;
   for (size_t i = 0; i < sets.size(); ++i) {
     const set& s = sets[i];
     std::ostringstream what;
-    what << GetParam().model << " set " << i << " (T " << s.T << " top_k " << s.top_k << " top_p " << s.top_p
+    what << param.model << " set " << i << " (T " << s.T << " top_k " << s.top_k << " top_p " << s.top_p
          << " min_p " << s.min_p << " penalty " << s.penalty << " preselect_k " << s.pre_k << ")";
     std::vector<int32_t> got[2];
     std::vector<float> after[2][3];  // logits: after generating, after a prefill, after the rewind
@@ -108,6 +110,35 @@ TEST_P(Preselect, SameTokensOnAndOff) {
         << what.str() << ": the rewind did not restore the marked logits";
     for (size_t t = 0; t < got[0].size(); ++t)
       ASSERT_EQ(got[1][t], got[0][t]) << what.str() << ": token " << t << " differs with the pre-selection on";
+  }
+}
+
+// Sets an environment variable for the scope, restoring it after.
+class env_guard {
+ public:
+  env_guard(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) ::setenv(name, value, 1);
+  }
+  ~env_guard() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST_P(Preselect, SameTokensOnAndOff) {
+  // CUDA: with its decode graphs (the default) and without them (TOME_CUDA_GRAPHS=0: the eager
+  // step, whose logits decode_select keeps in another buffer).
+  const int passes = GetParam().kind == backend_kind::cuda ? 2 : 1;
+  for (int eager = 0; eager < passes; ++eager) {
+    const env_guard graphs("TOME_CUDA_GRAPHS", eager ? "0" : nullptr);
+    SCOPED_TRACE(eager ? "eager steps (TOME_CUDA_GRAPHS=0)" : "default steps");
+    check_same_tokens(GetParam());
+    if (HasFatalFailure()) return;
   }
 }
 
