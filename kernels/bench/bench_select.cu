@@ -47,13 +47,8 @@ void select(cudaStream_t st, int64_t rows, int64_t n, int k) {
 
 // Usage: tome_bench_select [ROWS N K] (one shape; default: the table above).
 int main(int argc, char** argv) {
-  if (kernels::device_count() == 0) {
-    std::printf("no CUDA device\n");
-    return 0;
-  }
-  cudaStream_t st;
-  BENCH_CHECK(cudaStreamCreate(&st));
-  print_header();
+  cudaStream_t st = start_bench();
+  if (!st) return 0;
   if (argc == 4) {
     select(st, std::atoll(argv[1]), std::atoll(argv[2]), std::atoi(argv[3]));
     cudaStreamDestroy(st);

@@ -119,4 +119,17 @@ inline void print_row(const char* kernel, const char* shape, double ms, double f
   std::fflush(stdout);
 }
 
+// Prints the table header and returns a new stream; nullptr (after saying so) without a CUDA device.
+inline cudaStream_t start_bench() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    std::printf("no CUDA device\n");
+    return nullptr;
+  }
+  cudaStream_t st;
+  BENCH_CHECK(cudaStreamCreate(&st));
+  print_header();
+  return st;
+}
+
 }  // namespace tome::bench
