@@ -12,9 +12,11 @@
 // is in id order, so a group's lists side by side are too.
 //
 // One CTA, 1024 threads, selects from `len` <= kMaxLen entries held as 32-bit order keys in shared
-// memory: the key of each entry in one pass over the input, then a radix select (8 bits a pass, over shared memory) finds the k-th key T and how many entries
-// equal to T to take, and a last pass in id order (one run of entries a thread, two block-wide
-// scans) writes every entry above T and the lowest-id entries equal to T.
+// memory. The keys come in one pass over the input, then the penalised ids' keys are rewritten.
+// A radix select (8 bits a pass, over shared memory) finds the k-th key T and how many entries
+// equal to T to take. A last pass in id order (one run of entries a thread, two block-wide scans)
+// writes every entry above T and the lowest-id entries equal to T. k = 1 (greedy) is an argmax
+// reduction instead.
 //
 // Layout: logits f32 [rows, n]; penalized int32 ids sorted ascending, row r's at
 // [offsets[r], offsets[r + 1]) (offsets nullptr: no penalty); out_value f32 [rows, k],
