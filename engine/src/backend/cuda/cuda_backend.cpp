@@ -377,8 +377,7 @@ class cuda_backend final : public backend {
     if (graphs_enabled()) {
       TOME_TRY(decode_graph(st, token, {}, false));
       dev_logits = dws_.logits.as<float>();
-    } else {
-      if (token < 0 || token >= V) return error("token id " + std::to_string(token) + " is outside the vocabulary");
+    } else {  // as decode() steps eagerly (self_pass checks the token)
       TOME_TRY(self_pass(st, std::span<const int32_t>(&token, 1), nullptr));
       TOME_TRY(cross_pass(st, st.n - 1, 1, nullptr));  // no copy: the logits stay in ws_.logits
       dev_logits = ws_.logits.as<float>();
