@@ -105,6 +105,32 @@ TEST_P(CudaVsCpu, ChunkedPrefillAndDecodeAgree) {
   EXPECT_LT(worst, 0.05);
 }
 
+// One chunk of 2,600 rows: the prefill's FFN runs over blocks of rows (ffn_block_rows: 1,024 for
+// tome-25m's D 384 / F 1,024, 1,733 for the golden D 32 / F 48), its hidden rows in the k and v
+// buffers, the mixer's output in q. The logits after it, and after a few steps, match the CPU's.
+TEST_P(CudaVsCpu, OneLongChunkAgrees) {
+  auto [cpu_m, gpu_m] = load_both();
+  const auto toks = tokens_for(*cpu_m, 2604, 7);
+  auto sc = session::create(cpu_m), sg = session::create(gpu_m);
+  prefill_params p;
+  p.chunk_tokens = 4096;
+  ASSERT_TRUE((*sc)->prefill(std::span(toks).first(2600), p).ok());
+  auto r = (*sg)->prefill(std::span(toks).first(2600), p);
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto a0 = (*sc)->logits();
+  auto b0 = (*sg)->logits();
+  ASSERT_TRUE(a0.ok() && b0.ok());
+  double worst = rel_error({b0->begin(), b0->end()}, {a0->begin(), a0->end()});
+  for (size_t i = 2600; i < toks.size(); ++i) {
+    auto a = *(*sc)->decode(toks[i]);
+    auto b = *(*sg)->decode(toks[i]);
+    worst = std::max(worst, rel_error({b.begin(), b.end()}, {a.begin(), a.end()}));
+  }
+  std::printf("[ %s ] prefill 2600 (one chunk) + 4 decode steps: worst relative error %.4f\n",
+              GetParam().c_str(), worst);
+  EXPECT_LT(worst, 0.05);
+}
+
 TEST_P(CudaVsCpu, SnapshotsCrossBackends) {
   auto [cpu_m, gpu_m] = load_both();
   const auto toks = tokens_for(*cpu_m, 120, 3);
@@ -287,6 +313,42 @@ class CudaFp8Kv : public ::testing::Test {
     return m.ok() ? *m : nullptr;
   }
 };
+
+// The memory plan that refuses a prefill too large for the GPU covers what the prefill holds:
+// the device memory the backend allocates over the prefill (its peak, less what the loaded model
+// held) stays within plan_memory's global KV + self-decoder state + workspace, and the 4,096 rows
+// the CUDA backend's reserve adds for an answer (kAnswerRoom; the plan counts the prompt's rows),
+// with 1 MiB to spare. The 4,096-row chunk runs the FFN in blocks (ffn_block_rows).
+TEST(CudaMemoryPlan, CoversThePrefillsPeak) {
+  std::string why;
+  if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
+  for (const char* name : {"tome-25m", "tome-25m-swa"}) {
+    auto c = builtin_config(name);
+    ASSERT_TRUE(c.ok());
+    auto m = model::create_random(*c, 3, {backend_kind::cuda, 0});
+    ASSERT_TRUE(m.ok()) << m.message();
+    for (const int64_t chunk : {int64_t{512}, int64_t{4096}}) {
+      auto s = session::create(*m);
+      ASSERT_TRUE(s.ok());
+      const int64_t n = 9000;
+      const memory_plan plan = (*m)->plan_memory(n, chunk);
+      const int64_t base = (*m)->device_memory().current;
+      (*m)->reset_peak_memory();
+      std::vector<int32_t> toks(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) toks[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919) % c->vocab_size);
+      prefill_params p;
+      p.chunk_tokens = chunk;
+      ASSERT_TRUE((*s)->prefill(toks, p).ok());
+      const int64_t used = (*m)->device_memory().peak - base;
+      const int64_t slack = 4096 * (*m)->be().kv_bytes_per_token() + (int64_t{1} << 20);
+      std::printf("[ %s, chunk %lld ] prefill of %lld tokens held %.2f MiB; planned %.2f MiB (workspace %.2f)\n",
+                  name, static_cast<long long>(chunk), static_cast<long long>(n), used / 1048576.0,
+                  plan.additional() / 1048576.0, plan.need.workspace / 1048576.0);
+      EXPECT_GT(used, 0);
+      EXPECT_LE(used, plan.additional() + slack) << name << ", chunk " << chunk;
+    }
+  }
+}
 
 TEST(Fp8Kv, CpuBackendRefusesIt) {
   auto c = builtin_config("tiny");

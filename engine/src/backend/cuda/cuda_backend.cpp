@@ -223,17 +223,21 @@ class cuda_backend final : public backend {
     return 2 * c_.n_self_layers * std::max<int64_t>(c_.window, 1) * c_.dim * 2;
   }
   int64_t workspace_bytes(int64_t chunk) const override {
-    // bf16 activations of one chunk, the f32 scratch (gated retention: log γ and the chunkwise
-    // kernel's per-segment states, a few MiB), the logits.
+    // bf16 activations of one chunk (ensure_workspace: x, xn, q, o, and k, v, which also hold the
+    // FFN's hidden rows), the f32 scratch (gated retention: g, the gate, log γ and the chunkwise
+    // kernel's per-segment states, a few MiB; sliding window: the window's keys and values joined to
+    // the chunk's), the logits.
+    const int64_t D = c_.dim, F = c_.ffn_dim;
+    const int64_t kv = std::max(chunk * D, std::min(chunk, ffn_block_rows(chunk)) * F);
+    const int64_t acts = (4 * chunk * D + 2 * kv + (chunk <= kernels::kGemvMaxRows ? 2 * chunk * F : 0)) * 2;
     const int64_t scratch =
         c_.self_kind == self_decoder_kind::gated_retention
-            ? chunk * c_.n_self_heads * 4 +
+            ? chunk * D * 2 + chunk * c_.n_self_heads * 6 +
                   kernels::gated_retention_chunked_workspace_floats(chunk, c_.n_self_heads, c_.self_head_dim()) * 4
-            : chunk * c_.dim * 4;
+            : (chunk + std::max<int64_t>(c_.window, 1)) * D * 4;
     // int8 weights: the buffer that blocks of a matrix are dequantised into for cuBLAS (allocated at
-    // load, counted here).
-    return chunk * (8 * c_.dim + 2 * c_.ffn_dim + 2 * c_.kv_dim()) * 2 + scratch + c_.vocab_size * 4 +
-           dequant_elems_ * 2;
+    // load, counted here). The self-decoder's next state (self_pass writes a copy and swaps).
+    return acts + scratch + c_.vocab_size * 4 + dequant_elems_ * 2 + self_state_bytes();
   }
   device_memory_usage device_memory() const override {
     device_memory_usage u;
@@ -732,7 +736,7 @@ class cuda_backend final : public backend {
     staging_.clear();
   }
   struct workspace {
-    dbuf tokens, x, x2, xn, q, k, v, o, g, tmp, a, b, lg, logits, attn, catk, catv, ret_ws, mass;
+    dbuf tokens, x, x2, xn, q, k, v, o, g, tmp, a, b, gate, lg, logits, attn, catk, catv, ret_ws, mass;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
 
@@ -938,28 +942,45 @@ class cuda_backend final : public backend {
     return {};
   }
 
-  // The mixer's residual (w.tmp) and the FFN sublayer, each residual add fused with the norm after
-  // it: x += tmp; xn = norm_w(x); tmp = FFN(xn); x += tmp; xn = next_norm(x) (the next layer's
-  // mixer norm, or the norm that follows the stack).
+  // The mixer's residual r and the FFN sublayer, each residual add fused with the norm after it:
+  // x += r; xn = norm_w(x); r = FFN(xn); x += r; xn = next_norm(x) (the next layer's mixer norm,
+  // or the norm that follows the stack). r [T, D] is the mixer's output (its q buffer, free by
+  // then) and takes the FFN's output.
   // w13 = w1|w3 [2F, D]. Decode rows: one GEMV for both into w.a [T, 2F], the SwiGLU computed
-  // inside the down projection's GEMV (== swiglu then GEMV, same bits); else cuBLAS on the halves.
-  status ffn(const workspace& w, int64_t T, const dbuf& norm_w, const dweight& w13, const dweight& w2,
+  // inside the down projection's GEMV (== swiglu then GEMV, same bits). Else cuBLAS on the halves,
+  // over blocks of rows whose w1 and w3 products live in w.k and w.v, free once the mixer has run:
+  // the prefill's FFN needs no [T, F] buffers of its own (ffn_block_rows).
+  status ffn(const workspace& w, int64_t T, u16* r, const dbuf& norm_w, const dweight& w13, const dweight& w2,
              const dbuf& next_norm) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
-    KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), norm_w.as(), w.xn.as(), T, D, eps, stream_));
+    KTRY(kernels::add_rms_norm(w.x.as(), r, norm_w.as(), w.xn.as(), T, D, eps, stream_));
     const wref a13 = cuda::rows_of(w13), a2 = cuda::rows_of(w2);
     if (use_gemv_ && gemv_ok(a13, w.xn.as(), T, D) && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
       TOME_TRY(gemv(a13, w.xn.as(), nullptr, D, w.a.as(), T, 2 * F, D));
-      TOME_TRY(gemv(a2, w.a.as(), w.a.as() + F, 2 * F, w.tmp.as(), T, D, F));
+      TOME_TRY(gemv(a2, w.a.as(), w.a.as() + F, 2 * F, r, T, D, F));
     } else {
-      TOME_TRY(gemm(w.xn.as(), T, cuda::rows_of(w13, 0, D), F, D, w.a.as()));
-      TOME_TRY(gemm(w.xn.as(), T, cuda::rows_of(w13, F, D), F, D, w.b.as()));
-      KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
-      TOME_TRY(gemm(w.a.as(), T, w2, D, F, w.tmp.as()));
+      // The block depends on T alone (not on what earlier calls left in the buffers): same bits.
+      const int64_t S = std::min(T, ffn_block_rows(T));
+      if (std::min(w.k.bytes(), w.v.bytes()) < static_cast<size_t>(S * F) * 2)
+        return error("FFN: the workspace is smaller than a block of the hidden layer");
+      u16* a = w.k.as();
+      u16* b = w.v.as();
+      for (int64_t r0 = 0; r0 < T; r0 += S) {
+        const int64_t n = std::min(S, T - r0);
+        TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, 0, D), F, D, a));
+        TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, F, D), F, D, b));
+        KTRY(kernels::swiglu(a, b, a, n * F, stream_));
+        TOME_TRY(gemm(a, n, w2, D, F, r + r0 * D));
+      }
     }
-    KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
+    KTRY(kernels::add_rms_norm(w.x.as(), r, next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};
+  }
+  // Rows of the FFN's hidden layer computed at once (ffn): at least min(T, 1024), so a chunk of
+  // few rows still runs its FFN in one block, and as many as fit w.k and w.v at T x D elements.
+  int64_t ffn_block_rows(int64_t T) const {
+    return std::max(std::min<int64_t>(T, 1024), T * c_.dim / std::max<int64_t>(c_.ffn_dim, 1));
   }
 
   // ---- The decode step's norms as GEMV prologues ----
@@ -1046,11 +1067,18 @@ class cuda_backend final : public backend {
 
   status ensure_workspace(int64_t T) const {
     const size_t D = static_cast<size_t>(c_.dim), F = static_cast<size_t>(c_.ffn_dim), t = static_cast<size_t>(T);
-    for (dbuf* b : {&ws_.x, &ws_.xn, &ws_.q, &ws_.k, &ws_.v, &ws_.o, &ws_.g, &ws_.tmp}) TOME_TRY(b->ensure(t * D * 2));
-    TOME_TRY(ws_.a.ensure(t * F * 2 * (T <= kernels::kGemvMaxRows ? 2 : 1)));  // [T, 2F] for the GEMV FFN
-    TOME_TRY(ws_.b.ensure(t * F * 2));
+    // No [T, F] buffers: the FFN's hidden rows live in k and v (ffn), the mixer's output in q.
+    const size_t kv = std::max(t * D, std::min(t, static_cast<size_t>(ffn_block_rows(T))) * F);
+    for (dbuf* b : {&ws_.x, &ws_.xn, &ws_.q, &ws_.o}) TOME_TRY(b->ensure(t * D * 2));
+    for (dbuf* b : {&ws_.k, &ws_.v}) TOME_TRY(b->ensure(kv * 2));
+    if (T <= kernels::kGemvMaxRows) TOME_TRY(ws_.a.ensure(t * F * 2 * 2));  // [T, 2F] for the GEMV FFN
     TOME_TRY(ws_.tokens.ensure(t * 4));
-    TOME_TRY(ws_.lg.ensure(t * static_cast<size_t>(c_.n_self_heads) * 4));
+    if (c_.self_kind == self_decoder_kind::gated_retention) {
+      const size_t H = static_cast<size_t>(c_.n_self_heads);
+      TOME_TRY(ws_.g.ensure(t * D * 2));
+      TOME_TRY(ws_.gate.ensure(t * H * 2));
+      TOME_TRY(ws_.lg.ensure(t * H * 4));
+    }
     return {};
   }
 
@@ -1112,13 +1140,13 @@ class cuda_backend final : public backend {
                             gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
       if (gret) {
         TOME_TRY(gemm(ws_.xn.as(), T, p.wg, D, D, ws_.g.as()));
-        TOME_TRY(gemm(ws_.xn.as(), T, p.wgt, H, D, ws_.tmp.as()));
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wgt, H, D, ws_.gate.as()));
         if (T == 1 && kernels::retention_decode_supported(hd)) {  // the decode graph's kernel: same bits
-          KTRY(kernels::retention_decode(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.g.as(), ws_.tmp.as(),
+          KTRY(kernels::retention_decode(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.g.as(), ws_.gate.as(),
                                          ws_.ret_next[l].as<float>(), ws_.o.as(), H, hd,
                                          static_cast<float>(c_.retention_gate_temperature), eps, stream_));
         } else {
-        KTRY(kernels::retention_log_gamma(ws_.tmp.as(), ws_.lg.as<float>(), T * H,
+        KTRY(kernels::retention_log_gamma(ws_.gate.as(), ws_.lg.as<float>(), T * H,
                                           static_cast<float>(c_.retention_gate_temperature), stream_));
         if (T >= kChunkedRetentionMinRows && hd <= 128) {  // chunkwise: parallel over chunks
           const int64_t wsf = kernels::gated_retention_chunked_workspace_floats(T, H, hd);
@@ -1161,8 +1189,8 @@ class cuda_backend final : public backend {
                                    cudaMemcpyDeviceToDevice, stream_));
         }
       }
-      TOME_TRY(gemm(ws_.o.as(), T, w.wo, D, D, ws_.tmp.as()));
-      TOME_TRY(ffn(ws_, T, w.ffn_norm, w.w13, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
+      TOME_TRY(gemm(ws_.o.as(), T, w.wo, D, D, ws_.q.as()));  // q is free once the mixer has run
+      TOME_TRY(ffn(ws_, T, ws_.q.as(), w.ffn_norm, w.w13, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
     }
     if (cancel && cancel->load(std::memory_order_relaxed)) return {};
     // The global KV, once: z = RMSNorm_kv(X_s); K = RoPE(z Wk), V = z Wv, written in place.
@@ -1256,8 +1284,8 @@ class cuda_backend final : public backend {
       else
         KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
                                  ws_.attn.as<float>(), stream_));
-      TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.tmp.as()));
-      TOME_TRY(ffn(ws_, rows, w.ffn_norm, w.w13, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
+      TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.q.as()));  // q is free once the attention has run
+      TOME_TRY(ffn(ws_, rows, ws_.q.as(), w.ffn_norm, w.w13, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
     }  // ws_.xn = the final norm of x
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
     TOME_TRY(gemm(ws_.xn.as(), rows, g_.out, V, D, ws_.logits.as<float>(), true));
