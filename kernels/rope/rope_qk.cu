@@ -1,7 +1,11 @@
 // RoPE on q and k in one launch, k then scaled (the gated-retention key scale hd^-0.5; 1 for
 // attention): == rope(q), rope(k), scale(k, k_scale) with the same bf16 roundings in between
-// (k is rounded after the rotation, then after the scale). One thread per (row, head, pair): the
-// angle's sincos is computed once for both. CPU twins: cpu::rope on q and k, then k * k_scale.
+// (k is rounded after the rotation, then after the scale). Prefill rows (head_dim % 8 == 0, q and
+// k 16-byte aligned, at least kVecMinRows rows): one thread per (row, 8 dims), its 4 angles' sincos
+// computed once for every head of the row, q and k by 16-byte loads and stores
+// (rope_qk_vec_kernel). Else one thread per (row, head, pair), the angle's sincos once for q and k.
+// Both forms do the same arithmetic on every pair: the same bits (op-tested).
+// CPU twins: cpu::rope on q and k, then k * k_scale.
 // Layout: q, k bf16 [rows, heads, head_dim] in place; inv_freq f32 [head_dim/2].
 #include "common/common.cuh"
 
@@ -27,6 +31,46 @@ __global__ void rope_qk_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ 
   const float r1 = __bfloat162float(__float2bfloat16_rn(rope_hi(k0, k1, c, s)));
   st(k, 2 * t, r0 * k_scale);
   st(k, 2 * t + 1, r1 * k_scale);
+}
+
+// The vector form: thread t takes row t / groups and dims 8 (t % groups) .. + 8 of every head
+// (groups = head_dim / 8). The angles as rope_qk_kernel computes them, then per head the pairs'
+// rotations as there, each value rounded as st() rounds it (pack_bf16x8).
+constexpr int64_t kVecMinRows = 16;
+__global__ void rope_qk_vec_kernel(uint16_t* __restrict__ q, uint16_t* __restrict__ k, int64_t rows, int heads,
+                                   int groups, int64_t pos0, const int64_t* __restrict__ pos_dev,
+                                   const float* __restrict__ inv_freq, float k_scale) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= rows * groups) return;
+  const int64_t row = t / groups;
+  const int gi = static_cast<int>(t - row * groups);
+  const int64_t p = (pos_dev ? *pos_dev : pos0) + row;
+  float c[4], s[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float a = static_cast<float>(p) * inv_freq[4 * gi + j];
+    sincosf(a, &s[j], &c[j]);
+  }
+  uint4* q4 = reinterpret_cast<uint4*>(q) + row * heads * groups + gi;
+  uint4* k4 = reinterpret_cast<uint4*>(k) + row * heads * groups + gi;
+#pragma unroll 4
+  for (int h = 0; h < heads; ++h) {
+    float f[8], g[8], out[8];
+    unpack_bf16x8(q4[h * groups], f);
+    unpack_bf16x8(k4[h * groups], g);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      out[2 * j] = rope_lo(f[2 * j], f[2 * j + 1], c[j], s[j]);
+      out[2 * j + 1] = rope_hi(f[2 * j], f[2 * j + 1], c[j], s[j]);
+    }
+    q4[h * groups] = pack_bf16x8(out);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      out[2 * j] = round_bf16(rope_lo(g[2 * j], g[2 * j + 1], c[j], s[j])) * k_scale;
+      out[2 * j + 1] = round_bf16(rope_hi(g[2 * j], g[2 * j + 1], c[j], s[j])) * k_scale;
+    }
+    k4[h * groups] = pack_bf16x8(out);
+  }
 }
 
 // Batched decode: row r (of q and, when non-null, k) at + r*row_stride, position pos[r]; the same
@@ -60,6 +104,12 @@ status launch(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t hea
   const int64_t n_pairs = rows * heads * (head_dim / 2);
   if (n_pairs == 0) return {};
   constexpr int kThreads = 256;
+  if (head_dim % 8 == 0 && rows >= kVecMinRows && heads <= (int64_t{1} << 30) && is_aligned16(q) && is_aligned16(k)) {
+    const int groups = static_cast<int>(head_dim / 8);
+    rope_qk_vec_kernel<<<blocks_for(rows * groups, kThreads), kThreads, 0, stream>>>(
+        q, k, rows, static_cast<int>(heads), groups, pos0, pos_dev, inv_freq, k_scale);
+    return launch_status();
+  }
   rope_qk_kernel<<<blocks_for(n_pairs, kThreads), kThreads, 0, stream>>>(q, k, n_pairs, heads, head_dim / 2, pos0,
                                                                          pos_dev, inv_freq, k_scale);
   return launch_status();

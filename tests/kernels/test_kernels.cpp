@@ -786,11 +786,13 @@ TEST_F(Kernels, RingStoreWritesTheSlot) {
   EXPECT_FALSE(kernels::ring_store(d + 1, d, d, d, 8, dpos, 4, nullptr, stream_).ok());  // alignment
 }
 
-// rope_qk == cpu::rope on q;// rope_qk == cpu::rope on q; cpu::rope, a bf16 rounding, then * k_scale on k; and rope_qk_at
-// (position from device memory) gives the same bits as rope_qk.
+// rope_qk == cpu::rope on q; cpu::rope, a bf16 rounding, then * k_scale on k; and rope_qk_at
+// (position from device memory) gives the same bits as rope_qk. Shapes of both forms (the vector
+// form from 16 rows at head dims that are multiples of 8).
 TEST_F(Kernels, RopeQkMatchesCpuTwins) {
   for (auto [rows, heads, hd, pos0] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 2, 0}, {5, 3, 16, 7},
-                                       {17, 6, 64, 1000}, {1, 24, 128, 524287}, {3, 24, 128, 33}}) {
+                                       {17, 6, 64, 1000}, {1, 24, 128, 524287}, {3, 24, 128, 33},
+                                       {40, 24, 128, 1048000}, {16, 1, 8, 3}, {33, 5, 24, 70000}}) {
     const size_t n = static_cast<size_t>(rows * heads * hd);
     auto q = random_bf16(n, 41), k = random_bf16(n, 42);
     auto f = cpu::rope_inv_freq(hd, 10000.0);
@@ -809,6 +811,29 @@ TEST_F(Kernels, RopeQkMatchesCpuTwins) {
     expect_close(gk, rk, "rope_qk k");
     EXPECT_EQ(gq, download(dq2, n));
     EXPECT_EQ(gk, download(dk2, n));
+  }
+}
+
+// The vector form of rope_qk (aligned q and k, 16+ rows) and the per-pair form (the same rows
+// 2 bytes off 16-byte alignment) give the same bits, at positions where sincosf takes its slow
+// argument reduction too (|angle| > 105,615).
+TEST_F(Kernels, RopeQkVectorFormEqualsPairForm) {
+  for (auto [rows, heads, hd, pos0] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{16, 24, 128, 0},
+                                       {300, 24, 128, 1000000}, {64, 6, 64, 4093}, {19, 3, 8, 123457}}) {
+    const size_t n = static_cast<size_t>(rows * heads * hd);
+    auto q = random_bf16(n, 71), k = random_bf16(n, 72);
+    auto f = cpu::rope_inv_freq(hd, 10000.0);
+    const float ks = 1.0f / std::sqrt(static_cast<float>(hd));
+    std::vector<uint16_t> q1(n + 1), k1(n + 1);  // element 1 on: 2 bytes past the allocation's alignment
+    std::copy(q.begin(), q.end(), q1.begin() + 1);
+    std::copy(k.begin(), k.end(), k1.begin() + 1);
+    auto *dq = upload(q), *dk = upload(k), *dq1 = upload(q1), *dk1 = upload(k1);
+    auto* df = upload(f);
+    ASSERT_TRUE(kernels::rope_qk(dq, dk, rows, heads, hd, pos0, df, ks, stream_).ok());
+    ASSERT_TRUE(kernels::rope_qk(dq1 + 1, dk1 + 1, rows, heads, hd, pos0, df, ks, stream_).ok());
+    const auto gq1 = download(dq1, n + 1), gk1 = download(dk1, n + 1);
+    EXPECT_EQ(download(dq, n), std::vector<uint16_t>(gq1.begin() + 1, gq1.end())) << rows << " rows, hd " << hd;
+    EXPECT_EQ(download(dk, n), std::vector<uint16_t>(gk1.begin() + 1, gk1.end())) << rows << " rows, hd " << hd;
   }
 }
 
