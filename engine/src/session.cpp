@@ -123,8 +123,8 @@ int64_t session::n_tokens() const { return static_cast<int64_t>(state_->tokens.s
 const std::vector<int32_t>& session::tokens() const { return state_->tokens; }
 
 memory_breakdown session::memory() const {
-  memory_breakdown m = state_->dev->memory();
-  m.workspace = static_cast<int64_t>(state_->logits.capacity() * sizeof(float));
+  memory_breakdown m = state_->dev->memory();  // workspace: what the backend keeps for this session
+  m.workspace += static_cast<int64_t>(state_->logits.capacity() * sizeof(float));  // + the host logits
   return m;
 }
 

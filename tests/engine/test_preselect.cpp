@@ -22,6 +22,7 @@
 
 #include "backend_case.h"
 #include "tome/engine.h"
+#include "tome/sampling.h"
 
 namespace tome {
 namespace {
@@ -86,6 +87,8 @@ void check_same_tokens(const preselect_case& param) {
       ASSERT_TRUE(r.ok()) << what.str() << ": " << r.message();
       got[on] = r->tokens;
       ASSERT_EQ(got[on].size(), n_tokens) << what.str();
+      if (on && param.kind == backend_kind::cuda && preselect_applies(gp.sampling, s.pre_k))  // kept on the device
+        EXPECT_GE((*sess)->memory().workspace, int64_t{2} * V * 4) << what.str() << ": the kept logits are not counted";
       auto mk = (*sess)->mark();  // before logits(): the mark takes the kept logits itself
       ASSERT_TRUE(mk.ok()) << what.str() << ": " << mk.message();
       auto lg = (*sess)->logits();

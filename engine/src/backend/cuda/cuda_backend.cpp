@@ -91,6 +91,7 @@ struct cuda_state final : backend_state {
     memory_breakdown m;
     m.global_kv = static_cast<int64_t>(k.bytes() + v.bytes() + ks.bytes() + vs.bytes());
     m.self_state = self_bytes;
+    m.workspace = static_cast<int64_t>(step_logits.bytes() + last_hidden.bytes());  // decode_select's kept logits
     return m;
   }
 };
