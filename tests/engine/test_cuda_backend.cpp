@@ -36,13 +36,15 @@ double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
   return worst / (1.0 + scale);
 }
 
+using model_pair = std::pair<std::shared_ptr<model>, std::shared_ptr<model>>;  // CPU, CUDA
+
 class CudaVsCpu : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     std::string why;
     if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
   }
-  std::pair<std::shared_ptr<model>, std::shared_ptr<model>> load_both() {
+  model_pair load_both() {
     const std::string p = GetParam();
     if (p.rfind("builtin:", 0) == 0 || p.rfind("builtin-int8:", 0) == 0) {
       // builtin-int8: the random matrices quantised to int8 (load_params::weights): the CPU
@@ -85,50 +87,40 @@ TEST_P(CudaVsCpu, FullForwardLogitsAgree) {
   EXPECT_LT(e, 0.05);
 }
 
-TEST_P(CudaVsCpu, ChunkedPrefillAndDecodeAgree) {
-  auto [cpu_m, gpu_m] = load_both();
-  const auto toks = tokens_for(*cpu_m, 700, 2);
-  auto sc = session::create(cpu_m), sg = session::create(gpu_m);
+// Both models prefill toks[0, n) in chunks of `chunk`, then decode the rest of toks: the worst
+// relative error of the logits after the prefill and after every step (printed as `what`).
+void expect_prefill_and_decode_agree(const std::string& name, model_pair m, const std::vector<int32_t>& toks, size_t n,
+                                     int64_t chunk, const char* what) {
+  auto sc = session::create(m.first), sg = session::create(m.second);
   prefill_params p;
-  p.chunk_tokens = 256;
-  ASSERT_TRUE((*sc)->prefill(std::span(toks).first(650), p).ok());
-  auto r = (*sg)->prefill(std::span(toks).first(650), p);
+  p.chunk_tokens = chunk;
+  ASSERT_TRUE((*sc)->prefill(std::span(toks).first(n), p).ok());
+  auto r = (*sg)->prefill(std::span(toks).first(n), p);
   ASSERT_TRUE(r.ok()) << r.message();
-  double worst = 0;
-  for (size_t i = 650; i < toks.size(); ++i) {
+  auto a0 = (*sc)->logits();
+  auto b0 = (*sg)->logits();
+  ASSERT_TRUE(a0.ok() && b0.ok());
+  double worst = rel_error({b0->begin(), b0->end()}, {a0->begin(), a0->end()});
+  for (size_t i = n; i < toks.size(); ++i) {
     auto a = *(*sc)->decode(toks[i]);
     auto b = *(*sg)->decode(toks[i]);
     worst = std::max(worst, rel_error({b.begin(), b.end()}, {a.begin(), a.end()}));
   }
-  std::printf("[ %s ] prefill 650 (chunks of 256) + 50 decode steps: worst relative error %.4f\n",
-              GetParam().c_str(), worst);
+  std::printf("[ %s ] %s: worst relative error %.4f\n", name.c_str(), what, worst);
   EXPECT_LT(worst, 0.05);
+}
+
+TEST_P(CudaVsCpu, ChunkedPrefillAndDecodeAgree) {
+  auto m = load_both();
+  expect_prefill_and_decode_agree(GetParam(), m, tokens_for(*m.first, 700, 2), 650, 256, "prefill 650 (chunks of 256) + 50 decode steps");
 }
 
 // One chunk of 2,600 rows: the prefill's FFN runs over blocks of rows (ffn_block_rows: 1,024 for
 // tome-25m's D 384 / F 1,024, 1,733 for the golden D 32 / F 48), its hidden rows in the k and v
 // buffers, the mixer's output in q. The logits after it, and after a few steps, match the CPU's.
 TEST_P(CudaVsCpu, OneLongChunkAgrees) {
-  auto [cpu_m, gpu_m] = load_both();
-  const auto toks = tokens_for(*cpu_m, 2604, 7);
-  auto sc = session::create(cpu_m), sg = session::create(gpu_m);
-  prefill_params p;
-  p.chunk_tokens = 4096;
-  ASSERT_TRUE((*sc)->prefill(std::span(toks).first(2600), p).ok());
-  auto r = (*sg)->prefill(std::span(toks).first(2600), p);
-  ASSERT_TRUE(r.ok()) << r.message();
-  auto a0 = (*sc)->logits();
-  auto b0 = (*sg)->logits();
-  ASSERT_TRUE(a0.ok() && b0.ok());
-  double worst = rel_error({b0->begin(), b0->end()}, {a0->begin(), a0->end()});
-  for (size_t i = 2600; i < toks.size(); ++i) {
-    auto a = *(*sc)->decode(toks[i]);
-    auto b = *(*sg)->decode(toks[i]);
-    worst = std::max(worst, rel_error({b.begin(), b.end()}, {a.begin(), a.end()}));
-  }
-  std::printf("[ %s ] prefill 2600 (one chunk) + 4 decode steps: worst relative error %.4f\n",
-              GetParam().c_str(), worst);
-  EXPECT_LT(worst, 0.05);
+  auto m = load_both();
+  expect_prefill_and_decode_agree(GetParam(), m, tokens_for(*m.first, 2604, 7), 2600, 4096, "prefill 2600 (one chunk) + 4 decode steps");
 }
 
 TEST_P(CudaVsCpu, SnapshotsCrossBackends) {
