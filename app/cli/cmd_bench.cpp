@@ -196,7 +196,7 @@ int run_batches(const std::shared_ptr<model>& mp, const std::vector<int64_t>& le
       }
       int64_t kv = 0, self = 0;
       for (auto& s : ss) kv += s->memory().global_kv, self += s->memory().self_state;
-      const int64_t kvpt = plan.need.global_kv / std::max<int64_t>(len, 1);
+      const int64_t kvpt = md.kv_bytes_per_token();
       const int64_t readers = c.is_transformer() ? 1 : c.n_cross_layers;
       const double step_bytes = step_weight_bytes(md) +
                                 static_cast<double>(B) * readers * static_cast<double>(len + steps / 2) * kvpt +
@@ -298,7 +298,7 @@ int run(const bench_options& o) {
     const memory_breakdown mem = (*s)->memory();
     const device_memory_usage use = md.device_memory();
     const double prefill_floor = prefill_flops(c, len) / kPeakFlops;
-    const double step_floor = decode_bytes(md, len + n_decode / 2, plan.need.global_kv / std::max<int64_t>(len, 1),
+    const double step_floor = decode_bytes(md, len + n_decode / 2, md.kv_bytes_per_token(),
                                            mem.self_state) / kPeakBytes;
     const std::string peak = use.peak >= 0 ? human_bytes(use.peak) + " / " + human_bytes(use.device_used) : "-";
     char decode_cols[64] = "- (context full) | -";

@@ -110,8 +110,11 @@ class model {
   std::string backend_description() const;  // e.g. "CPU (2 threads, OpenBLAS)"
   memory_breakdown memory() const;
   // The memory a session of n_tokens will need here (prefill in chunks of chunk_tokens), and
-  // what is free; the session refuses a prefill that does not fit with plan.describe().
+  // what is free; the session refuses a prefill that does not fit with plan.describe(). The
+  // global KV counts the rows the backend reserves for n_tokens (on the GPU: up to 4,096 more,
+  // room for an answer).
   memory_plan plan_memory(int64_t n_tokens, int64_t chunk_tokens = 32768) const;
+  int64_t kv_bytes_per_token() const;  // global KV bytes of one token on this backend
 
   // Internal: the backend the model runs on.
   const backend& be() const { return *backend_; }

@@ -91,6 +91,8 @@ class backend {
   // transient bytes of a prefill chunk (an estimate from the buffer shapes), bytes free now on
   // the device (-1: unknown).
   virtual int64_t kv_bytes_per_token() const = 0;
+  // The KV rows reserve(n_tokens) allocates when it grows (the CUDA backends add room for an answer).
+  virtual int64_t kv_rows_reserved(int64_t n_tokens) const { return n_tokens; }
   virtual int64_t self_state_bytes() const = 0;
   virtual int64_t workspace_bytes(int64_t chunk_tokens) const = 0;
   virtual int64_t available_memory() const = 0;

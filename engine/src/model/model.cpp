@@ -253,13 +253,14 @@ memory_plan model::plan_memory(int64_t n_tokens, int64_t chunk_tokens) const {
   memory_plan p;
   p.n_tokens = n_tokens;
   p.need.weights = backend_->weight_bytes();
-  p.need.global_kv = n_tokens * backend_->kv_bytes_per_token();
+  p.need.global_kv = backend_->kv_rows_reserved(n_tokens) * backend_->kv_bytes_per_token();
   p.need.self_state = backend_->self_state_bytes();
   p.need.workspace = backend_->workspace_bytes(std::clamp<int64_t>(chunk_tokens, 1, std::max<int64_t>(n_tokens, 1)));
   p.available = backend_->available_memory();
   return p;
 }
 
+int64_t model::kv_bytes_per_token() const { return backend_->kv_bytes_per_token(); }
 device_memory_usage model::device_memory() const { return backend_->device_memory(); }
 void model::reset_peak_memory() const { backend_->reset_peak_memory(); }
 

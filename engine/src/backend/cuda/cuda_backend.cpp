@@ -216,6 +216,10 @@ class cuda_backend final : public backend {
   int64_t kv_bytes_per_token() const override {  // bf16, or fp8 e4m3 + an f32 scale per KV head
     return fp8_ ? 2 * (c_.kv_dim() + c_.n_kv_heads * 4) : 2 * c_.kv_dim() * 2;
   }
+  // Room for an answer after a prefill: growing later copies the KV (twice its size for a moment).
+  int64_t kv_rows_reserved(int64_t n_tokens) const override {
+    return n_tokens + std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
+  }
   int64_t self_state_bytes() const override {
     if (c_.self_kind == self_decoder_kind::gated_retention) {
       const int64_t hd = c_.self_head_dim();
@@ -291,8 +295,7 @@ class cuda_backend final : public backend {
     auto& st = static_cast<cuda_state&>(base);
     TOME_TRY(st.alloc_status);
     if (n_tokens <= st.capacity) return {};
-    // Room for an answer after a prefill: growing later copies the KV (twice its size for a moment).
-    n_tokens += std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
+    n_tokens = kv_rows_reserved(n_tokens);
     const size_t row = static_cast<size_t>(st.kv_dim) * (st.fp8 ? 1 : 2);
     const size_t srow = st.fp8 ? static_cast<size_t>(c_.n_kv_heads) * 4 : 0;  // fp8 scales
     const size_t need = 2 * static_cast<size_t>(n_tokens) * (row + srow);

@@ -89,6 +89,9 @@ class cuda_transformer final : public backend {
   std::string description() const override { return "CUDA (" + name_ + ", bf16; Transformer baseline)"; }
   int64_t weight_bytes() const override { return weight_bytes_; }
   int64_t kv_bytes_per_token() const override { return c_.n_layers() * 2 * c_.kv_dim() * 2; }  // bf16
+  int64_t kv_rows_reserved(int64_t n_tokens) const override {  // + room for an answer
+    return n_tokens + std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
+  }
   int64_t self_state_bytes() const override { return 0; }
   int64_t workspace_bytes(int64_t chunk) const override {
     const int64_t splits = kernels::cross_attn_splits(chunk, 0, c_.n_heads, c_.n_kv_heads, c_.head_dim());
@@ -125,7 +128,7 @@ class cuda_transformer final : public backend {
     auto& st = static_cast<tf_state&>(base);
     TOME_TRY(st.alloc_status);
     if (n_tokens <= st.capacity) return {};
-    n_tokens += std::clamp<int64_t>(c_.max_context - n_tokens, 0, kAnswerRoom);
+    n_tokens = kv_rows_reserved(n_tokens);
     const size_t row = static_cast<size_t>(c_.kv_dim()) * 2, layer = static_cast<size_t>(n_tokens) * row;
     const size_t need = 2 * layers_.size() * layer;
     size_t free_b = 0, total_b = 0, held = 0;
