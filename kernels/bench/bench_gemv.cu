@@ -132,14 +132,18 @@ int main() {
       dev<uint16_t> r(static_cast<size_t>(s.k)), nw(static_cast<size_t>(s.k)), xo(static_cast<size_t>(s.k));
       fill_bf16(r, 1.0f, 4);
       fill_bf16(nw, 1.0f, 5);
-      it = 0;
-      const double ms = time_ms(stream, [&] {
-        for (int i = 0; i < 16; ++i) {
-          const uint16_t* w = ws[static_cast<size_t>(it++ % copies)]->p;
-          KCHECK(kernels::gemv_norm(w, x.p, r.p, nw.p, 1e-5f, xo.p, out, false, 1, s.n, s.k, stream));
-        }
-      }, 2, 10) / 16;
-      print_row("tome gemv_norm M=1 (+r), 16 in a row (each)", label.c_str(), ms, 2.0 * s.n * s.k, bytes);
+      for (const auto form : {kernels::norm_form::exact, kernels::norm_form::scaled}) {
+        it = 0;
+        const double ms = time_ms(stream, [&] {
+          for (int i = 0; i < 16; ++i) {
+            const uint16_t* w = ws[static_cast<size_t>(it++ % copies)]->p;
+            KCHECK(kernels::gemv_norm(w, x.p, r.p, nw.p, 1e-5f, xo.p, out, false, 1, s.n, s.k, stream, nullptr, form));
+          }
+        }, 2, 10) / 16;
+        print_row(form == kernels::norm_form::exact ? "tome gemv_norm M=1 (+r), 16 in a row (each)"
+                                                    : "tome gemv_norm scaled M=1 (+r), 16 in a row (each)",
+                  label.c_str(), ms, 2.0 * s.n * s.k, bytes);
+      }
     }
     {  // the same 16 as pure streaming reads of W (stream_op.cuh): what the bytes alone cost
       dev<uint32_t> sink(1 << 20);

@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
     }
   }
   uint4* ws = nullptr;  // the norm's weight in shared memory, after x's M rows
-  if constexpr (P == prologue::norm) {
+  if constexpr (gemv_detail::is_norm(P)) {
     if (gemv_detail::prefetch_norm_w_at(true, nin, M, k)) {
       ws = xs + M * k8;
       gemv_detail::prefetch_norm_w<kThreads>(ws, nin.w, k8);
@@ -91,7 +91,10 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
-  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, [k8](int m, int c) { return m * k8 + c; }, ws);
+  const auto at = [k8](int m, int c) { return m * k8 + c; };
+  __shared__ float red[P == prologue::norm_scaled ? M : 1][kThreads / 32];  // the scaled norm's warp sums
+  if constexpr (P == prologue::norm_scaled) gemv_detail::stage_norm_scaled<M, kThreads>(xs, x, x_stride, nin, k8, at, ws, red);
+  else stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, at, ws);
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -115,7 +118,10 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const uint16_t* __restri
     }
   }
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);
+  for (int m = 0; m < M; ++m) {
+    acc[m] = warp_sum(acc[m]);
+    if constexpr (P == prologue::norm_scaled) acc[m] *= gemv_detail::norm_inv<kThreads>(red[m], k, nin.eps);
+  }
   gemv_detail::store_rows<M, kRowsPerBlock, kRope, Out, kSwiGlu>(y, kSwiGlu ? n >> 1 : n, row, acc, ro);
 }
 
@@ -135,7 +141,7 @@ status launch_rows(const uint16_t* w, const uint16_t* x, const uint16_t* b, int6
   const int outs = kSwiGlu ? n / 2 : n;
   cfg.gridDim = dim3(static_cast<unsigned>((outs + kRowsPerCta - 1) / kRowsPerCta));
   cfg.blockDim = dim3(kThreads);
-  const bool pre = gemv_detail::prefetch_norm_w_at(P == prologue::norm, nin, M, k);  // as the kernel decides
+  const bool pre = gemv_detail::prefetch_norm_w_at(gemv_detail::is_norm(P), nin, M, k);  // as the kernel decides
   cfg.dynamicSmemBytes = static_cast<size_t>(M + (pre ? 1 : 0)) * static_cast<size_t>(k) * 2;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
@@ -164,6 +170,15 @@ status launch(const uint16_t* w, const uint16_t* x, const uint16_t* b, int64_t x
     case 3: return launch_rows<3, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
     default: return launch_rows<4, P, Out, kRope, kSwiGlu>(w, x, b, x_stride, nin, ro, y, ni, ki, stream);
   }
+}
+
+// The norm prologue in the form asked for.
+template <class Out, bool kRope = false, bool kSwiGlu = false>
+status launch_norm(norm_form form, const uint16_t* w, const uint16_t* x, int64_t x_stride, const norm_in& nin, Out* y,
+                   int64_t rows, int64_t n, int64_t k, stream_t stream, const rope_out& ro = {}) {
+  if (form == norm_form::scaled)
+    return launch<prologue::norm_scaled, Out, kRope, kSwiGlu>(w, x, nullptr, x_stride, nin, y, rows, n, k, stream, ro);
+  return launch<prologue::norm, Out, kRope, kSwiGlu>(w, x, nullptr, x_stride, nin, y, rows, n, k, stream, ro);
 }
 
 status check(const uint16_t* w, const uint16_t* x, int64_t x_stride, int64_t rows, int64_t n, int64_t k) {
@@ -205,7 +220,7 @@ bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, 
 
 status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
                  uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream,
-                 const gemv_rope* rope) {
+                 const gemv_rope* rope, norm_form form) {
   if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
   if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
@@ -214,22 +229,22 @@ status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const 
   if (rope) {
     rope_out ro;
     if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;
-    return launch<prologue::norm, uint16_t, true>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream,
-                                                  ro);
+    return launch_norm<uint16_t, true>(form, w, x, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream, ro);
   }
-  if (y_f32) return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
-  return launch<prologue::norm>(w, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
+  if (y_f32) return launch_norm(form, w, x, k, nin, static_cast<float*>(y), rows, n, k, stream);
+  return launch_norm(form, w, x, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);
 }
 
 status gemv_norm_swiglu(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
-                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream) {
+                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream,
+                        norm_form form) {
   if (const status s = check(w, x, k, rows, n, k); !s.ok()) return s;
   if (n % 2 != 0) return bad_argument("gemv_norm_swiglu: W must hold w1 and w3 (an even row count)");
   if (!gemv_norm_supported(w, x, rows, k, false)) return bad_argument("gemv_norm_swiglu: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
     return bad_argument("gemv_norm_swiglu: r, the norm weight and x_out must be 16-byte aligned");
   const norm_in nin{r, norm_w, x_out, eps, gemv_detail::prefetch_norm_w_on()};
-  return launch<prologue::norm, uint16_t, false, true>(w, x, nullptr, k, nin, h, rows, n, k, stream);
+  return launch_norm<uint16_t, false, true>(form, w, x, k, nin, h, rows, n, k, stream);
 }
 
 }  // namespace tome::kernels

@@ -40,7 +40,11 @@ __device__ __forceinline__ uint4 swiglu8(const uint4& a, const uint4& b) {
 // the GEMV's prologue: each CTA normalises the rows itself, with row_rms_norm, so the bits are
 // those of kernels::rms_norm / add_rms_norm followed by the plain GEMV; CTA 0 also writes x + r
 // to x_out, the residual stream's next value).
-enum class prologue { plain, swiglu, norm };
+// norm_scaled (kernels::norm_form::scaled): the rows staged are bf16(v * w), v = x (+ r), and each
+// output's f32 sum is multiplied by its row's inv = rsqrt(mean(v^2) + eps) in the epilogue
+// (norm_inv), so the products need not wait for the sum of squares (stage_norm_scaled).
+enum class prologue { plain, swiglu, norm, norm_scaled };
+__host__ __device__ constexpr bool is_norm(prologue p) { return p == prologue::norm || p == prologue::norm_scaled; }
 constexpr int64_t kNormMaxStagedBytes = kRowNormMaxBytes;  // the norm prologue's staged rows
 struct norm_in {
   const uint16_t* r;  // residual delta rows (nullptr: none)
@@ -71,8 +75,8 @@ inline bool prefetch_norm_w_on() {
   return on;
 }
 // Whether a launch prefetches: a norm with a weight, allowed, and room.
-__host__ __device__ inline bool prefetch_norm_w_at(bool is_norm, const norm_in& nin, int rows, int64_t k) {
-  return is_norm && nin.w && nin.prefetch_w && prefetch_norm_w_fits(rows, k);
+__host__ __device__ inline bool prefetch_norm_w_at(bool norm, const norm_in& nin, int rows, int64_t k) {
+  return norm && nin.w && nin.prefetch_w && prefetch_norm_w_fits(rows, k);
 }
 
 // Issues the weight's copies to ws (one cp.async group per thread; row_rms_norm waits for it).
@@ -129,6 +133,94 @@ __device__ __forceinline__ void stage_x(uint4* xs, const uint16_t* x, const uint
       }
     }
   }
+}
+
+// The scaled norm's staging (prologue::norm_scaled): row m word c of xs = bf16(v * w), v = x or
+// bf16(x + r) (kernels::add's rounding; CTA 0 writes v to x_out), in one round of loads (kBatch
+// words a thread in flight, as the plain staging) with no barrier or second pass before the
+// products. Each thread adds its words' v^2 in word and element order; the warps' sums go to
+// red[m][warp] (warp_sum), which norm_inv reads after the caller's CTA barrier. ws: the norm's
+// weight prefetched by prefetch_norm_w (waited for here, then read from shared memory).
+template <int M, int kThreads, class At>
+__device__ __forceinline__ void stage_norm_scaled(uint4* xs, const uint16_t* x, int64_t x_stride, const norm_in& nin,
+                                                  int k8, At at, const uint4* ws, float (*red)[kThreads / 32]) {
+  if (ws) {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    __syncthreads();  // a thread stages words of w that other threads copied (rows m > 0)
+  }
+  const uint4* wv = ws ? ws : reinterpret_cast<const uint4*>(nin.w);
+  const bool first = blockIdx.x == 0 && nin.x_out;
+  float ss[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) ss[m] = 0.0f;
+  // Two words of x and r a thread in flight: a 3,072-wide row is 384 words, so 256 threads load
+  // it in one round; more would cost the registers that keep 4 CTAs on an SM.
+  constexpr int kBatch = 2;
+  for (int i0 = threadIdx.x; i0 < M * k8; i0 += kBatch * kThreads) {
+    uint4 v[kBatch], rv[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int i = i0 + j * kThreads;
+      if (i < M * k8) {
+        const int m = i / k8, c = i - m * k8;
+        v[j] = reinterpret_cast<const uint4*>(x + m * x_stride)[c];
+        if (nin.r) rv[j] = reinterpret_cast<const uint4*>(nin.r + m * x_stride)[c];
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int i = i0 + j * kThreads;
+      if (i < M * k8) {
+        const int m = i / k8, c = i - m * k8;
+        // In place, a bf16 pair at a time (registers: the weight loads in flight hold 32).
+        __nv_bfloat162* vp = reinterpret_cast<__nv_bfloat162*>(&v[j]);
+        const __nv_bfloat162* rp = reinterpret_cast<const __nv_bfloat162*>(&rv[j]);
+        float sq = 0.0f;
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          float2 a = __bfloat1622float2(vp[p]);
+          if (nin.r) {
+            const float2 b = __bfloat1622float2(rp[p]);
+            a.x = round_bf16(a.x + b.x);
+            a.y = round_bf16(a.y + b.y);
+            vp[p] = __floats2bfloat162_rn(a.x, a.y);  // exact: a is bf16 already
+          }
+          sq += a.x * a.x;
+          sq += a.y * a.y;
+        }
+        if (first) reinterpret_cast<uint4*>(nin.x_out + m * x_stride)[c] = v[j];
+#pragma unroll
+        for (int mm = 0; mm < M; ++mm)
+          if (mm == m) ss[mm] += sq;
+        if (wv) {
+          const uint4 g = wv[c];
+          const __nv_bfloat162* gp = reinterpret_cast<const __nv_bfloat162*>(&g);
+#pragma unroll
+          for (int p = 0; p < 4; ++p) {
+            const float2 a = __bfloat1622float2(vp[p]), f = __bfloat1622float2(gp[p]);
+            vp[p] = __floats2bfloat162_rn(a.x * f.x, a.y * f.y);
+          }
+        }
+        xs[at(m, c)] = v[j];
+      }
+    }
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float t = warp_sum(ss[m]);
+    if (lane == 0) red[m][warp] = t;
+  }
+}
+
+// Row m's 1/rms from the scaled staging's warp sums (after the CTA barrier that follows it): the
+// warps' sums in warp order, rsqrt(mean + eps), as row_rms_norm computes it.
+template <int kThreads>
+__device__ __forceinline__ float norm_inv(const float* red, int k, float eps) {
+  float total = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kThreads / 32; ++i) total += red[i];
+  return rsqrtf(total / static_cast<float>(k) + eps);
 }
 
 __device__ __forceinline__ void store_out(uint16_t* y, int64_t i, float v) { st(y, i, v); }

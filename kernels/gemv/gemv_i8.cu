@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
     }
   }
   uint4* ws = nullptr;  // the norm's weight in shared memory, after x's M rows
-  if constexpr (P == prologue::norm) {
+  if constexpr (gemv_detail::is_norm(P)) {
     if (gemv_detail::prefetch_norm_w_at(true, nin, M, k)) {
       ws = xs + M * k8;
       gemv_detail::prefetch_norm_w<kThreads>(ws, nin.w, k8);
@@ -110,8 +110,10 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");  // x (and y's old readers) are done
 #endif
-  stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8,
-                          [k8, k16](int m, int c) { return m * k8 + (c & 1) * k16 + (c >> 1); }, ws);
+  const auto at = [k8, k16](int m, int c) { return m * k8 + (c & 1) * k16 + (c >> 1); };
+  __shared__ float red[P == prologue::norm_scaled ? M : 1][kThreads / 32];  // the scaled norm's warp sums
+  if constexpr (P == prologue::norm_scaled) gemv_detail::stage_norm_scaled<M, kThreads>(xs, x, x_stride, nin, k8, at, ws, red);
+  else stage_x<M, P, kThreads>(xs, x, b, x_stride, nin, k8, at, ws);
   __syncthreads();
   if (!active) return;
   float acc[M];
@@ -133,7 +135,10 @@ __global__ void __launch_bounds__(kThreads, M >= 3 ? 2 : 3)
   }
   const float s = scale[row];
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = s * warp_sum(acc[m]);
+  for (int m = 0; m < M; ++m) {
+    acc[m] = s * warp_sum(acc[m]);
+    if constexpr (P == prologue::norm_scaled) acc[m] *= gemv_detail::norm_inv<kThreads>(red[m], k, nin.eps);
+  }
   gemv_detail::store_rows<M, kRowsPerBlock, kRope>(y, n, row, acc, ro);
 }
 
@@ -143,7 +148,7 @@ status launch_rows(const int8_t* w, const float* scale, const uint16_t* x, const
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   cfg.blockDim = dim3(kThreads);
-  const bool pre = gemv_detail::prefetch_norm_w_at(P == prologue::norm, nin, M, k);  // as the kernel decides
+  const bool pre = gemv_detail::prefetch_norm_w_at(gemv_detail::is_norm(P), nin, M, k);  // as the kernel decides
   cfg.dynamicSmemBytes = static_cast<size_t>(M + (pre ? 1 : 0)) * static_cast<size_t>(k) * 2;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
@@ -239,7 +244,7 @@ status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, co
 
 status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
                     float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
-                    stream_t stream, const gemv_rope* rope) {
+                    stream_t stream, const gemv_rope* rope, norm_form form) {
   if (const status s = check(w, scale, x, k, rows, n, k); !s.ok()) return s;
   if (!gemv_norm_supported(w, x, rows, k, true)) return bad_argument("gemv_i8_norm: rows * K * 2 must be <= 47 KiB");
   if (!aligned16(r) || !aligned16(norm_w) || !aligned16(x_out))
@@ -248,9 +253,16 @@ status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, cons
   if (rope) {
     rope_out ro;
     if (const status s = gemv_detail::check_rope(rope, y_f32, n, ro); !s.ok()) return s;
-    return launch<prologue::norm, uint16_t, true>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k,
-                                                  stream, ro);
+    return form == norm_form::scaled
+               ? launch<prologue::norm_scaled, uint16_t, true>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y),
+                                                               rows, n, k, stream, ro)
+               : launch<prologue::norm, uint16_t, true>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows,
+                                                        n, k, stream, ro);
   }
+  if (form == norm_form::scaled)
+    return y_f32 ? launch<prologue::norm_scaled>(w, scale, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream)
+                 : launch<prologue::norm_scaled>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k,
+                                                 stream);
   if (y_f32)
     return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<float*>(y), rows, n, k, stream);
   return launch<prologue::norm>(w, scale, x, nullptr, k, nin, static_cast<uint16_t*>(y), rows, n, k, stream);

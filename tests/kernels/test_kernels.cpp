@@ -653,6 +653,89 @@ TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
   EXPECT_TRUE(kernels::gemv_norm_supported(dw, dx, 1, 24000, false));
 }
 
+// The scaled form of the norm prologue (kernels::norm_form::scaled, the decode step's default):
+// y = inv * (W · bf16(v * w)), v = bf16(x + r) or x, inv = rsqrt(mean(v^2) + eps), against that
+// formula in double on the host: f32 outputs within 1e-5 of inv * sum |W u| (the order of the f32
+// sums), bf16 outputs one more rounding; x_out = v exactly; x and r untouched. The same shapes as
+// the exact form (both forms of the norm's weight: prefetched and read from global memory); int8
+// weights likewise, against the dequantised W. It is also within bf16 noise of the exact form.
+TEST_F(Kernels, GemvNormScaledMatchesItsTwin) {
+  for (auto [rows, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 37, 3072}, {2, 100, 272}, {3, 257, 1008},
+                            {4, 64, 6000}, {1, 9, 16}, {1, 2056, 3072}, {4, 3001, 2048}, {1, 16, 24000},
+                            {1, 300, 8192}}) {
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
+    const size_t xs = static_cast<size_t>(rows * k), ys = static_cast<size_t>(rows * n);
+    const auto x = random_bf16(xs, 91, 3.0f), r = random_bf16(xs, 92, 2.0f), nw = random_bf16(static_cast<size_t>(k), 93);
+    const auto w = random_bf16(static_cast<size_t>(n * k), 94, 0.05f);
+    // int8 W = scale[row] * q: q in [-127, 127], scales ~1/2000.
+    std::vector<int8_t> q(static_cast<size_t>(n * k));
+    std::vector<float> qs(static_cast<size_t>(n));
+    std::mt19937 rng(95);
+    for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    for (auto& e : qs) e = (0.5f + static_cast<float>(rng() % 1000) / 1000.0f) / 2000.0f;
+    auto *dw = upload(w), *dx = upload(x), *dr = upload(r), *dnw = upload(nw);
+    auto* dq = upload(q);
+    auto* dqs = upload(qs);
+    const auto wf = widen(w), xf = widen(x), rf = widen(r), nwf = widen(nw);
+    for (const bool int8 : {false, true})
+      for (const bool with_r : {true, false})
+        for (const bool f32 : {false, true}) {
+          SCOPED_TRACE(std::string(int8 ? "int8" : "bf16") + (with_r ? ", r" : "") + (f32 ? ", f32 out" : ", bf16 out"));
+          auto* dxo = upload(std::vector<uint16_t>(xs));
+          void* y = f32 ? static_cast<void*>(upload(std::vector<float>(ys))) : upload(std::vector<uint16_t>(ys));
+          void* ye = f32 ? static_cast<void*>(upload(std::vector<float>(ys))) : upload(std::vector<uint16_t>(ys));
+          const uint16_t* rr = with_r ? dr : nullptr;
+          if (int8) {
+            ASSERT_TRUE(kernels::gemv_i8_norm(dq, dqs, dx, rr, dnw, 1e-5f, dxo, y, f32, rows, n, k, stream_, nullptr,
+                                              kernels::norm_form::scaled).ok());
+            ASSERT_TRUE(kernels::gemv_i8_norm(dq, dqs, dx, rr, dnw, 1e-5f, nullptr, ye, f32, rows, n, k, stream_).ok());
+          } else {
+            ASSERT_TRUE(kernels::gemv_norm(dw, dx, rr, dnw, 1e-5f, dxo, y, f32, rows, n, k, stream_, nullptr,
+                                           kernels::norm_form::scaled).ok());
+            ASSERT_TRUE(kernels::gemv_norm(dw, dx, rr, dnw, 1e-5f, nullptr, ye, f32, rows, n, k, stream_).ok());
+          }
+          std::vector<float> got(ys), exact(ys);
+          if (f32) {
+            got = download(static_cast<float*>(y), ys);
+            exact = download(static_cast<float*>(ye), ys);
+          } else {
+            const auto g16 = download(static_cast<uint16_t*>(y), ys), e16 = download(static_cast<uint16_t*>(ye), ys);
+            for (size_t i = 0; i < ys; ++i) got[i] = bf16_to_f32(g16[i]), exact[i] = bf16_to_f32(e16[i]);
+          }
+          const auto xo = download(dxo, xs);
+          for (int64_t m = 0; m < rows; ++m) {
+            std::vector<float> v(static_cast<size_t>(k)), u(static_cast<size_t>(k));
+            double ss = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              const size_t at = static_cast<size_t>(m * k + i);
+              v[static_cast<size_t>(i)] = with_r ? bf16_to_f32(f32_to_bf16(xf[at] + rf[at])) : xf[at];
+              ASSERT_EQ(xo[at], f32_to_bf16(v[static_cast<size_t>(i)])) << "x_out at " << at;
+              ss += static_cast<double>(v[static_cast<size_t>(i)]) * v[static_cast<size_t>(i)];
+              u[static_cast<size_t>(i)] = bf16_to_f32(f32_to_bf16(v[static_cast<size_t>(i)] * nwf[static_cast<size_t>(i)]));
+            }
+            const double inv = 1.0 / std::sqrt(ss / static_cast<double>(k) + 1e-5);
+            for (int64_t j = 0; j < n; ++j) {
+              double sum = 0, abs_sum = 0;
+              for (int64_t i = 0; i < k; ++i) {
+                const double wj = int8 ? static_cast<double>(qs[static_cast<size_t>(j)]) * q[static_cast<size_t>(j * k + i)]
+                                       : wf[static_cast<size_t>(j * k + i)];
+                sum += wj * u[static_cast<size_t>(i)];
+                abs_sum += std::abs(wj * u[static_cast<size_t>(i)]);
+              }
+              const double ref = inv * sum, tol = 1e-5 * inv * abs_sum + 1e-6;
+              const size_t at = static_cast<size_t>(m * n + j);
+              ASSERT_LE(std::abs(got[at] - ref), f32 ? tol : tol + 4e-3 * std::abs(ref)) << "y at " << at;
+              // The exact form rounds the normalised row twice: the two agree to a few bf16 ulps
+              // of the row, i.e. within ~1e-2 of the sum of |terms|.
+              ASSERT_LE(std::abs(got[at] - exact[at]), 1e-2 * inv * abs_sum + 4e-3 * std::abs(ref) + 1e-6) << "exact at " << at;
+            }
+          }
+          EXPECT_EQ(download(dx, xs), x);
+          EXPECT_EQ(download(dr, xs), r);
+        }
+  }
+}
+
 // The SwiGLU epilogue (decode steps' w1|w3 product): gemv_norm_swiglu == gemv_norm over the 2F rows
 // into bf16, then swiglu of the halves, bit for bit; 1..4 rows, F a multiple of 4 and not (the
 // last CTA's pairs partly idle), with and without the residual r; x_out as gemv_norm leaves it.
@@ -667,20 +750,23 @@ TEST_F(Kernels, GemvSwigluEpilogueEqualsGemvNormThenSwiglu) {
     auto* dx = upload(x);
     auto* dr = upload(r);
     auto* dnw = upload(nw);
-    for (const bool with_r : {true, false}) {
-      auto* dab = upload(std::vector<uint16_t>(ys));
-      auto* dxo1 = upload(std::vector<uint16_t>(xs));
-      auto* dxo2 = upload(std::vector<uint16_t>(xs));
-      auto* h1 = upload(std::vector<uint16_t>(hs));
-      auto* h2 = upload(std::vector<uint16_t>(hs));
-      ASSERT_TRUE(kernels::gemv_norm(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo1, dab, false, rows, n, k, stream_).ok());
-      for (int64_t m = 0; m < rows; ++m)
-        ASSERT_TRUE(kernels::swiglu(dab + m * n, dab + m * n + f, h1 + m * f, f, stream_).ok());
-      ASSERT_TRUE(
-          kernels::gemv_norm_swiglu(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo2, h2, rows, n, k, stream_).ok());
-      EXPECT_EQ(download(h1, hs), download(h2, hs)) << "r " << with_r;
-      EXPECT_EQ(download(dxo1, xs), download(dxo2, xs)) << "x_out, r " << with_r;
-    }
+    for (const auto form : {kernels::norm_form::exact, kernels::norm_form::scaled})
+      for (const bool with_r : {true, false}) {
+        SCOPED_TRACE(form == kernels::norm_form::scaled ? "scaled" : "exact");
+        auto* dab = upload(std::vector<uint16_t>(ys));
+        auto* dxo1 = upload(std::vector<uint16_t>(xs));
+        auto* dxo2 = upload(std::vector<uint16_t>(xs));
+        auto* h1 = upload(std::vector<uint16_t>(hs));
+        auto* h2 = upload(std::vector<uint16_t>(hs));
+        ASSERT_TRUE(kernels::gemv_norm(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo1, dab, false, rows, n, k, stream_,
+                                       nullptr, form).ok());
+        for (int64_t m = 0; m < rows; ++m)
+          ASSERT_TRUE(kernels::swiglu(dab + m * n, dab + m * n + f, h1 + m * f, f, stream_).ok());
+        ASSERT_TRUE(kernels::gemv_norm_swiglu(dw, dx, with_r ? dr : nullptr, dnw, 1e-5f, dxo2, h2, rows, n, k, stream_,
+                                              form).ok());
+        EXPECT_EQ(download(h1, hs), download(h2, hs)) << "r " << with_r;
+        EXPECT_EQ(download(dxo1, xs), download(dxo2, xs)) << "x_out, r " << with_r;
+      }
   }
   auto* dw = upload(random_bf16(63 * 64, 75));
   auto* dx = upload(random_bf16(64, 76));
@@ -712,6 +798,14 @@ TEST_F(Kernels, GemvRopeEpilogueEqualsGemvThenRope) {
     const kernels::gemv_rope rope{dpos, df, qk ? 2 * d : d, d, hd, ks};
     ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, y2, false, rows, n, k, stream_, &rope).ok());
     EXPECT_EQ(download(y1, ys), download(y2, ys));
+    {  // the scaled norm's epilogue rotates its scaled sums the same way
+      auto *s1 = upload(std::vector<uint16_t>(ys)), *s2 = upload(std::vector<uint16_t>(ys));
+      const auto sc = kernels::norm_form::scaled;
+      ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, s1, false, rows, n, k, stream_, nullptr, sc).ok());
+      ASSERT_TRUE(kernels::rope_qk_rows(s1, qk ? s1 + d : nullptr, rows, n, heads, hd, dpos, df, ks, stream_).ok());
+      ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, s2, false, rows, n, k, stream_, &rope, sc).ok());
+      EXPECT_EQ(download(s1, ys), download(s2, ys)) << "scaled";
+    }
     if (rows == 1) {  // and rope_qk_at / rope_at, the single step's kernels before the epilogue
       auto* y3 = upload(std::vector<uint16_t>(ys));
       ASSERT_TRUE(kernels::gemv_norm(dw, dx, nullptr, dnw, 1e-5f, nullptr, y3, false, rows, n, k, stream_).ok());

@@ -281,19 +281,30 @@ struct gemv_rope {
   int64_t head_dim;
   float k_scale;
 };
+// How the norm prologue (gemv_norm, gemv_norm_swiglu, gemv_i8_norm) applies the row's 1/rms:
+//   exact:  stages bf16(bf16(v * inv) * norm_w), v = x (+ r): the bits of add_rms_norm / rms_norm
+//           then the GEMV. The products wait for the row's sum of squares (a CTA barrier and a
+//           second pass over the staged row).
+//   scaled: stages bf16(v * norm_w) and multiplies each output's f32 sum by inv = rsqrt(mean(v^2)
+//           + eps) before its rounding and epilogue: y = inv * (W · bf16(v * norm_w)). The same
+//           value in exact arithmetic with one bf16 rounding of the row instead of two, not the
+//           same bits; the products start as soon as the row is staged. x_out as in exact.
+#define TOME_KERNELS_HAVE_NORM_FORM 1
+enum class norm_form { exact, scaled };
 // Whether gemv_norm (int8: gemv_i8_norm) serves this product (as gemv_supported, with room for
 // the norm's partial sums beside the staged rows: rows * k * 2 <= 47 KiB).
 bool gemv_norm_supported(const void* w, const void* x, int64_t rows, int64_t k, bool int8);
 status gemv_norm(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
                  uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k, stream_t stream,
-                 const gemv_rope* rope = nullptr);
+                 const gemv_rope* rope = nullptr, norm_form form = norm_form::exact);
 // The FFN's up projection with the SwiGLU in its epilogue: W = w1|w3 bf16 [n, k] (n even, F = n/2),
 // h bf16 [rows, F] = swiglu(a, b) with a|b = gemv_norm(W) (x, r, norm_w, eps, x_out as gemv_norm):
 // == gemv_norm into a bf16 [rows, n] buffer, then swiglu(a, b), bit for bit. A CTA pairs rows j
 // and F + j, so the down projection stages h instead of computing SwiGLU in every CTA.
 #define TOME_KERNELS_HAVE_GEMV_NORM_SWIGLU 1
 status gemv_norm_swiglu(const uint16_t* w, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w, float eps,
-                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream);
+                        uint16_t* x_out, uint16_t* h, int64_t rows, int64_t n, int64_t k, stream_t stream,
+                        norm_form form = norm_form::exact);
 
 // ---- Int8 weight-only matrices (kernels/gemv/gemv_i8.cu) ----
 // W[n, k] = scale[n] * q[n, k]: q int8 [n, k] row-major, scale f32 [n] (one per output row, the
@@ -311,7 +322,7 @@ status gemv_i8_swiglu(const int8_t* w, const float* scale, const uint16_t* a, co
 // gemv_i8 with the norm prologue of gemv_norm.
 status gemv_i8_norm(const int8_t* w, const float* scale, const uint16_t* x, const uint16_t* r, const uint16_t* norm_w,
                     float eps, uint16_t* x_out, void* y, bool y_f32, int64_t rows, int64_t n, int64_t k,
-                    stream_t stream, const gemv_rope* rope = nullptr);
+                    stream_t stream, const gemv_rope* rope = nullptr, norm_form form = norm_form::exact);
 // out bf16 [rows, cols] = bf16(scale[r] * q[r, c]) (prefill: a block of W for cuBLAS; CPU twin
 // cpu::dequantize_i8 then a bf16 rounding).
 status dequant_i8(const int8_t* q, const float* scale, uint16_t* out, int64_t rows, int64_t cols, stream_t stream);

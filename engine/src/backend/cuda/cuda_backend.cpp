@@ -154,6 +154,11 @@ class cuda_backend final : public backend {
     rope_epilogue_ = !(g && g[0] == '0');
     const char* sg = std::getenv("TOME_SWIGLU_EPILOGUE");  // 0: the SwiGLU in the down projection's prologue
     swiglu_epilogue_ = !(sg && sg[0] == '0');
+    // The fused norms' 1/rms applied to the products' sums (kernels::norm_form::scaled), so the
+    // products need not wait for it; TOME_NORM_EPILOGUE=0: the exact form (the bits of the norm
+    // kernel followed by the GEMV).
+    const char* ne = std::getenv("TOME_NORM_EPILOGUE");
+    norm_form_ = ne && ne[0] == '0' ? kernels::norm_form::exact : kernels::norm_form::scaled;
     return {};
   }
 
@@ -989,8 +994,8 @@ class cuda_backend final : public backend {
 
   // ---- The decode step's norms as GEMV prologues ----
   // The residual stream of a decode step. Where a norm runs as the prologue of the GEMV that
-  // reads it (kernels::gemv_norm: every CTA normalises x + r itself, the bits of add_rms_norm then
-  // the GEMV), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
+  // reads it (kernels::gemv_norm: every CTA normalises x + r itself; in norm_form_, by default
+  // the scaled form, whose 1/rms multiplies the products' sums), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
   // writes x + r to the other. Where the norm is a kernel of its own, x is updated in place and
   // the norm goes to xn.
   struct resid {
@@ -1012,9 +1017,11 @@ class cuda_backend final : public backend {
       u16* out = r ? x.alt : nullptr;
       const kernels::gemv_rope* epi = rope_epilogue_ ? rope : nullptr;
       if (W.scale)
-        KTRY(kernels::gemv_i8_norm(W.i8(), W.scale, x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi));
+        KTRY(kernels::gemv_i8_norm(W.i8(), W.scale, x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi,
+                                   norm_form_));
       else
-        KTRY(kernels::gemv_norm(W.bf16(), x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi));
+        KTRY(kernels::gemv_norm(W.bf16(), x.cur, r, nw.as(), eps, out, y, y_f32, rows, n, k, stream_, epi,
+                                norm_form_));
       if (r) std::swap(x.cur, x.alt);
       if (epi) return {};
     } else {
@@ -1044,7 +1051,7 @@ class cuda_backend final : public backend {
     if (use_gemv_ && fuse_norms_ && swiglu_epilogue_ && !a13.scale && gemv_ok(a2, w.b.as(), T, F) &&
         kernels::gemv_norm_supported(a13.w, x.cur, T, D, false) && (F + 3) / 4 * T * D * 4 <= (int64_t{32} << 20)) {
       KTRY(kernels::gemv_norm_swiglu(a13.bf16(), x.cur, w.tmp.as(), norm_w.as(), static_cast<float>(c_.norm_eps),
-                                     x.alt, w.b.as(), T, 2 * F, D, stream_));
+                                     x.alt, w.b.as(), T, 2 * F, D, stream_, norm_form_));
       std::swap(x.cur, x.alt);
       return gemv(a2, w.b.as(), nullptr, F, w.tmp.as(), T, D, F);
     }
@@ -1798,6 +1805,7 @@ class cuda_backend final : public backend {
   bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
   bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
   bool swiglu_epilogue_ = true;    // and SwiGLU in the w1|w3 GEMV's epilogue (TOME_SWIGLU_EPILOGUE=0: in w2's prologue)
+  kernels::norm_form norm_form_ = kernels::norm_form::scaled;  // those norms' form (TOME_NORM_EPILOGUE=0: exact)
   bool kv_early_ = true;           // cross layers: first K/V tile before q is ready (TOME_KV_EARLY=0: after)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
