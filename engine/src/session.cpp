@@ -79,7 +79,7 @@ result<session_mark> session::mark() const {
   d->tokens_hash = hash_tokens(state_->tokens, d->n_tokens);
   TOME_TRY(model_->be().export_self(*state_->dev, d->self));
   if (state_->logits_valid) {
-    d->logits = state_->logits;
+    d->logits.assign(state_->logits.begin(), state_->logits.end());
   } else if (state_->logits_kept) {  // the backend's, exactly
     d->logits.resize(state_->logits.size());
     if (!model_->be().step_logits(*state_->dev, d->logits).ok()) d->logits.clear();
@@ -103,7 +103,10 @@ status session::rewind(const session_mark& m) {
   state_->tokens.resize(static_cast<size_t>(d.n_tokens));
   state_->logits_valid = !d.logits.empty();
   state_->logits_kept = false;
-  if (state_->logits_valid) state_->logits = d.logits;
+  if (state_->logits_valid) {
+    if (d.logits.size() != state_->logits.size()) return error("rewind: the mark's logits have the wrong size");
+    std::copy(d.logits.begin(), d.logits.end(), state_->logits.begin());
+  }
   return {};
 }
 
@@ -115,7 +118,12 @@ result<std::unique_ptr<session>> session::create(std::shared_ptr<const model> m)
   s->model_ = std::move(m);
   s->state_ = std::make_unique<session_state>();
   s->state_->dev = s->model_->be().new_state();
-  s->state_->logits.assign(static_cast<size_t>(s->model_->config().vocab_size), 0.0f);
+  const size_t V = static_cast<size_t>(s->model_->config().vocab_size);
+  s->state_->logits = s->state_->dev->host_logits();
+  if (s->state_->logits.size() != V) {
+    s->state_->logits_store.assign(V, 0.0f);
+    s->state_->logits = s->state_->logits_store;
+  }
   return s;
 }
 
@@ -124,7 +132,7 @@ const std::vector<int32_t>& session::tokens() const { return state_->tokens; }
 
 memory_breakdown session::memory() const {
   memory_breakdown m = state_->dev->memory();  // workspace: what the backend keeps for this session
-  m.workspace += static_cast<int64_t>(state_->logits.capacity() * sizeof(float));  // + the host logits
+  m.workspace += static_cast<int64_t>(state_->logits.size() * sizeof(float));  // + the host logits
   return m;
 }
 

@@ -60,6 +60,11 @@ class backend_state {
   virtual ~backend_state() = default;
   virtual int64_t n_tokens() const = 0;
   virtual memory_breakdown memory() const = 0;
+  // Host memory for this session's logits (V floats) that the backend fills fastest: the session
+  // keeps its logits there and passes it to decode(). CUDA: page-locked, so a decode step's copy
+  // lands in it directly. Empty (the default, or where it could not be allocated): the session
+  // keeps them in ordinary memory.
+  virtual std::span<float> host_logits() { return {}; }
 };
 
 // A session's memory in host form, canonical layout (what snapshots hold):

@@ -15,7 +15,11 @@ namespace tome {
 struct session_state {
   std::unique_ptr<backend_state> dev;
   std::vector<int32_t> tokens;
-  std::vector<float> logits;  // [V], valid when logits_valid
+  // The logits for the next position ([V], valid when logits_valid): the device state's own host
+  // buffer where it offers one (backend_state::host_logits; CUDA: page-locked, so a decode step's
+  // copy lands there directly), else logits_store.
+  std::span<float> logits;
+  std::vector<float> logits_store;
   bool logits_valid = false;
   // Not logits_valid, but the backend kept this position's logits (backend::decode_select):
   // backend::step_logits gives them. Every change of the state clears it with logits_valid.
