@@ -653,7 +653,7 @@ TEST_F(Kernels, GemvNormEqualsNormThenGemv) {
   EXPECT_TRUE(kernels::gemv_norm_supported(dw, dx, 1, 24000, false));
 }
 
-// The scaled form of the norm prologue (kernels::norm_form::scaled, the decode step's default):
+// The scaled form of the norm prologue (kernels::norm_form::scaled; TOME_NORM_EPILOGUE=1):
 // y = inv * (W · bf16(v * w)), v = bf16(x + r) or x, inv = rsqrt(mean(v^2) + eps), against that
 // formula in double on the host: f32 outputs within 1e-5 of inv * sum |W u| (the order of the f32
 // sums), bf16 outputs one more rounding; x_out = v exactly; x and r untouched. The same shapes as

@@ -160,11 +160,14 @@ class cuda_backend final : public backend {
     rope_epilogue_ = !(g && g[0] == '0');
     const char* sg = std::getenv("TOME_SWIGLU_EPILOGUE");  // 0: the SwiGLU in the down projection's prologue
     swiglu_epilogue_ = !(sg && sg[0] == '0');
-    // The fused norms' 1/rms applied to the products' sums (kernels::norm_form::scaled), so the
-    // products need not wait for it; TOME_NORM_EPILOGUE=0: the exact form (the bits of the norm
-    // kernel followed by the GEMV).
+    // The fused norms in their exact form (the bits of the norm kernel followed by the GEMV, as
+    // the eager step and the prefill round them). TOME_NORM_EPILOGUE=1: the scaled form
+    // (kernels::norm_form::scaled), whose 1/rms multiplies the products' sums so they need not wait
+    // for it: +1.6-3% decode tokens/s at YOCO-3B 32K, but one rounding fewer moves the decode
+    // logits off the eager / prefill path's (tome-25m: 2.7e-2 relative over 80 graph steps against
+    // 4.5e-3; docs/performance.md, session 23), beyond what the tests allow. Not the default.
     const char* ne = std::getenv("TOME_NORM_EPILOGUE");
-    norm_form_ = ne && ne[0] == '0' ? kernels::norm_form::exact : kernels::norm_form::scaled;
+    norm_form_ = ne && ne[0] == '1' ? kernels::norm_form::scaled : kernels::norm_form::exact;
     return {};
   }
 
@@ -281,8 +284,12 @@ class cuda_backend final : public backend {
       if (st->alloc_status.ok() && !s.ok()) st->alloc_status = s;
     };
     keep(st->last_hidden.ensure(static_cast<size_t>(c_.dim) * 2));
-    void* pl = nullptr;  // the session's logits, page-locked (ordinary memory where this fails)
-    if (cudaHostAlloc(&pl, static_cast<size_t>(c_.vocab_size) * 4, cudaHostAllocDefault) == cudaSuccess) {
+    // The session's logits, page-locked (ordinary memory where this fails, or with
+    // TOME_PINNED_LOGITS=0 for comparisons).
+    void* pl = nullptr;
+    const char* pe = std::getenv("TOME_PINNED_LOGITS");
+    if (!(pe && pe[0] == '0') &&
+        cudaHostAlloc(&pl, static_cast<size_t>(c_.vocab_size) * 4, cudaHostAllocDefault) == cudaSuccess) {
       st->pinned_logits = static_cast<float*>(pl);
       st->pinned_n = static_cast<size_t>(c_.vocab_size);
     } else {
@@ -1007,8 +1014,8 @@ class cuda_backend final : public backend {
 
   // ---- The decode step's norms as GEMV prologues ----
   // The residual stream of a decode step. Where a norm runs as the prologue of the GEMV that
-  // reads it (kernels::gemv_norm: every CTA normalises x + r itself; in norm_form_, by default
-  // the scaled form, whose 1/rms multiplies the products' sums), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
+  // reads it (kernels::gemv_norm: every CTA normalises x + r itself, in norm_form_: by default
+  // the bits of add_rms_norm then the GEMV), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
   // writes x + r to the other. Where the norm is a kernel of its own, x is updated in place and
   // the norm goes to xn.
   struct resid {
@@ -1823,7 +1830,7 @@ class cuda_backend final : public backend {
   bool fuse_norms_ = true;         // decode steps: norms as GEMV prologues (TOME_FUSED_NORMS=0: kernels)
   bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
   bool swiglu_epilogue_ = true;    // and SwiGLU in the w1|w3 GEMV's epilogue (TOME_SWIGLU_EPILOGUE=0: in w2's prologue)
-  kernels::norm_form norm_form_ = kernels::norm_form::scaled;  // those norms' form (TOME_NORM_EPILOGUE=0: exact)
+  kernels::norm_form norm_form_ = kernels::norm_form::exact;  // those norms' form (TOME_NORM_EPILOGUE=1: scaled)
   bool kv_early_ = true;           // cross layers: first K/V tile before q is ready (TOME_KV_EARLY=0: after)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
