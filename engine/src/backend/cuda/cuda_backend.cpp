@@ -1015,8 +1015,8 @@ class cuda_backend final : public backend {
   // ---- The decode step's norms as GEMV prologues ----
   // The residual stream of a decode step. Where a norm runs as the prologue of the GEMV that
   // reads it (kernels::gemv_norm: every CTA normalises x + r itself, in norm_form_: by default
-  // the bits of add_rms_norm then the GEMV), x alternates between two buffers: the GEMV's CTAs all read x while its first CTA
-  // writes x + r to the other. Where the norm is a kernel of its own, x is updated in place and
+  // the bits of add_rms_norm then the GEMV), x alternates between two buffers: the GEMV's CTAs
+  // all read x while its first CTA writes x + r to the other. Where the norm is a kernel of its own, x is updated in place and
   // the norm goes to xn.
   struct resid {
     u16* cur;
