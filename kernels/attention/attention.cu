@@ -12,6 +12,8 @@
 //     fragment read from shared memory feeds two MMAs) against the whole key tile.
 //   - decode kernel (rows * group <= 16): a CTA per (KV head, key split) holds all its query
 //     vectors in one 16-row tile; the 4 warps take 16 keys each of every 64-key tile, then merge.
+//     Each warp copies (and, fp8, converts) only its own 16 keys of a tile and waits for them
+//     alone, so the loop has no CTA barrier (attn_decode_body's W).
 // K/V tiles of 64 keys stream through shared memory with cp.async (16-byte chunks, a warp reads two
 // whole 256-byte rows per instruction; double-buffered), XOR-swizzled so ldmatrix is conflict-free.
 // Masks are applied only on tiles that cross a row's first/last key. Long key ranges split over
@@ -23,6 +25,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 
 #include "attention/attention_wgmma.h"
 #include "common/common.cuh"
@@ -193,6 +196,69 @@ struct kv_pipe {
       cp_async4(dst, src + (ok ? j : 0) * hkv, ok);
     }
   }
+  // The decode kernel's per-warp form of issue(): only tile rows r0..r0+15 (the 16 keys this warp
+  // reads; keys at or beyond kend zero-filled), copied by the warp's own lanes, so the warp can
+  // wait for them alone (cp.async.wait_group, then __syncwarp) with no CTA barrier.
+  __device__ __forceinline__ void issue_rows(int stage, int64_t j0, int64_t kend, int r0, int lane) {
+    if constexpr (!F8) {
+      constexpr int kChunks = HD / 8;
+      uint16_t* dk = sk + stage * kBN * HD;
+      uint16_t* dv = sv + stage * kBN * HD;
+#pragma unroll
+      for (int i = lane; i < 16 * kChunks; i += 32) {
+        const int r = r0 + i / kChunks, c = i % kChunks;
+        const int64_t j = j0 + r;
+        const bool ok = j < kend;
+        const int64_t at = (ok ? j : 0) * stride + c * 8;
+        cp_async16(dk + swz<HD>(r, c), kbase + at, ok);
+        cp_async16(dv + swz<HD>(r, c), vbase + at, ok);
+      }
+    } else {
+      constexpr int kChunks = HD / 16;
+      uint8_t* dk = rk + stage * kBN * HD;
+      uint8_t* dv = rv + stage * kBN * HD;
+#pragma unroll
+      for (int i = lane; i < 16 * kChunks; i += 32) {
+        const int r = r0 + i / kChunks, c = i % kChunks;
+        const int64_t j = j0 + r;
+        const bool ok = j < kend;
+        const int64_t at = (ok ? j : 0) * stride + c * 16;
+        cp_async16(dk + r * HD + c * 16, kb8 + at, ok);
+        cp_async16(dv + r * HD + c * 16, vb8 + at, ok);
+      }
+      const int r = r0 + (lane & 15);  // lanes 0-15: K's scales, 16-31: V's
+      const int64_t j = j0 + r;
+      const bool ok = j < kend;
+      cp_async4((lane < 16 ? rks : rvs) + stage * kBN + r, (lane < 16 ? ksc : vsc) + (ok ? j : 0) * hkv, ok);
+    }
+  }
+  // fp8, per warp: converts rows r0..r0+15 of `stage` (as convert(), the warp's lanes alone).
+  __device__ __forceinline__ void convert_rows(int stage, int r0, int lane) {
+    if constexpr (F8) {
+      constexpr int kChunks = HD / 16;
+#pragma unroll 2
+      for (int i = lane; i < 2 * 16 * kChunks; i += 32) {
+        const int which = i / (16 * kChunks), e = i % (16 * kChunks);
+        const int r = r0 + e / kChunks, c = e % kChunks;
+        convert_chunk(stage, which, r, c);
+      }
+    }
+  }
+  // One 16-byte chunk of raw row r (K: which 0, V: 1) into the bf16 tile.
+  __device__ __forceinline__ void convert_chunk(int stage, int which, int r, int c) {
+    const uint8_t* raw = (which ? rv : rk) + stage * kBN * HD;
+    const uint4 w = *reinterpret_cast<const uint4*>(raw + r * HD + c * 16);
+    const uint32_t in[4] = {w.x, w.y, w.z, w.w};
+    uint32_t out[8];
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      out[2 * t] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4140));
+      out[2 * t + 1] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4342));
+    }
+    uint16_t* dst = which ? sv : sk;
+    *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c)) = make_uint4(out[0], out[1], out[2], out[3]);
+    *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c + 1)) = make_uint4(out[4], out[5], out[6], out[7]);
+  }
   // fp8: converts `stage` into the bf16 tiles (all threads; the caller syncs before and after):
   // the e4m3 values exactly (bf16 holds every e4m3 value), unscaled; the scales are applied in f32
   // by warp_block (K's to the scores, V's to the softmax weights). Integer ops and one bf16x2
@@ -204,19 +270,7 @@ struct kv_pipe {
 #pragma unroll 2
       for (int i = threadIdx.x; i < 2 * kBN * kChunks; i += kThreads) {
         const int which = i / (kBN * kChunks), e = i % (kBN * kChunks);
-        const int r = e / kChunks, c = e % kChunks;
-        const uint8_t* raw = (which ? rv : rk) + stage * kBN * HD;
-        const uint4 w = *reinterpret_cast<const uint4*>(raw + r * HD + c * 16);
-        const uint32_t in[4] = {w.x, w.y, w.z, w.w};
-        uint32_t out[8];
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-          out[2 * t] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4140));
-          out[2 * t + 1] = e4m3x2_to_bf16x2(__byte_perm(in[t], 0u, 0x4342));
-        }
-        uint16_t* dst = which ? sv : sk;
-        *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c)) = make_uint4(out[0], out[1], out[2], out[3]);
-        *reinterpret_cast<uint4*>(dst + swz<HD>(r, 2 * c + 1)) = make_uint4(out[4], out[5], out[6], out[7]);
+        convert_chunk(stage, which, e / kChunks, e % kChunks);
       }
     }
   }
@@ -492,7 +546,10 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
 
 // ---- decode kernel: grid (Hkv, splits); rows * group <= 16 ----
 // (The body is shared with the batched form below, which patches the arguments per session.)
-template <int HD, bool F8>
+// W (the default; TOME_ATTN_WARP_PIPE=0 takes the CTA-wide form): each warp copies, waits for
+// (and, fp8, converts) only the 16 keys of each tile that it reads, so the loop has no CTA barrier
+// and a warp goes on as soon as its own rows land; the CTA syncs once, for the query tile.
+template <int HD, bool F8, bool W>
 __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   allow_dependent_launch();  // the combine (PDL) may place its CTAs; it waits for this grid
   extern __shared__ uint4 smem_raw[];
@@ -521,15 +578,19 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   // kernel that writes q finishes when the caller vouches for K/V (kv_ready), then q (and the
   // partials this grid writes) wait for it. The cp.async groups: tile 0, then q (the loop waits
   // for both before its first tile; it waits for one group fewer than it has issued).
+  auto issue = [&](int stage, int64_t j0) {
+    if constexpr (W) pipe.issue_rows(stage, j0, ke, warp * 16, lane);
+    else pipe.issue(stage, j0, ke);
+  };
   if (a.kv_ready) {
-    if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
+    if (t0 < t1) issue(0, kb + t0 * kBN);
     cp_async_commit();
     griddep_wait();
     load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
   } else {
     griddep_wait();
     load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
-    if (t0 < t1) pipe.issue(0, kb + t0 * kBN, ke);
+    if (t0 < t1) issue(0, kb + t0 * kBN);
   }
   cp_async_commit();
   warp_state<HD, 1> st;
@@ -537,16 +598,24 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   for (int64_t t = t0; t < t1; ++t) {
     const int stage = static_cast<int>((t - t0) & 1);
     if (t + 1 < t1) {
-      pipe.issue(stage ^ 1, kb + (t + 1) * kBN, ke);
+      issue(stage ^ 1, kb + (t + 1) * kBN);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
-    __syncthreads();
+    // W: the first tile's wait also covers the query tile, which every warp reads (t0 and t1
+    // are the CTA's, so all threads take the same branch); later tiles are the warp's own rows.
+    if (!W || t == t0) __syncthreads();
+    else __syncwarp();
     if constexpr (F8) {
-      pipe.convert(stage);
-      __syncthreads();
+      if constexpr (W) {
+        pipe.convert_rows(stage, warp * 16, lane);
+        __syncwarp();
+      } else {
+        pipe.convert(stage);
+        __syncthreads();
+      }
     }
     const int64_t j0 = kb + t * kBN + warp * 16;  // this warp's 16 keys
     if (j0 < ke) {
@@ -555,7 +624,9 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
                             static_cast<int>(j0 - kb), mask, lo, hi,
                          scale_log2, lane, pipe.k_scales(stage), pipe.v_scales(stage));
     }
-    __syncthreads();
+    // Before the next issue writes this stage again (W: only this warp reads these rows).
+    if constexpr (W) __syncwarp();
+    else __syncthreads();
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -602,9 +673,19 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   }
 }
 
-template <int HD, bool F8>
+template <int HD, bool F8, bool W>
 __global__ void __launch_bounds__(kThreads, 3) attn_decode_kernel(attn_args a) {
-  attn_decode_body<HD, F8>(a);
+  attn_decode_body<HD, F8, W>(a);
+}
+
+// The decode kernels' loop form (attn_decode_body's W): TOME_ATTN_WARP_PIPE=0 takes the CTA-wide
+// pipeline (comparisons).
+bool decode_warp_pipe() {
+  static const bool on = [] {
+    const char* e = std::getenv("TOME_ATTN_WARP_PIPE");
+    return !(e && e[0] == '0');
+  }();
+  return on;
 }
 
 // Batched decode (cross_attn_decode_batch): grid (Hkv, splits, batch); session b = blockIdx.z has
@@ -617,7 +698,7 @@ struct attn_batch_ptrs {
   const float* const* vs;
   const int64_t* pos;
 };
-template <int HD, bool F8>
+template <int HD, bool F8, bool W>
 __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_args a0, attn_batch_ptrs bp) {
   const int64_t b = blockIdx.z;
   attn_args a = a0;
@@ -634,7 +715,7 @@ __global__ void __launch_bounds__(kThreads, 3) attn_decode_batch_kernel(attn_arg
     a.k = static_cast<const uint16_t*>(bp.k[b]);
     a.v = static_cast<const uint16_t*>(bp.v[b]);
   }
-  attn_decode_body<HD, F8>(a);
+  attn_decode_body<HD, F8, W>(a);
 }
 
 // Merges the splits' partials of each (row, head): grid rows*Hq, block kCombineThreads. It is on
@@ -799,9 +880,9 @@ template <int HD>
 int decode_blocks_per_sm() {
   static const int n = [] {
     int b = 0;
-    if (cudaFuncSetAttribute(attn_decode_kernel<HD, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    if (cudaFuncSetAttribute(attn_decode_kernel<HD, false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(decode_smem<HD, false>())) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_decode_kernel<HD, false>, kThreads,
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_decode_kernel<HD, false, true>, kThreads,
                                                       decode_smem<HD, false>()) != cudaSuccess)
       b = 0;
     cudaGetLastError();
@@ -858,14 +939,21 @@ status launch_combine(const float* partial, uint16_t* o, int64_t pairs, int hd, 
 template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
-  static const cudaError_t e_decode = cudaFuncSetAttribute(
-      attn_decode_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_smem<HD, F8>()));
+  static const cudaError_t e_decode = [] {
+    const int bytes = static_cast<int>(decode_smem<HD, F8>());
+    const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, true>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, false>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    return e1 != cudaSuccess ? e1 : e2;
+  }();
   static const cudaError_t e_tile = cudaFuncSetAttribute(
       attn_tile_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem<HD, F8>()));
   const cudaError_t e = decode ? e_decode : e_tile;
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
   const size_t smem = decode ? decode_smem<HD, F8>() : tile_smem<HD, F8>();
-  auto* kern = decode ? attn_decode_kernel<HD, F8> : attn_tile_kernel<HD, F8>;
+  auto* kern = !decode ? attn_tile_kernel<HD, F8>
+                       : decode_warp_pipe() ? attn_decode_kernel<HD, F8, true> : attn_decode_kernel<HD, F8, false>;
   dim3 grid;
   if (decode) {
     grid = dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits));
@@ -910,11 +998,16 @@ status launch(const attn_args& a, stream_t stream) {
 
 template <int HD, bool F8>
 status launch_decode_batch(const attn_args& a, const attn_batch_ptrs& bp, int64_t batch, stream_t stream) {
-  static const cudaError_t e = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8>,
-                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                    static_cast<int>(decode_smem<HD, F8>()));
+  static const cudaError_t e = [] {
+    const int bytes = static_cast<int>(decode_smem<HD, F8>());
+    const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, true>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, false>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    return e1 != cudaSuccess ? e1 : e2;
+  }();
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
-  return launch_maybe_pdl(attn_decode_batch_kernel<HD, F8>,
+  return launch_maybe_pdl(decode_warp_pipe() ? attn_decode_batch_kernel<HD, F8, true> : attn_decode_batch_kernel<HD, F8, false>,
                           dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
                                static_cast<unsigned>(batch)),
                           kThreads, decode_smem<HD, F8>(), stream, true, a, bp);

@@ -154,7 +154,8 @@ void causal_prefill(cudaStream_t st, int64_t rows, int64_t hq, int64_t hkv, int6
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `tome_bench_attention causal`: only the causal prefill rows; `cross`: only the many-row cross rows.
+  // `tome_bench_attention causal`: only the causal prefill rows; `cross`: only the many-row cross
+  // rows; `decode`: only the decode rows, with their one-KV-head twins.
   const std::string only = argc > 1 ? argv[1] : "";
   if (kernels::device_count() == 0) {
     std::printf("no CUDA device\n");
@@ -167,6 +168,16 @@ int main(int argc, char** argv) {
     for (auto [rows, keys] : {std::pair<int64_t, int64_t>{64, 32768}, {256, 32768}, {1024, 32768}, {2048, 32768},
                               {32, 1048576}, {64, 1048576}, {256, 131072}, {300, 524288}})
       cross_rows(st, rows, keys, 24, 8, 128);
+    cudaStreamDestroy(st);
+    return 0;
+  }
+  if (only == "decode") {
+    // The decode rows alone, and the same bytes as one KV head (3 query heads over 8x the keys):
+    // every CTA then streams one contiguous range instead of 256-byte pieces of 2 KiB rows.
+    for (int64_t keys : {32768LL, 131072LL}) {
+      decode(st, keys, 24, 8, 128);
+      decode(st, 8 * keys, 3, 1, 128);
+    }
     cudaStreamDestroy(st);
     return 0;
   }
