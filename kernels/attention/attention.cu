@@ -12,8 +12,9 @@
 //     fragment read from shared memory feeds two MMAs) against the whole key tile.
 //   - decode kernel (rows * group <= 16): a CTA per (KV head, key split) holds all its query
 //     vectors in one 16-row tile; the 4 warps take 16 keys each of every 64-key tile, then merge.
-//     Each warp copies (and, fp8, converts) only its own 16 keys of a tile and waits for them
-//     alone, so the loop has no CTA barrier (attn_decode_body's W).
+//     Each warp copies only its own 16 keys of a tile and waits for them alone, so the loop has
+//     no CTA barrier (attn_decode_body's W); with fp8 it converts the raw e4m3 rows in registers
+//     as it loads the MMA fragments (warp_block_raw), with no bf16 tile.
 // K/V tiles of 64 keys stream through shared memory with cp.async (16-byte chunks, a warp reads two
 // whole 256-byte rows per instruction; double-buffered), XOR-swizzled so ldmatrix is conflict-free.
 // Masks are applied only on tiles that cross a row's first/last key. Long key ranges split over
@@ -196,52 +197,22 @@ struct kv_pipe {
       cp_async4(dst, src + (ok ? j : 0) * hkv, ok);
     }
   }
-  // The decode kernel's per-warp form of issue(): only tile rows r0..r0+15 (the 16 keys this warp
-  // reads; keys at or beyond kend zero-filled), copied by the warp's own lanes, so the warp can
-  // wait for them alone (cp.async.wait_group, then __syncwarp) with no CTA barrier.
+  // The decode kernel's per-warp form of issue() (bf16): only tile rows r0..r0+15 (the 16 keys
+  // this warp reads; keys at or beyond kend zero-filled), copied by the warp's own lanes, so the
+  // warp can wait for them alone (cp.async.wait_group, then __syncwarp) with no CTA barrier.
   __device__ __forceinline__ void issue_rows(int stage, int64_t j0, int64_t kend, int r0, int lane) {
-    if constexpr (!F8) {
-      constexpr int kChunks = HD / 8;
-      uint16_t* dk = sk + stage * kBN * HD;
-      uint16_t* dv = sv + stage * kBN * HD;
+    static_assert(!F8, "the fp8 decode's per-warp form is kv_raw_pipe");
+    constexpr int kChunks = HD / 8;
+    uint16_t* dk = sk + stage * kBN * HD;
+    uint16_t* dv = sv + stage * kBN * HD;
 #pragma unroll
-      for (int i = lane; i < 16 * kChunks; i += 32) {
-        const int r = r0 + i / kChunks, c = i % kChunks;
-        const int64_t j = j0 + r;
-        const bool ok = j < kend;
-        const int64_t at = (ok ? j : 0) * stride + c * 8;
-        cp_async16(dk + swz<HD>(r, c), kbase + at, ok);
-        cp_async16(dv + swz<HD>(r, c), vbase + at, ok);
-      }
-    } else {
-      constexpr int kChunks = HD / 16;
-      uint8_t* dk = rk + stage * kBN * HD;
-      uint8_t* dv = rv + stage * kBN * HD;
-#pragma unroll
-      for (int i = lane; i < 16 * kChunks; i += 32) {
-        const int r = r0 + i / kChunks, c = i % kChunks;
-        const int64_t j = j0 + r;
-        const bool ok = j < kend;
-        const int64_t at = (ok ? j : 0) * stride + c * 16;
-        cp_async16(dk + r * HD + c * 16, kb8 + at, ok);
-        cp_async16(dv + r * HD + c * 16, vb8 + at, ok);
-      }
-      const int r = r0 + (lane & 15);  // lanes 0-15: K's scales, 16-31: V's
+    for (int i = lane; i < 16 * kChunks; i += 32) {
+      const int r = r0 + i / kChunks, c = i % kChunks;
       const int64_t j = j0 + r;
       const bool ok = j < kend;
-      cp_async4((lane < 16 ? rks : rvs) + stage * kBN + r, (lane < 16 ? ksc : vsc) + (ok ? j : 0) * hkv, ok);
-    }
-  }
-  // fp8, per warp: converts rows r0..r0+15 of `stage` (as convert(), the warp's lanes alone).
-  __device__ __forceinline__ void convert_rows(int stage, int r0, int lane) {
-    if constexpr (F8) {
-      constexpr int kChunks = HD / 16;
-#pragma unroll 2
-      for (int i = lane; i < 2 * 16 * kChunks; i += 32) {
-        const int which = i / (16 * kChunks), e = i % (16 * kChunks);
-        const int r = r0 + e / kChunks, c = e % kChunks;
-        convert_chunk(stage, which, r, c);
-      }
+      const int64_t at = (ok ? j : 0) * stride + c * 8;
+      cp_async16(dk + swz<HD>(r, c), kbase + at, ok);
+      cp_async16(dv + swz<HD>(r, c), vbase + at, ok);
     }
   }
   // One 16-byte chunk of raw row r (K: which 0, V: 1) into the bf16 tile.
@@ -312,6 +283,81 @@ struct warp_state {
   }
 };
 
+// The online-softmax step of one warp (warp_block's middle): the scores s of its NK keys are
+// scaled (fp8: by the key's scale too), masked and turned into softmax weights (fp8: times the
+// value's scale), and the running (m, l, o) rescaled. Score column (nt, e) of this thread (e: the
+// accumulator's element 0/2 or 1/3) is the key key_at(nt, e) of the warp's keys: tile row
+// kb + key_at, key index jg + key_at (relative to the CTA's first key, as lo and hi).
+template <int HD, int NK, int MI, class KeyAt>
+__device__ __forceinline__ void softmax_block(warp_state<HD, MI>& st, float (&s)[MI][NK / 8][4], KeyAt key_at,
+                                              int kb, int jg, bool mask, const int (&lo)[MI][2],
+                                              const int (&hi)[MI][2], float scale_log2, const float* ksc,
+                                              const float* vsc) {
+  float kscale[NK / 8][2];  // the score scale of this thread's keys (fp8: times the key's scale)
+#pragma unroll
+  for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) kscale[nt][e] = ksc ? ksc[kb + key_at(nt, e)] * scale_log2 : scale_log2;
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+    // Scale, mask, running max.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < NK / 8; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        float x = s[mi][nt][c] * kscale[nt][c & 1];
+        if (mask) {
+          const int key = jg + key_at(nt, c & 1);
+          const int h = c >> 1;
+          if (key < lo[mi][h] || key > hi[mi][h]) x = -INFINITY;
+        }
+        s[mi][nt][c] = x;
+        mx[c >> 1] = fmaxf(mx[c >> 1], x);
+      }
+    }
+    float corr[2], base[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      const float m_new = fmaxf(st.m[mi][h], mx[h]);
+      base[h] = m_new == -INFINITY ? 0.0f : m_new;
+      corr[h] = fast_exp2(st.m[mi][h] - base[h]);
+      st.m[mi][h] = m_new;
+    }
+    float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nt = 0; nt < NK / 8; ++nt) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float p = fast_exp2(s[mi][nt][c] - base[c >> 1]);
+        s[mi][nt][c] = p;
+        sum[c >> 1] += p;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) st.l[mi][h] = st.l[mi][h] * corr[h] + sum[h];
+    if (vsc) {
+#pragma unroll
+      for (int nt = 0; nt < NK / 8; ++nt) {
+        const float v0 = vsc[kb + key_at(nt, 0)], v1 = vsc[kb + key_at(nt, 1)];
+        s[mi][nt][0] *= v0;
+        s[mi][nt][1] *= v1;
+        s[mi][nt][2] *= v0;
+        s[mi][nt][3] *= v1;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < HD / 8; ++i) {
+      st.o[mi][i][0] *= corr[0];
+      st.o[mi][i][1] *= corr[0];
+      st.o[mi][i][2] *= corr[1];
+      st.o[mi][i][3] *= corr[1];
+    }
+  }
+}
+
 // One warp: its MI*16 tile rows (from row qb of the swizzled Q tile) against NK keys of the smem
 // tile starting at tile row kb (key index jg of that row, relative to the CTA's first key, as are
 // lo and hi: key ranges under 2^31). With `mask`, key jg+x is kept for the thread's row (mi, h)
@@ -347,69 +393,8 @@ __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_
       }
     }
   }
-  float kscale[NK / 8][2];  // the score scale of this thread's keys (fp8: times the key's scale)
-#pragma unroll
-  for (int nt = 0; nt < NK / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) kscale[nt][e] = ksc ? ksc[kb + 8 * nt + 2 * (lane & 3) + e] * scale_log2 : scale_log2;
-#pragma unroll
-  for (int mi = 0; mi < MI; ++mi) {
-    // Scale, mask, running max.
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < NK / 8; ++nt) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        float x = s[mi][nt][c] * kscale[nt][c & 1];
-        if (mask) {
-          const int key = jg + 8 * nt + 2 * (lane & 3) + (c & 1);
-          const int h = c >> 1;
-          if (key < lo[mi][h] || key > hi[mi][h]) x = -INFINITY;
-        }
-        s[mi][nt][c] = x;
-        mx[c >> 1] = fmaxf(mx[c >> 1], x);
-      }
-    }
-    float corr[2], base[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(st.m[mi][h], mx[h]);
-      base[h] = m_new == -INFINITY ? 0.0f : m_new;
-      corr[h] = fast_exp2(st.m[mi][h] - base[h]);
-      st.m[mi][h] = m_new;
-    }
-    float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int nt = 0; nt < NK / 8; ++nt) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const float p = fast_exp2(s[mi][nt][c] - base[c >> 1]);
-        s[mi][nt][c] = p;
-        sum[c >> 1] += p;
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) st.l[mi][h] = st.l[mi][h] * corr[h] + sum[h];
-    if (vsc) {
-#pragma unroll
-      for (int nt = 0; nt < NK / 8; ++nt) {
-        const float v0 = vsc[kb + 8 * nt + 2 * (lane & 3)], v1 = vsc[kb + 8 * nt + 2 * (lane & 3) + 1];
-        s[mi][nt][0] *= v0;
-        s[mi][nt][1] *= v1;
-        s[mi][nt][2] *= v0;
-        s[mi][nt][3] *= v1;
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < HD / 8; ++i) {
-      st.o[mi][i][0] *= corr[0];
-      st.o[mi][i][1] *= corr[0];
-      st.o[mi][i][2] *= corr[1];
-      st.o[mi][i][3] *= corr[1];
-    }
-  }
+  softmax_block<HD, NK, MI>(st, s, [lane](int nt, int e) { return 8 * nt + 2 * (lane & 3) + e; }, kb, jg, mask, lo,
+                            hi, scale_log2, ksc, vsc);
   // O += P V (P from the score accumulators, bf16).
 #pragma unroll
   for (int kk = 0; kk < NK / 16; ++kk) {
@@ -431,6 +416,141 @@ __device__ __forceinline__ void warp_block(warp_state<HD, MI>& st, const uint16_
         mma16816(st.o[mi][2 * d2 + 1], pa[mi], b[2], b[3]);
       }
     }
+  }
+}
+
+// ---- fp8 decode straight from the raw e4m3 rows (the decode kernel's per-warp form) ----
+// No bf16 tile: each warp turns its own 16 keys' e4m3 bytes into the MMAs' bf16 fragments in
+// registers, so a stage is the raw bytes alone (half a bf16 stage) and kRawStages of them stay in
+// flight. The fragments are read whole from shared memory by permuting what the MMA's indices
+// mean (the sums are the same, in another order):
+// - QK^T, k-step ks: the MMA's k index 2c, 2c+1, 2c+8, 2c+9 (c = lane % 4) is head dim
+//   c*HD/4 + 4ks + 0..3, so a thread's K bytes are one run of HD/4 per key row; the query's
+//   fragments are read from the bf16 query tile with the same map.
+// - Keys: score column n of n-tile nt (PV's k index 8nt + n) is key decode_key(8nt + n) of the
+//   warp's 16, so a thread's four PV keys 2c, 2c+1, 2c+8, 2c+9 are rows 4c..4c+3.
+// - PV, output n-tile nt, column n: head dim n*HD/8 + nt, so a thread's V bytes are one run of
+//   HD/8 per key row (decode_dim maps the accumulators back).
+// Raw rows are stored with their 16-byte chunks XOR-swizzled (raw_off) so those runs load without
+// bank conflicts.
+constexpr int kRawStages = 4;
+__host__ __device__ constexpr int decode_key(int kp) { return 4 * ((kp & 7) >> 1) + 2 * (kp >> 3) + (kp & 1); }
+template <int HD>
+__device__ __forceinline__ int decode_dim(int nt, int n) { return n * (HD / 8) + nt; }
+
+template <int HD>
+struct kv_raw_pipe {
+  static constexpr int kChunks = HD / 16;  // 16-byte chunks per raw row
+  uint8_t *rk, *rv;                        // [kRawStages][kBN][HD] each
+  float *rks, *rvs;                        // [kRawStages][kBN] each
+  const uint8_t *kb8, *vb8;
+  const float *ksc, *vsc;
+  int64_t stride;
+  int hkv;
+  __device__ __forceinline__ kv_raw_pipe(uint16_t* base, const attn_args& a, int g) {
+    rk = reinterpret_cast<uint8_t*>(base);
+    rv = rk + kRawStages * kBN * HD;
+    rks = reinterpret_cast<float*>(rv + kRawStages * kBN * HD);
+    rvs = rks + kRawStages * kBN;
+    stride = a.kv_stride;
+    hkv = a.hkv;
+    kb8 = a.k8 + static_cast<int64_t>(g) * HD;
+    vb8 = a.v8 + static_cast<int64_t>(g) * HD;
+    ksc = a.ks + g;
+    vsc = a.vs + g;
+  }
+  static constexpr size_t smem_bytes() { return 2 * kRawStages * kBN * HD + 2 * kRawStages * kBN * 4; }
+  // Byte b of tile row r (an access must stay within one 16-byte chunk).
+  static __device__ __forceinline__ int raw_off(int r, int b) {
+    const int f = ((r & 1) | (((r >> 2) & 3) << 1)) & (kChunks - 1);
+    return r * HD + ((((b >> 4) ^ f)) << 4) + (b & 15);
+  }
+  // Tile rows r0..r0+15 of keys j0.. (zero-filled at or beyond kend) and their scales into `stage`,
+  // by the warp's lanes.
+  __device__ __forceinline__ void issue_rows(int stage, int64_t j0, int64_t kend, int r0, int lane) {
+    uint8_t* dk = rk + stage * kBN * HD;
+    uint8_t* dv = rv + stage * kBN * HD;
+#pragma unroll
+    for (int i = lane; i < 16 * kChunks; i += 32) {
+      const int r = r0 + i / kChunks, c = i % kChunks;
+      const int64_t j = j0 + r;
+      const bool ok = j < kend;
+      const int64_t at = (ok ? j : 0) * stride + c * 16;
+      cp_async16(dk + raw_off(r, c * 16), kb8 + at, ok);
+      cp_async16(dv + raw_off(r, c * 16), vb8 + at, ok);
+    }
+    const int r = r0 + (lane & 15);  // lanes 0-15: K's scales, 16-31: V's
+    const int64_t j = j0 + r;
+    const bool ok = j < kend;
+    cp_async4((lane < 16 ? rks : rvs) + stage * kBN + r, (lane < 16 ? ksc : vsc) + (ok ? j : 0) * hkv, ok);
+  }
+};
+
+// N bytes (2, 4, 8 or 16) of shared memory at p into words (a 2-byte load fills the low half).
+template <int N>
+__device__ __forceinline__ void ld_bytes(uint32_t* w, const uint8_t* p) {
+  if constexpr (N == 16) {
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+  } else if constexpr (N == 8) {
+    const uint2 v = *reinterpret_cast<const uint2*>(p);
+    w[0] = v.x, w[1] = v.y;
+  } else if constexpr (N == 4) {
+    w[0] = *reinterpret_cast<const uint32_t*>(p);
+  } else {
+    w[0] = *reinterpret_cast<const uint16_t*>(p);
+  }
+}
+
+// warp_block for one warp's 16 keys (tile rows r0..r0+15 of the raw stage rk/rv, scales ksc/vsc
+// indexed by tile row) and one 16-row query group, with the maps above.
+template <int HD>
+__device__ __forceinline__ void warp_block_raw(warp_state<HD, 1>& st, const uint16_t* sq, const uint8_t* rk,
+                                               const uint8_t* rv, const float* ksc, const float* vsc, int r0, int jg,
+                                               bool mask, const int (&lo)[1][2], const int (&hi)[1][2],
+                                               float scale_log2, int lane) {
+  using pipe = kv_raw_pipe<HD>;
+  const int g = lane >> 2, c = lane & 3;
+  constexpr int KB = HD / 4, KW = KB / 4;  // a thread's K bytes (and words) per key row
+  constexpr int KL = KB < 16 ? KB : 16;     // bytes per load
+  uint32_t kw[2][KW];
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt) {
+    const int r = r0 + decode_key(8 * nt + g);
+#pragma unroll
+    for (int b = 0; b < KB; b += KL) ld_bytes<KL>(kw[nt] + b / 4, rk + pipe::raw_off(r, c * KB + b));
+  }
+  float s[1][2][4];
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < HD / 16; ++ks) {
+    const int d = c * KB + 4 * ks;  // this thread's 4 head dims of the step
+    const uint2 q0 = *reinterpret_cast<const uint2*>(sq + swz<HD>(g, d >> 3) + (d & 7));
+    const uint2 q1 = *reinterpret_cast<const uint2*>(sq + swz<HD>(g + 8, d >> 3) + (d & 7));
+    const uint32_t qa[4] = {q0.x, q1.x, q0.y, q1.y};
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const uint32_t w = kw[nt][ks];
+      mma16816(s[0][nt], qa, e4m3x2_to_bf16x2(__byte_perm(w, 0u, 0x4140)), e4m3x2_to_bf16x2(__byte_perm(w, 0u, 0x4342)));
+    }
+  }
+  softmax_block<HD, 16, 1>(st, s, [lane](int nt, int e) { return decode_key(8 * nt + 2 * (lane & 3) + e); }, r0, jg,
+                           mask, lo, hi, scale_log2, ksc, vsc);
+  // O += P V: P from the accumulators (k index 8nt + n), V rows 4c..4c+3, dims g*HD/8 + nt'.
+  const uint32_t pa[4] = {pack_bf16(s[0][0][0], s[0][0][1]), pack_bf16(s[0][0][2], s[0][0][3]),
+                          pack_bf16(s[0][1][0], s[0][1][1]), pack_bf16(s[0][1][2], s[0][1][3])};
+  constexpr int VB = HD / 8, VW = VB < 4 ? 1 : VB / 4;
+  uint32_t vw[4][VW];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) ld_bytes<VB>(vw[i], rv + pipe::raw_off(r0 + 4 * c + i, g * VB));
+#pragma unroll
+  for (int nt = 0; nt < HD / 8; ++nt) {
+    const uint32_t bi = static_cast<uint32_t>(nt & 3);
+    const uint32_t sel = bi | (bi << 4) | ((bi + 4) << 8) | ((bi + 4) << 12);  // bytes nt of two rows
+    const uint32_t b0 = e4m3x2_to_bf16x2(__byte_perm(vw[0][nt >> 2], vw[1][nt >> 2], sel));
+    const uint32_t b1 = e4m3x2_to_bf16x2(__byte_perm(vw[2][nt >> 2], vw[3][nt >> 2], sel));
+    mma16816(st.o[0][nt], pa, b0, b1);
   }
 }
 
@@ -546,9 +666,10 @@ __global__ void __launch_bounds__(kThreads, 2) attn_tile_kernel(attn_args a) {
 
 // ---- decode kernel: grid (Hkv, splits); rows * group <= 16 ----
 // (The body is shared with the batched form below, which patches the arguments per session.)
-// W (the default; TOME_ATTN_WARP_PIPE=0 takes the CTA-wide form): each warp copies, waits for
-// (and, fp8, converts) only the 16 keys of each tile that it reads, so the loop has no CTA barrier
-// and a warp goes on as soon as its own rows land; the CTA syncs once, for the query tile.
+// W (the default; TOME_ATTN_WARP_PIPE=0 takes the CTA-wide form): each warp copies and waits for
+// only the 16 keys of each tile that it reads, so the loop has no CTA barrier and a warp goes on
+// as soon as its own rows land; the CTA syncs once, for the query tile. With fp8, W also reads the
+// raw e4m3 rows straight into the MMA fragments (warp_block_raw, kRawStages stages in flight).
 template <int HD, bool F8, bool W>
 __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   allow_dependent_launch();  // the combine (PDL) may place its CTAs; it waits for this grid
@@ -578,6 +699,46 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
   // kernel that writes q finishes when the caller vouches for K/V (kv_ready), then q (and the
   // partials this grid writes) wait for it. The cp.async groups: tile 0, then q (the loop waits
   // for both before its first tile; it waits for one group fewer than it has issued).
+  warp_state<HD, 1> st;
+  st.init();
+  if constexpr (F8 && W) {
+    // kRawStages - 1 tiles ahead, a cp.async group each (empty past the split's end).
+    kv_raw_pipe<HD> rp(sk, a, g);
+    auto issue_tile = [&](int64_t t) {
+      if (t < t1) rp.issue_rows(static_cast<int>((t - t0) % kRawStages), kb + t * kBN, ke, warp * 16, lane);
+      cp_async_commit();
+    };
+    if (a.kv_ready) {
+      for (int i = 0; i < kRawStages - 1; ++i) issue_tile(t0 + i);
+      griddep_wait();
+      load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
+      cp_async_commit();
+    } else {
+      griddep_wait();
+      load_q_tile<HD>(sq, a, kDecodeRows, 0, g, rows);
+      cp_async_commit();
+      for (int i = 0; i < kRawStages - 1; ++i) issue_tile(t0 + i);
+    }
+    for (int64_t t = t0; t < t1; ++t) {
+      issue_tile(t + kRawStages - 1);
+      if (t == t0) {  // all but the newest group: the query tile too, which every warp reads
+        cp_async_wait<1>();
+        __syncthreads();
+      } else {
+        cp_async_wait<kRawStages - 1>();
+        __syncwarp();
+      }
+      const int stage = static_cast<int>((t - t0) % kRawStages);
+      const int64_t j0 = kb + t * kBN + warp * 16;
+      if (j0 < ke) {
+        const bool mask = j0 + 15 > last_min || (a.window > 0 && j0 < first_max);
+        warp_block_raw<HD>(st, sq, rp.rk + stage * kBN * HD, rp.rv + stage * kBN * HD, rp.rks + stage * kBN,
+                           rp.rvs + stage * kBN, warp * 16, static_cast<int>(j0 - kb), mask, lo, hi, scale_log2,
+                           lane);
+      }
+      __syncwarp();  // before this warp's next issue writes its rows of this stage again
+    }
+  } else {
   auto issue = [&](int stage, int64_t j0) {
     if constexpr (W) pipe.issue_rows(stage, j0, ke, warp * 16, lane);
     else pipe.issue(stage, j0, ke);
@@ -593,8 +754,6 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
     if (t0 < t1) issue(0, kb + t0 * kBN);
   }
   cp_async_commit();
-  warp_state<HD, 1> st;
-  st.init();
   for (int64_t t = t0; t < t1; ++t) {
     const int stage = static_cast<int>((t - t0) & 1);
     if (t + 1 < t1) {
@@ -608,14 +767,9 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
     // are the CTA's, so all threads take the same branch); later tiles are the warp's own rows.
     if (!W || t == t0) __syncthreads();
     else __syncwarp();
-    if constexpr (F8) {
-      if constexpr (W) {
-        pipe.convert_rows(stage, warp * 16, lane);
-        __syncwarp();
-      } else {
-        pipe.convert(stage);
-        __syncthreads();
-      }
+    if constexpr (F8) {  // (the CTA-wide form: W with fp8 takes the raw pipeline above)
+      pipe.convert(stage);
+      __syncthreads();
     }
     const int64_t j0 = kb + t * kBN + warp * 16;  // this warp's 16 keys
     if (j0 < ke) {
@@ -627,6 +781,7 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
     // Before the next issue writes this stage again (W: only this warp reads these rows).
     if constexpr (W) __syncwarp();
     else __syncthreads();
+  }
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -648,9 +803,10 @@ __device__ __forceinline__ void attn_decode_body(const attn_args& a) {
     }
 #pragma unroll
     for (int nt = 0; nt < HD / 8; ++nt) {
-      const int d = 8 * nt + 2 * (lane & 3);
-      mo[(warp * kDecodeRows + i) * HD + d] = st.o[0][nt][2 * h];
-      mo[(warp * kDecodeRows + i) * HD + d + 1] = st.o[0][nt][2 * h + 1];
+      const int n = 2 * (lane & 3);  // the accumulator's columns n, n + 1 of n-tile nt
+      const int d0 = F8 && W ? decode_dim<HD>(nt, n) : 8 * nt + n, d1 = F8 && W ? decode_dim<HD>(nt, n + 1) : d0 + 1;
+      mo[(warp * kDecodeRows + i) * HD + d0] = st.o[0][nt][2 * h];
+      mo[(warp * kDecodeRows + i) * HD + d1] = st.o[0][nt][2 * h + 1];
     }
   }
   __syncthreads();
@@ -867,10 +1023,11 @@ bool use_decode(int64_t rows, int64_t group) { return rows * group <= kDecodeRow
 
 template <int HD, bool F8>
 size_t tile_smem() { return static_cast<size_t>(kBM) * HD * 2 + kv_pipe<HD, F8>::smem_bytes(); }
-template <int HD, bool F8>
+template <int HD, bool F8, bool W = true>
 size_t decode_smem() {
   constexpr int hd = HD;
-  const size_t tiles = static_cast<size_t>(kDecodeRows) * hd * 2 + kv_pipe<HD, F8>::smem_bytes();
+  const size_t tiles = static_cast<size_t>(kDecodeRows) * hd * 2 +
+                       (F8 && W ? kv_raw_pipe<HD>::smem_bytes() : kv_pipe<HD, F8>::smem_bytes());
   const size_t merge = static_cast<size_t>(kDecodeRows * hd * 2) + static_cast<size_t>(4 * kDecodeRows * hd + 8 * kDecodeRows) * 4;
   return tiles > merge ? tiles : merge;
 }
@@ -940,18 +1097,20 @@ template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
   static const cudaError_t e_decode = [] {
-    const int bytes = static_cast<int>(decode_smem<HD, F8>());
     const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, true>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(decode_smem<HD, F8, true>()));
     const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, false>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(decode_smem<HD, F8, false>()));
     return e1 != cudaSuccess ? e1 : e2;
   }();
   static const cudaError_t e_tile = cudaFuncSetAttribute(
       attn_tile_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem<HD, F8>()));
   const cudaError_t e = decode ? e_decode : e_tile;
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
-  const size_t smem = decode ? decode_smem<HD, F8>() : tile_smem<HD, F8>();
+  const size_t smem = !decode ? tile_smem<HD, F8>()
+                     : decode_warp_pipe() ? decode_smem<HD, F8, true>() : decode_smem<HD, F8, false>();
   auto* kern = !decode ? attn_tile_kernel<HD, F8>
                        : decode_warp_pipe() ? attn_decode_kernel<HD, F8, true> : attn_decode_kernel<HD, F8, false>;
   dim3 grid;
@@ -999,18 +1158,19 @@ status launch(const attn_args& a, stream_t stream) {
 template <int HD, bool F8>
 status launch_decode_batch(const attn_args& a, const attn_batch_ptrs& bp, int64_t batch, stream_t stream) {
   static const cudaError_t e = [] {
-    const int bytes = static_cast<int>(decode_smem<HD, F8>());
     const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, true>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(decode_smem<HD, F8, true>()));
     const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, false>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(decode_smem<HD, F8, false>()));
     return e1 != cudaSuccess ? e1 : e2;
   }();
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
   return launch_maybe_pdl(decode_warp_pipe() ? attn_decode_batch_kernel<HD, F8, true> : attn_decode_batch_kernel<HD, F8, false>,
                           dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
                                static_cast<unsigned>(batch)),
-                          kThreads, decode_smem<HD, F8>(), stream, true, a, bp);
+                          kThreads, decode_warp_pipe() ? decode_smem<HD, F8, true>() : decode_smem<HD, F8, false>(), stream, true, a, bp);
 }
 
 status check_shape(int64_t rows, int64_t off, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t window) {

@@ -1102,7 +1102,7 @@ TEST_F(Kernels, AttentionFp8MatchesCpuTwinOnDequantisedValues) {
            {1, 199999, 24, 8, 128, 0}, {1, 70000, 12, 4, 64, 0}, {1, 0, 3, 1, 128, 0}, {1, 63, 4, 1, 64, 0},
            {4, 5000, 16, 4, 128, 0}, {6, 1000, 9, 3, 128, 0}, {64, 32704, 24, 8, 128, 0}, {300, 1000, 12, 3, 128, 0},
            {130, 50, 3, 1, 64, 0}, {200, 5, 8, 2, 128, 7}, {2, 4000, 6, 3, 128, 1}, {1, 5000, 8, 8, 32, 3},
-           {70, 20, 4, 2, 16, 0}}) {
+           {70, 20, 4, 2, 16, 0}, {1, 3000, 4, 2, 16, 0}, {3, 777, 8, 2, 32, 0}}) {
     const int64_t n = s.off + s.rows, kvd = s.hkv * s.hd;
     auto q = random_bf16(static_cast<size_t>(s.rows * s.hq * s.hd), 161);
     auto k = fp8_test_rows(n, s.hkv, s.hd, 162), v = random_bf16(static_cast<size_t>(n * kvd), 163, 2.0f);
