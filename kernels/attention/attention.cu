@@ -125,6 +125,23 @@ __device__ __forceinline__ void load_kv_tile(uint16_t* s, const uint16_t* base, 
   }
 }
 
+// One warp's share of a K/V tile (the decode kernel's per-warp pipelines): the kChunks 16-byte
+// chunks of tile rows r0..r0+15, i.e. of keys j0 + r (zero-filled at or beyond kend), chunk c of
+// row r to dk / dv + off(r, c) from kb / vb + j * stride + c * E (E elements of T per chunk).
+template <int kChunks, int E, class T, class Off>
+__device__ __forceinline__ void copy_warp_rows(T* dk, T* dv, const T* kb, const T* vb, int64_t stride, int64_t j0,
+                                               int64_t kend, int r0, int lane, Off off) {
+#pragma unroll
+  for (int i = lane; i < 16 * kChunks; i += 32) {
+    const int r = r0 + i / kChunks, c = i % kChunks;
+    const int64_t j = j0 + r;
+    const bool ok = j < kend;
+    const int64_t at = (ok ? j : 0) * stride + c * E;
+    cp_async16(dk + off(r, c), kb + at, ok);
+    cp_async16(dv + off(r, c), vb + at, ok);
+  }
+}
+
 // Two e4m3 codes at bits 0-7 and 16-23 of x -> their exact values as bf16x2: the code's exponent
 // and mantissa bits placed in bf16's (a bf16 of value v * 2^-120, subnormal codes as bf16
 // subnormals), then multiplied by 2^120 (bf16 arithmetic keeps subnormals; exact).
@@ -202,18 +219,8 @@ struct kv_pipe {
   // warp can wait for them alone (cp.async.wait_group, then __syncwarp) with no CTA barrier.
   __device__ __forceinline__ void issue_rows(int stage, int64_t j0, int64_t kend, int r0, int lane) {
     static_assert(!F8, "the fp8 decode's per-warp form is kv_raw_pipe");
-    constexpr int kChunks = HD / 8;
-    uint16_t* dk = sk + stage * kBN * HD;
-    uint16_t* dv = sv + stage * kBN * HD;
-#pragma unroll
-    for (int i = lane; i < 16 * kChunks; i += 32) {
-      const int r = r0 + i / kChunks, c = i % kChunks;
-      const int64_t j = j0 + r;
-      const bool ok = j < kend;
-      const int64_t at = (ok ? j : 0) * stride + c * 8;
-      cp_async16(dk + swz<HD>(r, c), kbase + at, ok);
-      cp_async16(dv + swz<HD>(r, c), vbase + at, ok);
-    }
+    copy_warp_rows<HD / 8, 8>(sk + stage * kBN * HD, sv + stage * kBN * HD, kbase, vbase, stride, j0, kend, r0, lane,
+                              [](int r, int c) { return swz<HD>(r, c); });
   }
   // One 16-byte chunk of raw row r (K: which 0, V: 1) into the bf16 tile.
   __device__ __forceinline__ void convert_chunk(int stage, int which, int r, int c) {
@@ -468,17 +475,8 @@ struct kv_raw_pipe {
   // Tile rows r0..r0+15 of keys j0.. (zero-filled at or beyond kend) and their scales into `stage`,
   // by the warp's lanes.
   __device__ __forceinline__ void issue_rows(int stage, int64_t j0, int64_t kend, int r0, int lane) {
-    uint8_t* dk = rk + stage * kBN * HD;
-    uint8_t* dv = rv + stage * kBN * HD;
-#pragma unroll
-    for (int i = lane; i < 16 * kChunks; i += 32) {
-      const int r = r0 + i / kChunks, c = i % kChunks;
-      const int64_t j = j0 + r;
-      const bool ok = j < kend;
-      const int64_t at = (ok ? j : 0) * stride + c * 16;
-      cp_async16(dk + raw_off(r, c * 16), kb8 + at, ok);
-      cp_async16(dv + raw_off(r, c * 16), vb8 + at, ok);
-    }
+    copy_warp_rows<kChunks, 16>(rk + stage * kBN * HD, rv + stage * kBN * HD, kb8, vb8, stride, j0, kend, r0, lane,
+                                [](int r, int c) { return raw_off(r, c * 16); });
     const int r = r0 + (lane & 15);  // lanes 0-15: K's scales, 16-31: V's
     const int64_t j = j0 + r;
     const bool ok = j < kend;
@@ -1093,18 +1091,21 @@ status launch_combine(const float* partial, uint16_t* o, int64_t pairs, int hd, 
   }
 }
 
+// Opts the decode kernel's two forms (W on, off) in to their dynamic shared memory.
+template <int HD, bool F8, class Kern>
+cudaError_t opt_in_decode_smem(Kern* w_on, Kern* w_off) {
+  const cudaError_t e1 = cudaFuncSetAttribute(w_on, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(decode_smem<HD, F8, true>()));
+  const cudaError_t e2 = cudaFuncSetAttribute(w_off, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(decode_smem<HD, F8, false>()));
+  return e1 != cudaSuccess ? e1 : e2;
+}
+
 template <int HD, bool F8>
 status launch_tc(const attn_args& a, bool decode, stream_t stream) {
   // Opt in to more than 48 KiB of dynamic shared memory, once per instantiation.
-  static const cudaError_t e_decode = [] {
-    const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, true>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(decode_smem<HD, F8, true>()));
-    const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_kernel<HD, F8, false>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(decode_smem<HD, F8, false>()));
-    return e1 != cudaSuccess ? e1 : e2;
-  }();
+  static const cudaError_t e_decode =
+      opt_in_decode_smem<HD, F8>(attn_decode_kernel<HD, F8, true>, attn_decode_kernel<HD, F8, false>);
   static const cudaError_t e_tile = cudaFuncSetAttribute(
       attn_tile_kernel<HD, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(tile_smem<HD, F8>()));
   const cudaError_t e = decode ? e_decode : e_tile;
@@ -1157,15 +1158,8 @@ status launch(const attn_args& a, stream_t stream) {
 
 template <int HD, bool F8>
 status launch_decode_batch(const attn_args& a, const attn_batch_ptrs& bp, int64_t batch, stream_t stream) {
-  static const cudaError_t e = [] {
-    const cudaError_t e1 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, true>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(decode_smem<HD, F8, true>()));
-    const cudaError_t e2 = cudaFuncSetAttribute(attn_decode_batch_kernel<HD, F8, false>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(decode_smem<HD, F8, false>()));
-    return e1 != cudaSuccess ? e1 : e2;
-  }();
+  static const cudaError_t e =
+      opt_in_decode_smem<HD, F8>(attn_decode_batch_kernel<HD, F8, true>, attn_decode_batch_kernel<HD, F8, false>);
   if (e != cudaSuccess) return status{static_cast<int>(e), cudaGetErrorString(e)};
   return launch_maybe_pdl(decode_warp_pipe() ? attn_decode_batch_kernel<HD, F8, true> : attn_decode_batch_kernel<HD, F8, false>,
                           dim3(static_cast<unsigned>(a.hq / a.group), static_cast<unsigned>(a.splits),
