@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
         [&] { KCHECK(k::gated_retention_chunked(q.p, kk.p, v.p, lg.p, state.p, o.p, T, H, hd, ws.p, st)); });
   bench("retention_output", shape, 0, 3 * row, false,
         [&] { KCHECK(k::retention_output(o.p, g.p, T, H, hd, 1e-5f, st)); });
+  bench("rms_norm (the residual added in the product)", shape, 0, 2 * row, false,
+        [&] { KCHECK(k::rms_norm(x.p, w.p, xn.p, T, D, 1e-5f, st)); });
   std::snprintf(shape, sizeof shape, "%lld x %lld (a block)", static_cast<long long>(S), static_cast<long long>(F));
   bench("swiglu", shape, 0, 3.0 * S * F * 2, false, [&] { KCHECK(k::swiglu(a.p, b.p, a.p, S * F, st)); });
   std::snprintf(shape, sizeof shape, "%lld x %lld (once a chunk)", static_cast<long long>(T), static_cast<long long>(Hkv * hd));

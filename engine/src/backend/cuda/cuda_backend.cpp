@@ -168,6 +168,10 @@ class cuda_backend final : public backend {
     // 4.5e-3; docs/performance.md, session 23), beyond what the tests allow. Not the default.
     const char* ne = std::getenv("TOME_NORM_EPILOGUE");
     norm_form_ = ne && ne[0] == '1' ? kernels::norm_form::scaled : kernels::norm_form::exact;
+    // Prefill rows (more than the GEMV's): the residual adds in the cuBLAS products (beta 1,
+    // residual_in_product). TOME_PREFILL_RESID=0: the products into r, then add_rms_norm.
+    const char* pr = std::getenv("TOME_PREFILL_RESID");
+    resid_in_product_ = !(pr && pr[0] == '0');
     return {};
   }
 
@@ -945,10 +949,26 @@ class cuda_backend final : public backend {
     }
     return cublas_gemm(x, rows, w, out, in, y, out, y_f32);
   }
-  // cuBLAS: columns 0..out of y [rows, ldy] = x[rows, in] · Wᵀ, W bf16 [out, in].
+  // The residual's product added in the prefill's products (resid_in_product_): x [rows, out] +=
+  // a [rows, in] · Wᵀ by cuBLAS with beta 1, one bf16 rounding of the sum, where the product and
+  // add_rms_norm round twice; the norm after it then reads x alone. Rows that Tome's GEMV serves
+  // (decode steps; their graph and eager forms agree bit for bit) keep the product and the add.
+  bool residual_in_product(int64_t rows) const { return resid_in_product_ && rows > kernels::kGemvMaxRows; }
+  status gemm_add(const u16* a, int64_t rows, wref w, int64_t out, int64_t in, u16* x) const {
+    if (!w.scale) return cublas_gemm(a, rows, w.bf16(), out, in, x, out, false, 1.0f);
+    const int64_t block = std::clamp<int64_t>(dequant_elems_ / std::max<int64_t>(in, 1), 1, std::max<int64_t>(out, 1));
+    if (block * in > dequant_elems_) return error("int8 weights: a matrix row is larger than the dequantisation buffer");
+    for (int64_t r0 = 0; r0 < out; r0 += block) {
+      const int64_t nb = std::min(block, out - r0);
+      KTRY(kernels::dequant_i8(w.i8() + r0 * in, w.scale + r0, dequant_ws_.as(), nb, in, stream_));
+      TOME_TRY(cublas_gemm(a, rows, dequant_ws_.as(), nb, in, x + r0, out, false, 1.0f));
+    }
+    return {};
+  }
+  // cuBLAS: columns 0..out of y [rows, ldy] = x[rows, in] · Wᵀ (+ beta y), W bf16 [out, in].
   status cublas_gemm(const u16* x, int64_t rows, const u16* w, int64_t out, int64_t in, void* y, int64_t ldy,
-                     bool y_f32) const {
-    const float alpha = 1.0f, beta = 0.0f;
+                     bool y_f32, float beta = 0.0f) const {
+    const float alpha = 1.0f;
     const cublasStatus_t s = api_->gemm_ex(
         handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(rows), static_cast<int>(in),
         &alpha, w, CUDA_R_16BF, static_cast<int>(in), x, CUDA_R_16BF, static_cast<int>(in), &beta, y,
@@ -979,13 +999,17 @@ class cuda_backend final : public backend {
   // inside the down projection's GEMV (== swiglu then GEMV, same bits). Else cuBLAS on the halves,
   // over blocks of rows whose w1 and w3 products live in w.k and w.v, free once the mixer has run:
   // the prefill's FFN needs no [T, F] buffers of its own (ffn_block_rows).
+  // With residual_in_product(T), the mixer's output projection has already added r into x
+  // (mixer_out) and the down projection adds its product into x too.
   status ffn(const workspace& w, int64_t T, u16* r, const dbuf& norm_w, const dweight& w13, const dweight& w2,
              const dbuf& next_norm) const {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
-    KTRY(kernels::add_rms_norm(w.x.as(), r, norm_w.as(), w.xn.as(), T, D, eps, stream_));
+    const bool in_product = residual_in_product(T);
+    if (in_product) KTRY(kernels::rms_norm(w.x.as(), norm_w.as(), w.xn.as(), T, D, eps, stream_));
+    else KTRY(kernels::add_rms_norm(w.x.as(), r, norm_w.as(), w.xn.as(), T, D, eps, stream_));
     const wref a13 = cuda::rows_of(w13), a2 = cuda::rows_of(w2);
-    if (use_gemv_ && gemv_ok(a13, w.xn.as(), T, D) && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
+    if (!in_product && use_gemv_ && gemv_ok(a13, w.xn.as(), T, D) && gemv_ok(a2, w.a.as(), T, F) && F % 8 == 0) {
       TOME_TRY(gemv(a13, w.xn.as(), nullptr, D, w.a.as(), T, 2 * F, D));
       TOME_TRY(gemv(a2, w.a.as(), w.a.as() + F, 2 * F, r, T, D, F));
     } else {
@@ -1000,11 +1024,19 @@ class cuda_backend final : public backend {
         TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, 0, D), F, D, a));
         TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, F, D), F, D, b));
         KTRY(kernels::swiglu(a, b, a, n * F, stream_));
-        TOME_TRY(gemm(a, n, w2, D, F, r + r0 * D));
+        if (in_product) TOME_TRY(gemm_add(a, n, cuda::rows_of(w2), D, F, w.x.as() + r0 * D));
+        else TOME_TRY(gemm(a, n, w2, D, F, r + r0 * D));
       }
     }
-    KTRY(kernels::add_rms_norm(w.x.as(), r, next_norm.as(), w.xn.as(), T, D, eps, stream_));
+    if (in_product) KTRY(kernels::rms_norm(w.x.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
+    else KTRY(kernels::add_rms_norm(w.x.as(), r, next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};
+  }
+  // A layer's mixer output projection: r = o · woᵀ for ffn, or (residual_in_product) x += o · woᵀ.
+  status mixer_out(const workspace& w, int64_t T, const dweight& wo, u16* r) const {
+    const int64_t D = c_.dim;
+    if (residual_in_product(T)) return gemm_add(w.o.as(), T, cuda::rows_of(wo), D, D, w.x.as());
+    return gemm(w.o.as(), T, wo, D, D, r);
   }
   // Rows of the FFN's hidden layer computed at once (ffn): at least min(T, 1024), so a chunk of
   // few rows still runs its FFN in one block, and as many as fit w.k and w.v at T x D elements.
@@ -1220,7 +1252,7 @@ class cuda_backend final : public backend {
                                    cudaMemcpyDeviceToDevice, stream_));
         }
       }
-      TOME_TRY(gemm(ws_.o.as(), T, w.wo, D, D, ws_.q.as()));  // q is free once the mixer has run
+      TOME_TRY(mixer_out(ws_, T, w.wo, ws_.q.as()));  // q is free once the mixer has run
       TOME_TRY(ffn(ws_, T, ws_.q.as(), w.ffn_norm, w.w13, w.w2, l + 1 < L ? self_[l + 1].mixer_norm : g_.kv_norm));
     }
     if (cancel && cancel->load(std::memory_order_relaxed)) return {};
@@ -1315,7 +1347,7 @@ class cuda_backend final : public backend {
       else
         KTRY(kernels::cross_attn(ws_.q.as(), st.k.as(), st.v.as(), ws_.o.as(), rows, pos0, Hq, c_.n_kv_heads, hd, splits,
                                  ws_.attn.as<float>(), stream_));
-      TOME_TRY(gemm(ws_.o.as(), rows, w.wo, D, D, ws_.q.as()));  // q is free once the attention has run
+      TOME_TRY(mixer_out(ws_, rows, w.wo, ws_.q.as()));  // q is free once the attention has run
       TOME_TRY(ffn(ws_, rows, ws_.q.as(), w.ffn_norm, w.w13, w.w2, &w == &cross_.back() ? g_.norm : (&w)[1].mixer_norm));
     }  // ws_.xn = the final norm of x
     TOME_TRY(ws_.logits.ensure(static_cast<size_t>(rows * V) * 4));
@@ -1831,6 +1863,7 @@ class cuda_backend final : public backend {
   bool rope_epilogue_ = true;      // and RoPE in those GEMVs' epilogue (TOME_ROPE_EPILOGUE=0: a kernel)
   bool swiglu_epilogue_ = true;    // and SwiGLU in the w1|w3 GEMV's epilogue (TOME_SWIGLU_EPILOGUE=0: in w2's prologue)
   kernels::norm_form norm_form_ = kernels::norm_form::exact;  // those norms' form (TOME_NORM_EPILOGUE=1: scaled)
+  bool resid_in_product_ = true;  // prefill: the residual adds in the products (TOME_PREFILL_RESID=0: not)
   bool kv_early_ = true;           // cross layers: first K/V tile before q is ready (TOME_KV_EARLY=0: after)
   dbuf cublas_ws_;
   // Batched decode (decode_batch): buffers for kMaxBatch rows allocated once (graphs name them),
