@@ -47,4 +47,49 @@ status get_device_info(int index, device_info* out) {
   return {};
 }
 
+namespace {
+// Compiled with the same architectures as every kernel of the library: which of its forms the
+// device runs tells whether the kernels' griddepcontrol instructions exist (__CUDA_ARCH__ >= 900).
+__global__ void arch_probe_kernel(int* out) {
+#ifdef __CUDA_ARCH__
+  *out = __CUDA_ARCH__;
+#endif
+}
+}  // namespace
+
+bool programmatic_launch_ok() {
+  static const bool ok = [] {
+    int dev = 0, major = 0;
+    cudaFuncAttributes fa{};
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaFuncGetAttributes(&fa, arch_probe_kernel) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    // The device has PDL (sm_90+) and the code it runs was built from sm_90+ PTX or for sm_90+.
+    // Built only for compute_80 (the gpu-sm80 preset, or a newer GPU that JIT-compiles the
+    // portable PTX) the kernels have no griddepcontrol.wait, so a dependent launch would let the
+    // next kernel read before the one ahead of it has written.
+    return major >= 9 && fa.ptxVersion >= 90;
+  }();
+  return ok;
+}
+
+int compiled_arch() {
+  int* d = nullptr;
+  int v = 0;
+  if (cudaMalloc(&d, sizeof(int)) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  arch_probe_kernel<<<1, 1>>>(d);
+  if (cudaMemcpy(&v, d, sizeof(int), cudaMemcpyDeviceToHost) != cudaSuccess) {
+    cudaGetLastError();
+    v = 0;
+  }
+  cudaFree(d);
+  return v;
+}
+
 }  // namespace tome::kernels

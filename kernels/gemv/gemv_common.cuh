@@ -297,19 +297,14 @@ inline status check_rope(const gemv_rope* r, bool y_f32, int64_t n, rope_out& ou
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// PDL needs compute capability 9.0 (the attribute is left off below it); TOME_GEMV_PDL=0 turns it
-// off.
+// PDL needs compute capability 9.0 and kernels compiled for it (programmatic_launch_ok: the
+// attribute is left off otherwise, e.g. for the compute_80 PTX run on an H100); TOME_GEMV_PDL=0
+// turns it off.
 inline bool use_pdl() {
   static const bool on = [] {
     const char* e = std::getenv("TOME_GEMV_PDL");
     if (e && e[0] == '0') return false;
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
+    return programmatic_launch_ok();  // sm_90+ device running sm_90+ code (kernels.h)
   }();
   return on;
 }

@@ -23,6 +23,22 @@ namespace {
 class Kernels : public test::GpuOpTest {
 };
 
+// Programmatic dependent launches only where the code the device runs waits for them: an sm_90+
+// device running this library's sm_90+ code (its griddepcontrol.wait exists). The portable
+// compute_80 PTX run on an H100 (the gpu-sm80 preset, or a newer GPU without SASS of its own) has
+// no wait, so a dependent launch there would race the kernel ahead of it.
+TEST_F(Kernels, DependentLaunchesOnlyWhereTheKernelsWaitForThem) {
+  const int arch = kernels::compiled_arch();
+  ASSERT_GT(arch, 0);
+  kernels::device_info info{};
+  int dev = 0;
+  ASSERT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  ASSERT_TRUE(kernels::get_device_info(dev, &info).ok());
+  std::printf("[ device %d.%d runs this library's code for __CUDA_ARCH__ %d: dependent launches %s ]\n", info.major,
+              info.minor, arch, kernels::programmatic_launch_ok() ? "on" : "off");
+  EXPECT_EQ(kernels::programmatic_launch_ok(), info.major >= 9 && arch >= 900);
+}
+
 TEST_F(Kernels, RmsNormMatchesCpuTwin) {
   // Block-per-row (few rows: 16-byte words while dim * 2 <= 47 KiB, else scalar) and the warp-per-row x8
   // forms (128+ rows; 1..16 words a lane; row counts that do not fill the last block).

@@ -34,6 +34,14 @@ struct device_info {
   int major = 0, minor = 0;
 };
 status get_device_info(int index, device_info* out);
+// Whether the kernels may be launched as programmatic dependent launches (PDL): the device has it
+// (compute capability 9.0+) and the code it runs of this library was compiled for sm_90+ (so its
+// griddepcontrol.wait exists). Decided once per process; capture-safe.
+bool programmatic_launch_ok();
+// __CUDA_ARCH__ of the code the current device runs for this library (e.g. 900 for sm_90a SASS,
+// 800 where it JIT-compiles the compute_80 PTX); 0 on failure. Runs a probe kernel and waits:
+// for tests and diagnostics, not inside a stream capture.
+int compiled_arch();
 
 // y[r] = bf16( f32(x[r]) / sqrt(mean(f32(x[r])^2) + eps) ) * w   (x, w, y bf16 [rows, dim]).
 status rms_norm(const uint16_t* x, const uint16_t* w, uint16_t* y, int64_t rows, int64_t dim,
