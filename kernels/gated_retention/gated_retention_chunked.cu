@@ -72,24 +72,27 @@ struct chunk_params {
   int heads, hd, n_seg;
 };
 
-// Shared memory of one CTA (bf16 unless noted), row stride LD = HD + 8 elements.
-template <int HD>
+// Shared memory of one CTA (bf16 unless noted), row stride LD = HD + 8 elements. The state pass
+// (OUTPUT false) has no q tiles and no scores, so two of its CTAs fit an SM.
+template <int HD, bool OUTPUT = true>
 struct smem_layout {
   static constexpr int LD = HD + 8;
   static constexpr int tile = kChunk * LD;                   // one [64, HD] tile
-  static constexpr int q = 0, k = 2 * tile, v = 4 * tile;   // double-buffered q, k, v
-  static constexpr int kw_hi = 6 * tile, kw_lo = 7 * tile;  // decayed keys, hi and lo bf16 parts
-  static constexpr int a = 8 * tile;                        // scores [64, kAStride]
+  static constexpr int qt = OUTPUT ? 2 : 0;                  // q tiles (double-buffered)
+  static constexpr int q = 0, k = qt * tile, v = (qt + 2) * tile;  // double-buffered q, k, v
+  static constexpr int kw_hi = (qt + 4) * tile, kw_lo = (qt + 5) * tile;  // decayed keys, hi and lo bf16 parts
+  static constexpr int a = (qt + 6) * tile;                 // scores [64, kAStride]
+  static constexpr int a_elems = OUTPUT ? kChunk * kAStride : 0;
   static constexpr int g_bytes = (HD / 16) * kChunk * 4;    // f32 cumulative log decay per warp
-  static constexpr size_t bytes = (8 * tile + kChunk * kAStride) * 2 + g_bytes;
+  static constexpr size_t bytes = ((qt + 6) * tile + a_elems) * 2 + g_bytes;
 };
 
 // Grid (segments, heads), HD/16 warps; warp w owns value columns [16w, 16w + 16) of the state and
 // the output. OUTPUT = false: the state pass (segments 0..n−2, from a zero state, keys and values
 // only); OUTPUT = true: the output pass from the entering state.
 template <int HD, bool OUTPUT>
-__global__ void __launch_bounds__(HD * 2, 1) chunk_scan_kernel(chunk_params p) {
-  using L = smem_layout<HD>;
+__global__ void __launch_bounds__(HD * 2, OUTPUT ? 1 : 2) chunk_scan_kernel(chunk_params p) {
+  using L = smem_layout<HD, OUTPUT>;
   constexpr int LD = L::LD, NW = HD / 16, NT = NW * 32;
   extern __shared__ __align__(16) uint16_t sh[];
   uint16_t* const qs = sh + L::q;
@@ -99,7 +102,7 @@ __global__ void __launch_bounds__(HD * 2, 1) chunk_scan_kernel(chunk_params p) {
   uint16_t* const kwl = sh + L::kw_lo;
   uint16_t* const as = sh + L::a;
   const int tid = threadIdx.x, w = tid >> 5, l = tid & 31;
-  float* const gw = reinterpret_cast<float*>(sh + L::a + kChunk * kAStride) + w * kChunk;
+  float* const gw = reinterpret_cast<float*>(sh + L::a + L::a_elems) + w * kChunk;
   const int seg = blockIdx.x, h = blockIdx.y, hd = p.hd, H = p.heads;
   const int64_t r_begin = static_cast<int64_t>(seg) * p.seg_rows;
   const int64_t r_end = r_begin + p.seg_rows < p.rows ? r_begin + p.seg_rows : p.rows;
@@ -377,7 +380,7 @@ int resident_ctas() {
     ok = ok && cudaFuncSetAttribute(chunk_scan_kernel<HD, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     bytes) == cudaSuccess;
     ok = ok && cudaFuncSetAttribute(chunk_scan_kernel<HD, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    bytes) == cudaSuccess;
+                                    static_cast<int>(smem_layout<HD, false>::bytes)) == cudaSuccess;
     ok = ok && cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, chunk_scan_kernel<HD, true>, HD * 2, bytes) ==
                    cudaSuccess;
     if (!ok) cudaGetLastError();  // "cannot run here" (recurrent fallback), not a pending error
@@ -415,7 +418,7 @@ void launch_chunked(const chunk_params& p, cudaStream_t stream) {
   const size_t bytes = smem_layout<HD>::bytes;
   const dim3 block(HD * 2);
   if (p.n_seg > 1) {
-    chunk_scan_kernel<HD, false><<<dim3(p.n_seg - 1, p.heads), block, bytes, stream>>>(p);
+    chunk_scan_kernel<HD, false><<<dim3(p.n_seg - 1, p.heads), block, smem_layout<HD, false>::bytes, stream>>>(p);
     const int64_t hd2 = static_cast<int64_t>(p.hd) * p.hd;
     segment_scan_kernel<<<dim3(static_cast<unsigned>((hd2 + 255) / 256), p.heads), 256, 0, stream>>>(
         p.state, p.seg_state, p.seg_log_decay, p.n_seg, p.heads, hd2);
