@@ -55,6 +55,17 @@ __global__ void add_rms_norm_kernel(uint16_t* __restrict__ x, const uint16_t* __
   }
 }
 
+// Word c of a normalised row: bf16(v * inv) (times the weight's word c when there is one), the
+// roundings of YOCO.md's norm; the warp-per-row forms' last pass.
+__device__ __forceinline__ uint4 normalised_word(const uint4& v, const uint16_t* w, int c, float inv) {
+  float f[8], g[8];
+  unpack_bf16x8(v, f);
+  if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
+  return pack_bf16x8(f);
+}
+
 // Warp-per-row forms for dim % 8 == 0, dim <= 32 * 8 * VPL, 16-byte aligned rows (the model's
 // hidden rows): each lane holds VPL 16-byte words of the row in registers, so x (and the residual
 // delta) are read once; the sum of squares is each lane's (in element order) then warp_sum. With
@@ -97,14 +108,7 @@ __global__ void norm_x8_kernel(uint16_t* __restrict__ x, const uint16_t* __restr
 #pragma unroll
   for (int j = 0; j < VPL; ++j) {
     const int c = lane + 32 * j;
-    if (c < nv) {
-      float f[8], g[8];
-      unpack_bf16x8(xv[j], f);
-      if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
-      orow[c] = pack_bf16x8(f);
-    }
+    if (c < nv) orow[c] = normalised_word(xv[j], w, c, inv);
   }
 }
 
@@ -145,14 +149,7 @@ __global__ void __launch_bounds__(256, 3) norm_x8_twopass_kernel(const uint16_t*
 #pragma unroll 4
   for (int j = 0; j < VPL; ++j) {
     const int c = lane + 32 * j;
-    if (c < nv) {
-      float f[8], g[8];
-      unpack_bf16x8(xr[c], f);
-      if (w) unpack_bf16x8(reinterpret_cast<const uint4*>(w)[c], g);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) f[e] = w ? round_bf16(f[e] * inv) * g[e] : round_bf16(f[e] * inv);
-      orow[c] = pack_bf16x8(f);
-    }
+    if (c < nv) orow[c] = normalised_word(xr[c], w, c, inv);
   }
 }
 
