@@ -2,7 +2,7 @@
 // multiply by the weight (YOCO.md: "normalise in fp32, cast to the activation dtype, then
 // multiply"). CPU twin: cpu::rms_norm. Layout: x, y [rows, dim] bf16; w [dim] bf16. Rows of
 // dim % 8 == 0 up to 4096 (16-byte aligned), 128 rows and more (prefill), run a warp per row with
-// 16-byte loads (norm_x8_kernel); fewer rows (decode steps) a block of 256 threads per row
+// 16-byte loads (add_rms_norm: norm_x8_kernel; rms_norm: norm_x8_twopass_kernel); fewer rows (decode steps) a block of 256 threads per row
 // (norm_row_kernel: row_rms_norm, the routine of the decode GEMVs' norm prologue, so
 // gemv_norm == rms_norm then gemv bit for bit). Other rows: the scalar block-per-row kernels.
 #include <algorithm>

@@ -931,13 +931,19 @@ class cuda_backend final : public backend {
       KTRY(kernels::gemv_i8(w.i8(), w.scale, x, y, y_f32, rows, out, in, stream_));
       return {};
     }
+    return dequant_gemm(x, rows, w, out, in, y, y_f32, 0.0f);
+  }
+  // Int8 weights by cuBLAS: blocks of W's rows dequantised to bf16 in turn, each block's columns of
+  // y [rows, out] = x · blockᵀ (+ beta y).
+  status dequant_gemm(const u16* x, int64_t rows, wref w, int64_t out, int64_t in, void* y, bool y_f32,
+                      float beta) const {
     const int64_t block = std::clamp<int64_t>(dequant_elems_ / std::max<int64_t>(in, 1), 1, std::max<int64_t>(out, 1));
     if (block * in > dequant_elems_) return error("int8 weights: a matrix row is larger than the dequantisation buffer");
     const int64_t esize = y_f32 ? 4 : 2;
     for (int64_t r0 = 0; r0 < out; r0 += block) {
       const int64_t nb = std::min(block, out - r0);
       KTRY(kernels::dequant_i8(w.i8() + r0 * in, w.scale + r0, dequant_ws_.as(), nb, in, stream_));
-      TOME_TRY(cublas_gemm(x, rows, dequant_ws_.as(), nb, in, static_cast<char*>(y) + r0 * esize, out, y_f32));
+      TOME_TRY(cublas_gemm(x, rows, dequant_ws_.as(), nb, in, static_cast<char*>(y) + r0 * esize, out, y_f32, beta));
     }
     return {};
   }
@@ -956,14 +962,7 @@ class cuda_backend final : public backend {
   bool residual_in_product(int64_t rows) const { return resid_in_product_ && rows > kernels::kGemvMaxRows; }
   status gemm_add(const u16* a, int64_t rows, wref w, int64_t out, int64_t in, u16* x) const {
     if (!w.scale) return cublas_gemm(a, rows, w.bf16(), out, in, x, out, false, 1.0f);
-    const int64_t block = std::clamp<int64_t>(dequant_elems_ / std::max<int64_t>(in, 1), 1, std::max<int64_t>(out, 1));
-    if (block * in > dequant_elems_) return error("int8 weights: a matrix row is larger than the dequantisation buffer");
-    for (int64_t r0 = 0; r0 < out; r0 += block) {
-      const int64_t nb = std::min(block, out - r0);
-      KTRY(kernels::dequant_i8(w.i8() + r0 * in, w.scale + r0, dequant_ws_.as(), nb, in, stream_));
-      TOME_TRY(cublas_gemm(a, rows, dequant_ws_.as(), nb, in, x + r0, out, false, 1.0f));
-    }
-    return {};
+    return dequant_gemm(a, rows, w, out, in, x, false, 1.0f);
   }
   // cuBLAS: columns 0..out of y [rows, ldy] = x[rows, in] · Wᵀ (+ beta y), W bf16 [out, in].
   status cublas_gemm(const u16* x, int64_t rows, const u16* w, int64_t out, int64_t in, void* y, int64_t ldy,
