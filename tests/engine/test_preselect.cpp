@@ -63,6 +63,7 @@ void check_same_tokens(const preselect_case& param) {
   };
   const std::vector<int32_t> p = prompt(V, 40, 3);
   const size_t n_tokens = param.model == std::string("tiny") ? 48 : param.kind == backend_kind::cuda ? 16 : 8;
+  std::vector<float> first_prefill;  // every session prefills the same prompt: the same logits each time
   for (size_t i = 0; i < sets.size(); ++i) {
     const set& s = sets[i];
     std::ostringstream what;
@@ -74,6 +75,16 @@ void check_same_tokens(const preselect_case& param) {
       auto sess = session::create(*m);
       ASSERT_TRUE(sess.ok()) << sess.message();
       ASSERT_TRUE((*sess)->prefill(p).ok()) << what.str();
+      {
+        auto lg0 = (*sess)->logits();  // what generate() samples the first token from
+        ASSERT_TRUE(lg0.ok()) << what.str() << ": " << lg0.message();
+        if (first_prefill.empty()) first_prefill.assign(lg0->begin(), lg0->end());
+        size_t differ = 0;
+        for (size_t j = 0; j < first_prefill.size() && j < lg0->size(); ++j)
+          differ += std::memcmp(&first_prefill[j], &(*lg0)[j], 4) != 0;
+        ASSERT_EQ(differ, 0u) << what.str() << (on ? ", on" : ", off")
+                              << ": the prompt's logits differ from the first session's";
+      }
       generate_params gp;
       gp.max_tokens = static_cast<int>(n_tokens);
       gp.stop_at_eos = false;

@@ -172,6 +172,9 @@ class cuda_backend final : public backend {
     // residual_in_product). TOME_PREFILL_RESID=0: the products into r, then add_rms_norm.
     const char* pr = std::getenv("TOME_PREFILL_RESID");
     resid_in_product_ = !(pr && pr[0] == '0');
+    // The uploads above are plain cudaMemcpy calls on the legacy default stream, which stream_
+    // (non-blocking) does not wait for, and a pageable copy may return before its DMA is done.
+    CUDA_TRY(cudaDeviceSynchronize());
     return {};
   }
 
@@ -302,9 +305,15 @@ class cuda_backend final : public backend {
     if (c_.self_kind == self_decoder_kind::gated_retention) {
       const size_t bytes = static_cast<size_t>(c_.n_self_heads * c_.self_head_dim() * c_.self_head_dim()) * 4;
       st->ret.resize(L);
+      // Zeroed on stream_, which every later use of the state is ordered after. (A plain
+      // cudaMemset runs on the legacy default stream, which a non-blocking stream does not wait
+      // for: a prefill could copy the state before it was zeroed, and start from a freed
+      // session's state that the allocator handed back.)
       for (auto& b : st->ret) {
         keep(b.ensure(bytes));
-        if (b.bytes() >= bytes) cudaMemset(b.as(), 0, bytes);
+        if (b.bytes() < bytes) continue;
+        if (const cudaError_t e = cudaMemsetAsync(b.as(), 0, bytes, stream_); e != cudaSuccess)
+          keep(cuda::cuda_error(e, "cudaMemsetAsync (the retention state)"));
       }
       st->self_bytes = static_cast<int64_t>(L * bytes);
     } else {
@@ -533,9 +542,10 @@ class cuda_backend final : public backend {
     out.self_rows = st.ring_rows;
     out.self_state.clear();
     if (c_.self_kind == self_decoder_kind::gated_retention) {
-      for (const dbuf& b : st.ret) {
+      for (const dbuf& b : st.ret) {  // on stream_: after the steps that wrote it
         std::vector<float> h(b.bytes() / 4);
-        CUDA_TRY(cudaMemcpy(h.data(), b.as(), b.bytes(), cudaMemcpyDeviceToHost));
+        CUDA_TRY(cudaMemcpyAsync(h.data(), b.as(), b.bytes(), cudaMemcpyDeviceToHost, stream_));
+        CUDA_TRY(cudaStreamSynchronize(stream_));
         out.self_state.push_back(std::move(h));
       }
     } else {
@@ -783,8 +793,10 @@ class cuda_backend final : public backend {
       for (size_t l = 0; l < L; ++l)
         if (in.self_state[l].size() * 4 != st.ret[l].bytes())
           return error("retention state of layer " + std::to_string(l) + " has the wrong size");
-      for (size_t l = 0; l < L; ++l)
-        CUDA_TRY(cudaMemcpy(st.ret[l].as(), in.self_state[l].data(), st.ret[l].bytes(), cudaMemcpyHostToDevice));
+      for (size_t l = 0; l < L; ++l)  // on stream_: after the session's earlier steps, before its next
+        CUDA_TRY(cudaMemcpyAsync(st.ret[l].as(), in.self_state[l].data(), st.ret[l].bytes(), cudaMemcpyHostToDevice,
+                                 stream_));
+      CUDA_TRY(cudaStreamSynchronize(stream_));  // `in` may go once this returns
     } else {
       const int64_t want = std::min<int64_t>(in.n_tokens, std::max<int64_t>(c_.window - 1, 0));
       if (in.self_rows != want) return error("sliding-window state holds the wrong number of rows");
@@ -910,7 +922,8 @@ class cuda_backend final : public backend {
   status upload_bf16(const float* src, size_t n, u16* dst) const {
     std::vector<u16> h(n);
     for (size_t i = 0; i < n; ++i) h[i] = f32_to_bf16(src[i]);
-    if (n) CUDA_TRY(cudaMemcpy(dst, h.data(), n * 2, cudaMemcpyHostToDevice));
+    if (n) CUDA_TRY(cudaMemcpyAsync(dst, h.data(), n * 2, cudaMemcpyHostToDevice, stream_));
+    CUDA_TRY(cudaStreamSynchronize(stream_));  // h is freed on return
     return {};
   }
 

@@ -82,6 +82,9 @@ class cuda_transformer final : public backend {
     const std::vector<float> freq = cpu::rope_inv_freq(c_.head_dim(), c_.rope_theta);
     TOME_TRY(freq_.ensure(freq.size() * 4));
     CUDA_TRY(cudaMemcpy(freq_.as<float>(), freq.data(), freq.size() * 4, cudaMemcpyHostToDevice));
+    // Those were plain copies on the legacy default stream, which stream_ (non-blocking) does not
+    // wait for; a pageable copy may return before its DMA is done.
+    CUDA_TRY(cudaDeviceSynchronize());
     return {};
   }
 
