@@ -33,6 +33,15 @@ struct page_result {
   bool failed = false;  // Poppler could not load the page
 };
 
+// Poppler sets up process-wide LittleCMS state (GfxState's sRGB and XYZ profiles, the lcms2
+// error handler) in the first GfxState it constructs, behind a plain null check: two threads
+// that read their first pages at once can both build it, and one frees what the other
+// installed (heap corruption; Poppler work item 1800; ThreadSanitizer reported the double
+// build here, the `tsan` preset's test_ingest_pdf). So until a page has been read in this
+// process, one page is read alone, under this lock, before any worker starts.
+std::mutex g_first_page_m;
+std::atomic<bool> g_poppler_ready{false};
+
 // Pages [0, n) into out, `threads` workers including the calling thread, which alone calls
 // on_progress. Returns false when cancelled (or when a worker cannot open the document).
 bool extract_pages(std::string_view bytes, const std::string& password, int n, int threads,
@@ -40,14 +49,15 @@ bool extract_pages(std::string_view bytes, const std::string& password, int n, i
   out.assign(static_cast<size_t>(n), {});
   std::atomic<int> next{0}, done{0};
   std::atomic<bool> stop{false};
-  const auto work = [&](bool main_thread) {
+  // The calling thread's pages, or a worker's. warm_up: only until one page has been read.
+  const auto work = [&](bool main_thread, bool warm_up) {
     std::unique_ptr<poppler::document> doc(poppler::document::load_from_raw_data(
         bytes.data(), static_cast<int>(bytes.size()), password, password));
     if (!doc || doc->is_locked()) {
       stop = true;  // cannot happen after the first open succeeded; be safe anyway
       return;
     }
-    for (int i; !stop && (i = next.fetch_add(1)) < n;) {
+    for (int i; !stop && !(warm_up && g_poppler_ready.load()) && (i = next.fetch_add(1)) < n;) {
       if (is_cancelled(p)) {
         stop = true;
         break;
@@ -58,6 +68,7 @@ bool extract_pages(std::string_view bytes, const std::string& password, int n, i
         if (page) {
           r.text =
               to_utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout));
+          if (warm_up) g_poppler_ready.store(true, std::memory_order_release);
         } else {
           r.failed = true;
         }
@@ -69,9 +80,14 @@ bool extract_pages(std::string_view bytes, const std::string& password, int n, i
         report_progress(p, "pages", static_cast<uint64_t>(d), static_cast<uint64_t>(n), item);
     }
   };
+  // (Also with one thread: another ingest may be reading its first page on another thread.)
+  if (!g_poppler_ready.load(std::memory_order_acquire)) {
+    std::lock_guard lk(g_first_page_m);
+    if (!g_poppler_ready.load()) work(true, true);  // one document, pages until one reads
+  }
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, false);
-  work(true);
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, false, false);
+  work(true, false);
   for (std::thread& t : pool) t.join();
   return !is_cancelled(p) && done.load() == n;
 }
