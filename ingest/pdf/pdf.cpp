@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -37,10 +38,32 @@ struct page_result {
 // error handler) in the first GfxState it constructs, behind a plain null check: two threads
 // that read their first pages at once can both build it, and one frees what the other
 // installed (heap corruption; Poppler work item 1800; ThreadSanitizer reported the double
-// build here, the `tsan` preset's test_ingest_pdf). So until a page has been read in this
-// process, one page is read alone, under this lock, before any worker starts.
+// build here, the `tsan` preset's test_ingest_pdf). So the first page a process reads is read
+// alone, under this lock: a one-page PDF of Tome's own (prepare_pdf_library), or, should that
+// fail, the document's first readable page before its workers start.
 std::mutex g_first_page_m;
 std::atomic<bool> g_poppler_ready{false};
+
+// A valid one-page PDF (an empty 72 x 72 page), its cross-reference offsets computed.
+std::string tiny_pdf() {
+  const char* objs[] = {"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 72 72] /Resources << >> >>"};
+  std::string pdf = "%PDF-1.4\n";
+  std::vector<size_t> at;
+  for (int i = 0; i < 3; ++i) {
+    at.push_back(pdf.size());
+    pdf += std::to_string(i + 1) + " 0 obj\n" + objs[i] + "\nendobj\n";
+  }
+  const size_t xref = pdf.size();
+  pdf += "xref\n0 4\n0000000000 65535 f \n";
+  for (const size_t o : at) {
+    char line[24];
+    std::snprintf(line, sizeof line, "%010zu 00000 n \n", o);
+    pdf += line;
+  }
+  pdf += "trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
+  return pdf;
+}
 
 // Pages [0, n) into out, `threads` workers including the calling thread, which alone calls
 // on_progress. Returns false when cancelled (or when a worker cannot open the document).
@@ -81,6 +104,7 @@ bool extract_pages(std::string_view bytes, const std::string& password, int n, i
     }
   };
   // (Also with one thread: another ingest may be reading its first page on another thread.)
+  prepare_pdf_library();
   if (!g_poppler_ready.load(std::memory_order_acquire)) {
     std::lock_guard lk(g_first_page_m);
     if (!g_poppler_ready.load()) work(true, true);  // one document, pages until one reads
@@ -260,3 +284,26 @@ result<document> ingest_pdf(const fs::path& path, const params& p) {
 }
 
 }  // namespace tome::ingest::detail
+
+namespace tome::ingest {
+
+bool prepare_pdf_library() {
+  if (detail::g_poppler_ready.load(std::memory_order_acquire)) return true;
+  std::lock_guard lk(detail::g_first_page_m);
+  if (detail::g_poppler_ready.load(std::memory_order_relaxed)) return true;
+  const std::string bytes = detail::tiny_pdf();
+  std::unique_ptr<poppler::document> doc(
+      poppler::document::load_from_raw_data(bytes.data(), static_cast<int>(bytes.size())));
+  if (!doc || doc->pages() != 1) return false;  // then ingest reads a document's first page alone
+  try {
+    std::unique_ptr<poppler::page> page(doc->create_page(0));
+    if (!page) return false;
+    (void)page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout);  // a GfxState
+  } catch (...) {
+    return false;
+  }
+  detail::g_poppler_ready.store(true, std::memory_order_release);
+  return true;
+}
+
+}  // namespace tome::ingest

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "ingest_test_util.h"
 #include "pdf/pdf_cleanup.h"
@@ -240,6 +242,31 @@ TEST(IngestPdf, SameTextWithOneOrManyThreads) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->text(), b->text());
   EXPECT_EQ(a->segments.size(), b->segments.size());
+}
+
+// Poppler's process-wide colour-management state is built on first use, unguarded: ingest sets
+// it up from one thread (prepare_pdf_library) before any two read pages. Here the process's first
+// PDF work is four ingests of four threads each, started together (ctest runs each case in a
+// process of its own). Under the tsan preset this case reported the double build before the
+// fix; in other builds the race corrupted the heap now and then.
+TEST(IngestPdf, ConcurrentFirstIngestsInAProcess) {
+  params p;
+  p.pdf.threads = 4;
+  std::vector<std::string> texts(4);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> pool;
+  for (size_t i = 0; i < texts.size(); ++i)
+    pool.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < static_cast<int>(texts.size())) std::this_thread::yield();
+      auto doc = ingest(ingest_data(i % 2 ? "R-data.pdf" : "dot.1.pdf"), p);
+      if (doc) texts[i] = doc->text();
+    });
+  for (std::thread& t : pool) t.join();
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_FALSE(texts[i].empty()) << "ingest " << i;
+  EXPECT_EQ(texts[0], texts[2]);
+  EXPECT_EQ(texts[1], texts[3]);
+  EXPECT_TRUE(prepare_pdf_library()) << "Tome's own one-page PDF did not read";
 }
 
 // The clean-up functions on their own.

@@ -11,6 +11,8 @@
 #include <QTextBlock>
 #include <QVBoxLayout>
 
+#include "tome/ingest/ingest.h"
+
 #ifdef TOME_HAVE_POPPLER_QT6
 #include <poppler-qt6.h>
 #endif
@@ -94,6 +96,9 @@ bool Viewer::openText(const QString& path, int line) {
 
 bool Viewer::openPdf(const QString& path, int page, int line) {
 #ifdef TOME_HAVE_POPPLER_QT6
+  // poppler-qt6 shares libpoppler with ingest, which may be reading a PDF on the worker thread:
+  // the library's process-wide state must be set up by one thread first.
+  tome::ingest::prepare_pdf_library();
   std::unique_ptr<Poppler::Document> doc = Poppler::Document::load(path);
   if (!doc || doc->isLocked()) {
     m_header->setText(tr("%1 cannot be opened as a PDF here.").arg(path));

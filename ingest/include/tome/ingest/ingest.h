@@ -85,4 +85,12 @@ result<document> ingest(const std::filesystem::path& path, const params& p = {})
 // The same with the format given (no detection).
 result<document> ingest_as(const std::filesystem::path& path, format f, const params& p = {});
 
+// Sets up the PDF library's process-wide state once, from whichever thread comes first (ingest
+// does it before it reads a PDF). Code that uses Poppler on another thread while an ingest may
+// run (the desktop viewer's pages through poppler-qt6, the same libpoppler) calls it first:
+// Poppler builds that state unguarded on first use, and two threads doing so corrupt the heap.
+// True once it is set up (false only if Poppler could not read Tome's own one-page PDF; ingest
+// then reads a document's first page alone instead).
+bool prepare_pdf_library();
+
 }  // namespace tome::ingest
