@@ -308,7 +308,9 @@ class cuda_backend final : public backend {
       // Zeroed on stream_, which every later use of the state is ordered after. (A plain
       // cudaMemset runs on the legacy default stream, which a non-blocking stream does not wait
       // for: a prefill could copy the state before it was zeroed, and start from a freed
-      // session's state that the allocator handed back.)
+      // session's state that the allocator handed back.) Under m_, as all work on stream_: not
+      // into another session's decode graph while it is being captured.
+      std::lock_guard lk(m_);
       for (auto& b : st->ret) {
         keep(b.ensure(bytes));
         if (b.bytes() < bytes) continue;
