@@ -29,6 +29,7 @@
 
 #include "attention/attention_wgmma.h"
 #include "common/common.cuh"
+#include "common/hopper.cuh"
 
 namespace tome::kernels {
 namespace {
@@ -53,58 +54,14 @@ struct wg_args {
   float scale_log2;
 };
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define TOME_WGMMA_DEVICE 1
-#endif
-
 #ifdef TOME_WGMMA_DEVICE
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-// One 2-D TMA copy: box {64 columns, 128 rows} at (x, y) of the tensor map into smem, completing
-// on the mbarrier.
-__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
-      : "memory");
-}
+using namespace hopper;
 __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kThreads)); }
 __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(kThreads)); }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
 // Keeps the compiler from moving register accesses across the asynchronous products.
 __device__ __forceinline__ void fence_regs(float (&d)[64]) {
 #pragma unroll
   for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading / stride byte offsets.
-__device__ __forceinline__ uint64_t desc128(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
-         (static_cast<uint64_t>(sbo >> 4) << 32) | (1ull << 62);
 }
 __device__ __forceinline__ int64_t first_key_of(int64_t last, int64_t window) {
   return window > 0 ? (last - window + 1 > 0 ? last - window + 1 : 0) : 0;
@@ -368,22 +325,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 // ---- host side ----
-using encode_tiled_fn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                                     const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                                     CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-encode_tiled_fn encode_tiled() {  // the driver's cuTensorMapEncodeTiled, through the runtime (no -lcuda)
-  static const encode_tiled_fn f = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess)
-      fn = nullptr;
-    cudaGetLastError();
-    return reinterpret_cast<encode_tiled_fn>(fn);
-  }();
-  return f;
-}
+using hopper::encode_tiled;
 
 // -1: TOME_WGMMA_ATTN (default on), 0 / 1: attention_use_wgmma().
 int g_mode = -1;
@@ -411,13 +353,7 @@ bool hardware_ok() {
 }
 
 bool make_map(CUtensorMap* map, const uint16_t* base, int64_t kv_stride, int64_t n_keys) {
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(kv_stride), static_cast<cuuint64_t>(n_keys)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(kv_stride) * 2};
-  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(kKeys)};
-  const cuuint32_t elem[2] = {1, 1};
-  return encode_tiled()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<uint16_t*>(base), dims, strides, box,
-                        elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return hopper::make_bf16_map(map, base, kv_stride, n_keys, kv_stride, kKeys);
 }
 
 }  // namespace

@@ -8,17 +8,21 @@
 //   q|k|v|g|gate as one GEMM over the concatenated weight (N 12,312);
 //   q, k, v, g as one strided batched GEMM (batch 4) + the gate's;
 //   w1, w3 as two GEMMs (the backend), as one over w1|w3 (N 16,384), as a batch of 2;
+//   w1, w3 and the swiglu kernel (the backend's whole up projection) against Tome's sm_90a GEMM
+//   with SwiGLU in its epilogue (kernels::gemm_swiglu), compared with each other;
 //   the fused forms with the fastest of cuBLASLt's first 8 heuristic algorithms (picked in a first
 //   timed pass).
 // Usage: tome_bench_prefill_gemms [ROUNDS]   (default 12; prints the mean ms of each variant)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <utility>
 
 #include "bench_util.cuh"
+#include "tome/kernels.h"
 
 using namespace tome::bench;
 
@@ -146,14 +150,48 @@ int main(int argc, char** argv) {
       {"w1|w3: one GEMM, cuBLASLt #" + std::to_string(w13.pick), [&] { w13.run(b, w.p, x.p, y.p); }},
       {"w1, w3: batched x2",
        [&] { b.batched(F, S, D, 2, w.p, static_cast<long long>(F) * D, x.p, y.p, static_cast<long long>(SF)); }},
+      {"w1, w3: 2 GEMMs + swiglu (the backend's FFN up projection)",
+       [&] {
+         b.gemm(F, S, D, w.p, x.p, y.p);
+         b.gemm(F, S, D, w.p + static_cast<size_t>(F) * D, x.p, y.p + SF);
+         if (!tome::kernels::swiglu(y.p, y.p + SF, y.p, static_cast<int64_t>(SF), st).ok()) std::exit(1);
+       }},
   };
+  const size_t fused_at = v.size();
+  if (tome::kernels::gemm_wgmma_enabled())
+    v.push_back({"w1|w3 + SwiGLU: Tome's wgmma GEMM (gemm_swiglu)", [&] {
+                   if (!tome::kernels::gemm_swiglu(x.p, w.p, w.p + static_cast<size_t>(F) * D, y.p, S, F, D, st).ok()) std::exit(1);
+                 }});
+  else
+    std::printf("gemm_swiglu: not available on this GPU / build\n");
+  if (v.size() > fused_at) {  // the fused GEMM's h against the backend's, on this data
+    std::vector<uint16_t> ref(SF), got(SF);
+    v[fused_at - 1].second();
+    BENCH_CHECK(cudaMemcpy(ref.data(), y.p, SF * 2, cudaMemcpyDeviceToHost));
+    v[fused_at].second();
+    BENCH_CHECK(cudaMemcpy(got.data(), y.p, SF * 2, cudaMemcpyDeviceToHost));
+    auto f32 = [](uint16_t u) {
+      const uint32_t bits = static_cast<uint32_t>(u) << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    };
+    double worst = 0.0, mean_abs = 0.0;
+    for (size_t i = 0; i < SF; ++i) {
+      const double r = f32(ref[i]), g = f32(got[i]);
+      worst = std::max(worst, std::abs(g - r) / (std::abs(r) + 1e-2));
+      mean_abs += std::abs(r);
+    }
+    std::printf("gemm_swiglu vs the backend's h: largest |diff| / (|h| + 0.01) %.3g (mean |h| %.3g)\n", worst,
+                mean_abs / static_cast<double>(SF));
+  }
   std::vector<double> sum(v.size(), 0.0);
   for (int r = 0; r < rounds; ++r)
     for (size_t i = 0; i < v.size(); ++i) sum[i] += time_ms(st, v[i].second, 0, 8);
   std::printf("\nmean of %d interleaved rounds (8 calls each), YOCO-3B shapes, 32,768-row chunk:\n\n", rounds);
   std::printf("| products | ms | vs the backend's form |\n|---|---:|---:|\n");
   for (size_t i = 0; i < v.size(); ++i) {
-    const double base = i < 4 ? sum[0] : sum[4];
+    const double base = i < 4 ? sum[0] : i + 1 < fused_at ? sum[4] : sum[fused_at - 1];
     std::printf("| %s | %.3f | %+.1f%% |\n", v[i].first.c_str(), sum[i] / rounds, 100.0 * (sum[i] - base) / base);
   }
   return 0;

@@ -145,6 +145,61 @@ TEST_F(Kernels, SwiGluMatchesCpuTwin) {
   }
 }
 
+// The prefill FFN's up projection with SwiGLU in its epilogue (kernels/gemm/gemm_wgmma.cu, sm_90a)
+// against its CPU twin: a = bf16(x · w1ᵀ), b = bf16(x · w3ᵀ) (double sums), then cpu::swiglu. Shapes
+// with K not a multiple of the 64-wide step (the TMA's zero fill), a last row tile of 1..127 rows, an
+// odd number of row tiles (a cluster's second CTA past the end), a last group of fewer than 8 row-tile
+// pairs, and more tiles than clusters (each takes several); rows past `rows` are never written.
+TEST_F(Kernels, GemmSwigluMatchesCpuTwin) {
+  if (!kernels::gemm_wgmma_enabled()) GTEST_SKIP() << "no sm_90a GEMM on this GPU / build";
+  struct shape {
+    int64_t rows, F, K;
+  };
+  for (const shape s : {shape{1, 128, 64}, shape{130, 256, 72}, shape{300, 384, 200}, shape{257, 128, 3072},
+                        shape{2100, 1152, 128}, shape{700, 640, 64}}) {
+    const auto x = random_bf16(static_cast<size_t>(s.rows * s.K), 40, 1.0f);
+    const auto w = random_bf16(static_cast<size_t>(2 * s.F * s.K), 41, 1.0f / std::sqrt(static_cast<float>(s.K)));
+    const int64_t guard = 3;
+    const std::vector<uint16_t> fill(static_cast<size_t>((s.rows + guard) * s.F), 0x7fc1);  // a NaN pattern
+    auto* dx = upload(x);
+    auto* dw = upload(w);
+    auto* dh = upload(fill);
+    const uint16_t* dw3 = dw + s.F * s.K;
+    ASSERT_TRUE(kernels::gemm_swiglu_supported(dx, dw, dw3, dh, s.rows, s.F, s.K));
+    ASSERT_TRUE(kernels::gemm_swiglu(dx, dw, dw3, dh, s.rows, s.F, s.K, stream_).ok());
+    const auto got = download(dh, fill.size());
+    const auto xf = widen(x), wf = widen(w);
+    std::vector<float> a(static_cast<size_t>(s.rows * s.F)), b(a.size()), ref(a.size());
+    for (int64_t r = 0; r < s.rows; ++r)
+      for (int64_t f = 0; f < s.F; ++f) {
+        double sa = 0.0, sb = 0.0;
+        const float* xr = xf.data() + r * s.K;
+        const float* w1 = wf.data() + f * s.K;
+        const float* w3 = wf.data() + (s.F + f) * s.K;
+        for (int64_t i = 0; i < s.K; ++i) {
+          sa += static_cast<double>(xr[i]) * w1[i];
+          sb += static_cast<double>(xr[i]) * w3[i];
+        }
+        a[static_cast<size_t>(r * s.F + f)] = bf16_to_f32(f32_to_bf16(static_cast<float>(sa)));
+        b[static_cast<size_t>(r * s.F + f)] = bf16_to_f32(f32_to_bf16(static_cast<float>(sb)));
+      }
+    cpu::swiglu(a.data(), b.data(), ref.data(), static_cast<int64_t>(ref.size()));
+    const std::vector<uint16_t> body(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(ref.size()));
+    SCOPED_TRACE("rows " + std::to_string(s.rows) + " F " + std::to_string(s.F) + " K " + std::to_string(s.K));
+    expect_close(body, ref, "gemm_swiglu");
+    EXPECT_TRUE(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(ref.size()), got.end(),
+                            [](uint16_t v) { return v == 0x7fc1; }))
+        << "rows past the end were written";
+  }
+  // Refusals: F not a multiple of 128, K not a multiple of 8, misaligned pointers.
+  auto* d = upload(std::vector<uint16_t>(4096));
+  EXPECT_FALSE(kernels::gemm_swiglu_supported(d, d, d, d, 4, 96, 64));
+  EXPECT_FALSE(kernels::gemm_swiglu_supported(d, d, d, d, 4, 128, 60));
+  EXPECT_FALSE(kernels::gemm_swiglu_supported(d + 1, d, d, d, 4, 128, 64));
+  EXPECT_FALSE(kernels::gemm_swiglu_supported(d, d, d + 1, d, 4, 128, 64));
+  EXPECT_FALSE(kernels::gemm_swiglu(d, d, d, d, 4, 96, 64, stream_).ok());
+}
+
 TEST_F(Kernels, EmbeddingMatchesCpuTwin) {
   // 96 and 4104 (a row longer than one pass of the 16-byte kernel) take the vector kernel, 90 the
   // scalar one; the vector kernel's bits equal the scalar kernel's (y one element off alignment).

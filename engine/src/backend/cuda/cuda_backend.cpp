@@ -1012,7 +1012,9 @@ class cuda_backend final : public backend {
   // w13 = w1|w3 [2F, D]. Decode rows: one GEMV for both into w.a [T, 2F], the SwiGLU computed
   // inside the down projection's GEMV (== swiglu then GEMV, same bits). Else cuBLAS on the halves,
   // over blocks of rows whose w1 and w3 products live in w.k and w.v, free once the mixer has run:
-  // the prefill's FFN needs no [T, F] buffers of its own (ffn_block_rows).
+  // the prefill's FFN needs no [T, F] buffers of its own (ffn_block_rows). On Hopper (bf16 weights,
+  // kernels::gemm_swiglu_supported; TOME_WGMMA_GEMM=0 turns it off) one kernel computes both
+  // products of a block with the SwiGLU in its epilogue, and the [rows, 2F] products are never stored.
   // With residual_in_product(T), the mixer's output projection has already added r into x
   // (mixer_out) and the down projection adds its product into x too.
   status ffn(const workspace& w, int64_t T, u16* r, const dbuf& norm_w, const dweight& w13, const dweight& w2,
@@ -1035,9 +1037,16 @@ class cuda_backend final : public backend {
       u16* b = w.v.as();
       for (int64_t r0 = 0; r0 < T; r0 += S) {
         const int64_t n = std::min(S, T - r0);
-        TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, 0, D), F, D, a));
-        TOME_TRY(gemm(w.xn.as() + r0 * D, n, cuda::rows_of(w13, F, D), F, D, b));
-        KTRY(kernels::swiglu(a, b, a, n * F, stream_));
+        const u16* xn = w.xn.as() + r0 * D;
+        const u16 *w1 = a13.bf16(), *w3 = w1 + F * D;
+        if (!a13.scale && n > kernels::kGemvMaxRows && kernels::gemm_swiglu_supported(xn, w1, w3, a, n, F, D)) {
+          // Hopper: both products and the SwiGLU in one kernel, h straight into a.
+          KTRY(kernels::gemm_swiglu(xn, w1, w3, a, n, F, D, stream_));
+        } else {
+          TOME_TRY(gemm(xn, n, cuda::rows_of(w13, 0, D), F, D, a));
+          TOME_TRY(gemm(xn, n, cuda::rows_of(w13, F, D), F, D, b));
+          KTRY(kernels::swiglu(a, b, a, n * F, stream_));
+        }
         if (in_product) TOME_TRY(gemm_add(a, n, cuda::rows_of(w2), D, F, w.x.as() + r0 * D));
         else TOME_TRY(gemm(a, n, w2, D, F, r + r0 * D));
       }

@@ -259,9 +259,13 @@ class cuda_transformer final : public backend {
     const int64_t D = c_.dim, F = c_.ffn_dim;
     const float eps = static_cast<float>(c_.norm_eps);
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), lw.ffn_norm.as(), w.xn.as(), T, D, eps, stream_));
-    TOME_TRY(gemm(w.xn.as(), T, lw.w1, F, D, w.a.as()));
-    TOME_TRY(gemm(w.xn.as(), T, lw.w3, F, D, w.b.as()));
-    KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
+    if (T > kernels::kGemvMaxRows && kernels::gemm_swiglu_supported(w.xn.as(), lw.w1.as(), lw.w3.as(), w.a.as(), T, F, D)) {
+      KTRY(kernels::gemm_swiglu(w.xn.as(), lw.w1.as(), lw.w3.as(), w.a.as(), T, F, D, stream_));  // as the YOCO backend
+    } else {
+      TOME_TRY(gemm(w.xn.as(), T, lw.w1, F, D, w.a.as()));
+      TOME_TRY(gemm(w.xn.as(), T, lw.w3, F, D, w.b.as()));
+      KTRY(kernels::swiglu(w.a.as(), w.b.as(), w.a.as(), T * F, stream_));
+    }
     TOME_TRY(gemm(w.a.as(), T, lw.w2, D, F, w.tmp.as()));
     KTRY(kernels::add_rms_norm(w.x.as(), w.tmp.as(), next_norm.as(), w.xn.as(), T, D, eps, stream_));
     return {};

@@ -1,0 +1,255 @@
+// Hopper GEMM for the prefill's FFN up projection with SwiGLU in its epilogue (sm_90a: TMA, wgmma,
+// mbarriers). h bf16 [rows, F] = swiglu(bf16(x · w1ᵀ), bf16(x · w3ᵀ)) for x bf16 [rows, K] and
+// w1, w3 bf16 [F, K]: what the CUDA backend's prefill ran as two cuBLAS products and the swiglu
+// kernel, with the [rows, 2F] products never written to memory.
+//   - One persistent CTA an SM, three warpgroups: the first issues the TMA copies (one thread), the
+//     other two compute. A tile is 128 rows of x by 128 units of the hidden layer: the w1 rows
+//     f0..f0+127 and the w3 rows f0..f0+127 stacked as a 256-row B tile, so that each consumer
+//     thread holds the w1 and w3 sums of the same (row, unit) pairs.
+//   - K in steps of 64 (128 bytes, the 128-byte swizzle's row) through a 4-stage ring of 48 KiB
+//     (A 16 KiB, B 32 KiB), each stage guarded by a "full" mbarrier (the copies' bytes) and an
+//     "empty" one (the 8 consumer warps done with it). Consumer warpgroup c computes tile rows
+//     64c..64c+63 with wgmma m64n256k16, both operands from shared memory, f32 accumulators (128 a
+//     thread); one group stays in flight while the stage before it is released.
+//   - The epilogue rounds both sums to bf16 (the bits a bf16 product buffer would hold), applies
+//     silu(a) * b = a * b / (1 + e^-a) and stores bf16 pairs; meanwhile the producer already fills
+//     the ring for the CTA's next tile.
+//   - Tiles go to the CTAs in groups of 16 row tiles, so that the tiles in flight share their x
+//     and w1/w3 panels in L2.
+// Tried and dropped (docs/performance.md, session 27): the two consumer warpgroups on tiles of
+// their own in turns (128 x 64-unit tiles, "ping-pong"), and clusters of two CTAs multicasting the
+// B tile; both were slower.
+// The products' f32 sums run in another order than cuBLAS's, so a and b can differ from the
+// unfused path's by a bf16 rounding (op test: Kernels.GemmSwigluMatchesCpuTwin). Compiled for
+// sm_90a only; elsewhere (and with TOME_WGMMA_GEMM=0) gemm_swiglu_available() is false and the
+// backend keeps cuBLAS and the swiglu kernel.
+#include <cuda.h>
+
+#include <cstdlib>
+
+#include "common/common.cuh"
+#include "common/hopper.cuh"
+
+namespace tome::kernels {
+namespace {
+
+constexpr int kBM = 128;              // rows of x a tile
+constexpr int kBF = 128;              // hidden units a tile (B tile: 128 rows of w1, 128 of w3)
+constexpr int kBK = 64;               // K a stage: 128 bytes of bf16
+constexpr int kStages = 4;
+constexpr int kThreads = 384;         // producer warpgroup + 2 consumer warpgroups
+constexpr int kABytes = kBM * kBK * 2;        // 16 KiB
+constexpr int kBBytes = 2 * kBF * kBK * 2;    // 32 KiB
+constexpr int kStageBytes = kABytes + kBBytes;
+constexpr size_t kSmem = 1024 + size_t{kStages} * kStageBytes + 2 * kStages * 8;
+[[maybe_unused]] constexpr int kGroupRows = 16;  // row tiles a group (tile order)
+
+struct gemm_args {
+  uint16_t* h;
+  int64_t rows, F;
+  int K, row_tiles, f_tiles, tiles;
+};
+
+#ifdef TOME_WGMMA_DEVICE
+// Tile t -> (row tile, hidden tile): groups of kGroupRows row tiles, row tile fastest in a group.
+__device__ __forceinline__ void tile_coords(const gemm_args& a, int t, int& tm, int& tf) {
+  const int per_group = kGroupRows * a.f_tiles;
+  const int g = t / per_group, i = t % per_group;
+  const int in = a.row_tiles - g * kGroupRows < kGroupRows ? a.row_tiles - g * kGroupRows : kGroupRows;
+  tm = g * kGroupRows + i % in;
+  tf = i / in;
+}
+using namespace hopper;
+// d (+)= A B, m64n256k16: A [64 x 16] and B [16 x 256] from shared memory, both K-major.
+__device__ __forceinline__ void wgmma_ss_n256(float (&d)[128], uint64_t da, uint64_t db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+__device__ __forceinline__ void fence_acc(float (&d)[128]) {
+#pragma unroll
+  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#endif
+
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_swiglu_kernel(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw1,
+                       const __grid_constant__ CUtensorMap tw3, gemm_args a) {
+#ifdef TOME_WGMMA_DEVICE
+  extern __shared__ uint8_t smem_raw[];
+  const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;  // the swizzle repeats every 1024 bytes
+  const uint32_t full0 = base + kStages * kStageBytes, empty0 = full0 + 8 * kStages;
+  const int tid = threadIdx.x, wg = tid >> 7;
+  const int nk = (a.K + kBK - 1) / kBK;
+
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, 8);  // every consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {  // producer: one thread issues every copy
+    if (tid != 0) return;
+    int it = 0;
+    for (int t = blockIdx.x; t < a.tiles; t += gridDim.x) {
+      int tm, tf;
+      tile_coords(a, t, tm, tf);
+      const int y = tm * kBM, f0 = tf * kBF;
+      for (int kb = 0; kb < nk; ++kb, ++it) {
+        const int s = it % kStages;
+        if (it >= kStages) mbar_wait(empty0 + 8 * s, static_cast<uint32_t>((it / kStages - 1) & 1));
+        const uint32_t bar = full0 + 8 * s, sa = base + s * kStageBytes, sb = sa + kABytes;
+        mbar_expect_tx(bar, kStageBytes);
+        tma_load(sa, &tx, kb * kBK, y, bar);
+        tma_load(sb, &tw1, kb * kBK, f0, bar);
+        tma_load(sb + kBBytes / 2, &tw3, kb * kBK, f0, bar);
+      }
+    }
+    return;
+  }
+
+  // consumers: warpgroup c = wg - 1 computes tile rows 64c..64c+63
+  const int c = wg - 1, warp = (tid >> 5) & 3, lane = tid & 31;
+  float acc[128];
+  int it = 0;
+  for (int t = blockIdx.x; t < a.tiles; t += gridDim.x) {
+    int tm, tf;
+    tile_coords(a, t, tm, tf);
+    for (int kb = 0; kb < nk; ++kb, ++it) {
+      const int s = it % kStages;
+      mbar_wait(full0 + 8 * s, static_cast<uint32_t>((it / kStages) & 1));
+      const uint32_t sa = base + s * kStageBytes + c * (64 * 128), sb = base + s * kStageBytes + kABytes;
+      fence_acc(acc);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        wgmma_ss_n256(acc, desc128(sa + kk * 32, 16, 1024), desc128(sb + kk * 32, 16, 1024), kb > 0 || kk > 0);
+      wgmma_commit();
+      if (kb > 0) {  // the previous stage's products are done: release it
+        wgmma_wait<1>();
+        fence_acc(acc);
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % kStages));
+      }
+    }
+    wgmma_wait<0>();
+    fence_acc(acc);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % kStages));
+
+    // Epilogue: acc[4j + q] holds row 16 warp + lane/4 + 8(q/2), column 8j + 2(lane%4) + q%2 of the
+    // 256-column B tile: w1 units for j < 16, the same w3 units at j + 16.
+    const int64_t row0 = static_cast<int64_t>(tm) * kBM + 64 * c + 16 * warp + (lane >> 2);
+    const int64_t col0 = static_cast<int64_t>(tf) * kBF + 2 * (lane & 3);
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int64_t row = row0 + 8 * hh;
+      if (row >= a.rows) continue;
+      uint16_t* out = a.h + row * a.F + col0;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        float v[2];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float x = round_bf16(acc[4 * j + 2 * hh + e]);
+          const float y = round_bf16(acc[4 * (j + 16) + 2 * hh + e]);
+          v[e] = __fdividef(x * y, 1.0f + __expf(-x));
+        }
+        *reinterpret_cast<uint32_t*>(out + 8 * j) = pack_bf16(v[0], v[1]);
+      }
+    }
+  }
+#else
+  __trap();  // never launched: the launcher checks that this image has the sm_90a body
+#endif
+}
+
+// -1: TOME_WGMMA_GEMM (default on), 0 / 1: gemm_use_wgmma().
+int g_mode = -1;
+
+bool hardware_ok() {
+#ifdef TOME_HAVE_SM90A
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major == 9 && minor == 0 && hopper::encode_tiled() != nullptr &&
+           cudaFuncSetAttribute(gemm_swiglu_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(kSmem)) == cudaSuccess;
+  }();
+  if (!ok) cudaGetLastError();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 1;
+    }
+    return v;
+  }();
+  return n;
+}
+
+}  // namespace
+
+bool gemm_wgmma_enabled() {
+  if (g_mode >= 0) return g_mode == 1 && hardware_ok();
+  static const bool env_on = [] {
+    const char* e = std::getenv("TOME_WGMMA_GEMM");
+    return !(e && e[0] == '0');
+  }();
+  return env_on && hardware_ok();
+}
+
+bool gemm_use_wgmma(bool on) {
+  const bool was = gemm_wgmma_enabled();
+  g_mode = on ? 1 : 0;
+  return was;
+}
+
+bool gemm_swiglu_supported(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, const uint16_t* h, int64_t rows,
+                           int64_t F, int64_t K) {
+  return gemm_wgmma_enabled() && rows > 0 && F > 0 && F % kBF == 0 && K > 0 && K % 8 == 0 &&
+         K < (int64_t{1} << 31) && F < (int64_t{1} << 31) && rows < (int64_t{1} << 31) && is_aligned16(x) &&
+         is_aligned16(w1) && is_aligned16(w3) && is_aligned16(h);
+}
+
+status gemm_swiglu(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, uint16_t* h, int64_t rows, int64_t F,
+                   int64_t K, stream_t stream) {
+  if (!gemm_swiglu_supported(x, w1, w3, h, rows, F, K))
+    return bad_argument("gemm_swiglu: not available for these sizes, pointers or this GPU");
+  CUtensorMap tx, tw1, tw3;
+  if (!hopper::make_bf16_map(&tx, x, K, rows, K, kBM) || !hopper::make_bf16_map(&tw1, w1, K, F, K, kBF) ||
+      !hopper::make_bf16_map(&tw3, w3, K, F, K, kBF))
+    return bad_argument("gemm_swiglu: the driver refused a tensor map");
+  gemm_args a{};
+  a.h = h;
+  a.rows = rows;
+  a.F = F;
+  a.K = static_cast<int>(K);
+  a.row_tiles = static_cast<int>((rows + kBM - 1) / kBM);
+  a.f_tiles = static_cast<int>(F / kBF);
+  const int64_t tiles = static_cast<int64_t>(a.row_tiles) * a.f_tiles;
+  if (tiles >= (int64_t{1} << 31)) return bad_argument("gemm_swiglu: too many tiles");
+  a.tiles = static_cast<int>(tiles);
+  const int grid = a.tiles < sm_count() ? a.tiles : sm_count();
+  gemm_swiglu_kernel<<<grid, kThreads, kSmem, stream>>>(tx, tw1, tw3, a);
+  return launch_status();
+}
+
+}  // namespace tome::kernels
