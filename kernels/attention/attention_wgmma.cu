@@ -325,27 +325,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 // ---- host side ----
-using hopper::encode_tiled;
-
-// -1: TOME_WGMMA_ATTN (default on), 0 / 1: attention_use_wgmma().
-int g_mode = -1;
+hopper::kernel_switch g_switch("TOME_WGMMA_ATTN");  // attention_use_wgmma() decides once called
 
 bool hardware_ok() {
 #ifdef TOME_HAVE_SM90A
-  static const bool ok = [] {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    // sm_90a code runs on compute capability 9.0 only; the smem opt-in must succeed too.
-    return major == 9 && minor == 0 && encode_tiled() != nullptr &&
-           cudaFuncSetAttribute(attn_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(kSmem)) == cudaSuccess;
-  }();
-  if (!ok) cudaGetLastError();
+  // sm_90a code runs on compute capability 9.0 only; the smem opt-in must succeed too.
+  static const bool ok = hopper::sm90a_kernel_ready(attn_wgmma_kernel, kSmem);
   return ok;
 #else
   return false;
@@ -362,18 +347,11 @@ bool attention_wgmma_available() { return hardware_ok(); }
 
 bool attention_use_wgmma(bool on) {
   const bool was = attention_wgmma_enabled();
-  g_mode = on ? 1 : 0;
+  g_switch.set(on);
   return was;
 }
 
-bool attention_wgmma_enabled() {
-  if (g_mode >= 0) return g_mode == 1 && hardware_ok();
-  static const bool env_on = [] {
-    const char* e = std::getenv("TOME_WGMMA_ATTN");
-    return !(e && e[0] == '0');
-  }();
-  return env_on && hardware_ok();
-}
+bool attention_wgmma_enabled() { return g_switch.wanted() && hardware_ok(); }
 
 namespace detail {
 

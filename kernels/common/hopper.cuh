@@ -7,7 +7,9 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define TOME_WGMMA_DEVICE 1
@@ -77,6 +79,56 @@ inline encode_tiled_fn encode_tiled() {
   }();
   return f;
 }
+
+// Whether the current GPU runs sm_90a code (compute capability 9.0 exactly) and the driver has TMA.
+inline bool sm90a_gpu() {
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major == 9 && minor == 0 && encode_tiled() != nullptr;
+  }();
+  return ok;
+}
+
+// sm90a_gpu() and the kernel's opt-in to `smem` bytes of dynamic shared memory.
+template <class Kernel>
+inline bool sm90a_kernel_ready(Kernel kernel, size_t smem) {
+  const bool ok = sm90a_gpu() && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                      static_cast<int>(smem)) == cudaSuccess;
+  if (!ok) cudaGetLastError();
+  return ok;
+}
+
+// A Hopper kernel's on/off switch: the environment variable `env` (on unless it starts with 0),
+// until set() decides (the op tests' A/B). set() returns the previous wish.
+class kernel_switch {
+ public:
+  explicit kernel_switch(const char* env) : env_(env) {}
+  bool wanted() {
+    int m = mode_.load(std::memory_order_relaxed);
+    if (m < 0) {
+      const char* e = std::getenv(env_);
+      int unset = -1;
+      mode_.compare_exchange_strong(unset, (e && e[0] == '0') ? 0 : 1);
+      m = mode_.load(std::memory_order_relaxed);
+    }
+    return m == 1;
+  }
+  bool set(bool on) {
+    const bool was = wanted();
+    mode_.store(on ? 1 : 0, std::memory_order_relaxed);
+    return was;
+  }
+
+ private:
+  const char* env_;
+  std::atomic<int> mode_{-1};
+};
 
 // A bf16 row-major matrix [rows, cols] (row stride ld elements) as a 2-D tensor map with boxes of
 // 64 columns (128 bytes) x box_rows rows, 128-byte swizzle; reads past the edges give zeros.

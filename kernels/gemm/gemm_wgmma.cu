@@ -169,24 +169,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// -1: TOME_WGMMA_GEMM (default on), 0 / 1: gemm_use_wgmma().
-int g_mode = -1;
+hopper::kernel_switch g_switch("TOME_WGMMA_GEMM");  // gemm_use_wgmma() decides once called
 
 bool hardware_ok() {
 #ifdef TOME_HAVE_SM90A
-  static const bool ok = [] {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major == 9 && minor == 0 && hopper::encode_tiled() != nullptr &&
-           cudaFuncSetAttribute(gemm_swiglu_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(kSmem)) == cudaSuccess;
-  }();
-  if (!ok) cudaGetLastError();
+  static const bool ok = hopper::sm90a_kernel_ready(gemm_swiglu_kernel, kSmem);
   return ok;
 #else
   return false;
@@ -207,18 +194,11 @@ int sm_count() {
 
 }  // namespace
 
-bool gemm_wgmma_enabled() {
-  if (g_mode >= 0) return g_mode == 1 && hardware_ok();
-  static const bool env_on = [] {
-    const char* e = std::getenv("TOME_WGMMA_GEMM");
-    return !(e && e[0] == '0');
-  }();
-  return env_on && hardware_ok();
-}
+bool gemm_wgmma_enabled() { return g_switch.wanted() && hardware_ok(); }
 
 bool gemm_use_wgmma(bool on) {
   const bool was = gemm_wgmma_enabled();
-  g_mode = on ? 1 : 0;
+  g_switch.set(on);
   return was;
 }
 
