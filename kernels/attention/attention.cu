@@ -1006,16 +1006,6 @@ __global__ void generic_attention_kernel(attn_args a) {
 }
 
 // ---- launch ----
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      v = 132;
-    return v > 0 ? v : 132;
-  }();
-  return n;
-}
-
 bool tc_head_dim(int64_t hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 bool use_decode(int64_t rows, int64_t group) { return rows * group <= kDecodeRows; }
 

@@ -104,6 +104,10 @@ inline status launch_status() {
 }
 inline status bad_argument(const char* what) { return status{-1, what}; }
 
+// The current GPU's SM count, queried once per process (132, an H100's, if the query fails): the
+// size of persistent grids and split counts. Defined in common/device.cu.
+int sm_count();
+
 inline unsigned blocks_for(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(b < 1 ? 1 : (b > 65535LL * 1024 ? 65535LL * 1024 : b));

@@ -27,6 +27,18 @@ const char* no_device_reason() {
   }
 }
 
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      v = 132;
+    }
+    return v > 0 ? v : 132;
+  }();
+  return n;
+}
+
 status get_device_info(int index, device_info* out) {
   cudaDeviceProp p{};
   cudaError_t e = cudaGetDeviceProperties(&p, index);

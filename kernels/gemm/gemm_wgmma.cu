@@ -19,10 +19,11 @@
 // Tried and dropped (docs/performance.md, session 27): the two consumer warpgroups on tiles of
 // their own in turns (128 x 64-unit tiles, "ping-pong"), and clusters of two CTAs multicasting the
 // B tile; both were slower.
-// The products' f32 sums run in another order than cuBLAS's, so a and b can differ from the
-// unfused path's by a bf16 rounding (op test: Kernels.GemmSwigluMatchesCpuTwin). Compiled for
-// sm_90a only; elsewhere (and with TOME_WGMMA_GEMM=0) gemm_swiglu_available() is false and the
-// backend keeps cuBLAS and the swiglu kernel.
+// The products' f32 sums may run in another order than cuBLAS's, so a and b can differ from the
+// unfused path's by a bf16 rounding, and the SiLU's fast division by a few f32 ulps (op test:
+// Kernels.GemmSwigluMatchesCpuTwin). Compiled for sm_90a only; elsewhere (and with
+// TOME_WGMMA_GEMM=0) gemm_swiglu_supported() is false and the backend keeps cuBLAS and the swiglu
+// kernel.
 #include <cuda.h>
 
 #include <cstdlib>
@@ -169,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-hopper::kernel_switch g_switch("TOME_WGMMA_GEMM");  // gemm_use_wgmma() decides once called
+hopper::kernel_switch g_switch("TOME_WGMMA_GEMM");
 
 bool hardware_ok() {
 #ifdef TOME_HAVE_SM90A
@@ -180,27 +181,9 @@ bool hardware_ok() {
 #endif
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 1;
-    }
-    return v;
-  }();
-  return n;
-}
-
 }  // namespace
 
 bool gemm_wgmma_enabled() { return g_switch.wanted() && hardware_ok(); }
-
-bool gemm_use_wgmma(bool on) {
-  const bool was = gemm_wgmma_enabled();
-  g_switch.set(on);
-  return was;
-}
 
 bool gemm_swiglu_supported(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, const uint16_t* h, int64_t rows,
                            int64_t F, int64_t K) {

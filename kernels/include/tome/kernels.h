@@ -86,11 +86,9 @@ status swiglu(const uint16_t* a, const uint16_t* b, uint16_t* out, int64_t n, st
 // TMA + wgmma): h bf16 [rows, F] = swiglu(bf16(x · w1ᵀ), bf16(x · w3ᵀ)) for x bf16 [rows, K] and
 // w1, w3 bf16 [F, K] (row-major, rows of K elements); == two products into bf16 buffers then
 // swiglu(), up to the order of the products' f32 sums and a fast f32 division in the SiLU.
-// gemm_swiglu_supported: an sm_90a build on a compute capability 9.0 GPU with TMA, TOME_WGMMA_GEMM
-// not 0 (gemm_use_wgmma(false) turns it off and returns the old state), F % 128 == 0, K % 8 == 0,
-// 16-byte aligned x, w1, w3 and h.
+// gemm_swiglu_supported: gemm_wgmma_enabled() (an sm_90a build on a compute capability 9.0 GPU with
+// TMA, TOME_WGMMA_GEMM not 0), F % 128 == 0, K % 8 == 0, 16-byte aligned x, w1, w3 and h.
 bool gemm_wgmma_enabled();
-bool gemm_use_wgmma(bool on);
 bool gemm_swiglu_supported(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, const uint16_t* h, int64_t rows,
                            int64_t F, int64_t K);
 status gemm_swiglu(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, uint16_t* h, int64_t rows, int64_t F,
