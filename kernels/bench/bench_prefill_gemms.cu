@@ -10,6 +10,8 @@
 //   w1, w3 as two GEMMs (the backend), as one over w1|w3 (N 16,384), as a batch of 2;
 //   w1, w3 and the swiglu kernel (the backend's whole up projection) against Tome's sm_90a GEMM
 //   with SwiGLU in its epilogue (kernels::gemm_swiglu), compared with each other;
+//   q, k, v, g as four GEMMs + rope_qk (the backend's projection without Tome's GEMM) against Tome's
+//   sm_90a GEMM with RoPE in its epilogue (kernels::gemm_rope, the cos/sin table made once a chunk);
 //   the fused forms with the fastest of cuBLASLt's first 8 heuristic algorithms (picked in a first
 //   timed pass).
 // Usage: tome_bench_prefill_gemms [ROUNDS]   (default 12; prints the mean ms of each variant)
@@ -157,33 +159,89 @@ int main(int argc, char** argv) {
          if (!tome::kernels::swiglu(y.p, y.p + SF, y.p, static_cast<int64_t>(SF), st).ok()) std::exit(1);
        }},
   };
+  // Each variant's baseline: the backend's form of the same products.
+  std::vector<size_t> base(v.size());
+  for (size_t i = 0; i < v.size(); ++i) base[i] = i < 4 ? 0 : i < 8 ? 4 : 8;
   const size_t fused_at = v.size();
-  if (tome::kernels::gemm_wgmma_enabled())
+  dev<float> inv(static_cast<size_t>(128) / 2), cs(static_cast<size_t>(T) * 128);
+  {
+    std::vector<float> f(64);
+    for (int i = 0; i < 64; ++i) f[static_cast<size_t>(i)] = static_cast<float>(std::pow(10000.0, -2.0 * i / 128.0));
+    BENCH_CHECK(cudaMemcpy(inv.p, f.data(), 64 * 4, cudaMemcpyHostToDevice));
+  }
+  const float k_scale = 1.0f / std::sqrt(128.0f);
+  const int64_t pos0 = 480000;  // a chunk deep into a long prefill
+  if (!tome::kernels::rope_cos_sin(cs.p, T, 128, pos0, inv.p, st).ok()) std::exit(1);
+  uint16_t* qkvg_out[4] = {y.p, y.p + TD, y.p + 2 * TD, y.p + 3 * TD};
+  v.push_back({"q, k, v, g: 4 GEMMs + rope_qk + gate (the backend's projection)", [&] {
+                 for (int i = 0; i < 4; ++i) b.gemm(D, T, D, w.p + i * DD, x.p, qkvg_out[i]);
+                 if (!tome::kernels::rope_qk(qkvg_out[0], qkvg_out[1], T, H, 128, pos0, inv.p, k_scale, st).ok()) std::exit(1);
+                 b.gemm(H, T, D, w.p + 4 * DD, x.p, y.p + 4 * TD);
+               }});
+  base.push_back(v.size() - 1);
+  if (tome::kernels::gemm_wgmma_enabled()) {
+    tome::kernels::gemm_rope_enable(true);
+    std::printf("clusters of 2 CTAs that fit at once: %d (SMs: %d)\n", tome::kernels::gemm_wgmma_max_clusters(),
+                [] { int n = 0; cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0); return n; }());
     v.push_back({"w1|w3 + SwiGLU: Tome's wgmma GEMM (gemm_swiglu)", [&] {
                    if (!tome::kernels::gemm_swiglu(x.p, w.p, w.p + static_cast<size_t>(F) * D, y.p, S, F, D, st).ok()) std::exit(1);
                  }});
-  else
-    std::printf("gemm_swiglu: not available on this GPU / build\n");
-  if (v.size() > fused_at) {  // the fused GEMM's h against the backend's, on this data
-    std::vector<uint16_t> ref(SF), got(SF);
-    v[fused_at - 1].second();
-    BENCH_CHECK(cudaMemcpy(ref.data(), y.p, SF * 2, cudaMemcpyDeviceToHost));
-    v[fused_at].second();
-    BENCH_CHECK(cudaMemcpy(got.data(), y.p, SF * 2, cudaMemcpyDeviceToHost));
-    auto f32 = [](uint16_t u) {
-      const uint32_t bits = static_cast<uint32_t>(u) << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    };
+    base.push_back(8);
+    v.push_back({"q|k|v|g + RoPE: Tome's wgmma GEMM (gemm_rope, with the cos/sin table) + gate", [&] {
+                   if (!tome::kernels::rope_cos_sin(cs.p, T, 128, pos0, inv.p, st).ok()) std::exit(1);
+                   if (!tome::kernels::gemm_rope(x.p, w.p, qkvg_out, 4, T, D, D, 2, 128, cs.p, k_scale, st).ok()) std::exit(1);
+                   b.gemm(H, T, D, w.p + 4 * DD, x.p, y.p + 4 * TD);
+                 }});
+    base.push_back(fused_at);
+    // The same two kernels in clusters of two CTAs multicasting the B tile (TOME_GEMM_CLUSTER).
+    v.push_back({"w1|w3 + SwiGLU: gemm_swiglu, clusters of 2", [&] {
+                   tome::kernels::gemm_wgmma_clusters(true);
+                   if (!tome::kernels::gemm_swiglu(x.p, w.p, w.p + static_cast<size_t>(F) * D, y.p, S, F, D, st).ok()) std::exit(1);
+                   tome::kernels::gemm_wgmma_clusters(false);
+                 }});
+    base.push_back(8);
+    v.push_back({"q|k|v|g + RoPE: gemm_rope, clusters of 2 (+ table + gate)", [&] {
+                   tome::kernels::gemm_wgmma_clusters(true);
+                   if (!tome::kernels::rope_cos_sin(cs.p, T, 128, pos0, inv.p, st).ok()) std::exit(1);
+                   if (!tome::kernels::gemm_rope(x.p, w.p, qkvg_out, 4, T, D, D, 2, 128, cs.p, k_scale, st).ok()) std::exit(1);
+                   b.gemm(H, T, D, w.p + 4 * DD, x.p, y.p + 4 * TD);
+                   tome::kernels::gemm_wgmma_clusters(false);
+                 }});
+    base.push_back(fused_at);
+    v.push_back({"q|k|v|g + RoPE: gemm_rope alone (table made once)", [&] {
+                   if (!tome::kernels::gemm_rope(x.p, w.p, qkvg_out, 4, T, D, D, 2, 128, cs.p, k_scale, st).ok()) std::exit(1);
+                 }});
+    base.push_back(fused_at);
+  } else {
+    std::printf("gemm_swiglu, gemm_rope: not available on this GPU / build\n");
+  }
+  auto f32 = [](uint16_t u) {
+    const uint32_t bits = static_cast<uint32_t>(u) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  };
+  // A fused kernel's output against the backend's form's, on this data.
+  auto compare = [&](size_t ref_i, size_t got_i, const uint16_t* out, size_t n, const char* what) {
+    std::vector<uint16_t> ref(n), got(n);
+    v[ref_i].second();
+    BENCH_CHECK(cudaMemcpy(ref.data(), out, n * 2, cudaMemcpyDeviceToHost));
+    v[got_i].second();
+    BENCH_CHECK(cudaMemcpy(got.data(), out, n * 2, cudaMemcpyDeviceToHost));
     double worst = 0.0, mean_abs = 0.0;
-    for (size_t i = 0; i < SF; ++i) {
+    for (size_t i = 0; i < n; ++i) {
       const double r = f32(ref[i]), g = f32(got[i]);
       worst = std::max(worst, std::abs(g - r) / (std::abs(r) + 1e-2));
       mean_abs += std::abs(r);
     }
-    std::printf("gemm_swiglu vs the backend's h: largest |diff| / (|h| + 0.01) %.3g (mean |h| %.3g)\n", worst,
-                mean_abs / static_cast<double>(SF));
+    std::printf("%s: largest |diff| / (|ref| + 0.01) %.3g (mean |ref| %.3g)\n", what, worst,
+                mean_abs / static_cast<double>(n));
+  };
+  if (v.size() > fused_at + 1) {
+    compare(8, fused_at + 1, y.p, SF, "gemm_swiglu vs the backend's h");
+    compare(fused_at, fused_at + 2, y.p, 4 * TD, "gemm_rope vs the backend's q, k, v, g");
+    compare(8, fused_at + 3, y.p, SF, "gemm_swiglu in clusters vs the backend's h");
+    compare(fused_at, fused_at + 4, y.p, 4 * TD, "gemm_rope in clusters vs the backend's q, k, v, g");
   }
   std::vector<double> sum(v.size(), 0.0);
   for (int r = 0; r < rounds; ++r)
@@ -191,8 +249,8 @@ int main(int argc, char** argv) {
   std::printf("\nmean of %d interleaved rounds (8 calls each), YOCO-3B shapes, 32,768-row chunk:\n\n", rounds);
   std::printf("| products | ms | vs the backend's form |\n|---|---:|---:|\n");
   for (size_t i = 0; i < v.size(); ++i) {
-    const double base = i < 4 ? sum[0] : i + 1 < fused_at ? sum[4] : sum[fused_at - 1];
-    std::printf("| %s | %.3f | %+.1f%% |\n", v[i].first.c_str(), sum[i] / rounds, 100.0 * (sum[i] - base) / base);
+    const double b0 = sum[base[i]];
+    std::printf("| %s | %.3f | %+.1f%% |\n", v[i].first.c_str(), sum[i] / rounds, 100.0 * (sum[i] - b0) / b0);
   }
   return 0;
 }

@@ -48,6 +48,30 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, i
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
       : "memory");
 }
+// The same copy multicast into the shared memory (same offset) of the cluster's CTAs in cta_mask,
+// completing on each one's mbarrier at bar's offset.
+__device__ __forceinline__ void tma_load_multicast(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar,
+                                                   uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar), "h"(cta_mask)
+      : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+// Every (non-exited) thread of the cluster: arrive, then wait for the others.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+// Arrive on the mbarrier at this CTA's offset `bar` in the cluster's CTA `cta`.
+__device__ __forceinline__ void mbar_arrive_remote(uint32_t bar, uint32_t cta) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(cta));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+}
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -104,17 +128,19 @@ inline bool sm90a_kernel_ready(Kernel kernel, size_t smem) {
   return ok;
 }
 
-// A Hopper kernel's on/off switch: the environment variable `env` (on unless it starts with 0),
-// until set() decides (the op tests' A/B). set() returns the previous wish.
+// A Hopper kernel's on/off switch: the environment variable `env` (on unless it starts with 0; for a
+// switch made with on_by_default false, off unless it starts with 1), until set() decides (the op
+// tests' A/B). set() returns the previous wish.
 class kernel_switch {
  public:
-  explicit kernel_switch(const char* env) : env_(env) {}
+  explicit kernel_switch(const char* env, bool on_by_default = true) : env_(env), default_(on_by_default) {}
   bool wanted() {
     int m = mode_.load(std::memory_order_relaxed);
     if (m < 0) {
       const char* e = std::getenv(env_);
       int unset = -1;
-      mode_.compare_exchange_strong(unset, (e && e[0] == '0') ? 0 : 1);
+      const bool on = default_ ? !(e && e[0] == '0') : (e && e[0] == '1');
+      mode_.compare_exchange_strong(unset, on ? 1 : 0);
       m = mode_.load(std::memory_order_relaxed);
     }
     return m == 1;
@@ -127,6 +153,7 @@ class kernel_switch {
 
  private:
   const char* env_;
+  bool default_;
   std::atomic<int> mode_{-1};
 };
 

@@ -97,6 +97,18 @@ __global__ void rope_qk_rows_kernel(uint16_t* __restrict__ q, uint16_t* __restri
   st(k, e + 1, r1 * k_scale);
 }
 
+// cs[row, i] = (cos, sin) of the angle rope_qk_kernel computes for pair i of row `row`.
+__global__ void rope_cos_sin_kernel(float2* __restrict__ cs, int64_t n, int64_t half, int64_t pos0,
+                                    const float* __restrict__ inv_freq) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n) return;
+  const int64_t row = t / half, i = t - row * half;
+  const float a = static_cast<float>(pos0 + row) * inv_freq[i];
+  float s, c;
+  sincosf(a, &s, &c);
+  cs[t] = make_float2(c, s);
+}
+
 status launch(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
               const int64_t* pos_dev, const float* inv_freq, float k_scale, stream_t stream) {
   if (rows < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || pos0 < 0)
@@ -120,6 +132,18 @@ status launch(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t hea
 status rope_qk(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
                const float* inv_freq, float k_scale, stream_t stream) {
   return launch(q, k, rows, heads, head_dim, pos0, nullptr, inv_freq, k_scale, stream);
+}
+
+status rope_cos_sin(float* cs, int64_t rows, int64_t head_dim, int64_t pos0, const float* inv_freq,
+                    stream_t stream) {
+  if (rows < 0 || head_dim <= 0 || head_dim % 2 != 0 || pos0 < 0 || !cs || !inv_freq || !is_aligned16(cs))
+    return bad_argument("rope_cos_sin: bad shape");
+  const int64_t n = rows * (head_dim / 2);
+  if (n == 0) return {};
+  constexpr int kThreads = 256;
+  rope_cos_sin_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(reinterpret_cast<float2*>(cs), n, head_dim / 2,
+                                                                        pos0, inv_freq);
+  return launch_status();
 }
 
 status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,

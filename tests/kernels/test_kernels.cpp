@@ -166,8 +166,15 @@ TEST_F(Kernels, GemmSwigluMatchesCpuTwin) {
     auto* dh = upload(fill);
     const uint16_t* dw3 = dw + s.F * s.K;
     ASSERT_TRUE(kernels::gemm_swiglu_supported(dx, dw, dw3, dh, s.rows, s.F, s.K));
+    // Alone and in clusters of two CTAs (the B tile multicast): the same bits.
+    const bool was = kernels::gemm_wgmma_clusters(false);
     ASSERT_TRUE(kernels::gemm_swiglu(dx, dw, dw3, dh, s.rows, s.F, s.K, stream_).ok());
     const auto got = download(dh, fill.size());
+    auto* dh2 = upload(fill);
+    kernels::gemm_wgmma_clusters(true);
+    ASSERT_TRUE(kernels::gemm_swiglu(dx, dw, dw3, dh2, s.rows, s.F, s.K, stream_).ok());
+    kernels::gemm_wgmma_clusters(was);
+    EXPECT_EQ(download(dh2, fill.size()), got) << "clusters of two";
     const auto xf = widen(x), wf = widen(w);
     std::vector<float> a(static_cast<size_t>(s.rows * s.F)), b(a.size()), ref(a.size());
     for (int64_t r = 0; r < s.rows; ++r)
@@ -198,6 +205,169 @@ TEST_F(Kernels, GemmSwigluMatchesCpuTwin) {
   EXPECT_FALSE(kernels::gemm_swiglu_supported(d + 1, d, d, d, 4, 128, 64));
   EXPECT_FALSE(kernels::gemm_swiglu_supported(d, d, d + 1, d, 4, 128, 64));
   EXPECT_FALSE(kernels::gemm_swiglu(d, d, d, d, 4, 96, 64, stream_).ok());
+}
+
+// RoPE's cos/sin table (gemm_rope's epilogue reads it) against std::cos, std::sin of the same f32
+// angle, at positions 0.. and 1M.. (sincosf's slow argument reduction past |a| ~1e5).
+TEST_F(Kernels, RopeCosSinMatchesCpuTwin) {
+  for (const int64_t hd : {int64_t{128}, int64_t{64}, int64_t{10}}) {
+    const auto inv = cpu::rope_inv_freq(hd, 10000.0);
+    auto* dinv = upload(inv);
+    for (const int64_t pos0 : {int64_t{0}, int64_t{1000000}}) {
+      const int64_t rows = 300, half = hd / 2;
+      auto* dcs = upload(std::vector<float>(static_cast<size_t>(rows * hd)));
+      ASSERT_TRUE(kernels::rope_cos_sin(dcs, rows, hd, pos0, dinv, stream_).ok());
+      const auto cs = download(dcs, static_cast<size_t>(rows * hd));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = static_cast<float>(pos0 + r) * inv[static_cast<size_t>(i)];
+          const size_t at = static_cast<size_t>(2 * (r * half + i));
+          ASSERT_NEAR(cs[at], std::cos(a), 1e-6f) << "hd " << hd << " row " << r << " pair " << i;
+          ASSERT_NEAR(cs[at + 1], std::sin(a), 1e-6f) << "hd " << hd << " row " << r << " pair " << i;
+        }
+    }
+  }
+  auto* d = upload(std::vector<float>(64));
+  EXPECT_FALSE(kernels::rope_cos_sin(d, 4, 7, 0, d, stream_).ok());
+  EXPECT_FALSE(kernels::rope_cos_sin(d + 1, 4, 8, 0, d, stream_).ok());
+}
+
+// The prefill projection with RoPE in its epilogue (kernels/gemm/gemm_wgmma.cu, sm_90a) against its
+// CPU twin: part p = bf16(x · w_pᵀ) (double sums); parts 0 and 1 through cpu::rope at positions
+// pos0.., rounded, part 1 then scaled and rounded. Shapes with K not a multiple of 64, last row
+// tiles of 1..127 rows, more tiles than SMs, 1-4 parts, head dims 32-256, positions past 1M; rows
+// past `rows` are never written.
+// The kernel is off by default (TOME_WGMMA_ROPE): the tests turn it on while they run.
+struct gemm_rope_on {
+  bool was = kernels::gemm_rope_enable(true);
+  ~gemm_rope_on() { kernels::gemm_rope_enable(was); }
+};
+
+TEST_F(Kernels, GemmRopeMatchesCpuTwin) {
+  if (!kernels::gemm_wgmma_enabled()) GTEST_SKIP() << "no sm_90a GEMM on this GPU / build";
+  const gemm_rope_on on;
+  struct shape {
+    int64_t rows, P, K;
+    int parts, rope_parts;
+    int64_t hd, pos0;
+  };
+  for (const shape s : {shape{1, 256, 64, 4, 2, 128, 0}, shape{130, 512, 72, 3, 2, 64, 5},
+                        shape{300, 256, 200, 4, 2, 256, 1000000}, shape{2100, 768, 128, 4, 2, 128, 70000},
+                        shape{257, 256, 3072, 2, 0, 128, 0}, shape{700, 512, 64, 1, 1, 32, 3}}) {
+    const float k_scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
+    const int64_t N = s.P * s.parts, guard = 3;
+    const auto x = random_bf16(static_cast<size_t>(s.rows * s.K), 50, 1.0f);
+    const auto w = random_bf16(static_cast<size_t>(N * s.K), 51, 1.0f / std::sqrt(static_cast<float>(s.K)));
+    const auto inv = cpu::rope_inv_freq(s.hd, 10000.0);
+    const std::vector<uint16_t> fill(static_cast<size_t>((s.rows + guard) * s.P), 0x7fc1);  // a NaN pattern
+    auto* dx = upload(x);
+    auto* dw = upload(w);
+    auto* dcs = upload(std::vector<float>(static_cast<size_t>(s.rows * s.hd)));
+    ASSERT_TRUE(kernels::rope_cos_sin(dcs, s.rows, s.hd, s.pos0, upload(inv), stream_).ok());
+    uint16_t* dy[4] = {};
+    uint16_t* dy2[4] = {};
+    for (int p = 0; p < s.parts; ++p) dy[p] = upload(fill);
+    for (int p = 0; p < s.parts; ++p) dy2[p] = upload(fill);
+    ASSERT_TRUE(kernels::gemm_rope_supported(dx, dw, dy, s.parts, s.rows, s.P, s.K, s.rope_parts, s.hd, dcs));
+    // Alone and in clusters of two CTAs (the B tile multicast): the same bits.
+    const bool was = kernels::gemm_wgmma_clusters(false);
+    ASSERT_TRUE(
+        kernels::gemm_rope(dx, dw, dy, s.parts, s.rows, s.P, s.K, s.rope_parts, s.hd, dcs, k_scale, stream_).ok());
+    kernels::gemm_wgmma_clusters(true);
+    ASSERT_TRUE(
+        kernels::gemm_rope(dx, dw, dy2, s.parts, s.rows, s.P, s.K, s.rope_parts, s.hd, dcs, k_scale, stream_).ok());
+    kernels::gemm_wgmma_clusters(was);
+    for (int p = 0; p < s.parts; ++p)
+      EXPECT_EQ(download(dy2[p], fill.size()), download(dy[p], fill.size())) << "clusters of two, part " << p;
+    const auto xf = widen(x), wf = widen(w);
+    SCOPED_TRACE("rows " + std::to_string(s.rows) + " P " + std::to_string(s.P) + " K " + std::to_string(s.K) +
+                 " parts " + std::to_string(s.parts) + " hd " + std::to_string(s.hd));
+    for (int p = 0; p < s.parts; ++p) {
+      std::vector<float> ref(static_cast<size_t>(s.rows * s.P));
+      for (int64_t r = 0; r < s.rows; ++r)
+        for (int64_t n = 0; n < s.P; ++n) {
+          double acc = 0.0;
+          const float* xr = xf.data() + r * s.K;
+          const float* wr = wf.data() + (p * s.P + n) * s.K;
+          for (int64_t i = 0; i < s.K; ++i) acc += static_cast<double>(xr[i]) * wr[i];
+          ref[static_cast<size_t>(r * s.P + n)] = bf16_to_f32(f32_to_bf16(static_cast<float>(acc)));
+        }
+      if (p < s.rope_parts) {
+        cpu::rope(ref.data(), s.rows, s.P / s.hd, s.hd, s.pos0, inv.data());
+        if (p == 1)
+          for (float& v : ref) v = bf16_to_f32(f32_to_bf16(v)) * k_scale;
+      }
+      const auto got = download(dy[p], fill.size());
+      const std::vector<uint16_t> body(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(ref.size()));
+      expect_close(body, ref, p == 0 ? "gemm_rope q" : p == 1 ? "gemm_rope k" : "gemm_rope v/g");
+      EXPECT_TRUE(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(ref.size()), got.end(),
+                              [](uint16_t v) { return v == 0x7fc1; }))
+          << "part " << p << ": rows past the end were written";
+    }
+  }
+  // Refusals: P not a multiple of 256, K not a multiple of 8, head_dim not a power of two, too many
+  // parts or rotated parts, misaligned pointers, no table.
+  auto* d = upload(std::vector<uint16_t>(8192));
+  auto* f = upload(std::vector<float>(1024));
+  uint16_t* y[4] = {d, d, d, d};
+  EXPECT_TRUE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 64, 2, 128, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 128, 64, 2, 128, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 60, 2, 128, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 64, 2, 96, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 5, 4, 256, 64, 2, 128, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 64, 3, 128, f));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 64, 2, 128, nullptr));
+  EXPECT_FALSE(kernels::gemm_rope_supported(d + 1, d, y, 4, 4, 256, 64, 2, 128, f));
+  uint16_t* y_odd[4] = {d, d + 1, d, d};
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y_odd, 4, 4, 256, 64, 2, 128, f));
+  kernels::gemm_rope_enable(false);
+  EXPECT_FALSE(kernels::gemm_rope_supported(d, d, y, 4, 4, 256, 64, 2, 128, f)) << "switched off";
+  kernels::gemm_rope_enable(true);
+  EXPECT_FALSE(kernels::gemm_rope(d, d, y, 4, 4, 128, 64, 2, 128, f, 1.0f, stream_).ok());
+}
+
+// gemm_rope == the products into bf16 buffers, then rope_qk, bit for bit, where the products are
+// exact whatever the order of their sums (small integers): the epilogue's rotation, rounding and
+// k scale are rope_qk's, from the same cos/sin bits.
+TEST_F(Kernels, GemmRopeEqualsProductsThenRopeQk) {
+  if (!kernels::gemm_wgmma_enabled()) GTEST_SKIP() << "no sm_90a GEMM on this GPU / build";
+  const gemm_rope_on on;
+  const int64_t rows = 333, P = 512, K = 128, hd = 128, H = P / hd, N = 4 * P;
+  std::mt19937 rng(52);
+  std::vector<uint16_t> x(static_cast<size_t>(rows * K)), w(static_cast<size_t>(N * K));
+  for (auto& v : x) v = f32_to_bf16(static_cast<float>(static_cast<int>(rng() % 3) - 1));
+  for (auto& v : w) v = f32_to_bf16(static_cast<float>(static_cast<int>(rng() % 3) - 1));
+  std::vector<uint16_t> prod(static_cast<size_t>(rows * N));  // |sums| <= 128: exact in bf16
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t n = 0; n < N; ++n) {
+      int acc = 0;
+      for (int64_t i = 0; i < K; ++i)
+        acc += static_cast<int>(bf16_to_f32(x[static_cast<size_t>(r * K + i)])) *
+               static_cast<int>(bf16_to_f32(w[static_cast<size_t>(n * K + i)]));
+      prod[static_cast<size_t>(r * N + n)] = f32_to_bf16(static_cast<float>(acc));
+    }
+  const auto inv = cpu::rope_inv_freq(hd, 10000.0);
+  auto* dinv = upload(inv);
+  for (const int64_t pos0 : {int64_t{0}, int64_t{999000}}) {
+    const float k_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    auto* dcs = upload(std::vector<float>(static_cast<size_t>(rows * hd)));
+    ASSERT_TRUE(kernels::rope_cos_sin(dcs, rows, hd, pos0, dinv, stream_).ok());
+    uint16_t* dy[4];
+    for (auto& p : dy) p = upload(std::vector<uint16_t>(static_cast<size_t>(rows * P)));
+    ASSERT_TRUE(kernels::gemm_rope(upload(x), upload(w), dy, 4, rows, P, K, 2, hd, dcs, k_scale, stream_).ok());
+    // The unfused path: each part's exact products as a bf16 buffer, then rope_qk on q and k.
+    std::vector<std::vector<uint16_t>> part(4, std::vector<uint16_t>(static_cast<size_t>(rows * P)));
+    for (int p = 0; p < 4; ++p)
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy_n(prod.begin() + r * N + p * P, P, part[static_cast<size_t>(p)].begin() + r * P);
+    auto* dq = upload(part[0]);
+    auto* dk = upload(part[1]);
+    ASSERT_TRUE(kernels::rope_qk(dq, dk, rows, H, hd, pos0, dinv, k_scale, stream_).ok());
+    EXPECT_EQ(download(dy[0], part[0].size()), download(dq, part[0].size())) << "q, pos0 " << pos0;
+    EXPECT_EQ(download(dy[1], part[1].size()), download(dk, part[1].size())) << "k, pos0 " << pos0;
+    EXPECT_EQ(download(dy[2], part[2].size()), part[2]) << "v, pos0 " << pos0;
+    EXPECT_EQ(download(dy[3], part[3].size()), part[3]) << "g, pos0 " << pos0;
+  }
 }
 
 TEST_F(Kernels, EmbeddingMatchesCpuTwin) {

@@ -89,10 +89,31 @@ status swiglu(const uint16_t* a, const uint16_t* b, uint16_t* out, int64_t n, st
 // gemm_swiglu_supported: gemm_wgmma_enabled() (an sm_90a build on a compute capability 9.0 GPU with
 // TMA, TOME_WGMMA_GEMM not 0), F % 128 == 0, K % 8 == 0, 16-byte aligned x, w1, w3 and h.
 bool gemm_wgmma_enabled();
+// Both GEMMs in clusters of two CTAs that multicast the B tile (TOME_GEMM_CLUSTER=1, off by
+// default); returns the previous setting. The same results either way.
+bool gemm_wgmma_clusters(bool on);
+int gemm_wgmma_max_clusters();  // clusters of two that fit on this GPU at once (0: none / no sm_90a)
 bool gemm_swiglu_supported(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, const uint16_t* h, int64_t rows,
                            int64_t F, int64_t K);
 status gemm_swiglu(const uint16_t* x, const uint16_t* w1, const uint16_t* w3, uint16_t* h, int64_t rows, int64_t F,
                    int64_t K, stream_t stream);
+
+// The prefill's self-decoder projection with RoPE in its epilogue (kernels/gemm/gemm_wgmma.cu, the
+// same sm_90a kernel with another epilogue): for w bf16 [parts * P, K], part p's rows pP..pP+P-1,
+// y[p] bf16 [rows, P] = x · w_pᵀ; parts 0 and 1 (< rope_parts) as [rows, P / head_dim heads,
+// head_dim] rotated at the positions of the cos/sin table cs (rope_cos_sin, one row a row of x),
+// part 1 then scaled by k_scale: == the products into bf16 buffers then rope_qk (same roundings),
+// up to the order of the products' f32 sums. Off unless TOME_WGMMA_ROPE=1 or gemm_rope_enable(true)
+// (which returns the previous setting): on the H100 it is not yet faster than the unfused form.
+// gemm_rope_supported: gemm_rope_enabled(),
+// 1 <= parts <= 4, 0 <= rope_parts <= min(2, parts), P % 256 == 0, K % 8 == 0, head_dim a power of
+// two <= 256 where rope_parts > 0, 16-byte aligned x, w, y[p] and cs.
+bool gemm_rope_enable(bool on);
+bool gemm_rope_enabled();  // the switch on and gemm_wgmma_enabled()
+bool gemm_rope_supported(const uint16_t* x, const uint16_t* w, uint16_t* const* y, int parts, int64_t rows, int64_t P,
+                         int64_t K, int rope_parts, int64_t head_dim, const float* cs);
+status gemm_rope(const uint16_t* x, const uint16_t* w, uint16_t* const* y, int parts, int64_t rows, int64_t P,
+                 int64_t K, int rope_parts, int64_t head_dim, const float* cs, float k_scale, stream_t stream);
 
 // y[i] = bf16(scale * table[tokens[i]]) for table bf16 [vocab, dim]; ids outside [0, vocab) give
 // zero rows (the engine validates ids before launching).
@@ -354,6 +375,11 @@ status embedding_i8(const int32_t* tokens, int64_t n, const int8_t* q, const flo
 // RoPE on q and k (both [rows, heads, head_dim], rows at positions pos0..) in one launch, then
 // k *= k_scale: == rope(q), rope(k), scale(k, k_scale) with the same bf16 roundings. rope_qk_at
 // reads pos0 from device memory (decode graphs).
+// The cos/sin table of rope_qk's angles: cs f32 [rows, head_dim / 2, 2] = (cos a, sin a) for
+// a = f32(pos0 + row) * inv_freq[i], computed as rope_qk computes them (the same bits); 16-byte
+// aligned. gemm_rope's epilogue reads it. CPU twin: cpu::rope's std::cos, std::sin of the same angle.
+status rope_cos_sin(float* cs, int64_t rows, int64_t head_dim, int64_t pos0, const float* inv_freq,
+                    stream_t stream);
 status rope_qk(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
                const float* inv_freq, float k_scale, stream_t stream);
 status rope_qk_at(uint16_t* q, uint16_t* k, int64_t rows, int64_t heads, int64_t head_dim, const int64_t* pos,

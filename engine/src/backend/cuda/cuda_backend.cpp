@@ -261,9 +261,12 @@ class cuda_backend final : public backend {
             ? chunk * D * 2 + chunk * c_.n_self_heads * 6 +
                   kernels::gated_retention_chunked_workspace_floats(chunk, c_.n_self_heads, c_.self_head_dim()) * 4
             : (chunk + std::max<int64_t>(c_.window, 1)) * D * 4;
-    // int8 weights: the buffer that blocks of a matrix are dequantised into for cuBLAS (allocated at
+    // The chunk's RoPE cos/sin table where the projection runs as gemm_rope (self_pass). int8
+    // weights: the buffer that blocks of a matrix are dequantised into for cuBLAS (allocated at
     // load, counted here). The self-decoder's next state (self_pass writes a copy and swaps).
-    return acts + scratch + c_.vocab_size * 4 + dequant_elems_ * 2 + self_state_bytes();
+    const int64_t rope_cs =
+        chunk > kernels::kGemvMaxRows && !int8_ && kernels::gemm_rope_enabled() ? chunk * c_.self_head_dim() * 4 : 0;
+    return acts + scratch + rope_cs + c_.vocab_size * 4 + dequant_elems_ * 2 + self_state_bytes();
   }
   device_memory_usage device_memory() const override {
     device_memory_usage u;
@@ -781,7 +784,7 @@ class cuda_backend final : public backend {
     staging_.clear();
   }
   struct workspace {
-    dbuf tokens, x, x2, xn, q, k, v, o, g, tmp, a, b, gate, lg, logits, attn, catk, catv, ret_ws, mass;
+    dbuf tokens, x, x2, xn, q, k, v, o, g, tmp, a, b, gate, lg, logits, attn, catk, catv, ret_ws, mass, rope_cs;
     std::vector<dbuf> ret_next, ring_k_next, ring_v_next;
   };
 
@@ -1213,19 +1216,41 @@ class cuda_backend final : public backend {
         TOME_TRY(ws_.ring_v_next[l].ensure(st.ring_v[l].bytes()));
       }
     }
+    // The prefill's projection on Hopper: q, k, v (and g) as one product of the packed weight with
+    // RoPE in its epilogue (kernels::gemm_rope, where TOME_WGMMA_ROPE=1 turns it on: not yet faster),
+    // the angles' cos/sin computed once for every layer. Else the products, then rope_qk.
+    const float k_scale = gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
+    const int proj_parts = gret ? 4 : 3;
+    uint16_t* const proj_out[4] = {ws_.q.as(), ws_.k.as(), ws_.v.as(), gret ? ws_.g.as() : nullptr};
+    bool fused_proj = false;
+    if (T > kernels::kGemvMaxRows && !int8_ && kernels::gemm_rope_enabled()) {
+      TOME_TRY(ws_.rope_cs.ensure(static_cast<size_t>(T * hd) * 4));
+      fused_proj = true;
+      for (size_t l = 0; l < L && fused_proj; ++l) {
+        const self_parts p = parts(self_[l]);
+        fused_proj = !p.wq.scale && kernels::gemm_rope_supported(ws_.xn.as(), p.wq.bf16(), proj_out, proj_parts, T, D,
+                                                                 D, 2, hd, ws_.rope_cs.as<float>());
+      }
+      if (fused_proj)
+        KTRY(kernels::rope_cos_sin(ws_.rope_cs.as<float>(), T, hd, pos0, self_freq_.as<float>(), stream_));
+    }
     KTRY(kernels::rms_norm(ws_.x.as(), self_[0].mixer_norm.as(), ws_.xn.as(), T, D, eps, stream_));
     for (size_t l = 0; l < L; ++l) {  // ws_.xn = the layer's mixer norm of x on entry
       if (cancel && cancel->load(std::memory_order_relaxed)) return {};
       const self_w& w = self_[l];
       const self_parts p = parts(w);
-      TOME_TRY(gemm(ws_.xn.as(), T, p.wq, D, D, ws_.q.as()));
-      TOME_TRY(gemm(ws_.xn.as(), T, p.wk, D, D, ws_.k.as()));
-      TOME_TRY(gemm(ws_.xn.as(), T, p.wv, D, D, ws_.v.as()));
-      // RoPE on q and k, k scaled by hd^-0.5 for retention (== rope, rope, scale: same bits).
-      KTRY(kernels::rope_qk(ws_.q.as(), ws_.k.as(), T, H, hd, pos0, self_freq_.as<float>(),
-                            gret ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f, stream_));
+      if (fused_proj) {  // Hopper: q|k|v(|g) in one product, RoPE on q and k in its epilogue
+        KTRY(kernels::gemm_rope(ws_.xn.as(), p.wq.bf16(), proj_out, proj_parts, T, D, D, 2, hd,
+                                ws_.rope_cs.as<float>(), k_scale, stream_));
+      } else {
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wq, D, D, ws_.q.as()));
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wk, D, D, ws_.k.as()));
+        TOME_TRY(gemm(ws_.xn.as(), T, p.wv, D, D, ws_.v.as()));
+        // RoPE on q and k, k scaled by hd^-0.5 for retention (== rope, rope, scale: same bits).
+        KTRY(kernels::rope_qk(ws_.q.as(), ws_.k.as(), T, H, hd, pos0, self_freq_.as<float>(), k_scale, stream_));
+        if (gret) TOME_TRY(gemm(ws_.xn.as(), T, p.wg, D, D, ws_.g.as()));
+      }
       if (gret) {
-        TOME_TRY(gemm(ws_.xn.as(), T, p.wg, D, D, ws_.g.as()));
         TOME_TRY(gemm(ws_.xn.as(), T, p.wgt, H, D, ws_.gate.as()));
         if (T == 1 && kernels::retention_decode_supported(hd)) {  // the decode graph's kernel: same bits
           KTRY(kernels::retention_decode(ws_.q.as(), ws_.k.as(), ws_.v.as(), ws_.g.as(), ws_.gate.as(),
