@@ -92,34 +92,31 @@ __device__ __forceinline__ void fence_acc(float (&d)[128]) {
 }
 
 // Epilogues. acc[4j + q] holds row 16 warp + lane/4 + 8(q/2) of consumer warpgroup c's 64 rows,
-// column 8j + 2(lane%4) + q%2 of the 256-column B tile. put: the bf16 pair of row lane/4 + 8hh,
-// columns 8j + 2(lane%4) of out (the warp's first row; row stride ld), rows_left of the warp's 16
-// rows existing. (Staging the rows in shared memory for whole-line 16-byte stores was tried: no
-// faster for gemm_rope, 4% slower for gemm_swiglu; docs/performance.md, session 28.)
-__device__ __forceinline__ void put(uint16_t* out, int64_t ld, int64_t rows_left, int hh, int j, int lane,
-                                    uint32_t v) {
-  const int r = (lane >> 2) + 8 * hh;
-  if (r < rows_left) *reinterpret_cast<uint32_t*>(out + r * ld + 8 * j + 2 * (lane & 3)) = v;
-}
-
+// column 8j + 2(lane%4) + q%2 of the 256-column B tile. (Staging the rows in shared memory for
+// whole-line 16-byte stores was tried: no faster for gemm_rope, slower for gemm_swiglu;
+// docs/performance.md, session 28.)
 // SwiGLU: w1 units for j < 16, the same w3 units at j + 16.
 __device__ __forceinline__ void epilogue_swiglu(const gemm_args& a, const float (&acc)[128], int tm, int tf, int c,
                                                 int warp, int lane) {
-  const int64_t row0 = static_cast<int64_t>(tm) * kBM + 64 * c + 16 * warp;
-  uint16_t* const out = a.h + row0 * a.F + static_cast<int64_t>(tf) * kBF;
+  const int64_t row0 = static_cast<int64_t>(tm) * kBM + 64 * c + 16 * warp + (lane >> 2);
+  const int64_t col0 = static_cast<int64_t>(tf) * kBF + 2 * (lane & 3);
 #pragma unroll
-  for (int hh = 0; hh < 2; ++hh)
+  for (int hh = 0; hh < 2; ++hh) {
+    const int64_t row = row0 + 8 * hh;
+    if (row >= a.rows) continue;
+    uint16_t* out = a.h + row * a.F + col0;
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
-      float h[2];
+      float v[2];
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const float x = round_bf16(acc[4 * j + 2 * hh + e]);
         const float y = round_bf16(acc[4 * (j + 16) + 2 * hh + e]);
-        h[e] = __fdividef(x * y, 1.0f + __expf(-x));
+        v[e] = __fdividef(x * y, 1.0f + __expf(-x));
       }
-      put(out, a.F, a.rows - row0, hh, j, lane, pack_bf16(h[0], h[1]));
+      *reinterpret_cast<uint32_t*>(out + 8 * j) = pack_bf16(v[0], v[1]);
     }
+  }
 }
 
 // RoPE: the tile's 256 columns are columns n0.. of part n0 / F (F % 256 == 0). In parts < rope_parts
@@ -137,27 +134,24 @@ __device__ __forceinline__ void epilogue_rope(const gemm_args& a, const float (&
   uint16_t* const yp = part == 0 ? a.y[0] : part == 1 ? a.y[1] : part == 2 ? a.y[2] : a.y[3];  // no local copy
   uint16_t* const out = yp + row0 * a.F + (n0 - part * a.F);
 #pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
+  for (int hh = 0; hh < 2; ++hh) {
+    const int64_t row = row0 + (lane >> 2) + 8 * hh;
+    if (row >= a.rows) continue;
+    uint16_t* const o = out + (row - row0) * a.F + 2 * (lane & 3);
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int64_t row = row0 + (lane >> 2) + 8 * hh;
-#pragma unroll
-      for (int jj = 0; jj < 16; ++jj) {
-        const int j = 16 * hf + jj;
-        float x0 = round_bf16(acc[4 * j + 2 * hh]), x1 = round_bf16(acc[4 * j + 2 * hh + 1]);
-        if (rope) {
-          const float2 cs = hd128 ? pre[hh][jj]
-                            : row < a.rows ? a.cs[row * half + (((8 * j + 2 * (lane & 3)) & a.half_mask) >> 1)]
-                                           : make_float2(1.0f, 0.0f);
-          const float r0 = rope_lo(x0, x1, cs.x, cs.y), r1 = rope_hi(x0, x1, cs.x, cs.y);
-          x0 = scale ? round_bf16(r0) * a.k_scale : r0;
-          x1 = scale ? round_bf16(r1) * a.k_scale : r1;
-        }
-        put(out, a.F, a.rows - row0, hh, j, lane, pack_bf16(x0, x1));
+    for (int j = 0; j < 32; ++j) {
+      float x0 = round_bf16(acc[4 * j + 2 * hh]), x1 = round_bf16(acc[4 * j + 2 * hh + 1]);
+      if (rope) {
+        const float2 cs = hd128 ? pre[hh][j & 15] : a.cs[row * half + (((8 * j + 2 * (lane & 3)) & a.half_mask) >> 1)];
+        const float r0 = rope_lo(x0, x1, cs.x, cs.y), r1 = rope_hi(x0, x1, cs.x, cs.y);
+        x0 = scale ? round_bf16(r0) * a.k_scale : r0;
+        x1 = scale ? round_bf16(r1) * a.k_scale : r1;
       }
+      *reinterpret_cast<uint32_t*>(o + 8 * j) = pack_bf16(x0, x1);
     }
   }
 }
+
 // The consumer warpgroups' side of gemm_wgmma_kernel: warpgroup c = wg - 1 computes tile rows
 // 64c..64c+63.
 template <int kEpi, int kCl>
