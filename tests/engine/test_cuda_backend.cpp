@@ -19,6 +19,7 @@
 #include "decode_batch_check.h"
 #include "memory/session_state.h"
 #include "tome/engine.h"
+#include "tome/kernels.h"
 #include "tome/session_parts.h"
 #ifdef TOME_TEST_HAVE_STORE
 #include "tome/store/library.h"
@@ -339,6 +340,63 @@ TEST(CudaMemoryPlan, CoversThePrefillsPeak) {
       EXPECT_GT(used, 0);
       EXPECT_LE(used, plan.additional() + slack) << name << ", chunk " << chunk;
     }
+  }
+}
+
+// The prefill's projection with RoPE in the GEMM's epilogue (kernels::gemm_rope, off by default:
+// TOME_WGMMA_ROPE=1) against the products then rope_qk, in whole models whose shapes it serves
+// (dim 512, self-decoder head dim 128; tome-25m's 384 is not a multiple of 256): the logits after a
+// prefill in chunks of 300 rows and a few decode steps agree with the unfused path's to bf16
+// rounding (the products' f32 sums may run in another order) and with the CPU's as every CUDA path
+// does. Skips where there is no sm_90a GEMM.
+TEST(CudaProjection, GemmRopePathMatchesUnfused) {
+  std::string why;
+  if (!cuda_backend_available(&why)) GTEST_SKIP() << why;
+  if (!kernels::gemm_wgmma_enabled()) GTEST_SKIP() << "no sm_90a GEMM on this GPU / build";
+  for (const char* name : {"tome-25m", "tome-25m-swa"}) {
+    auto c = builtin_config(name);
+    ASSERT_TRUE(c.ok());
+    c->dim = 512;
+    c->n_self_heads = c->n_heads = 4;
+    c->n_self_layers = c->n_cross_layers = 3;
+    auto cpu_m = model::create_random(*c, 5, {backend_kind::cpu, 0});
+    auto gpu_m = model::create_random(*c, 5, {backend_kind::cuda, 0});
+    ASSERT_TRUE(cpu_m.ok() && gpu_m.ok()) << cpu_m.message() << gpu_m.message();
+    const auto toks = tokens_for(**cpu_m, 610, 9);
+    const size_t n = 600;
+    auto run = [&](const std::shared_ptr<model>& m) {
+      std::vector<std::vector<float>> out;
+      auto s = session::create(m);
+      EXPECT_TRUE(s.ok());
+      prefill_params p;
+      p.chunk_tokens = 300;
+      auto r = (*s)->prefill(std::span(toks).first(n), p);
+      EXPECT_TRUE(r.ok()) << r.message();
+      auto l = (*s)->logits();
+      EXPECT_TRUE(l.ok());
+      out.emplace_back(l->begin(), l->end());
+      for (size_t i = n; i < toks.size(); ++i) {
+        auto d = (*s)->decode(toks[i]);
+        EXPECT_TRUE(d.ok());
+        out.emplace_back(d->begin(), d->end());
+      }
+      return out;
+    };
+    const bool was = kernels::gemm_rope_enable(false);
+    const auto unfused = run(*gpu_m);
+    kernels::gemm_rope_enable(true);
+    const auto fused = run(*gpu_m);
+    kernels::gemm_rope_enable(was);
+    const auto cpu = run(*cpu_m);
+    ASSERT_EQ(fused.size(), unfused.size());
+    double vs_unfused = 0, vs_cpu = 0;
+    for (size_t i = 0; i < fused.size(); ++i) {
+      vs_unfused = std::max(vs_unfused, rel_error(fused[i], unfused[i]));
+      vs_cpu = std::max(vs_cpu, rel_error(fused[i], cpu[i]));
+    }
+    std::printf("[ %s, dim 512 ] gemm_rope prefill: vs unfused %.2e, vs CPU %.4f\n", name, vs_unfused, vs_cpu);
+    EXPECT_LT(vs_unfused, 0.01) << name;
+    EXPECT_LT(vs_cpu, 0.05) << name;
   }
 }
 

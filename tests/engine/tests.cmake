@@ -12,7 +12,7 @@ tome_add_test(NAME test_engine_preselect LABELS "model;unit" SOURCES ${CMAKE_CUR
 if(TOME_HAVE_CUDA)
   tome_add_test(NAME test_cuda_backend LABELS "gpu;model" SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_cuda_transformer.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cuda_int8.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/test_cuda_determinism.cpp LIBS CUDA::cudart_static)
+    ${CMAKE_CURRENT_LIST_DIR}/test_cuda_determinism.cpp LIBS tome_kernels CUDA::cudart_static)
   if(TARGET tome_store)  # the fp8-KV store round trip
     target_link_libraries(test_cuda_backend PRIVATE tome_store)
     target_compile_definitions(test_cuda_backend PRIVATE TOME_TEST_HAVE_STORE=1)
