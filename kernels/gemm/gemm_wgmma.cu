@@ -298,21 +298,28 @@ bool hardware_ok() {
 #endif
 }
 
+// A launch of `grid` CTAs in clusters of 2 (attr: the configuration's one attribute).
+cudaLaunchConfig_t cluster_launch(cudaLaunchAttribute* attr, unsigned grid, stream_t stream) {
+  attr->id = cudaLaunchAttributeClusterDimension;
+  attr->val.clusterDim.x = 2;
+  attr->val.clusterDim.y = 1;
+  attr->val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = kSmem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cfg;
+}
+
 // Clusters of 2 that fit on the GPU at once (0 where the driver says none).
 template <int kEpi>
 int max_clusters() {
   static const int n = [] {
-    cudaLaunchConfig_t cfg{};
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 2;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.gridDim = dim3(2 * static_cast<unsigned>(sm_count()));
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = kSmem;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = cluster_launch(&attr, 2 * static_cast<unsigned>(sm_count()), nullptr);
     int clusters = 0;
     if (cudaOccupancyMaxActiveClusters(&clusters, gemm_wgmma_kernel<kEpi, 2>, &cfg) != cudaSuccess) {
       cudaGetLastError();
@@ -343,18 +350,9 @@ status launch(const CUtensorMap& tx, const CUtensorMap& tb0, const CUtensorMap& 
     gemm_wgmma_kernel<kEpi, 1><<<grid, kThreads, kSmem, stream>>>(tx, tb0, tb1, a);
     return launch_status();
   }
-  cudaLaunchConfig_t cfg{};
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 2;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.gridDim = dim3(2 * static_cast<unsigned>(a.tiles < clusters ? a.tiles : clusters));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kSmem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg =
+      cluster_launch(&attr, 2 * static_cast<unsigned>(a.tiles < clusters ? a.tiles : clusters), stream);
   cudaLaunchKernelEx(&cfg, gemm_wgmma_kernel<kEpi, 2>, tx, tb0, tb1, a);
   return launch_status();
 }
