@@ -22,9 +22,13 @@
 // bits as rope_qk computes them), part 1 then rounded and scaled (k_scale): == the products into bf16
 // buffers then rope_qk, up to the order of the products' f32 sums. A thread holds column pairs
 // (2i, 2i + 1), the interleaved RoPE's pairs, so the rotation needs no exchange between threads.
-// Tried and dropped (docs/performance.md, session 27): the two consumer warpgroups on tiles of
-// their own in turns (128 x 64-unit tiles, "ping-pong"), and clusters of two CTAs multicasting the
-// B tile; both were slower.
+// Off by default (TOME_WGMMA_ROPE=1): faster than cuBLAS's products + rope_qk alone, slower in the
+// whole prefill (docs/performance.md, session 28).
+// Clusters of two CTAs multicasting the B tile (kCl 2, TOME_GEMM_CLUSTER=1): the same bits, 50-65%
+// slower on the H100, not yet diagnosed (sessions 27 and 28); off by default.
+// Tried and dropped (docs/performance.md, sessions 27-28): the two consumer warpgroups on tiles of
+// their own in turns (128 x 64-unit tiles, "ping-pong"), slower; the epilogue's rows staged in
+// shared memory for whole-line stores, no faster.
 // The products' f32 sums may run in another order than cuBLAS's, so a and b can differ from the
 // unfused path's by a bf16 rounding, and the SiLU's fast division by a few f32 ulps (op test:
 // Kernels.GemmSwigluMatchesCpuTwin). Compiled for sm_90a only; elsewhere (and with
