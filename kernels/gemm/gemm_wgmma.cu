@@ -97,7 +97,7 @@ __device__ __forceinline__ void fence_acc(float (&d)[128]) {
 
 // Epilogues. acc[4j + q] holds row 16 warp + lane/4 + 8(q/2) of consumer warpgroup c's 64 rows,
 // column 8j + 2(lane%4) + q%2 of the 256-column B tile. (Staging the rows in shared memory for
-// whole-line 16-byte stores was tried: no faster for gemm_rope, slower for gemm_swiglu;
+// whole-line 16-byte stores was tried: no measurable gain for either epilogue;
 // docs/performance.md, session 28.)
 // SwiGLU: w1 units for j < 16, the same w3 units at j + 16.
 __device__ __forceinline__ void epilogue_swiglu(const gemm_args& a, const float (&acc)[128], int tm, int tf, int c,
